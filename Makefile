@@ -1,0 +1,66 @@
+# tinyship: `make demo` runs the whole pipeline; `make test` runs the tests. Both set up .venv first.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+RUN    ?= demo
+RECIPE ?= recipes/demo.yaml
+OUT    := build/$(RUN)
+FORCE  ?= --force
+BENCH_VENV := .venv-bench
+
+.PHONY: setup system-deps demo distill export profile profile-ssh profile-adb check test test-slow bench bench-env clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=/path/to/python3.11"; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[all]'
+	@touch $(STAMP)
+
+# Debian packages the tests need: an sshd for the SSH runner's tests.
+system-deps:
+	@command -v sshd >/dev/null || test -x /usr/sbin/sshd || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
+	  else echo "note: openssh-server missing and not root; the ssh runner tests will be skipped"; fi; }
+
+demo: setup
+	$(PY) -m distill --recipe $(RECIPE) --out $(OUT) $(FORCE)
+	$(PY) -m export --run $(OUT) $(FORCE)
+	$(PY) -m devices profile --run $(OUT) $(FORCE)
+	$(PY) -m tinyship.summary --run $(OUT)
+
+distill: setup
+	$(PY) -m distill --recipe $(RECIPE) --out $(OUT) $(FORCE)
+
+export: setup
+	$(PY) -m export --run $(OUT) $(FORCE)
+
+profile: setup
+	$(PY) -m devices profile --run $(OUT) $(FORCE)
+
+profile-ssh: setup
+	@test -n "$(HOST)" || { echo "usage: make profile-ssh HOST=user@host [RUN=demo]"; exit 2; }
+	$(PY) -m devices profile --run $(OUT) --ssh $(HOST) $(FORCE)
+
+profile-adb: setup
+	@test -n "$(SERIAL)" || { echo "usage: make profile-adb SERIAL=<adb serial> BENCHMARK_MODEL=/path/to/benchmark_model [RUN=demo]"; exit 2; }
+	$(PY) -m devices profile --run $(OUT) --adb $(SERIAL) --benchmark-model $(BENCHMARK_MODEL) $(FORCE)
+
+check: setup
+	$(PY) -m devices check --run $(OUT)
+
+test: setup system-deps
+	$(PY) -m pytest -q
+
+test-slow: setup system-deps
+	$(PY) -m pytest -q -m slow
+
+bench: setup
+	$(PY) -m benchmarks.run_all
+
+clean:
+	rm -rf build $(VENV) $(BENCH_VENV) *.egg-info

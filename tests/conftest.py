@@ -1,0 +1,28 @@
+"""Shared fixtures: contract-conforming run directories, built once per test session."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from rundir_fixture import KINDS, make_run  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def fixture_runs(tmp_path_factory) -> dict[str, Path]:
+    """One run directory with a trained ``student/`` per student kind (mlp, cnn, dscnn)."""
+    base = tmp_path_factory.mktemp("runs")
+    return {k: make_run(base / k, k) for k in KINDS}
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
