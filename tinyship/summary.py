@@ -1,0 +1,83 @@
+"""`python -m tinyship.summary --run build/demo`: the short table `make demo` ends with.
+
+Reads only the run directory, so it works after any subset of the stages and says
+which stage has not run yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from . import rundir
+from .cli import run_cli
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.2f}%"
+
+
+def _kb(n: int | None) -> str:
+    return "-" if n is None else f"{n / 1024:,.1f} KiB"
+
+
+def _table(rows: list[list[str]], header: list[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def distill_summary(card: dict) -> str:
+    h = card.get("metrics", {}).get("holdout", {})
+    members = h.get("members", {})
+    best = max(members.items(), key=lambda kv: kv[1].get("accuracy", 0.0), default=(None, {}))
+    sizes = card.get("sizes", {})
+    rows = [
+        ["teacher (ensemble)", _pct(h.get("teacher", {}).get("accuracy")), _kb(sizes.get("teacher_bytes"))],
+        [f"best member ({best[0]})", _pct(best[1].get("accuracy")), "-"],
+        [f"student ({card.get('student', {}).get('arch')})", _pct(h.get("student", {}).get("accuracy")),
+         _kb(sizes.get("student_bytes"))],
+        ["baseline (hard labels)", _pct(h.get("baseline", {}).get("accuracy")), "-"],
+    ]
+    out = [f"holdout: {h.get('n', '?')} examples", _table(rows, ["model", "holdout acc", "size"])]
+    if sizes.get("ratio") is not None:
+        out.append(f"student / teacher size: {100 * sizes['ratio']:.3f}%  ({sizes.get('method', 'method not recorded')})")
+    return "\n".join(out)
+
+
+def export_summary(exports: dict) -> str:
+    rows = []
+    for a in exports.get("artifacts", []):
+        p = a.get("parity") or {}
+        rows.append([a.get("file", "?"), _kb(a.get("bytes")), _pct(p.get("agreement")), _pct(a.get("accuracy")),
+                     ("pass" if p.get("passed") else "FAIL") if p else "not run", a.get("runtime") or "-"])
+    return _table(rows, ["artifact", "size", "agreement", "accuracy", "gate", "runtime"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m tinyship.summary", description=__doc__)
+    ap.add_argument("--run", required=True, type=Path, help="run directory, e.g. build/demo")
+    args = ap.parse_args(argv)
+    run = args.run
+    print(f"\n== tinyship summary: {run} ==")
+    card = rundir.read_json(run / rundir.CARD, "student card")
+    print(distill_summary(card))
+    exports_path = run / rundir.EXPORTS
+    if exports_path.is_file():
+        print("\n" + export_summary(rundir.read_json(exports_path, "exports record")))
+    else:
+        print("\n(export stage not run yet: python -m export --run", run, ")")
+    for name, rel in (("profile report", "profile/report.html"), ("profile", rundir.PROFILE), ("ship manifest", rundir.MANIFEST)):
+        p = run / rel
+        print(f"{name}: {p if p.exists() else 'not written yet'}")
+    if (run / rundir.PROFILE).is_file():
+        prof = json.loads((run / rundir.PROFILE).read_text())
+        err = prof.get("estimator", {}).get("loo_mape") if isinstance(prof.get("estimator"), dict) else None
+        if err is not None:
+            print(f"latency estimator leave-one-out error vs host measurements: {100 * err:.1f}% (median abs %)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(run_cli(main))
