@@ -1,0 +1,277 @@
+"""Scale out with PyTorch's own engine: torchrun + DistributedDataParallel (DESIGN.md, "Scale").
+
+``torchrun --nproc_per_node=N -m distill ...`` starts N processes with RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR and MASTER_PORT set; :func:`setup` reads them and joins the
+process group (gloo on CPU, nccl on GPU). Without those variables everything here is a
+one-process no-op, so the same training code runs alone or under torchrun.
+
+Equivalence with one process holds by construction: every rank draws the same epoch
+permutation (seed + epoch, as :class:`torch.utils.data.DistributedSampler` does) and takes
+the rank-th interleaved slice of each *global* batch, so the union of the ranks' batches
+is the one-process batch, and DDP's gradient average over equal shards equals the
+one-process mean-loss gradient.
+
+Labelling a large transfer set is sharded the same way: rank r labels rows
+``label_shard(n, r, world)``, the shards are gathered on rank 0, which writes them into the
+teacher-output cache; the other ranks then read the cache.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from tinyship.errors import UserError
+
+ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+
+
+@dataclass(frozen=True)
+class DistContext:
+    """Where this process stands: its rank among ``world_size`` and the device it trains on."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    backend: str | None = None  # None: not distributed
+    device: str = "cpu"
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main rank writes the run directory and prints progress."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.backend is not None and self.world_size > 1
+
+
+def launched_by_torchrun(env: dict[str, str] | None = None) -> bool:
+    """True when torchrun (or an equivalent launcher) set the rendezvous variables."""
+    env = os.environ if env is None else env
+    return "WORLD_SIZE" in env and "RANK" in env
+
+
+def _env_int(env: dict[str, str], key: str) -> int:
+    value = env.get(key, "")
+    try:
+        return int(value)
+    except ValueError:
+        raise UserError(
+            f"environment variable {key}={value!r} must be an integer. Launch with "
+            f"'torchrun --nproc_per_node=N -m distill ...', which sets {', '.join(ENV_VARS)}."
+        ) from None
+
+
+def setup(backend: str | None = None, env: dict[str, str] | None = None, timeout_s: float = 300.0) -> DistContext:
+    """Join the process group torchrun describes, or return a one-process context.
+
+    ``backend`` None picks nccl when CUDA is available, else gloo (CPU).
+    """
+    env = dict(os.environ if env is None else env)
+    if not launched_by_torchrun(env):
+        return DistContext()
+    rank, world = _env_int(env, "RANK"), _env_int(env, "WORLD_SIZE")
+    local_rank = _env_int(env, "LOCAL_RANK") if "LOCAL_RANK" in env else rank
+    if world < 1 or not 0 <= rank < world:
+        raise UserError(f"RANK={rank} and WORLD_SIZE={world} are inconsistent: need 0 <= RANK < WORLD_SIZE. "
+                        "Launch with torchrun rather than setting them by hand.")
+    for key in ("MASTER_ADDR", "MASTER_PORT"):
+        if key not in env:
+            raise UserError(f"environment variable {key} is not set; torchrun sets it. "
+                            "Launch with 'torchrun --nproc_per_node=N -m distill ...'.")
+    if backend is None:
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend not in ("gloo", "nccl"):
+        raise UserError(f"distributed backend {backend!r} is not supported; use 'gloo' (CPU) or 'nccl' (GPU).")
+    if backend == "nccl" and not torch.cuda.is_available():
+        raise UserError("distributed backend 'nccl' needs CUDA GPUs and none is visible; use 'gloo' on CPU.")
+    device = f"cuda:{local_rank}" if backend == "nccl" else "cpu"
+    if backend == "nccl":
+        torch.cuda.set_device(local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world,
+                                timeout=_dt.timedelta(seconds=timeout_s))
+    return DistContext(rank=rank, world_size=world, local_rank=local_rank, backend=backend, device=device)
+
+
+def teardown(ctx: DistContext) -> None:
+    """Leave the process group (a no-op for one process)."""
+    if ctx.distributed and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def session(backend: str | None = None) -> Iterator[DistContext]:
+    """``with session() as ctx:`` — join the group torchrun describes and always leave it."""
+    ctx = setup(backend)
+    try:
+        yield ctx
+    finally:
+        teardown(ctx)
+
+
+def barrier(ctx: DistContext) -> None:
+    if ctx.distributed:
+        dist.barrier()
+
+
+def wrap_model(model: torch.nn.Module, ctx: DistContext) -> torch.nn.Module:
+    """Move the model to this rank's device and wrap it in DDP when distributed.
+
+    Ranks start from rank 0's weights (DDP broadcasts parameters and buffers at construction).
+    """
+    model = model.to(ctx.device)
+    if not ctx.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    device_ids = [ctx.local_rank] if ctx.backend == "nccl" else None
+    return DistributedDataParallel(model, device_ids=device_ids)
+
+
+def unwrap_model(model: torch.nn.Module) -> torch.nn.Module:
+    """The plain module inside DDP (what gets exported)."""
+    return getattr(model, "module", model)
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, shuffle: bool = True) -> torch.Tensor:
+    """The epoch's global order, identical on every rank (DistributedSampler's recipe: seed + epoch)."""
+    if not shuffle:
+        return torch.arange(n)
+    g = torch.Generator()
+    g.manual_seed(seed + epoch)
+    return torch.randperm(n, generator=g)
+
+
+def check_global_batch(global_batch: int, ctx: DistContext) -> int:
+    """Per-rank batch size; the global batch must split evenly so results match one process."""
+    if global_batch < 1 or global_batch % ctx.world_size:
+        raise UserError(
+            f"train.batch_size={global_batch} must be a positive multiple of the number of processes "
+            f"({ctx.world_size}) so each rank gets an equal share of every global batch; "
+            f"use e.g. {max(ctx.world_size, (max(global_batch, 1) // ctx.world_size) * ctx.world_size)}."
+        )
+    return global_batch // ctx.world_size
+
+
+def rank_batches(n: int, global_batch: int, ctx: DistContext, *, seed: int, epoch: int,
+                 shuffle: bool = True) -> list[torch.Tensor]:
+    """This rank's index batches for one epoch: the rank-th interleaved slice of each global batch.
+
+    Same split as DistributedSampler (indices ``rank::world``) applied per global batch, so the
+    union over ranks of batch k is exactly the one-process batch k. A last global batch smaller
+    than ``world_size`` rows is dropped (one process would see it; with n a multiple of the global
+    batch nothing is dropped anywhere).
+    """
+    check_global_batch(global_batch, ctx)
+    perm = epoch_permutation(n, seed, epoch, shuffle)
+    out = []
+    for start in range(0, n, global_batch):
+        chunk = perm[start:start + global_batch]
+        usable = (len(chunk) // ctx.world_size) * ctx.world_size
+        if usable == 0:
+            continue
+        out.append(chunk[:usable][ctx.rank::ctx.world_size])
+    return out
+
+
+def sampler(n: int, ctx: DistContext, *, seed: int, shuffle: bool = True):
+    """A DistributedSampler over ``n`` rows for loaders that take one (call ``set_epoch`` each epoch)."""
+    from torch.utils.data import DistributedSampler
+
+    return DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed)
+
+
+def all_reduce_sums(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
+    """Sum each metric over the ranks (e.g. loss*count, correct, count); identity for one process."""
+    if not ctx.distributed:
+        return {k: float(v) for k, v in values.items()}
+    keys = sorted(values)
+    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
+                     device=ctx.device if ctx.backend == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return {k: float(v) for k, v in zip(keys, t.cpu().tolist())}
+
+
+def label_shard(n: int, rank: int, world_size: int) -> slice:
+    """Contiguous rows ``[start, stop)`` of ``n`` that ``rank`` labels; shards differ by at most one row."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} outside world of size {world_size}")
+    base, extra = divmod(n, world_size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
+def gather_to_main(part: np.ndarray, ctx: DistContext) -> np.ndarray | None:
+    """Concatenate every rank's array in rank order on rank 0 (None on other ranks)."""
+    if not ctx.distributed:
+        return part
+    parts: list[Any] | None = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(part, parts, dst=0)
+    if not ctx.is_main:
+        return None
+    return np.concatenate(parts, axis=0)
+
+
+def sharded_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, ctx: DistContext) -> np.ndarray | None:
+    """Label ``x`` with ``predict`` split across ranks; the full result on rank 0, None elsewhere."""
+    part = np.asarray(predict(x[label_shard(len(x), ctx.rank, ctx.world_size)]), dtype=np.float32)
+    return gather_to_main(part, ctx)
+
+
+class _Precomputed:
+    """Stands in for a teacher in the cache call on rank 0: same fingerprint, outputs already gathered."""
+
+    def __init__(self, teacher: Any, x: np.ndarray, outputs: np.ndarray) -> None:
+        self._teacher, self._x, self._outputs = teacher, x, outputs
+
+    def fingerprint(self) -> str:
+        return self._teacher.fingerprint()
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        if x.shape[0] != self._outputs.shape[0]:
+            raise RuntimeError(f"sharded labels cover {self._outputs.shape[0]} rows, asked for {x.shape[0]}")
+        return self._outputs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._teacher, name)
+
+
+def cached_teacher_outputs(teacher: Any, x: np.ndarray, cache: Any, ctx: DistContext) -> np.ndarray:
+    """Teacher outputs for ``x`` through the teacher-output cache, labelled across ranks.
+
+    One process: ``cache.outputs(teacher, x)``. Distributed: each rank labels its
+    :func:`label_shard`, rank 0 gathers and hands the result to the cache (which keys it on the
+    teacher's fingerprint and x's sha256 and writes it atomically), then every rank reads the
+    cached array. When the cache already holds the outputs nobody labels anything.
+    """
+    if not ctx.distributed:
+        return cache.outputs(teacher, x)
+    hit = _cache_has(cache, teacher, x)
+    flag = torch.tensor([1 if hit else 0], dtype=torch.int64)
+    dist.broadcast(flag, src=0)
+    if not int(flag.item()):
+        full = sharded_predict(teacher.predict_proba, x, ctx)
+        if ctx.is_main:
+            cache.outputs(_Precomputed(teacher, x, full), x)
+        barrier(ctx)
+    return cache.outputs(teacher, x)
+
+
+def _cache_has(cache: Any, teacher: Any, x: np.ndarray) -> bool:
+    """Ask the cache whether it holds these outputs, if it can say; otherwise assume not."""
+    probe = getattr(cache, "contains", None) or getattr(cache, "has", None)
+    if probe is None:
+        return False
+    try:
+        return bool(probe(teacher, x))
+    except TypeError:
+        return False

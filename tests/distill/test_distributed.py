@@ -1,0 +1,152 @@
+"""DDP on CPU: two gloo processes under torchrun must match one process on the same global batch.
+
+This file is also the worker torchrun runs (``python -m torch.distributed.run ... this_file.py OUT``):
+it trains a small MLP on digits with the helpers of ``distill.distributed`` and rank 0 writes
+the final parameters, the all-reduced metrics and the sharded teacher labels to OUT.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from distill import distributed as D
+from tinyship.errors import UserError
+
+GLOBAL_BATCH = 64
+EPOCHS = 3
+N_TRAIN = 1408  # a multiple of GLOBAL_BATCH: no rank drops or pads a row
+
+
+def _data() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    return (d.data[:N_TRAIN] / 16.0).astype(np.float32), d.target[:N_TRAIN].astype(np.int64)
+
+
+def _teacher_probs(x: np.ndarray) -> np.ndarray:
+    """A fixed 'teacher' (seeded linear softmax) so sharded labelling has something real to compute."""
+    w = np.random.default_rng(7).normal(size=(x.shape[1], 10)).astype(np.float32)
+    z = x @ w
+    z = z - z.max(1, keepdims=True)
+    p = np.exp(z)
+    return (p / p.sum(1, keepdims=True)).astype(np.float32)
+
+
+def train_once(ctx: D.DistContext) -> dict[str, np.ndarray] | None:
+    """One training run with the distributed helpers; returns results on the main rank."""
+    torch.manual_seed(0)
+    x, y = _data()
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    init = torch.nn.utils.parameters_to_vector(model.parameters()).detach().clone()
+    net = D.wrap_model(model, ctx)
+    opt = torch.optim.SGD(net.parameters(), lr=0.2, momentum=0.9)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    sums = {}
+    for epoch in range(EPOCHS):
+        local = {"loss_sum": 0.0, "correct": 0.0, "count": 0.0}
+        for idx in D.rank_batches(len(x), GLOBAL_BATCH, ctx, seed=0, epoch=epoch):
+            opt.zero_grad()
+            logits = net(xt[idx])
+            loss = torch.nn.functional.cross_entropy(logits, yt[idx])
+            loss.backward()
+            opt.step()
+            local["loss_sum"] += loss.item() * len(idx)
+            local["correct"] += float((logits.argmax(1) == yt[idx]).sum())
+            local["count"] += len(idx)
+        sums = D.all_reduce_sums(local, ctx)
+    labels = D.sharded_predict(_teacher_probs, x, ctx)
+    if not ctx.is_main:
+        return None
+    params = torch.nn.utils.parameters_to_vector(D.unwrap_model(net).parameters()).detach().numpy()
+    return {"params": params, "init": init.numpy(), "labels": labels,
+            "metrics": np.array([sums["loss_sum"] / sums["count"], sums["correct"] / sums["count"], sums["count"]])}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_label_shards_cover_rows_once():
+    for n in (0, 1, 7, 10, 1001):
+        for world in (1, 2, 3, 8):
+            rows = np.concatenate([np.arange(n)[D.label_shard(n, r, world)] for r in range(world)])
+            assert rows.tolist() == list(range(n))
+            sizes = [len(range(n)[D.label_shard(n, r, world)]) for r in range(world)]
+            assert max(sizes) - min(sizes) <= 1
+
+
+def test_rank_batches_union_is_the_one_process_batch():
+    one = D.rank_batches(200, 40, D.DistContext(), seed=3, epoch=1)
+    two = [D.rank_batches(200, 40, D.DistContext(rank=r, world_size=2, backend="gloo"), seed=3, epoch=1) for r in (0, 1)]
+    assert len(one) == len(two[0]) == len(two[1]) == 5
+    for k, batch in enumerate(one):
+        assert sorted(torch.cat([two[0][k], two[1][k]]).tolist()) == sorted(batch.tolist())
+    # a new epoch draws a new order
+    assert D.rank_batches(200, 40, D.DistContext(), seed=3, epoch=2)[0].tolist() != one[0].tolist()
+
+
+def test_global_batch_must_split_evenly():
+    with pytest.raises(UserError, match=r"train.batch_size=63 must be a positive multiple of the number of processes \(2\)"):
+        D.check_global_batch(63, D.DistContext(rank=0, world_size=2, backend="gloo"))
+
+
+def test_setup_without_torchrun_is_one_process():
+    ctx = D.setup(env={})
+    assert (ctx.rank, ctx.world_size, ctx.distributed, ctx.is_main) == (0, 1, False, True)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"RANK": "x", "WORLD_SIZE": "2"}, r"RANK='x' must be an integer"),
+    ({"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}, r"RANK=2 and WORLD_SIZE=2 are inconsistent"),
+    ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "1"}, r"MASTER_ADDR is not set"),
+])
+def test_setup_rejects_bad_environment(env, message):
+    with pytest.raises(UserError, match=message):
+        D.setup(env=env)
+
+
+def test_two_gloo_processes_match_one_process(tmp_path):
+    """torchrun with 2 CPU processes (gloo) vs 1 process: same weights, order and global batch."""
+    out = tmp_path / "ddp.npz"
+    env = {k: v for k, v in os.environ.items() if k not in D.ENV_VARS}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}", __file__, str(out)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(out, allow_pickle=False) as z:
+        ddp = {k: z[k] for k in z.files}
+    torch.set_num_threads(1)
+    one = train_once(D.DistContext())
+    moved = np.abs(one["params"] - one["init"]).max()
+    assert moved > 0.05  # training really moved the weights, so the tolerance below means something
+    np.testing.assert_allclose(ddp["init"], one["init"], atol=0)
+    np.testing.assert_allclose(ddp["params"], one["params"], atol=2e-4)
+    np.testing.assert_allclose(ddp["metrics"], one["metrics"], rtol=1e-4)
+    assert ddp["metrics"][2] == N_TRAIN  # metrics were summed over both ranks
+    np.testing.assert_allclose(ddp["labels"], _teacher_probs(_data()[0]), atol=1e-6)
+
+
+def _worker(out: str) -> None:
+    from tinyship import rundir
+
+    with D.session("gloo") as ctx:
+        torch.set_num_threads(1)
+        res = train_once(ctx)
+        if ctx.is_main:
+            rundir.atomic_write_npz(out, **res)
+
+
+if __name__ == "__main__":
+    _worker(sys.argv[1])
