@@ -1,0 +1,64 @@
+"""``python -m distill --recipe R --out build/<run>``: a thin CLI over :func:`distill.run.distill`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+
+from tinyship.cli import run_cli
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m distill",
+        description="Distil a teacher ensemble into a small student network and write <out>/student/ "
+                    "(student.pt2, card.json, calibration.npz, holdout.npz; see docs/run-directory.md). "
+                    "Also trains a same-architecture student on hard labels only, as the baseline.",
+        epilog="example: python -m distill --recipe recipes/demo.yaml --out build/demo --force")
+    p.add_argument("--recipe", required=True, help="YAML recipe with sections data, teacher, transfer, student, train")
+    p.add_argument("--out", required=True, help="run directory, e.g. build/demo; student/ is written inside it")
+    p.add_argument("--force", action="store_true", help="replace an existing <out>/student (kept until the new one is complete)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue training from the last checkpoint in <out>/.work (same recipe and seed)")
+    p.add_argument("--seed", type=int, default=None, help="override train.seed (teacher, transfer set and students)")
+    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    p.add_argument("--trust-pickles", action="store_true",
+                   help="allow teacher members stored as pickles (sklearn-pickle); only for files you made yourself")
+    p.add_argument("--quiet", action="store_true", help="no progress bars on stderr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .run import distill
+
+    command = "python -m distill " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    res = distill(args.recipe, args.out, force=args.force, resume=args.resume, seed=args.seed, epochs=args.epochs,
+                  trust_pickles=args.trust_pickles, command=command, progress=not args.quiet)
+    print(summary(res.card, res.timings_s))
+    return 0
+
+
+def summary(card: dict, timings: dict[str, float]) -> str:
+    """A few lines for the terminal: accuracies on the holdout, sizes, where the files are."""
+    m = card["metrics"]["holdout"]
+    s = card["sizes"]
+    best_name, best = max(m["members"].items(), key=lambda kv: kv[1]["accuracy"], default=(None, None))
+    lines = [f"distill {card['run']}: holdout n={m['n']}",
+             f"  teacher  accuracy {m['teacher']['accuracy']:.4f}  ({len(card['teacher']['members'])} members"
+             + (f"; best member {best_name} {best['accuracy']:.4f})" if best else ")"),
+             f"  student  accuracy {m['student']['accuracy']:.4f}  agreement with teacher "
+             f"{m['student']['agreement_with_teacher']:.4f}"]
+    if "baseline" in m:
+        lines.append(f"  baseline accuracy {m['baseline']['accuracy']:.4f}  (same {card['student']['arch']}, hard labels only)")
+    if s.get("teacher_bytes"):
+        lines.append(f"  size     student {s['student_bytes']:,} B (student.pt2; {s['student_param_bytes']:,} B fp32 params) "
+                     f"vs teacher {s['teacher_bytes']:,} B -> {100 * s['ratio']:.3f}%")
+    lines.append(f"  student  {card['student']['params']:,} params, {card['student']['macs']:,} MACs")
+    lines.append(f"  time     {timings.get('total', 0):.1f} s  -> {card['run']}/student/card.json")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,357 @@
+"""Data sets for distillation, looked up by name, split deterministically.
+
+Every loader returns raw features ``x_raw`` (float32 ``[n, d]``; nominal attributes
+label-encoded as integer codes, marked in ``nominal``) and three splits: train (the
+teacher is fitted on it and the transfer set grows from it), validation (ensemble
+selection and early stopping) and holdout (the test set the card's metrics come from;
+nothing is ever tuned on it). Normalization is fitted on the training split only.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tinyship.errors import UserError
+from tinyship.recipe import Field, validate
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Dataset:
+    """Raw splits plus what the card needs to describe the input."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_holdout: np.ndarray
+    y_holdout: np.ndarray
+    labels: list[str]
+    nominal: np.ndarray  # bool [d]
+    image_shape: tuple[int, ...] | None  # [C, H, W] when rows are images, else None
+    source: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x_train.shape[1])
+
+
+@dataclass
+class Normalizer:
+    """x_model = (x_raw - mean) / std, fitted on the training split (scalar or per column)."""
+
+    mean: np.ndarray | float
+    std: np.ndarray | float
+    mode: str
+
+    @classmethod
+    def fit(cls, x: np.ndarray, mode: str) -> "Normalizer":
+        if mode == "none":
+            return cls(0.0, 1.0, mode)
+        if mode == "scalar":
+            std = float(x.std())
+            return cls(float(x.mean()), std if std > 0 else 1.0, mode)
+        mean = x.mean(axis=0).astype(np.float32)
+        std = x.std(axis=0).astype(np.float32)
+        std[std == 0] = 1.0
+        return cls(mean, std, mode)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.mean) / self.std).astype(np.float32)
+
+    def card(self) -> dict:
+        as_json = (lambda v: float(v)) if self.mode != "column" else (lambda v: [float(a) for a in v])
+        return {"mean": as_json(self.mean), "std": as_json(self.std), "mode": self.mode,
+                "note": "x_model = (x_raw - mean) / std" + (", per feature column" if self.mode == "column" else "")}
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+def resolve_path(path: str | Path, key: str) -> Path:
+    """A recipe path: absolute, or relative to the repository root; missing -> UserError with the fix."""
+    p = Path(path)
+    if not p.is_absolute():
+        p = REPO_ROOT / p
+    if not p.exists():
+        raise UserError(f"recipe key '{key}' points to '{path}', which does not exist (looked at '{p}'). "
+                        f"Give a path relative to the repository root ({REPO_ROOT}) or an absolute path, "
+                        f"e.g. ../shared/data/mnist.")
+    return p
+
+
+def check_finite(x: np.ndarray, what: str) -> None:
+    """NaN or inf in the features is the user's data problem: name the count and the first place."""
+    bad = ~np.isfinite(x)
+    if bad.any():
+        first = np.argwhere(bad)[0]
+        raise UserError(f"{what} has {int(bad.sum())} NaN/inf values (first at row {int(first[0])}"
+                        + (f", column {int(first[1])}" if len(first) > 1 else "")
+                        + "). Impute or drop those rows before distilling.")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _verify(path: Path, expected: str, verify: bool) -> None:
+    if verify and _sha256(path) != expected:
+        raise UserError(f"'{path}' does not have the sha256 its README pins ({expected}); the file is corrupt or "
+                        f"a different release. Restore the original file, or set data.verify_sha256: false.")
+
+
+def _split(n: int, val_fraction: float, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Deterministic permutation split into train / validation / holdout indices."""
+    idx = np.random.default_rng(seed).permutation(n)
+    n_ho = int(round(n * holdout_fraction))
+    n_val = int(round(n * val_fraction))
+    if n - n_ho - n_val < 2 or n_val < 1 or n_ho < 1:
+        raise UserError(f"data set of {n} rows is too small for data.val_fraction={val_fraction} and "
+                        f"data.holdout_fraction={holdout_fraction}; each split needs rows.")
+    return idx[n_ho + n_val:], idx[n_ho:n_ho + n_val], idx[:n_ho]
+
+
+def _from_pool(name: str, x: np.ndarray, y: np.ndarray, labels: list[str], nominal: np.ndarray,
+               image_shape, cfg: dict, source: dict) -> Dataset:
+    tr, va, ho = _split(len(x), cfg["val_fraction"], cfg["holdout_fraction"], cfg["split_seed"])
+    return _limit(Dataset(name, x[tr], y[tr], x[va], y[va], x[ho], y[ho], labels, nominal, image_shape, source), cfg)
+
+
+def _from_train_test(name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
+                     labels: list[str], nominal: np.ndarray, image_shape, cfg: dict, source: dict) -> Dataset:
+    """Official test set = holdout; the validation split is carved from the official training set."""
+    idx = np.random.default_rng(cfg["split_seed"]).permutation(len(x))
+    n_val = max(1, int(round(len(x) * cfg["val_fraction"])))
+    va, tr = idx[:n_val], idx[n_val:]
+    return _limit(Dataset(name, x[tr], y[tr], x[va], y[va], x_test, y_test, labels, nominal, image_shape, source), cfg)
+
+
+def _limit(ds: Dataset, cfg: dict) -> Dataset:
+    """Cap split sizes (first rows of the already shuffled splits) to keep runs small."""
+    for split, key in (("train", "max_train"), ("val", "max_val"), ("holdout", "max_holdout")):
+        cap = cfg[key]
+        if cap is not None:
+            setattr(ds, f"x_{split}", getattr(ds, f"x_{split}")[:cap])
+            setattr(ds, f"y_{split}", getattr(ds, f"y_{split}")[:cap])
+    return ds
+
+
+# ---- loaders (registry) -----------------------------------------------------------------
+
+def load_digits_data(cfg: dict) -> Dataset:
+    """scikit-learn's bundled 8x8 digits (1,797 images, values 0..16)."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = d.data.astype(np.float32)
+    y = d.target.astype(np.int64)
+    return _from_pool("digits", x, y, [str(i) for i in range(10)], np.zeros(64, bool), (1, 8, 8), cfg,
+                      {"loader": "sklearn.datasets.load_digits"})
+
+
+_MNIST_SHA256 = {
+    "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+    "train-labels-idx1-ubyte.gz": "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+    "t10k-images-idx3-ubyte.gz": "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+    "t10k-labels-idx1-ubyte.gz": "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+}
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
+        raise UserError(f"'{path}' is not an idx file of unsigned bytes; restore the original MNIST file.")
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def load_mnist(cfg: dict) -> Dataset:
+    """MNIST from its four idx.gz files (sha256 checked); the official test set is the holdout."""
+    root = resolve_path(cfg["path"] or "../shared/data/mnist", "data.path")
+    arrays = {}
+    for fname, sha in _MNIST_SHA256.items():
+        p = root / fname
+        if not p.is_file():
+            raise UserError(f"MNIST file '{p}' is missing. data.path must be the folder holding the four idx.gz files "
+                            f"({', '.join(_MNIST_SHA256)}).")
+        _verify(p, sha, cfg["verify_sha256"])
+        arrays[fname] = _read_idx(p)
+    x = arrays["train-images-idx3-ubyte.gz"].reshape(-1, 784).astype(np.float32)
+    y = arrays["train-labels-idx1-ubyte.gz"].astype(np.int64)
+    xt = arrays["t10k-images-idx3-ubyte.gz"].reshape(-1, 784).astype(np.float32)
+    yt = arrays["t10k-labels-idx1-ubyte.gz"].astype(np.int64)
+    return _from_train_test("mnist", x, y, xt, yt, [str(i) for i in range(10)], np.zeros(784, bool), (1, 28, 28),
+                            cfg, {"path": str(root), "sha256_verified": cfg["verify_sha256"]})
+
+
+_ADULT_COLUMNS = [("age", False), ("workclass", True), ("fnlwgt", False), ("education", True),
+                  ("education-num", False), ("marital-status", True), ("occupation", True),
+                  ("relationship", True), ("race", True), ("sex", True), ("capital-gain", False),
+                  ("capital-loss", False), ("hours-per-week", False), ("native-country", True)]
+_ADULT_SHA256 = {"adult.data": "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
+                 "adult.test": "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05"}
+
+
+def _adult_rows(path: Path) -> list[list[str]]:
+    rows = []
+    for line in path.read_text().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) != 15:  # blank lines and the test file's '|1x3 Cross validator' header
+            continue
+        parts[14] = parts[14].rstrip(".")  # the test file's labels end in a dot
+        rows.append(parts)
+    return rows
+
+
+def load_adult(cfg: dict) -> Dataset:
+    """UCI Adult: 6 continuous + 8 nominal attributes; '?' is its own nominal code, labels <=50K / >50K."""
+    root = resolve_path(cfg["path"] or "../shared/data/uci_adult", "data.path")
+    files = {}
+    for fname, sha in _ADULT_SHA256.items():
+        p = root / fname
+        if not p.is_file():
+            raise UserError(f"UCI Adult file '{p}' is missing. data.path must be the folder holding adult.data and adult.test.")
+        _verify(p, sha, cfg["verify_sha256"])
+        files[fname] = _adult_rows(p)
+    train, test = files["adult.data"], files["adult.test"]
+    nominal = np.array([nom for _, nom in _ADULT_COLUMNS])
+    vocab = [sorted({r[j] for r in train} | {"?"}) if nom else None for j, (_, nom) in enumerate(_ADULT_COLUMNS)]
+
+    def encode(rows: list[list[str]]) -> np.ndarray:
+        x = np.zeros((len(rows), 14), np.float32)
+        for j, (_, nom) in enumerate(_ADULT_COLUMNS):
+            if nom:
+                codes = {v: i for i, v in enumerate(vocab[j])}
+                x[:, j] = [codes.get(r[j], codes["?"]) for r in rows]  # a value unseen in training counts as missing
+            else:
+                col = [r[j] for r in rows]
+                x[:, j] = [float(v) if v != "?" else np.nan for v in col]
+        return x
+
+    x, xt = encode(train), encode(test)
+    for j, (_, nom) in enumerate(_ADULT_COLUMNS):  # continuous '?' (none in the release) -> training median
+        if not nom:
+            med = np.nanmedian(x[:, j])
+            x[np.isnan(x[:, j]), j] = med
+            xt[np.isnan(xt[:, j]), j] = med
+    labels = ["<=50K", ">50K"]
+    y = np.array([labels.index(r[14]) for r in train], np.int64)
+    yt = np.array([labels.index(r[14]) for r in test], np.int64)
+    return _from_train_test("adult", x, y, xt, yt, labels, nominal, None, cfg,
+                            {"path": str(root), "columns": [c for c, _ in _ADULT_COLUMNS],
+                             "sha256_verified": cfg["verify_sha256"]})
+
+
+_LETTER_SHA256 = "2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2"
+
+
+def load_letter(cfg: dict) -> Dataset:
+    """UCI Letter: 26 classes, or Bucilua 2006's binary tasks p1 ('O' vs rest) and p2 (A-M vs N-Z)."""
+    root = resolve_path(cfg["path"] or "../shared/data/uci_letter", "data.path")
+    p = root / "letter-recognition.data" if root.is_dir() else root
+    if not p.is_file():
+        raise UserError(f"UCI Letter file '{p}' is missing. data.path must be the folder holding letter-recognition.data.")
+    _verify(p, _LETTER_SHA256, cfg["verify_sha256"])
+    rows = [line.split(",") for line in p.read_text().splitlines() if line.strip()]
+    letters = np.array([r[0] for r in rows])
+    x = np.array([[float(v) for v in r[1:]] for r in rows], np.float32)
+    task = cfg["task"] or "letters"
+    if task == "letters":
+        labels = [chr(ord("A") + i) for i in range(26)]
+        y = np.array([ord(c) - ord("A") for c in letters], np.int64)
+    elif task == "p1":
+        labels, y = ["not-O", "O"], (letters == "O").astype(np.int64)
+    elif task == "p2":
+        labels, y = ["A-M", "N-Z"], (letters >= "N").astype(np.int64)
+    else:
+        raise UserError(f"recipe key 'data.task' for letter must be one of 'letters', 'p1', 'p2'; got {task!r}.")
+    return _from_pool(f"letter-{task}", x, y, labels, np.zeros(16, bool), None, cfg,
+                      {"path": str(p), "task": task, "sha256_verified": cfg["verify_sha256"]})
+
+
+def load_npz(cfg: dict) -> Dataset:
+    """A user's .npz with arrays x ([n, d], [n, H, W] or [n, C, H, W]) and integer labels y; optional nominal, labels."""
+    if not cfg["path"]:
+        raise UserError("recipe key 'data.path' is required for data.name: npz (an .npz file with arrays x and y).")
+    p = resolve_path(cfg["path"], "data.path")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except Exception as exc:
+        raise UserError(f"'{p}' cannot be read as an .npz without pickles ({exc}). Save it with numpy.savez.") from exc
+    if "x" not in arrays or "y" not in arrays:
+        raise UserError(f"'{p}' must hold arrays 'x' and 'y'; it has {sorted(arrays)}.")
+    x, y = arrays["x"], arrays["y"]
+    if x.ndim < 2 or x.ndim > 4 or len(x) != len(y) or y.ndim != 1:
+        raise UserError(f"'{p}': x must be [n, d], [n, H, W] or [n, C, H, W] and y [n] with the same n; "
+                        f"got x {list(x.shape)} and y {list(y.shape)}.")
+    if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
+        raise UserError(f"'{p}': y must hold class indices 0..C-1 as integers; got dtype {y.dtype}"
+                        + (f" with minimum {y.min()}" if len(y) and np.issubdtype(y.dtype, np.number) else "") + ".")
+    image_shape = None if x.ndim == 2 else ((1, *x.shape[1:]) if x.ndim == 3 else tuple(x.shape[1:]))
+    x = x.reshape(len(x), -1).astype(np.float32)
+    check_finite(x, f"'{p}' array x")
+    n_classes = int(y.max()) + 1
+    labels = [str(v) for v in arrays["labels"].tolist()] if "labels" in arrays else [str(i) for i in range(n_classes)]
+    nominal = arrays["nominal"].astype(bool) if "nominal" in arrays else np.zeros(x.shape[1], bool)
+    if nominal.shape != (x.shape[1],):
+        raise UserError(f"'{p}': nominal must be a bool array of length {x.shape[1]} (one per feature); "
+                        f"got shape {list(nominal.shape)}.")
+    return _from_pool(p.stem, x, y.astype(np.int64), labels, nominal, image_shape, cfg, {"path": str(p)})
+
+
+LOADERS: dict[str, Callable[[dict], Dataset]] = {
+    "digits": load_digits_data,
+    "mnist": load_mnist,
+    "adult": load_adult,
+    "letter": load_letter,
+    "npz": load_npz,
+}
+
+DATA_FIELDS: dict[str, Field] = {
+    "name": Field(str, choices=tuple(LOADERS), doc="which data set"),
+    "path": Field(str, None, doc="file or folder, relative to the repository root or absolute"),
+    "task": Field(str, None, doc="letter: letters | p1 | p2"),
+    "val_fraction": Field(float, 0.15, min=0.01, max=0.5),
+    "holdout_fraction": Field(float, 0.2, min=0.01, max=0.5, doc="ignored where the data set has an official test set"),
+    "split_seed": Field(int, 0, min=0),
+    "max_train": Field(int, None, min=10),
+    "max_val": Field(int, None, min=10),
+    "max_holdout": Field(int, None, min=10),
+    "normalize": Field(str, "column", choices=("column", "scalar", "none")),
+    "verify_sha256": Field(bool, True),
+}
+
+
+def validate_section(section: dict | None) -> dict:
+    """The recipe's data section with defaults filled in (UserError naming a bad key or value)."""
+    return validate("data", section, DATA_FIELDS)
+
+
+def load_data(section: dict) -> Dataset:
+    """Validate the recipe's data section and load the named data set, checked for NaN/inf."""
+    cfg = validate_section(section)
+    ds = LOADERS[cfg["name"]](cfg)
+    for split in ("train", "val", "holdout"):
+        check_finite(getattr(ds, f"x_{split}"), f"data '{ds.name}' {split} split")
+    if ds.num_classes < 2 or int(ds.y_train.max()) >= ds.num_classes:
+        raise UserError(f"data '{ds.name}' must have at least 2 classes with labels 0..C-1; got labels up to "
+                        f"{int(ds.y_train.max())} for {ds.num_classes} names.")
+    return ds
