@@ -1,0 +1,356 @@
+"""A generalist plus specialists on confusable classes (Hinton, Vinyals, Dean 2015, §5).
+
+§5.2 — the confusable subsets: cluster the covariance matrix of the generalist's
+predicted probabilities; each class is the point given by its column of that matrix, and
+classes that are often predicted together land in one cluster (k-means; the paper used
+an online k-means, we use scikit-learn's batch KMeans). The clusters partition the classes.
+One choice the paper does not spell out: the diagonal (each class's own variance) is set
+to zero before clustering. Left in, it dominates every column and k-means splits off the
+most frequent classes one by one (on UCI Letter: {L}, {W}, {M}, ... and one 21-class
+rest); without it the clusters are the confusable groups ({B,D,H,O,R}, {C,G,Q}, ...).
+
+§5.1 — a specialist per subset S^m: initialised from the generalist's weights, its softmax
+has |S^m| + 1 outputs (the classes of S^m plus one *dustbin* for every other class), and it
+trains on data enriched with its subset: half of each epoch's examples come from S^m, half
+at random from the rest. Afterwards the dustbin logit is shifted by the log of the odds by
+which the subset was oversampled, undoing the skewed class prior of that training set.
+
+§5.3 — inference: take the generalist's top-n classes k; the active specialists A_k are
+those whose subset meets k; find the full distribution q that minimises
+KL(p^g || q) + sum_{m in A_k} KL(p^m || q^m), where q^m is q with every class outside S^m
+summed into the dustbin. q is parameterised by logits z (q = softmax z) and found by a few
+gradient steps from z = log p^g. With no active specialist the minimum is q = p^g exactly.
+
+The combined model is a teacher *member* (``SpecialistsMember``, the Member protocol of
+``distill.teachers``): the specialists make the teacher better, the small student ships.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tinyship.errors import UserError
+from tinyship.recipe import Field, validate
+
+from .students import build_student
+
+
+def _student_spec(v: Any) -> str | None:
+    if not isinstance(v, dict) or "kind" not in v:
+        return "must be a student spec mapping with a 'kind' key, e.g. {kind: mlp, hidden: [128]}"
+    return None
+
+
+SPECIALIST_FIELDS: dict[str, Field] = {
+    "n_specialists": Field(int, 3, min=1, max=1000, doc="number of class clusters = specialists (§5.2)"),
+    "top_n": Field(int, 2, min=1, doc="generalist's top-n classes that pick the active specialists (§5.3)"),
+    "generalist": Field(dict, {"kind": "mlp", "hidden": [128]}, check=_student_spec,
+                        doc="architecture of the generalist (a student spec); specialists copy it"),
+    "generalist_epochs": Field(int, 30, min=1),
+    "epochs": Field(int, 10, min=1, doc="epochs per specialist"),
+    "lr": Field(float, 1e-3, min=1e-6, max=1.0),
+    "batch_size": Field(int, 128, min=1),
+    "subset_fraction": Field(float, 0.5, min=0.05, max=0.95,
+                             doc="share of a specialist's training examples drawn from its subset (§5.1: half)"),
+    "combine_steps": Field(int, 200, min=0, doc="gradient steps on q's logits at inference (§5.3)"),
+    "combine_lr": Field(float, 0.05, min=1e-4, max=10.0),
+}
+
+
+# ---- §5.2: confusable subsets --------------------------------------------------------------
+
+def confusable_subsets(generalist_probs: np.ndarray, n_specialists: int, *, seed: int) -> list[list[int]]:
+    """Partition the classes by k-means on the columns of the covariance of the generalist's predictions."""
+    from sklearn.cluster import KMeans
+
+    n_classes = generalist_probs.shape[1]
+    if not 1 <= n_specialists <= n_classes:
+        raise UserError(f"recipe key 'specialists.n_specialists' must be between 1 and the number of classes "
+                        f"({n_classes}); got {n_specialists}.")
+    cov = np.cov(generalist_probs.astype(np.float64), rowvar=False)
+    np.fill_diagonal(cov, 0.0)  # a class's own variance says how often it is predicted, not with what
+    assign = KMeans(n_clusters=n_specialists, n_init=10, random_state=seed).fit_predict(cov.T)
+    subsets = [sorted(np.flatnonzero(assign == k).tolist()) for k in range(n_specialists)]
+    return sorted((s for s in subsets if s), key=lambda s: s[0])
+
+
+def dustbin_labels(y: np.ndarray, subset: list[int]) -> np.ndarray:
+    """Map class labels to a specialist's outputs: position within ``subset``, or ``len(subset)`` (dustbin)."""
+    table = np.full(int(max(max(subset), int(y.max(initial=0)))) + 1, len(subset), dtype=np.int64)
+    table[np.asarray(subset)] = np.arange(len(subset))
+    return table[y]
+
+
+def to_specialist_space(q: np.ndarray | torch.Tensor, subset: list[int]):
+    """A full distribution seen by a specialist: its classes, then everything else summed (the dustbin)."""
+    inside = q[:, subset]
+    rest = 1.0 - inside.sum(1, keepdims=True) if isinstance(q, np.ndarray) else 1.0 - inside.sum(1, keepdim=True)
+    if isinstance(q, np.ndarray):
+        return np.concatenate([inside, np.clip(rest, 0.0, None)], axis=1)
+    return torch.cat([inside, rest.clamp_min(0.0)], dim=1)
+
+
+# ---- §5.1: training ------------------------------------------------------------------------
+
+def _last_linear(model: nn.Module) -> tuple[nn.Module, str]:
+    name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not name:
+        raise UserError("the generalist must end in a Linear classifier layer (student kinds mlp, cnn, dscnn do).")
+    parent_name, _, attr = name[-1].rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    return parent, attr
+
+
+def specialist_from(generalist: nn.Module, subset: list[int]) -> nn.Module:
+    """Copy the generalist, its classifier cut to the subset's rows plus a dustbin row.
+
+    The dustbin row starts as the log-sum-exp-like average of the other classes' rows
+    (mean weights, bias + log of their count), so its first outputs are sensible.
+    """
+    model = copy.deepcopy(generalist)
+    parent, attr = _last_linear(model)
+    old: nn.Linear = getattr(parent, attr)
+    new = nn.Linear(old.in_features, len(subset) + 1)
+    others = [c for c in range(old.out_features) if c not in set(subset)]
+    with torch.no_grad():
+        new.weight[:len(subset)] = old.weight[subset]
+        new.bias[:len(subset)] = old.bias[subset]
+        if others:
+            new.weight[-1] = old.weight[others].mean(0)
+            new.bias[-1] = old.bias[others].mean() + float(np.log(len(others)))
+    setattr(parent, attr, new)
+    return model
+
+
+def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batches: list[torch.Tensor], lr: float,
+         opt: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
+    opt = opt or torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    for b in batches:
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x[b]), y[b]).backward()
+        opt.step()
+    model.eval()
+    return opt
+
+
+def train_generalist(spec: dict, x: np.ndarray, y: np.ndarray, *, input_shape: tuple[int, ...], num_classes: int,
+                     epochs: int, lr: float, batch_size: int, seed: int) -> nn.Module:
+    """The generalist: the student architecture of ``spec`` trained on hard labels."""
+    torch.manual_seed(seed)
+    model = build_student(spec, input_shape, num_classes)
+    xt, yt = torch.from_numpy(x.reshape(len(x), *input_shape)), torch.from_numpy(y)
+    g = torch.Generator().manual_seed(seed)
+    opt = None
+    for _ in range(epochs):
+        opt = _fit(model, xt, yt, list(torch.randperm(len(x), generator=g).split(batch_size)), lr, opt)
+    return model
+
+
+def train_specialist(generalist: nn.Module, subset: list[int], x: np.ndarray, y: np.ndarray, *,
+                     input_shape: tuple[int, ...], epochs: int, lr: float, batch_size: int,
+                     subset_fraction: float, seed: int) -> tuple[nn.Module, float]:
+    """Train one specialist on subset-enriched data (§5.1); returns it and its dustbin logit correction."""
+    torch.manual_seed(seed)
+    model = specialist_from(generalist, subset)
+    target = dustbin_labels(y, subset)
+    inside = np.flatnonzero(target < len(subset))
+    outside = np.flatnonzero(target == len(subset))
+    rng = np.random.default_rng(seed)
+    n_out = 0 if len(outside) == 0 else int(round(len(inside) * (1 - subset_fraction) / subset_fraction))
+    xt, yt = torch.from_numpy(x.reshape(len(x), *input_shape)), torch.from_numpy(target)
+    opt = None
+    for _ in range(epochs):
+        rows = np.concatenate([inside, rng.choice(outside, size=n_out, replace=n_out > len(outside))]) if n_out else inside
+        rows = torch.from_numpy(rng.permutation(rows))
+        opt = _fit(model, xt, yt, list(rows.split(batch_size)), lr, opt)
+    # prior shift: trained with subset:dustbin odds s/(1-s), true odds pi/(1-pi) -> add log of their ratio
+    pi = len(inside) / len(y)
+    train_share = len(inside) / (len(inside) + n_out) if n_out else 1.0
+    correction = 0.0
+    if 0 < pi < 1 and train_share < 1:
+        correction = float(np.log((1 - pi) / pi) - np.log((1 - train_share) / train_share))
+    return model, correction
+
+
+# ---- §5.3: inference -----------------------------------------------------------------------
+
+def active_specialists(generalist_probs: np.ndarray, subsets: list[list[int]], top_n: int) -> np.ndarray:
+    """bool [n, M]: specialist m is active for row i when its subset meets the generalist's top-n classes."""
+    top = np.argsort(-generalist_probs, axis=1, kind="stable")[:, :top_n]
+    member = np.zeros((len(subsets), generalist_probs.shape[1]), bool)
+    for m, s in enumerate(subsets):
+        member[m, s] = True
+    return member[:, top].any(axis=2).T if len(subsets) else np.zeros((len(generalist_probs), 0), bool)
+
+
+def combine(generalist_probs: np.ndarray, specialist_probs: list[np.ndarray], subsets: list[list[int]],
+            active: np.ndarray, *, steps: int = 200, lr: float = 0.05) -> np.ndarray:
+    """argmin_q KL(p^g||q) + sum over active m of KL(p^m||q^m), q = softmax(z), by Adam on z from log p^g."""
+    eps = 1e-12
+    pg = torch.from_numpy(generalist_probs.astype(np.float64))
+    pms = [torch.from_numpy(p.astype(np.float64)) for p in specialist_probs]
+    act = torch.from_numpy(active.astype(np.float64))
+    z = torch.log(pg.clamp_min(eps)).clone().requires_grad_(True)
+    if steps == 0 or not active.any():
+        return torch.softmax(z.detach(), 1).numpy()
+    opt = torch.optim.Adam([z], lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        objective(z, pg, pms, subsets, act).backward()
+        opt.step()
+    return torch.softmax(z.detach(), 1).numpy()
+
+
+def objective(z: torch.Tensor, pg: torch.Tensor, pms: list[torch.Tensor], subsets: list[list[int]],
+              act: torch.Tensor) -> torch.Tensor:
+    """The §5.3 objective summed over rows (cross-entropy form: KL up to the constant entropy of p)."""
+    eps = 1e-12
+    logq = torch.log_softmax(z, 1)
+    total = -(pg * logq).sum(1)
+    q = logq.exp()
+    for m, s in enumerate(subsets):
+        qm = to_specialist_space(q, s)
+        total = total - act[:, m] * (pms[m] * torch.log(qm.clamp_min(eps))).sum(1)
+    return total.sum()
+
+
+def kl_objective(q: np.ndarray, pg: np.ndarray, pms: list[np.ndarray], subsets: list[list[int]],
+                 active: np.ndarray) -> np.ndarray:
+    """The §5.3 objective per row as true KL divergences (for checks and reports)."""
+    eps = 1e-12
+
+    def kl(p: np.ndarray, r: np.ndarray) -> np.ndarray:
+        return (p * (np.log(np.clip(p, eps, None)) - np.log(np.clip(r, eps, None)))).sum(1)
+
+    out = kl(pg, q)
+    for m, s in enumerate(subsets):
+        out = out + active[:, m] * kl(pms[m], to_specialist_space(q, s))
+    return out
+
+
+# ---- the combined model --------------------------------------------------------------------
+
+@dataclass
+class SpecialistEnsemble:
+    """Generalist + specialists + the §5.3 combination; predict_proba on model-ready flat rows."""
+
+    generalist: nn.Module
+    specialists: list[nn.Module]
+    subsets: list[list[int]]
+    corrections: list[float]
+    input_shape: tuple[int, ...]
+    top_n: int
+    combine_steps: int = 200
+    combine_lr: float = 0.05
+
+    @torch.no_grad()
+    def _probs(self, model: nn.Module, x: np.ndarray, correction: float = 0.0) -> np.ndarray:
+        model.eval()
+        logits = model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(len(x), *self.input_shape))
+        if correction:
+            logits[:, -1] += correction
+        return torch.softmax(logits.double(), 1).numpy()
+
+    def generalist_proba(self, x: np.ndarray) -> np.ndarray:
+        return self._probs(self.generalist, x).astype(np.float32)
+
+    def parts(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+        """Generalist probabilities, each specialist's (dustbin-corrected) probabilities, the active mask."""
+        pg = self._probs(self.generalist, x)
+        pms = [self._probs(m, x, c) for m, c in zip(self.specialists, self.corrections)]
+        return pg, pms, active_specialists(pg, self.subsets, self.top_n)
+
+    def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        out = []
+        for start in range(0, len(x), batch_size):
+            pg, pms, act = self.parts(x[start:start + batch_size])
+            out.append(combine(pg, pms, self.subsets, act, steps=self.combine_steps, lr=self.combine_lr))
+        q = np.concatenate(out) if out else np.zeros((0, len(self.corrections)), np.float64)
+        return (q / q.sum(1, keepdims=True)).astype(np.float32)
+
+    def state_bytes(self) -> int:
+        buf = io.BytesIO()
+        torch.save({"generalist": self.generalist.state_dict(),
+                    "specialists": [m.state_dict() for m in self.specialists]}, buf)
+        return buf.getbuffer().nbytes
+
+
+@dataclass
+class SpecialistsMember:
+    """The combined model as a teacher member (the Member protocol of distill.teachers)."""
+
+    ensemble: SpecialistEnsemble
+    name: str = "specialists"
+    kind: str = "torch"
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.ensemble.predict_proba(x)
+
+    def serialized_bytes(self) -> tuple[int, str]:
+        n = len(self.ensemble.specialists)
+        return self.ensemble.state_bytes(), f"torch.save of the state_dicts of the generalist and {n} specialists"
+
+
+@dataclass
+class SpecialistsReport:
+    """What the recipe's specialists section produced, measured on the split it was given."""
+
+    subsets: list[list[int]]
+    corrections: list[float]
+    n: int
+    generalist_accuracy: float
+    combined_accuracy: float
+    active_mean: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+
+def fit_specialists(section: dict | None, x_train: np.ndarray, y_train: np.ndarray, *,
+                    input_shape: tuple[int, ...], num_classes: int, seed: int,
+                    progress: bool = False) -> SpecialistEnsemble:
+    """Validate the recipe's ``specialists`` section and build generalist + specialists (§5.1-5.2)."""
+    cfg = validate("specialists", section, SPECIALIST_FIELDS)
+    if cfg["top_n"] > num_classes:
+        raise UserError(f"recipe key 'specialists.top_n' must be at most the number of classes ({num_classes}); "
+                        f"got {cfg['top_n']}.")
+    if cfg["n_specialists"] > num_classes:
+        raise UserError(f"recipe key 'specialists.n_specialists' must be between 1 and the number of classes "
+                        f"({num_classes}); got {cfg['n_specialists']}.")
+    x_train = np.ascontiguousarray(x_train, np.float32).reshape(len(x_train), -1)
+    generalist = train_generalist(cfg["generalist"], x_train, y_train, input_shape=tuple(input_shape),
+                                  num_classes=num_classes, epochs=cfg["generalist_epochs"], lr=cfg["lr"],
+                                  batch_size=cfg["batch_size"], seed=seed)
+    ens = SpecialistEnsemble(generalist, [], [], [], tuple(input_shape), cfg["top_n"], cfg["combine_steps"],
+                             cfg["combine_lr"])
+    subsets = confusable_subsets(ens.generalist_proba(x_train), cfg["n_specialists"], seed=seed)
+    it = subsets
+    if progress:
+        from tqdm import tqdm
+
+        it = tqdm(subsets, desc="specialists", file=__import__("sys").stderr)
+    for m, s in enumerate(it):
+        model, corr = train_specialist(generalist, s, x_train, y_train, input_shape=tuple(input_shape),
+                                       epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
+                                       subset_fraction=cfg["subset_fraction"], seed=seed + 1 + m)
+        ens.specialists.append(model)
+        ens.corrections.append(corr)
+    ens.subsets = subsets
+    return ens
+
+
+def evaluate(ens: SpecialistEnsemble, x: np.ndarray, y: np.ndarray, settings: dict | None = None) -> SpecialistsReport:
+    """Generalist vs combined accuracy on (x, y), with the subsets found (for cards and benchmarks)."""
+    pg, _, act = ens.parts(x)
+    q = ens.predict_proba(x)
+    return SpecialistsReport(subsets=ens.subsets, corrections=[round(c, 4) for c in ens.corrections], n=len(y),
+                             generalist_accuracy=float((pg.argmax(1) == y).mean()),
+                             combined_accuracy=float((q.argmax(1) == y).mean()),
+                             active_mean=float(act.sum(1).mean()) if act.size else 0.0,
+                             settings=settings or {})
