@@ -1,0 +1,315 @@
+"""Transfer sets: the inputs the teacher labels for the student (Bucilua et al. 2006 §4).
+
+A small student mimics the teacher well only where it sees the teacher's
+function, so the paper enlarges the training data with synthetic points. Three
+generators are compared there (§4.1-4.3), all registered here by name, plus the
+training data itself:
+
+- ``original``: the training rows only;
+- ``random`` (§4.1): every attribute drawn independently from its marginal
+  distribution (uniform sampling of the values observed for that attribute);
+- ``nbe`` (§4.2): samples from a naive-Bayes mixture density fitted to the data
+  (see :func:`nbe`);
+- ``munge`` (§4.3): the paper's algorithm, exactly (see :func:`munge`).
+
+Every generator works in raw feature space (nominal attributes as integer codes,
+so nominal values stay in their observed set), returns the original rows first,
+then synthetic rows up to ``size_multiplier * n``, and is seeded through one
+``np.random.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Callable
+
+import numpy as np
+
+from tinyship.errors import UserError
+from tinyship.recipe import Field, validate
+
+Generator = Callable[[np.ndarray, np.ndarray, int, dict, np.random.Generator], np.ndarray]
+GENERATORS: dict[str, Generator] = {}
+DEFAULT_MULTIPLIER = 10
+
+
+def register(name: str) -> Callable[[Generator], Generator]:
+    """Add a generator ``(x, nominal, n_new, cfg, rng) -> n_new synthetic rows`` under ``name``."""
+    def deco(fn: Generator) -> Generator:
+        GENERATORS[name] = fn
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------- MUNGE (§4.3)
+
+def nearest_neighbours(x: np.ndarray, nominal: np.ndarray) -> np.ndarray:
+    """Index of each row's nearest other row: Euclidean distance on standardized continuous
+    attributes plus Hamming distance on nominal ones (Bucilua 2006 §4.3).
+
+    Nominal columns are one-hot encoded and scaled by 1/sqrt(2), so one mismatch adds
+    exactly 1 to the squared Euclidean distance; this lets sklearn's tree/brute-force
+    NearestNeighbors do the search (fast enough for 400k-row transfer sets).
+    """
+    from sklearn.neighbors import NearestNeighbors
+
+    parts = []
+    cont = x[:, ~nominal].astype(np.float64)
+    if cont.shape[1]:
+        sd = cont.std(axis=0)
+        parts.append((cont - cont.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
+    for a in np.flatnonzero(nominal):
+        _, codes = np.unique(x[:, a], return_inverse=True)
+        onehot = np.zeros((len(x), codes.max() + 1))
+        onehot[np.arange(len(x)), codes] = 1.0 / math.sqrt(2.0)
+        parts.append(onehot)
+    z = np.hstack(parts).astype(np.float32)
+    _, idx = NearestNeighbors(n_neighbors=2).fit(z).kneighbors(z)
+    self_first = idx[:, 0] == np.arange(len(x))
+    return np.where(self_first, idx[:, 1], idx[:, 0])  # a duplicate row may come before the row itself
+
+
+def _conflict_free_chunks(neighbour: np.ndarray) -> list[np.ndarray]:
+    """Split the visiting order 0..n-1 into consecutive runs whose (e, e') pairs touch distinct rows.
+
+    The paper modifies e and e' in place while it walks over the examples, so a later
+    step can see an earlier step's result. Steps that touch disjoint rows commute, so
+    each run can be applied at once with numpy and the result equals the sequential walk.
+    """
+    chunks, start, touched = [], 0, set()
+    for i, j in enumerate(neighbour.tolist()):
+        if i in touched or j in touched:
+            chunks.append(np.arange(start, i))
+            start, touched = i, set()
+        touched.add(i)
+        touched.add(j)
+    chunks.append(np.arange(start, len(neighbour)))
+    return chunks
+
+
+def munge_pass(t: np.ndarray, nominal: np.ndarray, neighbour: np.ndarray, p: float, s: float,
+               rng: np.random.Generator, chunks: list[np.ndarray] | None = None) -> np.ndarray:
+    """One pass of MUNGE over a copy ``t`` of the data, in place (Bucilua 2006 §4.3, Fig. 2).
+
+    For each example e (in order) and its nearest neighbour e', each attribute is
+    chosen with probability p; a chosen nominal attribute swaps values between e and
+    e'; a chosen continuous one sets e_a ~ N(e'_a, sd) and e'_a ~ N(e_a, sd) with
+    sd = |e_a - e'_a| / s, both computed from the values before the step.
+    """
+    if chunks is None:
+        chunks = _conflict_free_chunks(neighbour)
+    d = t.shape[1]
+    for rows in chunks:
+        if not len(rows):
+            continue
+        nbr = neighbour[rows]
+        chosen = rng.random((len(rows), d)) < p
+        z = rng.standard_normal((2, len(rows), d))
+        a, b = t[rows], t[nbr]
+        sd = np.abs(a - b) / s
+        new_a = np.where(nominal, b, b + sd * z[0])
+        new_b = np.where(nominal, a, a + sd * z[1])
+        t[rows] = np.where(chosen, new_a, a)
+        t[nbr] = np.where(chosen, new_b, b)
+    return t
+
+
+@register("munge")
+def munge(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
+    """MUNGE: repeat the pass on fresh copies of the data until ``n_new`` rows exist.
+
+    Neighbours are found once on the original data (each pass starts from a fresh
+    copy of it, as the paper's T' <- T does); the last pass is truncated to size.
+    """
+    from tqdm import tqdm
+
+    if len(x) < 2:
+        raise UserError(f"MUNGE needs at least 2 training rows to find neighbours; got {len(x)}.")
+    neighbour = nearest_neighbours(x, nominal)
+    chunks = _conflict_free_chunks(neighbour)
+    passes = math.ceil(n_new / len(x))
+    out = []
+    for _ in tqdm(range(passes), desc="munge", unit="pass", file=sys.stderr, disable=None):
+        out.append(munge_pass(x.astype(np.float64), nominal, neighbour, cfg["p"], cfg["s"], rng, chunks))
+    return np.concatenate(out)[:n_new]
+
+
+# ---------------------------------------------------------------- RANDOM (§4.1)
+
+@register("random")
+def random_marginals(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict,
+                     rng: np.random.Generator) -> np.ndarray:
+    """RANDOM: each attribute independently, uniformly from the values observed for it."""
+    n, d = x.shape
+    cols = [x[rng.integers(0, n, size=n_new), a] for a in range(d)]
+    return np.stack(cols, axis=1).astype(np.float64)
+
+
+# ---------------------------------------------------------------- NBE (§4.2)
+
+class NaiveBayesMixture:
+    """p(x) = sum_k pi_k prod_a p(x_a | k): a naive-Bayes mixture fitted by EM.
+
+    This is the model class of NBE (Lowd & Domingos 2005, "Naive Bayes models for
+    probability estimation"), which Bucilua et al. (§4.2) sample from. What we
+    implement: nominal attributes are categorical per component (Laplace-smoothed),
+    continuous attributes are Gaussian per component (variance floored); EM starts
+    from k-means clusters. Where NBE grows the number of components incrementally
+    and prunes them by held-out likelihood, we pick the count from a grid
+    (1, 2, 4, ..., 64) by held-out log-likelihood on 10% of the rows, then refit on
+    all rows. Sampled continuous values are clipped to the observed range.
+    """
+
+    def __init__(self, n_components: int, nominal: np.ndarray, max_iter: int = 100, seed: int = 0) -> None:
+        self.k, self.nominal, self.max_iter, self.seed = n_components, nominal, max_iter, seed
+
+    def _encode(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+        cont = (x[:, ~self.nominal] - self.mean) / self.std
+        codes = [np.searchsorted(v, x[:, a]) for v, a in zip(self.values, np.flatnonzero(self.nominal))]
+        return cont, codes
+
+    def _log_joint(self, cont: np.ndarray, codes: list[np.ndarray]) -> np.ndarray:
+        lj = np.tile(np.log(self.pi), (len(cont), 1))
+        if cont.shape[1]:
+            lj += -0.5 * (np.log(2 * np.pi * self.var).sum(1)
+                          + ((cont ** 2) @ (1 / self.var).T) - 2 * cont @ (self.mu / self.var).T
+                          + (self.mu ** 2 / self.var).sum(1))
+        for c, th in zip(codes, self.theta):
+            lj += np.log(th[:, c]).T
+        return lj
+
+    def fit(self, x: np.ndarray) -> "NaiveBayesMixture":
+        from sklearn.cluster import KMeans
+
+        self.mean = x[:, ~self.nominal].mean(0)
+        self.std = np.where(x[:, ~self.nominal].std(0) > 0, x[:, ~self.nominal].std(0), 1.0)
+        self.lo, self.hi = x[:, ~self.nominal].min(0), x[:, ~self.nominal].max(0)
+        self.values = [np.unique(x[:, a]) for a in np.flatnonzero(self.nominal)]
+        cont, codes = self._encode(x)
+        n = len(x)
+        feats = np.hstack([cont] + [np.eye(len(v))[c] for v, c in zip(self.values, codes)])
+        k = min(self.k, n)
+        labels = KMeans(k, n_init=1, random_state=self.seed).fit_predict(feats) if k > 1 else np.zeros(n, int)
+        r = np.eye(k)[labels]
+        prev = -np.inf
+        for _ in range(self.max_iter):
+            nk = r.sum(0) + 1e-9
+            self.pi = (nk + 1e-3) / (n + 1e-3 * k)
+            self.mu = (r.T @ cont) / nk[:, None]
+            self.var = np.maximum((r.T @ cont ** 2) / nk[:, None] - self.mu ** 2, 1e-3)
+            self.theta = [((r.T @ np.eye(len(v))[c]) + 1.0) / (nk[:, None] + len(v))
+                          for v, c in zip(self.values, codes)]
+            lj = self._log_joint(cont, codes)
+            m = lj.max(1, keepdims=True)
+            ll = float((m[:, 0] + np.log(np.exp(lj - m).sum(1))).sum())
+            r = np.exp(lj - m)
+            r /= r.sum(1, keepdims=True)
+            if ll - prev < 1e-5 * n:
+                break
+            prev = ll
+        return self
+
+    def score(self, x: np.ndarray) -> float:
+        """Mean log-likelihood per row (of the standardized continuous part)."""
+        cont, codes = self._encode(x)
+        codes = [np.clip(c, 0, len(v) - 1) for c, v in zip(codes, self.values)]
+        lj = self._log_joint(cont, codes)
+        m = lj.max(1, keepdims=True)
+        return float((m[:, 0] + np.log(np.exp(lj - m).sum(1))).mean())
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        comp = rng.choice(len(self.pi), size=n, p=self.pi / self.pi.sum())
+        out = np.empty((n, len(self.nominal)))
+        cont = self.mu[comp] + np.sqrt(self.var[comp]) * rng.standard_normal((n, self.mu.shape[1]))
+        out[:, ~self.nominal] = np.clip(cont * self.std + self.mean, self.lo, self.hi)
+        for v, th, a in zip(self.values, self.theta, np.flatnonzero(self.nominal)):
+            cdf = np.cumsum(th[comp], axis=1)
+            u = rng.random((n, 1)) * cdf[:, -1:]
+            out[:, a] = v[np.minimum((u > cdf).sum(1), len(v) - 1)]
+        return out
+
+
+@register("nbe")
+def nbe(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
+    """NBE: fit a naive-Bayes mixture (components chosen on held-out rows) and sample from it."""
+    x = x.astype(np.float64)
+    seed = int(rng.integers(2**31))
+    k = cfg["nbe_components"]
+    if k == 0:
+        perm = rng.permutation(len(x))
+        n_val = max(1, len(x) // 10)
+        val, fit = x[perm[:n_val]], x[perm[n_val:]]
+        grid = [g for g in (1, 2, 4, 8, 16, 32, 64) if g <= max(1, len(fit) // 10)]
+        scores = {g: NaiveBayesMixture(g, nominal, cfg["nbe_iters"], seed).fit(fit).score(val) for g in grid}
+        k = max(scores, key=scores.get)
+    model = NaiveBayesMixture(k, nominal, cfg["nbe_iters"], seed).fit(x)
+    return model.sample(n_new, rng)
+
+
+@register("original")
+def original(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
+    """The training data alone: nothing synthetic."""
+    return np.empty((0, x.shape[1]))
+
+
+# ---------------------------------------------------------------- recipe and entry point
+
+TRANSFER_FIELDS: dict[str, Field] = {
+    "method": Field(str, default="original", choices=tuple(GENERATORS), doc="transfer-set generator"),
+    "size_multiplier": Field(int, default=None, min=1, max=10_000,
+                             doc=f"transfer set = multiplier x training rows (default 1 for original, "
+                                 f"{DEFAULT_MULTIPLIER} otherwise)"),
+    "p": Field(float, default=0.5, min=0.0, max=1.0, doc="MUNGE: probability of swapping each attribute"),
+    "s": Field(float, default=10.0, min=1e-6, doc="MUNGE: spread; sd = |a - b| / s (smaller s -> wider)"),
+    "jitter": Field(float, default=0.0, min=0.0, doc="sd of Gaussian noise added per epoch in model-ready space"),
+    "nbe_components": Field(int, default=0, min=0, max=1024, doc="NBE: mixture components (0 = choose on held-out rows)"),
+    "nbe_iters": Field(int, default=100, min=1, doc="NBE: EM iterations at most"),
+}
+
+
+def check_raw(x_raw: np.ndarray, nominal: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Raw features must be a finite 2-D numeric array; ``nominal`` a bool mask of its columns."""
+    x = np.asarray(x_raw)
+    if x.ndim != 2 or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
+        raise UserError(f"transfer set: raw features must be a non-empty numeric array [n, d]; got "
+                        f"shape {x.shape}, dtype {x.dtype}. Flatten images to [n, features] first.")
+    if not np.isfinite(x).all():
+        r, c = np.argwhere(~np.isfinite(x))[0]
+        raise UserError(f"transfer set: raw feature at row {r}, column {c} is {x[r, c]}; MUNGE, RANDOM and NBE "
+                        "need complete data. Impute or drop missing values first.")
+    if nominal is None:
+        nominal = np.zeros(x.shape[1], dtype=bool)
+    nominal = np.asarray(nominal)
+    if nominal.dtype != bool or nominal.shape != (x.shape[1],):
+        raise UserError(f"transfer set: 'nominal' must be a bool array with one entry per column "
+                        f"({x.shape[1]}); got dtype {nominal.dtype}, shape {nominal.shape}.")
+    return x, nominal
+
+
+def make_transfer(section: dict | None, x_raw: np.ndarray, nominal: np.ndarray | None, *, seed: int) -> np.ndarray:
+    """The transfer set in raw space: the original rows first, then synthetic rows,
+    ``size_multiplier * n`` rows in all (float32)."""
+    cfg = validate("transfer", section, TRANSFER_FIELDS)
+    x, nominal = check_raw(x_raw, nominal)
+    mult = cfg["size_multiplier"]
+    if cfg["method"] == "original":
+        if mult not in (None, 1):
+            raise UserError(f"recipe key 'transfer.size_multiplier' is {mult}, but method 'original' adds no rows. "
+                            "Use method 'munge', 'random' or 'nbe' to enlarge the transfer set, or set it to 1.")
+        return np.ascontiguousarray(x, dtype=np.float32)
+    mult = mult or DEFAULT_MULTIPLIER
+    rng = np.random.default_rng(seed)
+    n_new = (mult - 1) * len(x)
+    synth = GENERATORS[cfg["method"]](x, nominal, n_new, cfg, rng) if n_new else np.empty((0, x.shape[1]))
+    return np.concatenate([x.astype(np.float32), synth.astype(np.float32)])
+
+
+def jitter(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise in model-ready space, drawn afresh each epoch (never cached)."""
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+        raise UserError(f"transfer.jitter must be a finite number >= 0; got {sigma!r}.")
+    x = np.asarray(x, dtype=np.float32)
+    if sigma == 0:
+        return x
+    return (x + sigma * rng.standard_normal(x.shape)).astype(np.float32)
