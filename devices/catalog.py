@@ -1,0 +1,167 @@
+"""The device catalog: device classes with clock, MACs/cycle, RAM, flash, each figure with its source.
+
+The catalog ships as ``catalog.yaml`` beside this module; users add or override
+devices with their own YAML (``--catalog extra.yaml``). The host's figures are
+detected at run time from /proc (DESIGN.md "Devices").
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tinyship.errors import UserError
+
+FIGURES = ("core", "clock_mhz", "cores", "simd", "int8_macs_per_cycle", "fp32_macs_per_cycle",
+           "ram_bytes", "flash_bytes", "mem_bw_bytes_per_s")
+CLASSES = ("host", "sbc", "phone", "pda", "mcu")
+FORMATS = ("onnx", "tflite", "mlpackage")
+
+
+@dataclass
+class Figure:
+    """One catalog figure with where it came from; ``value`` None means 'not found'."""
+
+    value: Any
+    source: str
+    derivation: str | None = None
+
+
+@dataclass
+class Device:
+    name: str
+    cls: str
+    title: str
+    figures: dict[str, Figure]
+    formats: list[str]
+    runtime: dict[str, Any]
+    budget: dict[str, float]
+
+    def value(self, key: str) -> Any:
+        f = self.figures.get(key)
+        return None if f is None else f.value
+
+    @property
+    def clock_hz(self) -> float | None:
+        mhz = self.value("clock_mhz")
+        return None if mhz is None else float(mhz) * 1e6
+
+    def macs_per_cycle(self, dtype: str) -> float | None:
+        return self.value("int8_macs_per_cycle" if dtype == "int8" else "fp32_macs_per_cycle")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "class": self.cls, "title": self.title,
+                "figures": {k: {"value": f.value, "source": f.source, **({"derivation": f.derivation} if f.derivation else {})}
+                            for k, f in self.figures.items()},
+                "formats": self.formats, "runtime": self.runtime, "budget": self.budget}
+
+
+@dataclass
+class Catalog:
+    devices: dict[str, Device] = field(default_factory=dict)
+
+    def get(self, name: str) -> Device:
+        if name not in self.devices:
+            raise UserError(f"unknown device '{name}'. Known devices: {', '.join(self.devices)}. "
+                            "Add your own with --catalog extra.yaml (see devices/README.md).")
+        return self.devices[name]
+
+    def select(self, names: list[str] | None) -> list[Device]:
+        if not names:
+            return list(self.devices.values())
+        return [self.get(n) for n in names]
+
+
+def _figure(dev: str, key: str, raw: Any) -> Figure:
+    if not isinstance(raw, dict) or "value" not in raw or "source" not in raw:
+        raise UserError(f"catalog device '{dev}' figure '{key}' must be a mapping with 'value' and 'source' "
+                        f"(use value: null, source: \"not found\" when unknown); got {raw!r}.")
+    src = raw["source"]
+    if not isinstance(src, str) or not src.strip():
+        raise UserError(f"catalog device '{dev}' figure '{key}' has an empty source; every figure needs one.")
+    return Figure(raw["value"], src, raw.get("derivation"))
+
+
+def _parse_device(name: str, raw: dict) -> Device:
+    if not isinstance(raw, dict):
+        raise UserError(f"catalog device '{name}' must be a mapping; got {type(raw).__name__}.")
+    cls = raw.get("class")
+    if cls not in CLASSES:
+        raise UserError(f"catalog device '{name}' has class {cls!r}; allowed: {', '.join(CLASSES)}.")
+    missing = [k for k in FIGURES if k not in raw]
+    if missing:
+        raise UserError(f"catalog device '{name}' lacks figures {missing}; each needs {{value, source}}.")
+    figures = {k: _figure(name, k, raw[k]) for k in FIGURES}
+    formats = list(raw.get("formats", []))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad:
+        raise UserError(f"catalog device '{name}' lists formats {bad}; allowed: {', '.join(FORMATS)}.")
+    budget = dict(raw.get("budget") or {})
+    for k in budget:
+        if k not in ("latency_ms", "ram_kb", "flash_kb"):
+            raise UserError(f"catalog device '{name}' budget key '{k}' unknown; allowed: latency_ms, ram_kb, flash_kb.")
+    return Device(name, cls, str(raw.get("title", name)), figures, formats, dict(raw.get("runtime") or {}), budget)
+
+
+def _host_detect(dev: Device) -> Device:
+    """Replace 'detect' figures of the host with what /proc says on this machine."""
+    info: dict[str, str] = {}
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if ":" in line:
+                k, v = (s.strip() for s in line.split(":", 1))
+                info.setdefault(k, v)
+                if k == "flags":
+                    flags = set(v.split())
+    except OSError:
+        pass
+    mem = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    mhz = float(info["cpu MHz"]) if "cpu MHz" in info else None
+    bits = 512 if "avx512f" in flags else 256 if "avx2" in flags else 128 if ("sse2" in flags or platform.machine() in ("aarch64", "arm64")) else None
+    vnni = bool(flags & {"avx512_vnni", "avx_vnni"}) or "asimddp" in flags
+    fp32 = None if bits is None else bits // 32 * 2
+    int8 = None if bits is None else (bits // 8 * 2 if vnni else bits // 16 * 2)
+    simd = " ".join(sorted(f for f in flags if f.startswith(("avx", "fma", "sse4", "asimd")))) or platform.machine()
+    detected = {"core": info.get("model name", platform.processor() or platform.machine()), "clock_mhz": mhz,
+                "cores": os.cpu_count(), "simd": simd, "int8_macs_per_cycle": int8, "fp32_macs_per_cycle": fp32,
+                "ram_bytes": mem}
+    for k, v in detected.items():
+        f = dev.figures[k]
+        if f.value == "detect":
+            dev.figures[k] = Figure(v, f.source if v is not None else "not found (detection failed)", f.derivation)
+    return dev
+
+
+def load_catalog(extra: str | os.PathLike | None = None) -> Catalog:
+    """Load the shipped catalog, then devices from ``extra`` (added or replacing by name)."""
+    import yaml
+
+    text = (Path(__file__).parent / "catalog.yaml").read_text()
+    docs = [("devices/catalog.yaml", yaml.safe_load(text))]
+    if extra is not None:
+        p = Path(extra)
+        if not p.is_file():
+            raise UserError(f"catalog file '{p}' not found. Pass --catalog with a YAML file shaped like devices/catalog.yaml.")
+        try:
+            docs.append((str(p), yaml.safe_load(p.read_text())))
+        except yaml.YAMLError as exc:
+            raise UserError(f"catalog file '{p}' is not valid YAML: {exc}") from exc
+    cat = Catalog()
+    for where, doc in docs:
+        if not isinstance(doc, dict) or not isinstance(doc.get("devices"), dict):
+            raise UserError(f"catalog '{where}' must be a mapping with a 'devices:' mapping of name -> device.")
+        for name, raw in doc["devices"].items():
+            cat.devices[str(name)] = _parse_device(str(name), raw)
+    if "host" in cat.devices:
+        _host_detect(cat.devices["host"])
+    return cat

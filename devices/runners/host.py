@@ -1,0 +1,29 @@
+"""Host runner: remote_bench.py in a local subprocess (own process, so pinning and threads are clean)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tinyship.errors import UserError
+
+from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, register
+
+
+@register("host")
+def measure(model: str | Path, input_npy: str | Path | None = None, threads: int = 1, warmup: int = 5,
+            runs: int = 50, pin_core: int | None = None, timeout_s: float = 300.0, **_: object) -> Measurement:
+    """Measure ``model`` on this machine with onnxruntime or the LiteRT interpreter."""
+    cmd = [sys.executable, str(REMOTE_BENCH), "--model", str(model), "--threads", str(threads),
+           "--warmup", str(warmup), "--runs", str(runs)]
+    if input_npy is not None:
+        cmd += ["--input-npy", str(input_npy)]
+    if pin_core is not None:
+        cmd += ["--pin-core", str(pin_core)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise UserError(f"host benchmark of '{model}' took over {timeout_s:.0f} s; lower --runs.") from exc
+    data = parse_bench_output(res.stdout + "\n" + res.stderr, f"host ({Path(model).name})")
+    return from_bench_json("host", "host", data)
