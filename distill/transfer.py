@@ -42,6 +42,12 @@ def register(name: str) -> Callable[[Generator], Generator]:
     return deco
 
 
+@register("original")
+def original(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
+    """The training data alone: nothing synthetic."""
+    return np.empty((0, x.shape[1]))
+
+
 # ---------------------------------------------------------------- MUNGE (§4.3)
 
 def nearest_neighbours(x: np.ndarray, nominal: np.ndarray) -> np.ndarray:
@@ -245,12 +251,6 @@ def nbe(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.rando
         k = max(scores, key=scores.get)
     model = NaiveBayesMixture(k, nominal, cfg["nbe_iters"], seed).fit(x)
     return model.sample(n_new, rng)
-
-
-@register("original")
-def original(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
-    """The training data alone: nothing synthetic."""
-    return np.empty((0, x.shape[1]))
 
 
 # ---------------------------------------------------------------- recipe and entry point
