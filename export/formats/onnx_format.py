@@ -1,0 +1,201 @@
+"""ONNX: torch.onnx (dynamo exporter) with a dynamic batch axis, then onnxruntime quantization.
+
+Precisions: ``fp32``; ``fp16`` (onnxruntime's float16 conversion, float32 I/O kept);
+``int8-dynamic`` (``quantize_dynamic``); ``int8`` (static QDQ, per-channel weights,
+calibrated on calibration.npz after ``quant_pre_process``). Checked with onnxruntime.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..records import ArtifactRecord, TensorSpec
+from ..registry import Format, register
+from .common import batches, card_metadata, relative_error
+
+_DTYPES = {1: "float32", 10: "float16", 3: "int8", 2: "uint8", 7: "int64", 6: "int32"}
+
+
+def export_float(program: Any, card: dict[str, Any], out_path: Path) -> Path:
+    """The float32 ONNX graph every precision starts from (dynamic batch axis named 'batch')."""
+    import torch
+
+    shape = card["input"]["shape"]
+    sample = torch.zeros(2, *shape, dtype=torch.float32)
+    onnx_program = torch.onnx.export(
+        program, (sample,), dynamo=True, input_names=[card["input"].get("name", "input")],
+        output_names=[card["output"].get("name", "logits")], dynamic_shapes=({0: torch.export.Dim("batch")},),
+        verbose=False)
+    onnx_program.save(str(out_path))
+    return out_path
+
+
+def _preprocess(float_path: Path, out_path: Path) -> Path:
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(float_path), str(out_path), skip_symbolic_shape=True)
+    return out_path
+
+
+class _Calibration:
+    """onnxruntime CalibrationDataReader over calibration.npz."""
+
+    def __init__(self, name: str, x: np.ndarray) -> None:
+        self._it = iter([{name: b} for b in batches(x, 32)])
+
+    def get_next(self):
+        return next(self._it, None)
+
+    def rewind(self) -> None:  # some onnxruntime versions call it
+        pass
+
+
+def _topological_sort(graph) -> None:
+    """Reorder nodes so each comes after its inputs' producers (the float16 pass can leave casts out of order)."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending, ordered = list(graph.node), []
+    while pending:
+        rest = [n for n in pending if not all(i in ready for i in n.input)]
+        done = [n for n in pending if all(i in ready for i in n.input)]
+        if not done:
+            raise RuntimeError(f"ONNX graph has a cycle or a dangling input near node {rest[0].name!r}")
+        for n in done:
+            ordered.append(n)
+            ready.update(n.output)
+        pending = rest
+    del graph.node[:]
+    graph.node.extend(ordered)
+
+
+def _quantize(precision: str, float_path: Path, work: Path, calibration: np.ndarray, input_name: str,
+              exclude: tuple[str, ...]) -> Path:
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
+
+    if precision == "fp32":
+        return float_path
+    if precision == "fp16":
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        out = work / "fp16.onnx"
+        half = convert_float_to_float16(onnx.load(str(float_path)), keep_io_types=True)
+        _topological_sort(half.graph)
+        onnx.save(half, str(out))
+        return out
+    pre = _preprocess(float_path, work / "pre.onnx")
+    out = work / f"{precision}.onnx"
+    if precision == "int8-dynamic":
+        quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul", "Gemm"], nodes_to_exclude=list(exclude))
+        return out
+    if precision == "int8":
+        quantize_static(str(pre), str(out), _Calibration(input_name, calibration), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=list(exclude))
+        return out
+    raise ValueError(f"onnx has no precision {precision!r}")
+
+
+def _spec(value_info, layout: str | None, kind: str | None) -> TensorSpec:
+    dims = value_info.type.tensor_type.shape.dim
+    dynamic = bool(dims) and not dims[0].HasField("dim_value")
+    shape = [1 if (i == 0 and dynamic) else int(d.dim_value) for i, d in enumerate(dims)]
+    return TensorSpec(shape=shape, dtype=_DTYPES.get(value_info.type.tensor_type.elem_type, "other"),
+                      layout=layout, kind=kind, dynamic_batch=dynamic)
+
+
+def convert(program: Any, card: dict[str, Any], calibration: np.ndarray, precision: str, out_path: Path, *,
+            card_sha256: str = "", exclude: tuple[str, ...] = ()) -> ArtifactRecord:
+    """program → ONNX float → quantize → checker → metadata; returns the record without parity."""
+    import onnx
+
+    with tempfile.TemporaryDirectory(prefix="tinyship-onnx-") as tmp:
+        work = Path(tmp)
+        float_path = export_float(program, card, work / "float.onnx")
+        input_name = onnx.load(str(float_path)).graph.input[0].name
+        path = _quantize(precision, float_path, work, calibration, input_name, exclude)
+        model = onnx.load(str(path))
+        del model.metadata_props[:]
+        for k, v in card_metadata(card, card_sha256).items():
+            model.metadata_props.add(key=k, value=v)
+        model.metadata_props.add(key="tinyship.precision", value=precision)
+        model.producer_name = "tinyship"
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, str(out_path))
+    return ArtifactRecord(
+        file=out_path.name, format="onnx", precision=precision,
+        input=_spec(model.graph.input[0], card["input"].get("layout"), None),
+        output=_spec(model.graph.output[0], None, "logits"),
+        excluded_layers=list(exclude))
+
+
+def predict(path: Path, x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    return np.concatenate([sess.run(None, {name: b})[0] for b in batches(x, 256)]).astype(np.float32)
+
+
+def runtime() -> str:
+    import onnxruntime as ort
+
+    return f"onnxruntime {ort.__version__}"
+
+
+def _with_all_outputs(model):
+    """A copy of ``model`` whose every node output is also a graph output (per-layer dumps)."""
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(model)
+    known = {o.name for o in model.graph.output}
+    for node in model.graph.node:
+        for out in node.output:
+            if out and out not in known:
+                model.graph.output.append(onnx.helper.make_empty_tensor_value_info(out))
+                known.add(out)
+    return model
+
+
+def _dump(model, x: np.ndarray) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(_with_all_outputs(model).SerializeToString(), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    return dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x})))
+
+
+def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Float vs quantized activations, node by node, worst first (onnxruntime's qdq_loss_debug idea).
+
+    Each float node output is compared with the dequantized value the QDQ model
+    carries for the same tensor (``<name>_DequantizeLinear_Output`` when quantized).
+    """
+    import onnx
+
+    x = student.calibration[:128]
+    with tempfile.TemporaryDirectory(prefix="tinyship-onnx-dbg-") as tmp:
+        work = Path(tmp)
+        pre = _preprocess(export_float(student.program, student.card, work / "float.onnx"), work / "pre.onnx")
+        float_model = onnx.load(str(pre))
+    quant = _dump(onnx.load(str(out_path)), x)
+    ref = _dump(float_model, x)
+    errors = []
+    for node in float_model.graph.node:
+        if node.op_type in ("Constant", "Shape", "Reshape", "Flatten") or node.name in exclude:
+            continue
+        out = node.output[0]
+        got = quant.get(f"{out}_DequantizeLinear_Output", quant.get(out))
+        if got is None or out not in ref or got.shape != ref[out].shape:
+            continue
+        errors.append({"layer": node.name, "op": node.op_type, "error": round(relative_error(ref[out], got), 6)})
+    return sorted(errors, key=lambda e: -e["error"])
+
+
+FORMAT = register(Format(name="onnx", ext="onnx", precisions=("fp32", "fp16", "int8-dynamic", "int8"),
+                         convert=convert, predict=predict, runtime=runtime, layer_errors=layer_errors,
+                         fallback_precisions=("int8",)))

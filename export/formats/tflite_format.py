@@ -1,0 +1,226 @@
+"""TFLite through LiteRT Torch, checked in the LiteRT interpreter and (int8-full) TFLite Micro.
+
+Precisions: ``fp32``; ``fp16`` (float16 weights cast by ai-edge-quantizer's
+``float_casting``, float compute and I/O); ``int8-dynamic`` (PT2E dynamic-range
+int8 weights); ``int8-full`` (PT2E static, symmetric per-channel weights,
+calibrated on calibration.npz: int8 input AND int8 output, what microcontrollers run).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyship import errors
+
+from ..records import ArtifactRecord, TensorSpec
+from ..registry import Format, register
+from .common import batches, card_metadata, relative_error
+
+EXTRA = "tflite"
+
+
+def _litert_torch():
+    return errors.require("litert_torch", EXTRA, "TFLite export")
+
+
+def _interpreter_cls():
+    return errors.require("ai_edge_litert.interpreter", EXTRA, "Running TFLite files").Interpreter
+
+
+def _module_of(node) -> str | None:
+    """The innermost torch module a graph node came from, as a readable path ('0', 'blocks.1.conv')."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path = list(stack.values())[-1][0]
+    return re.sub(r"L\['self'\]\.?|L__self__", "", str(path)).strip(".") or None
+
+
+def _quantizer(precision: str, exclude: tuple[str, ...]):
+    """A PT2E quantizer for litert-torch; modules named in ``exclude`` stay float (selective quantization)."""
+    from litert_torch.quantize import pt2e_quantizer as pq
+
+    class SkipModules(pq.PT2EQuantizer):
+        # PT2EQuantizer.set_module_name refuses a None config, so the skip is applied as a node filter
+        # on the global config: nodes from an excluded module get no annotation and stay float.
+        def _annotate_for_static_quantization_config(self, model):
+            self._annotate_all_static_patterns(model, self.global_config, lambda n: _module_of(n) not in exclude)
+            return model
+
+        def _annotate_for_dynamic_quantization_config(self, model):
+            self._annotate_all_dynamic_patterns(model, self.global_config, lambda n: _module_of(n) not in exclude)
+            return model
+
+    config = pq.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=(precision == "int8-dynamic"))
+    return SkipModules().set_global(config)
+
+
+def _reexport(program: Any, calibration: np.ndarray):
+    """The student as a fresh torch.export graph with a dynamic batch, the input PT2E expects."""
+    import torch
+
+    sample = torch.from_numpy(np.ascontiguousarray(calibration[:4]))
+    return torch.export.export(program.module(), (sample,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+
+
+def quantized_module(program: Any, calibration: np.ndarray, precision: str, exclude: tuple[str, ...] = (),
+                     keep_float: bool = False):
+    """PT2E prepare → calibrate → convert: the torch reference of what the int8 file computes.
+
+    With ``keep_float`` also return the calibrated float graph (batch norm already
+    folded, observers pass values through), whose nodes match the converted one's.
+    """
+    import copy
+
+    import torch
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    quantizer = _quantizer(precision, exclude)
+    prepared = prepare_pt2e(_reexport(program, calibration), quantizer)
+    with torch.no_grad():
+        for b in batches(calibration, 32) if precision == "int8-full" else [calibration[:1]]:
+            prepared(torch.from_numpy(b))
+    float_graph = copy.deepcopy(prepared) if keep_float else None
+    converted = convert_pt2e(prepared, fold_quantize=False)
+    return (converted, quantizer, float_graph) if keep_float else (converted, quantizer)
+
+
+def _convert_float(program: Any, sample, out: Path) -> Path:
+    _litert_torch().convert(program.module(), (sample,)).export(str(out))
+    return out
+
+
+def _fp16(float_path: Path, out: Path) -> Path:
+    aeq = errors.require("ai_edge_quantizer", EXTRA, "TFLite fp16 export")
+    from ai_edge_quantizer import qtyping, quantizer
+
+    q = quantizer.Quantizer(str(float_path))
+    q.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
+                             granularity=qtyping.QuantGranularity.TENSORWISE, algorithm_key="float_casting")
+    del aeq
+    out.write_bytes(bytes(q.quantize(enable_progress_report=False).quantized_model))
+    return out
+
+
+def _spec(detail: dict, layout: str | None, kind: str | None) -> TensorSpec:
+    scale, zero = detail.get("quantization", (0.0, 0))
+    quant = {"scale": float(scale), "zero_point": int(zero)} if scale else None
+    return TensorSpec(shape=[int(s) for s in detail["shape"]], dtype=np.dtype(detail["dtype"]).name, layout=layout,
+                      kind=kind, quantization=quant)
+
+
+def convert(program: Any, card: dict[str, Any], calibration: np.ndarray, precision: str, out_path: Path, *,
+            card_sha256: str = "", exclude: tuple[str, ...] = ()) -> ArtifactRecord:
+    """program → LiteRT Torch (quantized for int8) → .tflite; metadata goes in the record (TFLite has no free-form
+    metadata table that LiteRT Torch writes), returns the record without parity."""
+    import torch
+
+    sample = torch.from_numpy(np.ascontiguousarray(calibration[:1]))
+    lt = _litert_torch()
+    if precision == "fp32":
+        _convert_float(program, sample, out_path)
+    elif precision == "fp16":
+        with tempfile.TemporaryDirectory(prefix="tinyship-tfl-") as tmp:
+            _fp16(_convert_float(program, sample, Path(tmp) / "float.tflite"), out_path)
+    elif precision in ("int8-dynamic", "int8-full"):
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        module, quantizer = quantized_module(program, calibration, precision, exclude)
+        lt.convert(module, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(out_path))
+    else:
+        raise ValueError(f"tflite has no precision {precision!r}")
+    it = _interpreter_cls()(model_path=str(out_path))
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    rec = ArtifactRecord(file=out_path.name, format="tflite", precision=precision,
+                         input=_spec(inp, card["input"].get("layout"), None), output=_spec(out, None, "logits"),
+                         excluded_layers=list(exclude))
+    if precision == "int8-full" and (rec.input.dtype != "int8" or rec.output.dtype != "int8"):
+        rec.notes.append(f"int8-full asked, but the file has {rec.input.dtype} input and {rec.output.dtype} output "
+                         f"(layers kept float by the fallback change the I/O)")
+    rec.structure = {"metadata": card_metadata(card, card_sha256)}
+    return rec
+
+
+def quantize_input(x: np.ndarray, scale: float, zero_point: int, dtype: str = "int8") -> np.ndarray:
+    """float → integer with the input tensor's own scale and zero point (round to nearest, saturate)."""
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zero_point, info.min, info.max).astype(dtype)
+
+
+def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
+    return ((q.astype(np.float32) - zero_point) * scale).astype(np.float32)
+
+
+def predict(path: Path, x: np.ndarray) -> np.ndarray:
+    """Run the file in the LiteRT interpreter one example at a time (the converted batch is 1)."""
+    it = _interpreter_cls()(model_path=str(path))
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    iscale, izero = inp["quantization"]
+    oscale, ozero = out["quantization"]
+    results = []
+    for row in x:
+        v = row[None].astype(np.float32)
+        if np.dtype(inp["dtype"]) != np.float32:
+            v = quantize_input(v, iscale, izero, np.dtype(inp["dtype"]).name)
+        it.set_tensor(inp["index"], v)
+        it.invoke()
+        y = it.get_tensor(out["index"])
+        results.append(dequantize(y, oscale, ozero) if np.dtype(out["dtype"]) != np.float32 else y.astype(np.float32))
+    return np.concatenate(results)
+
+
+def runtime() -> str:
+    from importlib import metadata
+
+    return f"ai-edge-litert {metadata.version('ai-edge-litert')}"
+
+
+def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Float vs int8 activations per torch module, worst first.
+
+    The PT2E-converted graph (quantize/dequantize around each op) is the torch
+    reference of the int8 file; each module's last node is compared with the same
+    node of the calibrated float graph (batch norm folded the same way) on the
+    calibration set. Module paths are what ``exclude`` takes.
+    """
+    import torch
+    from torch.fx import Interpreter
+
+    x = torch.from_numpy(np.ascontiguousarray(student.calibration[:128]))
+    quant_module, _, float_module = quantized_module(student.program, student.calibration, precision, exclude,
+                                                     keep_float=True)
+
+    def dump(gm) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        values, owner = {}, {}
+
+        class Record(Interpreter):
+            def run_node(self, n):
+                r = super().run_node(n)
+                if n.op == "call_function" and isinstance(r, torch.Tensor) and (m := _module_of(n)) is not None:
+                    values[n.name], owner[n.name] = r.detach().numpy().copy(), m
+                return r
+
+        with torch.no_grad():
+            Record(gm).run(x)
+        return values, owner
+
+    ref, owner = dump(float_module)
+    got, _ = dump(quant_module)
+    last: dict[str, str] = {}
+    for name, module in owner.items():  # insertion order is graph order: keep each module's last node
+        last[module] = name
+    errors_ = [{"layer": m, "error": round(relative_error(ref[n], got[n]), 6)} for m, n in last.items()
+               if n in got and m not in exclude and got[n].shape == ref[n].shape]
+    return sorted(errors_, key=lambda e: -e["error"])
+
+
+FORMAT = register(Format(name="tflite", ext="tflite", precisions=("fp32", "fp16", "int8-dynamic", "int8-full"),
+                         convert=convert, predict=predict, runtime=runtime, layer_errors=layer_errors,
+                         fallback_precisions=("int8-full",), micro_precisions=("int8-full",)))
