@@ -1,0 +1,83 @@
+"""Budgets per device (latency_ms, ram_kb, flash_kb) and the verdict of one artifact on one device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tinyship.errors import UserError
+from tinyship.recipe import Field, validate
+
+BUDGET_KEYS = ("latency_ms", "ram_kb", "flash_kb")
+
+
+def _check_budgets(v: Any) -> str | None:
+    if not isinstance(v, dict):
+        return "must map device name -> {latency_ms, ram_kb, flash_kb}"
+    for dev, b in v.items():
+        if not isinstance(b, dict):
+            return f"budget of '{dev}' must be a mapping"
+        for k, x in b.items():
+            if k not in BUDGET_KEYS:
+                return f"budget key '{dev}.{k}' unknown (allowed: {', '.join(BUDGET_KEYS)})"
+            if not isinstance(x, (int, float)) or isinstance(x, bool) or x <= 0:
+                return f"budget '{dev}.{k}' must be a positive number"
+    return None
+
+
+RECIPE_FIELDS = {
+    "targets": Field((list, type(None)), None, doc="device names from the catalog to profile (default: all)"),
+    "budgets": Field(dict, {}, check=_check_budgets, doc="device -> {latency_ms, ram_kb, flash_kb}"),
+    "threads": Field(int, 1, min=1, max=64, doc="threads for measured runs"),
+    "runs": Field(int, 30, min=1, max=100000, doc="timed runs per artifact"),
+    "warmup": Field(int, 5, min=0, max=10000, doc="untimed runs before timing"),
+}
+
+
+def recipe_devices_section(card: dict) -> dict:
+    """The recipe's validated ``devices`` section from ``card.lineage.recipe``."""
+    recipe = (card.get("lineage") or {}).get("recipe") or {}
+    return validate("devices", recipe.get("devices"), RECIPE_FIELDS)
+
+
+def parse_budget_flag(text: str) -> tuple[str, dict[str, float]]:
+    """``device:latency_ms=10,ram_kb=256`` -> ('device', {...})."""
+    dev, sep, rest = text.partition(":")
+    if not sep or not dev or not rest:
+        raise UserError(f"--budget '{text}' must look like DEVICE:latency_ms=100,ram_kb=256,flash_kb=1024.")
+    out: dict[str, float] = {}
+    for part in rest.split(","):
+        k, eq, v = part.partition("=")
+        k = k.strip()
+        if not eq or k not in BUDGET_KEYS:
+            raise UserError(f"--budget '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(BUDGET_KEYS)}.")
+        try:
+            out[k] = float(v)
+        except ValueError as exc:
+            raise UserError(f"--budget '{text}': value '{v}' of {k} is not a number.") from exc
+        if out[k] <= 0:
+            raise UserError(f"--budget '{text}': {k} must be positive; got {v}.")
+    return dev, out
+
+
+def verdict(latency_ms: float | None, ram_bytes: int | None, flash_bytes: int | None, runnable: str | None,
+            budget: dict[str, float]) -> tuple[str, list[str]]:
+    """'fits', 'too slow', 'too big (RAM)', 'too big (flash)', 'not runnable' or 'unknown', with reasons."""
+    if runnable:
+        return "not runnable", [runnable]
+    reasons, fails = [], []
+    if latency_ms is None:
+        reasons.append("latency unknown (no measurement and no estimate)")
+    elif "latency_ms" in budget and latency_ms > budget["latency_ms"]:
+        fails.append("too slow")
+        reasons.append(f"latency {latency_ms:.3g} ms > budget {budget['latency_ms']:g} ms")
+    if ram_bytes is not None and "ram_kb" in budget and ram_bytes > budget["ram_kb"] * 1024:
+        fails.append("too big (RAM)")
+        reasons.append(f"RAM {ram_bytes / 1024:.1f} KB > budget {budget['ram_kb']:g} KB")
+    if flash_bytes is not None and "flash_kb" in budget and flash_bytes > budget["flash_kb"] * 1024:
+        fails.append("too big (flash)")
+        reasons.append(f"flash {flash_bytes / 1024:.1f} KB > budget {budget['flash_kb']:g} KB")
+    if fails:
+        return "; ".join(fails), reasons
+    if latency_ms is None:
+        return "unknown", reasons
+    return "fits", reasons

@@ -1,0 +1,98 @@
+"""Latency estimates for devices that are not reachable: a per-layer roofline-style cost model.
+
+Per operator: compute time = MACs / (MACs-per-cycle(dtype) x clock x efficiency(dtype));
+memory time = bytes moved / bandwidth (only where the catalog has a bandwidth figure,
+else 0); op time = max(compute, memory). Latency = sum over ops + n_ops x per-op overhead.
+Per-op overhead is kept in cycles so it scales with the clock.
+
+The efficiencies and overheads are fitted on host measurements (least squares on
+log latency, with a weak prior so a parameter with no data stays at its prior), then
+transferred to a device through its own MACs/cycle x clock. The fit's error is
+measured leave-one-out across artifacts and always reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .analysis import Analysis
+from .catalog import Device
+
+MODEL_NAME = "tinyship roofline-v1: sum_op max(MACs/(peak(dtype)*clock*eff(dtype)), bytes/bw) + n_ops*overhead_cycles/clock"
+DTYPES = ("fp32", "int8")
+FAMILIES = ("onnxruntime", "litert")
+PRIOR = {"eff_fp32": 0.2, "eff_int8": 0.2, "ovh_onnxruntime": 3000.0, "ovh_litert": 3000.0}
+PRIOR_WEIGHT = 0.05
+
+
+def family(runtime: str) -> str:
+    return "onnxruntime" if "onnxruntime" in runtime else "litert"
+
+
+@dataclass
+class Fit:
+    params: dict[str, float]
+    n: int
+    host: str
+
+    def predict_s(self, a: Analysis, dev: Device, fam: str) -> float | None:
+        clock = dev.clock_hz
+        if clock is None or a.macs is None:
+            return None
+        bw = dev.value("mem_bw_bytes_per_s")
+        total = 0.0
+        for op in a.ops:
+            peak = dev.macs_per_cycle(op.dtype)
+            if peak is None:
+                return None
+            compute = op.macs / (peak * clock * self.params[f"eff_{op.dtype}"])
+            memory = (op.weight_bytes + op.in_bytes + op.out_bytes) / bw if bw else 0.0
+            total += max(compute, memory)
+        return total + a.n_ops * self.params[f"ovh_{fam}"] / clock
+
+
+def _theta_names() -> list[str]:
+    return [f"eff_{d}" for d in DTYPES] + [f"ovh_{f}" for f in FAMILIES]
+
+
+def fit(samples: list[tuple[Analysis, str, float]], host: Device) -> Fit:
+    """Fit efficiencies/overheads so host estimates match host measurements (seconds), log-space LSQ."""
+    from scipy.optimize import least_squares
+
+    names = _theta_names()
+    theta0 = np.log([PRIOR[n] for n in names])
+
+    def resid(theta):
+        f = Fit(dict(zip(names, np.exp(theta))), len(samples), host.name)
+        r = [math.log(max(f.predict_s(a, host, fam), 1e-12)) - math.log(y) for a, fam, y in samples]
+        return np.concatenate([np.asarray(r), PRIOR_WEIGHT * (theta - theta0)])
+
+    sol = least_squares(resid, theta0, method="trf")
+    return Fit(dict(zip(names, (float(v) for v in np.exp(sol.x)))), len(samples), host.name)
+
+
+@dataclass
+class LooResult:
+    per_artifact: list[dict] = field(default_factory=list)
+    median_ape: float | None = None
+    n: int = 0
+    note: str = ""
+
+
+def leave_one_out(samples: list[tuple[Analysis, str, float]], labels: list[str], host: Device) -> LooResult:
+    """Fit on all but one measured artifact, predict it, report its absolute percentage error."""
+    if len(samples) < 3:
+        return LooResult(note=f"leave-one-out needs >= 3 host measurements; got {len(samples)}")
+    rows = []
+    for i in range(len(samples)):
+        f = fit(samples[:i] + samples[i + 1:], host)
+        a, fam, y = samples[i]
+        pred = f.predict_s(a, host, fam)
+        ape = abs(pred - y) / y * 100
+        rows.append({"artifact": labels[i], "runtime_family": fam, "measured_ms": y * 1e3, "predicted_ms": pred * 1e3,
+                     "ape_pct": ape})
+    return LooResult(rows, float(np.median([r["ape_pct"] for r in rows])), len(rows),
+                     "fit on all other host measurements, predict this one (absolute percentage error)")
