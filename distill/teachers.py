@@ -113,11 +113,12 @@ def check_probs(p: Any, who: str, n: int, num_classes: int | None) -> np.ndarray
     if not np.isfinite(p).all():
         raise UserError(f"member '{who}' returned NaN or infinite outputs "
                         f"(first at row {int(np.argwhere(~np.isfinite(p))[0][0])}). Check the member model.")
+    if (p < -1e-6).any():
+        raise UserError(f"member '{who}' returned negative values (min {p.min():.4g}), so its outputs are not "
+                        "probabilities. If they are logits, set the member's 'output: logits' so softmax is applied.")
+    p = np.maximum(p, 0.0)
     sums = p.sum(axis=1)
     if np.abs(sums - 1.0).max() > SUM_TOL:
-        if (p < 0).any():
-            raise UserError(f"member '{who}' returned negative values (min {p.min():.4g}), so its outputs are not "
-                            "probabilities. If they are logits, set the member's 'output: logits' so softmax is applied.")
         if (sums <= 0).any():
             raise UserError(f"member '{who}' returned an all-zero row (row {int(np.argmax(sums <= 0))}); "
                             "cannot turn it into probabilities.")
@@ -203,8 +204,8 @@ class TorchMember:
     def _forward(self, x: np.ndarray) -> np.ndarray:
         import torch
 
-        if hasattr(self.module, "eval"):
-            self.module.eval()
+        if self.kind == "torch" and hasattr(self.module, "eval"):
+            self.module.eval()  # an exported program's module is already in inference form
         try:
             with torch.no_grad():
                 out = self.module(torch.from_numpy(x))

@@ -1,0 +1,281 @@
+"""Teacher members of every kind, the ensemble's combine rules, and clear errors."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from distill.teachers import (KINDS, MEMBER_LOADERS, OnnxMember, PrecomputedMember, Pt2Member, SklearnMember,
+                              Teacher, TorchMember, build_teacher, load_member)
+from tinyship.errors import UserError
+
+
+class Fixed:
+    """A member returning fixed rows (for hand-computed combine checks)."""
+
+    kind = "sklearn"
+
+    def __init__(self, name: str, rows, width: int = 2) -> None:
+        self.name, self.rows, self.width = name, np.asarray(rows, dtype=np.float64), width
+
+    def predict_proba(self, x):
+        return np.repeat(self.rows[None, :], len(x), 0) if self.rows.ndim == 1 else self.rows[:len(x)]
+
+    def serialized_bytes(self):
+        return 10, "fixed"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """On the shared 2-core box, multi-threaded BLAS under load is 100x slower than one thread."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = (d.data / 16.0).astype(np.float32)
+    return x[:900], d.target[:900], x[900:1100], d.target[900:1100]
+
+
+@pytest.fixture(scope="module")
+def models(digits):
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, _, _ = digits
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)).eval()
+    return {"rf": RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y),
+            "lr": LogisticRegression(max_iter=300).fit(x, y), "net": net}
+
+
+@pytest.fixture(scope="module")
+def files(models, digits, tmp_path_factory):
+    """One file per file-backed kind, written by the real libraries."""
+    from skl2onnx import to_onnx
+
+    root = tmp_path_factory.mktemp("members")
+    _, _, xv, _ = digits
+    for zipmap in (False, True):
+        onx = to_onnx(models["rf"], xv[:1], options={"zipmap": zipmap}, target_opset=17)
+        (root / f"rf{'_zipmap' if zipmap else ''}.onnx").write_bytes(onx.SerializeToString())
+    net = models["net"]
+    ep = torch.export.export(net, (torch.from_numpy(xv[:4]),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(ep, str(root / "net.pt2"))
+    torch.jit.save(torch.jit.trace(net, torch.from_numpy(xv[:4])), str(root / "net.ts"))
+    (root / "lr.pkl").write_bytes(pickle.dumps(models["lr"]))
+    np.save(root / "x.npy", xv)
+    np.save(root / "rf_probs.npy", models["rf"].predict_proba(xv).astype(np.float32))
+    (root / "bad.onnx").write_bytes(b"this is not a protobuf")
+    return root
+
+
+def softmax_net(net, x):
+    with torch.no_grad():
+        return torch.softmax(net(torch.from_numpy(x)), -1).numpy()
+
+
+def member_case(kind: str, models, files) -> tuple:
+    """(member built as a user would, the reference probabilities function)."""
+    specs = {
+        "onnx": ({"name": "m", "kind": "onnx", "path": "rf.onnx"}, models["rf"].predict_proba),
+        "pt2": ({"name": "m", "kind": "pt2", "path": "net.pt2"}, lambda x: softmax_net(models["net"], x)),
+        "torch": ({"name": "m", "kind": "torch", "path": "net.ts"}, lambda x: softmax_net(models["net"], x)),
+        "precomputed": ({"name": "m", "kind": "precomputed", "inputs": "x.npy", "outputs": "rf_probs.npy"},
+                        models["rf"].predict_proba),
+        "sklearn-pickle": ({"name": "m", "kind": "sklearn-pickle", "path": "lr.pkl"}, models["lr"].predict_proba),
+    }
+    if kind == "sklearn":
+        return SklearnMember("m", models["lr"]), models["lr"].predict_proba
+    spec, ref = specs[kind]
+    return load_member(spec, 0, files, 10, trust_pickles=True), ref
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_kind_gives_the_models_probabilities(kind, models, files, digits):
+    _, _, xv, _ = digits
+    member, ref = member_case(kind, models, files)
+    assert member.kind == kind
+    teacher = Teacher([member], np.ones(1), num_classes=10)
+    p = teacher.predict_proba(xv, batch_size=64)
+    assert p.shape == (len(xv), 10) and p.dtype == np.float32
+    np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(p, ref(xv), atol=1e-5)
+    nbytes, how = member.serialized_bytes()
+    assert nbytes > 100 and how
+    assert len(teacher.fingerprint()) == 64
+
+
+def test_onnx_random_forest_zipmap_output_is_handled(models, files, digits):
+    _, _, xv, _ = digits
+    m = OnnxMember("rfz", files / "rf_zipmap.onnx")
+    np.testing.assert_allclose(m.predict_proba(xv), models["rf"].predict_proba(xv), atol=1e-5)
+
+
+def test_pt2_member_matches_the_module_and_knows_its_width(models, files, digits):
+    _, _, xv, _ = digits
+    m = Pt2Member("net", files / "net.pt2")
+    assert m.width == 64
+    np.testing.assert_allclose(m.predict_proba(xv), softmax_net(models["net"], xv), atol=1e-6)
+    with pytest.raises(UserError, match=r"member 'net' expects 64 features per row; got 63"):
+        m.predict_proba(xv[:, :63])
+
+
+def test_in_process_torch_member(models, digits):
+    _, _, xv, _ = digits
+    m = TorchMember("net", models["net"])
+    np.testing.assert_allclose(m.predict_proba(xv), softmax_net(models["net"], xv), atol=1e-6)
+    with pytest.raises(UserError, match=r"member 'net' \(torch\) failed on inputs of shape \[5, 60\]"):
+        m.predict_proba(xv[:5, :60])
+
+
+def test_arithmetic_and_geometric_mean_on_hand_computed_numbers():
+    a, b = Fixed("a", [0.9, 0.1]), Fixed("b", [0.5, 0.5])
+    x = np.zeros((3, 2), np.float32)
+    np.testing.assert_allclose(Teacher([a, b], np.ones(2), "mean").predict_proba(x)[0], [0.7, 0.3], atol=1e-6)
+    # geometric: sqrt(.9*.5)=0.67082, sqrt(.1*.5)=0.22361 -> renormalized 0.75, 0.25
+    np.testing.assert_allclose(Teacher([a, b], np.ones(2), "geometric").predict_proba(x)[0], [0.75, 0.25], atol=1e-6)
+    np.testing.assert_allclose(Teacher([a, b], np.array([3.0, 1.0]), "weights").predict_proba(x)[0], [0.8, 0.2],
+                               atol=1e-6)
+    # weighted geometric: .9^.75 .5^.25 = 0.7794, .1^.75 .5^.25 = 0.1495 -> 0.8391, 0.1609
+    g = Teacher([a, b], np.array([3.0, 1.0]), "geometric").predict_proba(x)[0]
+    np.testing.assert_allclose(g, [0.9 ** .75 * .5 ** .25, 0.1 ** .75 * .5 ** .25] / np.sum(
+        [0.9 ** .75 * .5 ** .25, 0.1 ** .75 * .5 ** .25]), atol=1e-6)
+
+
+def test_zero_weight_members_are_not_run():
+    class Exploding(Fixed):
+        def predict_proba(self, x):
+            raise AssertionError("a member with weight 0 must not be evaluated")
+
+    t = Teacher([Fixed("a", [0.9, 0.1]), Exploding("b", [0.5, 0.5])], np.array([1.0, 0.0]))
+    np.testing.assert_allclose(t.predict_proba(np.zeros((2, 2)))[0], [0.9, 0.1], atol=1e-6)
+    assert t.describe()["bytes"] == 10
+
+
+def test_non_negative_unnormalized_outputs_are_renormalized():
+    t = Teacher([Fixed("votes", [3.0, 1.0])], np.ones(1))
+    np.testing.assert_allclose(t.predict_proba(np.zeros((2, 2)))[0], [0.75, 0.25], atol=1e-6)
+
+
+@pytest.mark.parametrize("rows, num_classes, match", [
+    ([2.0, -1.0], None, r"member 'bad' returned negative values .* set the member's 'output: logits'"),
+    ([0.5, 0.5], 3, r"member 'bad' returned 2 classes; the data has 3"),
+    ([np.nan, 1.0], None, r"member 'bad' returned NaN or infinite outputs"),
+    ([0.0, 0.0], None, r"member 'bad' returned an all-zero row"),
+])
+def test_bad_member_outputs_name_the_member(rows, num_classes, match):
+    t = Teacher([Fixed("bad", rows)], np.ones(1), num_classes=num_classes)
+    with pytest.raises(UserError, match=match):
+        t.predict_proba(np.zeros((2, 2)))
+
+
+def test_describe_and_fingerprint(models, files):
+    a = SklearnMember("lr", models["lr"])
+    b = OnnxMember("rf", files / "rf.onnx")
+    t = Teacher([a, b], np.array([1.0, 3.0]), "mean")
+    d = t.describe()
+    assert [m["name"] for m in d["members"]] == ["lr", "rf"]
+    assert d["members"][1] == {"name": "rf", "kind": "onnx", "weight": 0.75,
+                               "bytes": (files / "rf.onnx").stat().st_size, "bytes_method": "ONNX file size"}
+    assert d["bytes"] == sum(m["bytes"] for m in d["members"])
+    assert t.fingerprint() == Teacher([a, b], np.array([1.0, 3.0]), "mean").fingerprint()
+    assert t.fingerprint() != Teacher([a, b], np.array([1.0, 1.0]), "mean").fingerprint()
+    assert t.fingerprint() != Teacher([a, b], np.array([1.0, 3.0]), "geometric").fingerprint()
+
+
+def test_pickle_refused_without_trust_flag(files, digits):
+    x, y, xv, yv = digits
+    section = {"members": [{"name": "lr", "kind": "sklearn-pickle", "path": "lr.pkl"}]}
+    with pytest.raises(UserError, match=r"member 'lr' is a pickled model .*runs arbitrary code.*--trust-pickles"):
+        build_teacher(section, x, y, xv, yv, seed=0, base_dir=files)
+    t = build_teacher(section, x, y, xv, yv, seed=0, base_dir=files, trust_pickles=True)
+    assert t.members[0].kind == "sklearn-pickle"
+    t = build_teacher({**section, "trust_pickles": True}, x, y, xv, yv, seed=0, base_dir=files)
+    assert t.predict_proba(xv).shape == (len(xv), 10)
+
+
+def test_precomputed_member_refuses_rows_it_has_no_outputs_for(files, digits):
+    _, _, xv, _ = digits
+    m = PrecomputedMember("pre", files / "x.npy", files / "rf_probs.npy")
+    p = m.predict_proba(xv[::-1][:50])  # any subset, any order
+    np.testing.assert_allclose(p, np.load(files / "rf_probs.npy")[::-1][:50])
+    munged = xv[:10] + 0.05
+    with pytest.raises(UserError, match=r"precomputed member 'pre' has no outputs for 10 of 10 rows.*"
+                                        r"MUNGE, RANDOM and NBE transfer sets and jitter create new rows, "
+                                        r"which need a runnable member"):
+        m.predict_proba(munged)
+
+
+def test_build_teacher_mixes_recipe_and_python_members(models, files, digits):
+    x, y, xv, yv = digits
+    section = {"members": [{"name": "rf", "kind": "onnx", "path": str(files / "rf.onnx")}],
+               "combine": "weights", "weights": {"rf": 1, "lr": 1}}
+    t = build_teacher(section, x, y, xv, yv, seed=0, base_dir=Path("/nonexistent"),
+                      members=[SklearnMember("lr", models["lr"])])
+    expected = (models["rf"].predict_proba(xv) + models["lr"].predict_proba(xv)) / 2
+    np.testing.assert_allclose(t.predict_proba(xv), expected, atol=1e-5)
+    assert t.describe()["combine"] == "weights"
+
+
+def test_sklearn_member_missing_classes_are_placed_at_their_label(digits):
+    from sklearn.linear_model import LogisticRegression
+
+    x, y, xv, _ = digits
+    keep = y != 3
+    m = SklearnMember("no3", LogisticRegression(max_iter=200).fit(x[keep], y[keep]), num_classes=10)
+    p = Teacher([m], np.ones(1), num_classes=10).predict_proba(xv)
+    assert p.shape == (len(xv), 10) and np.all(p[:, 3] == 0)
+
+
+@pytest.mark.parametrize("section, match", [
+    ({"members": [{"name": "m", "kind": "tensorflow", "path": "x"}]},
+     r"teacher\.members\[0\]\.kind' must be one of onnx, pt2, torch, precomputed, sklearn-pickle; got 'tensorflow'"),
+    ({"members": [{"name": "m", "kind": "onnx", "path": "missing.onnx"}]},
+     r"teacher\.members\[0\]\.path': file '.*missing\.onnx' not found"),
+    ({"members": [{"name": "m", "kind": "onnx"}]}, r"teacher\.members\[0\]\.path' is required for kind 'onnx'"),
+    ({"members": [{"name": "m", "kind": "onnx", "path": "bad.onnx"}]}, r"member 'm': '.*bad\.onnx' is not a valid ONNX model"),
+    ({"members": [{"name": "m", "kind": "pt2", "path": "bad.onnx"}]}, r"'.*bad\.onnx' is not a readable torch\.export program"),
+    ({"members": [{"name": "m", "kind": "onnx", "path": "rf.onnx", "colour": 1}]},
+     r"teacher\.members\[0\]\.colour' is not known"),
+    ({"combne": "mean"}, r"teacher\.combne' is not known\. Did you mean 'combine'"),
+    ({"library": ["rf", "deep_forest"]}, r"teacher\.library': unknown model\(s\) \['deep_forest'\]"),
+    ({"combine": "median"}, r"teacher\.combine' must be one of 'mean', 'geometric', 'weights'; got 'median'"),
+    ({}, r"the teacher has no members"),
+    ({"members": [{"name": "rf", "kind": "onnx", "path": "rf.onnx"}], "combine": "weights"},
+     r"teacher\.weights' must give a weight for every member \['rf'\]; missing \['rf'\]"),
+])
+def test_recipe_errors_name_the_key(section, match, files, digits):
+    x, y, xv, yv = digits
+    with pytest.raises(UserError, match=match):
+        build_teacher(section, x, y, xv, yv, seed=0, base_dir=files)
+
+
+def test_input_errors_name_the_value(files, digits):
+    _, _, xv, _ = digits
+    t = Teacher([OnnxMember("rf", files / "rf.onnx")], np.ones(1), num_classes=10)
+    bad = xv[:4].copy()
+    bad[2, 5] = np.nan
+    with pytest.raises(UserError, match=r"NaN or infinite input at row 2, column 5"):
+        t.predict_proba(bad)
+    with pytest.raises(UserError, match=r"member 'rf' expects 64 features per row; got 65"):
+        t.predict_proba(np.zeros((3, 65), np.float32))
+    with pytest.raises(UserError, match=r"shape \[n, d\]; got an array of shape \(3, 1, 8, 8\)"):
+        t.predict_proba(np.zeros((3, 1, 8, 8), np.float32))
+    with pytest.raises(UserError, match=r"member names must be unique; \['rf'\]"):
+        Teacher([OnnxMember("rf", files / "rf.onnx")] * 2, np.ones(2))
+
+
+def test_every_recipe_kind_has_a_loader():
+    assert set(MEMBER_LOADERS) == set(KINDS) - {"sklearn"}
