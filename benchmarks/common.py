@@ -1,0 +1,232 @@
+"""What every benchmark shares: flags, the machine record, training through distill.train.fit,
+int8 ONNX students, single-sample latency and writing ``benchmarks/results/<name>.{md,json}``.
+
+Benchmarks use the project's own public pieces (data loaders that verify the shared data's
+sha256, T's teacher library / selection / transfer sets / cache, S's losses and training loop);
+nothing here re-implements them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tinyship import rundir
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def parser(name: str, doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--epochs-scale", type=float, default=1.0,
+                   help="multiply every epoch count by this (default 1.0 = the CPU defaults printed in the table)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and epochs: an end-to-end check in under a minute")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where <name>.md and <name>.json go")
+    return p
+
+
+def scaled(epochs: int | float, scale: float, minimum: int = 1) -> int:
+    return max(minimum, int(round(epochs * scale)))
+
+
+def machine() -> dict[str, Any]:
+    """The machine a figure was measured on (CPU model, cores this process may use, threads)."""
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"cpu": cpu, "cores": cores, "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "platform": platform.platform()}
+
+
+@dataclass
+class Report:
+    """One benchmark's output: markdown sections plus the same figures as data."""
+
+    name: str
+    title: str
+    command: str
+    settings: dict[str, Any]
+    sections: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, text: str) -> None:
+        self.sections.append(text.rstrip() + "\n")
+
+    def markdown(self) -> str:
+        m = machine()
+        head = [f"# {self.title}", "",
+                f"- command: `{self.command}`",
+                f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+                f"Python {m['python']}",
+                f"- date: {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}",
+                f"- wall time: {time.perf_counter() - self.started:.0f} s",
+                f"- settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()), ""]
+        return "\n".join(head) + "\n" + "\n".join(self.sections)
+
+    def write(self, out_dir: Path) -> Path:
+        md = self.markdown()
+        print(md)
+        out_dir = Path(out_dir)
+        rundir.atomic_write_bytes(out_dir / f"{self.name}.md", md.encode())
+        rundir.atomic_write_json(out_dir / f"{self.name}.json", {
+            "benchmark": self.name, "command": self.command, "machine": machine(), "settings": self.settings,
+            "wall_s": round(time.perf_counter() - self.started, 1),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "results": self.data})
+        return out_dir / f"{self.name}.md"
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.4f}" if abs(v) < 100 else f"{v:.1f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(fmt(v) for v in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def command_line(name: str) -> str:
+    return " ".join([f"python -m benchmarks.{name}"] + sys.argv[1:])
+
+
+# ---- training through the project's loop --------------------------------------------------------
+
+def train(model, x_train: np.ndarray, y_train: np.ndarray, teacher_probs: np.ndarray | None, x_val: np.ndarray,
+          y_val: np.ndarray, *, input_shape: tuple[int, ...], epochs: int, loss: str, seed: int,
+          val_teacher_probs: np.ndarray | None = None, epoch_data: Callable[[int], Any] | None = None,
+          **overrides: Any):
+    """Train ``model`` with distill.train.fit (S's loop); returns its FitResult.
+
+    Validation score (early stopping, best-epoch choice) is fidelity to the teacher for
+    distillation and accuracy for hard labels, always on the validation split, never the test set.
+    """
+    import torch
+
+    from distill.train import EpochData, accuracy_score, fidelity_score, fit, log_probs, train_config
+
+    def shaped(x: np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(len(x), *input_shape)
+
+    cfg = train_config({"epochs": epochs, "loss": loss, "seed": seed, "baseline": False,
+                        "patience": max(epochs, 1), **overrides})
+    if epoch_data is None:
+        data = EpochData(shaped(x_train), torch.from_numpy(np.asarray(y_train, np.int64)),
+                         log_probs(teacher_probs) if teacher_probs is not None else None)
+        epoch_data = lambda epoch: data  # noqa: E731
+    xv = shaped(x_val)
+    if loss == "hard" or val_teacher_probs is None:
+        yv = torch.from_numpy(np.asarray(y_val, np.int64))
+        score = lambda lg: accuracy_score(lg, yv)  # noqa: E731
+    else:
+        pv = torch.from_numpy(np.asarray(val_teacher_probs, np.float32))
+        score = lambda lg: fidelity_score(lg, pv)  # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="tinyship-bench-") as tmp:
+        return fit(model, epoch_data, score, xv, cfg, checkpoint=Path(tmp) / "ck.pt", fingerprint="bench",
+                   progress=True, desc=f"{loss} x{epochs}")
+
+
+def shaped_tensor(x: np.ndarray, input_shape: tuple[int, ...]):
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(len(x), *input_shape)
+
+
+def predict_proba(model, x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndarray:
+    import torch
+
+    from distill.train import predict_logits
+
+    return torch.softmax(predict_logits(model, shaped_tensor(x, input_shape)).double(), 1).numpy()
+
+
+# ---- int8 ONNX student and latency --------------------------------------------------------------
+
+@dataclass
+class OnnxStudent:
+    fp32_path: Path
+    int8_path: Path
+    fp32_bytes: int
+    int8_bytes: int
+    method: str
+
+
+def onnx_int8(model, input_shape: tuple[int, ...], out_dir: Path, stem: str) -> OnnxStudent:
+    """Export the student to ONNX (torch.onnx, dynamo) and quantize it with onnxruntime's quantize_dynamic."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fp32 = out_dir / f"{stem}.fp32.onnx"
+    int8 = out_dir / f"{stem}.int8-dynamic.onnx"
+    model.eval()
+    example = (torch.zeros(2, *input_shape),)
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        torch.onnx.export(model, example, str(fp32), input_names=["input"], output_names=["logits"],
+                          dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},), dynamo=True,
+                          external_data=False)
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+    return OnnxStudent(fp32, int8, fp32.stat().st_size, int8.stat().st_size,
+                       "torch.onnx.export (dynamo) + onnxruntime.quantization.quantize_dynamic (QInt8 weights)")
+
+
+def ort_session(path: Path):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+def ort_predict(sess, x: np.ndarray) -> np.ndarray:
+    name = sess.get_inputs()[0].name
+    return sess.run(None, {name: np.ascontiguousarray(x, np.float32)})
+
+
+def latency_p50_ms(fn: Callable[[], Any], runs: int = 200, warmup: int = 10) -> dict[str, float]:
+    """Single-sample host latency: p50 and p90 over ``runs`` calls after ``warmup``."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1e3)
+    times.sort()
+    return {"p50_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))], "runs": runs}
+
+
+def rmse_binary(p: np.ndarray, y: np.ndarray) -> float:
+    """Bucilua 2006's RMSE against 0/1 targets: the predicted probability of the positive class vs the label."""
+    return float(np.sqrt(np.mean((np.asarray(p)[:, 1] - y) ** 2)))
+
+
+def accuracy(p: np.ndarray, y: np.ndarray) -> float:
+    return float((np.asarray(p).argmax(1) == y).mean())
