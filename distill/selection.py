@@ -84,15 +84,15 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
     single = np.array([score_fn(p, y) for p in P])
     order = np.argsort(single, kind="stable")
     counts = np.zeros(len(names), dtype=np.int64)
-    for i in order[:max(1, min(init_k, len(names)))]:
-        counts[i] += 1
+    init = order[:max(1, min(init_k, len(names)))]
+    counts[init] = 1
 
     def score_of(c: np.ndarray) -> float:
         idx = np.flatnonzero(c)
         return score_fn(combine_probas([P[i] for i in idx], c[idx].astype(float), combine).astype(np.float64), y)
 
     current = score_of(counts)
-    history = [{"step": 0, "added": [names[i] for i in np.flatnonzero(counts)], "score": show(current)}]
+    history = [{"step": 0, "added": [names[i] for i in init], "score": show(current)}]  # best first
     best_counts, best_score, best_step = counts.copy(), current, 0
     for step in range(1, max_iter + 1):
         trial = []
