@@ -1,0 +1,42 @@
+"""The ssh runner against a REAL sshd on 127.0.0.1 (started by the sshd fixture)."""
+
+import shutil
+import sys
+
+import pytest
+
+from devices.runners import get
+from tinyship.errors import UserError
+
+
+def test_ssh_measures_model_with_awkward_path(sshd, shared_data, tmp_path):
+    odd = tmp_path / "dir with spaces" / "it's a \"model\".tflite"
+    odd.parent.mkdir()
+    shutil.copy(shared_data / "mlperf_tiny" / "kws_ref_model.tflite", odd)
+    m = get("ssh")(odd, target="tinyship-test", ssh_config=str(sshd.client_config), remote_python=sys.executable,
+                   runs=10, warmup=2)
+    assert m.runner == "ssh" and m.target == "tinyship-test"
+    assert 0 < m.p50_ms <= m.p99_ms and "litert" in m.runtime
+    # the remote temp folder is cleaned up
+    import glob
+    assert not glob.glob("/tmp/tinyship.*/remote_bench.py")
+
+
+def test_ssh_changed_host_key_is_refused(sshd, shared_data):
+    sshd.stop()
+    sshd.new_hostkey()  # known_hosts still holds the old key
+    sshd.start()
+    with pytest.raises(UserError, match="host key verification failed"):
+        get("ssh")(shared_data / "mlperf_tiny" / "ad01_int8.tflite", target="tinyship-test",
+                   ssh_config=str(sshd.client_config), remote_python=sys.executable, runs=2)
+
+
+def test_profile_over_ssh(sshd, exported_run, tmp_path):
+    import devices
+
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    rep = devices.profile(run, devices=["host", "rpi4"], ssh=["tinyship-test"], ssh_config=str(sshd.client_config),
+                          remote_python=sys.executable, runs=5, warmup=1, force=True)
+    ssh_recs = [r for r in rep.records if r.device == "ssh:tinyship-test" and r.method == "measured"]
+    assert ssh_recs and all(r.latency["runner"] == "ssh" for r in ssh_recs)
