@@ -4,4 +4,6 @@ The modules import their converters (onnx, litert-torch, coremltools) inside the
 functions that need them, so registering costs nothing.
 """
 
-from . import coreml_format, onnx_format, tflite_format  # noqa: F401
+from . import onnx_format  # noqa: F401  (registration order = table order)
+from . import tflite_format  # noqa: F401,I001
+from . import coreml_format  # noqa: F401,I001

@@ -31,7 +31,22 @@ def export_float(program: Any, card: dict[str, Any], out_path: Path) -> Path:
         output_names=[card["output"].get("name", "logits")], dynamic_shapes=({0: torch.export.Dim("batch")},),
         verbose=False)
     onnx_program.save(str(out_path))
+    _strip_debug_info(out_path)
     return out_path
+
+
+def _strip_debug_info(path: Path) -> None:
+    """Drop the exporter's per-node debug metadata (torch stack traces, names): bytes the runtime never reads."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    for v in [*model.graph.value_info, *model.graph.input, *model.graph.output, *model.graph.initializer]:
+        del v.metadata_props[:]
+        v.doc_string = ""
+    onnx.save(model, str(path))
 
 
 def _preprocess(float_path: Path, out_path: Path) -> Path:
