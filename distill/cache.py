@@ -92,6 +92,7 @@ class TeacherCache:
 
     def path(self, teacher: Teacher, x: np.ndarray) -> Path:
         """Where the outputs of ``teacher`` on ``x`` are (or will be) stored."""
+        x = np.ascontiguousarray(x, dtype=np.float32)  # the key does not depend on the caller's dtype
         return self.root / f"{teacher.fingerprint()[:20]}-{inputs_sha256(x)[:20]}.npy"
 
     def _load(self, path: Path, n: int) -> np.ndarray | None:
@@ -106,6 +107,11 @@ class TeacherCache:
     def lookup(self, teacher: Teacher, x: np.ndarray) -> np.ndarray | None:
         """The cached outputs, memory-mapped, or None."""
         return self._load(self.path(teacher, x), len(x))
+
+    def contains(self, teacher: Teacher, x: np.ndarray) -> bool:
+        """Whether the outputs for (teacher, x) are cached (so no rank needs to label)."""
+        x = check_inputs(x, "the teacher cache")
+        return self.lookup(teacher, x) is not None
 
     def store(self, teacher: Teacher, x: np.ndarray, probs: np.ndarray) -> np.ndarray:
         """Write outputs computed elsewhere (e.g. gathered from ranks) and return them memory-mapped."""

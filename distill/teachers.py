@@ -196,10 +196,12 @@ class TorchMember:
     kind = "torch"
 
     def __init__(self, name: str, module: Any, output: str = "logits", path: Path | None = None,
-                 width: int | None = None) -> None:
+                 width: int | None = None, input_shape: tuple[int, ...] | None = None) -> None:
         if output not in OUTPUTS:
             raise UserError(f"member '{name}': output must be one of {OUTPUTS}; got {output!r}.")
-        self.name, self.module, self.output, self.path, self.width = name, module, output, path, width
+        self.name, self.module, self.output, self.path = name, module, output, path
+        self.input_shape = tuple(input_shape) if input_shape else None  # e.g. (1, 8, 8) for a CNN teacher
+        self.width = int(np.prod(self.input_shape)) if self.input_shape and width is None else width
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
         import torch
@@ -207,8 +209,9 @@ class TorchMember:
         if self.kind == "torch" and hasattr(self.module, "eval"):
             self.module.eval()  # an exported program's module is already in inference form
         try:
+            t = torch.from_numpy(x)
             with torch.no_grad():
-                out = self.module(torch.from_numpy(x))
+                out = self.module(t.reshape(len(x), *self.input_shape) if self.input_shape else t)
         except (RuntimeError, ValueError, IndexError, AssertionError) as exc:
             raise UserError(f"member '{self.name}' ({self.kind}) failed on inputs of shape {list(x.shape)}: "
                             f"{str(exc).splitlines()[0][:300]}. Check that it expects {x.shape[1]} features per row.") from exc
@@ -250,14 +253,14 @@ class Pt2Member(TorchMember):
         except Exception as exc:
             raise UserError(f"member '{name}': '{path}' is not a readable torch.export program "
                             f"({type(exc).__name__}: {str(exc)[:200]}). Save it with torch.export.save.") from exc
-        width = None
-        for node in ep.graph.nodes:  # the first user input's static feature width, if any
+        input_shape = None
+        for node in ep.graph.nodes:  # the user input's static per-row shape, e.g. (64,) or (1, 8, 8)
             if node.op == "placeholder" and node.name in ep.graph_signature.user_inputs:
                 shape = getattr(node.meta.get("val"), "shape", None)
-                if shape is not None and len(shape) == 2 and isinstance(shape[1], int):
-                    width = int(shape[1])
+                if shape is not None and len(shape) >= 2 and all(isinstance(s, int) for s in shape[1:]):
+                    input_shape = tuple(int(s) for s in shape[1:])
                 break
-        super().__init__(name, ep.module(), output=output, path=Path(path), width=width)
+        super().__init__(name, ep.module(), output=output, path=Path(path), input_shape=input_shape)
 
 
 class OnnxMember:
@@ -283,8 +286,10 @@ class OnnxMember:
             raise UserError(f"member '{name}': '{path}' has {len(inputs)} inputs {[i.name for i in inputs]}; "
                             "a teacher member takes one [n, d] float input.")
         self.input = inputs[0]
-        shape = self.input.shape
-        self.width = shape[1] if len(shape) == 2 and isinstance(shape[1], int) else None
+        shape = self.input.shape  # per-row shape (64,) or (1, 8, 8) when static: rows are reshaped to it
+        static = len(shape) >= 2 and all(isinstance(s, int) for s in shape[1:])
+        self.input_shape = tuple(shape[1:]) if static else None
+        self.width = int(np.prod(self.input_shape)) if static else None
         self.input_dtype = np.float64 if "double" in self.input.type else np.float32
         self.output_name = self._pick_output()
 
@@ -305,7 +310,8 @@ class OnnxMember:
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         x = check_inputs(x, f"member '{self.name}'", self.width)
         try:
-            (out,) = self.session.run([self.output_name], {self.input.name: x.astype(self.input_dtype)})
+            feed = x.astype(self.input_dtype).reshape(len(x), *self.input_shape) if self.input_shape else x
+            (out,) = self.session.run([self.output_name], {self.input.name: feed.astype(self.input_dtype)})
         except Exception as exc:
             raise UserError(f"member '{self.name}': onnxruntime failed on inputs of shape {list(x.shape)}: "
                             f"{str(exc).splitlines()[0][:300]}") from exc
@@ -497,6 +503,9 @@ MEMBER_FIELDS: dict[str, Field] = {
     "path": Field(str, default=None, doc="model file (onnx, pt2, TorchScript, pickle), relative to the recipe"),
     "inputs": Field(str, default=None, doc="precomputed: .npy of the model-ready inputs the outputs belong to"),
     "outputs": Field(str, default=None, doc="precomputed: .npy of outputs aligned with 'inputs'"),
+    "input_shape": Field(list, default=None, check=lambda v: None if all(isinstance(i, int) and i > 0 for i in v)
+                         else "must be a list of positive ints, e.g. [1, 8, 8]",
+                         doc="torch (TorchScript): per-row input shape; pt2 and onnx read it from the file"),
     "output": Field(str, default=None, choices=OUTPUTS,
                     doc="what the member returns: probs or logits (default: logits for torch/pt2, probs otherwise)"),
 }
@@ -549,7 +558,8 @@ def _load_torchscript(spec: dict, i: int, base: Path, nc: int | None, trust: boo
     except Exception as exc:
         raise UserError(f"member '{spec['name']}': '{path}' is not a TorchScript file ({type(exc).__name__}). "
                         "Save with torch.jit.save(torch.jit.script(model)), or use kind 'pt2' for torch.export.") from exc
-    return TorchMember(spec["name"], module, output=spec["output"] or "logits", path=path)
+    return TorchMember(spec["name"], module, output=spec["output"] or "logits", path=path,
+                       input_shape=spec["input_shape"])
 
 
 def _load_precomputed(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:

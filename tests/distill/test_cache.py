@@ -97,7 +97,9 @@ def test_shards_cover_the_rows_and_concatenate_to_the_whole(tmp_path, x):
     whole = np.concatenate(parts)
     np.testing.assert_allclose(whole, t.predict_proba(x), atol=1e-6)
     cache = TeacherCache(tmp_path)
+    assert not cache.contains(t, x)
     stored = cache.store(t, x, whole)
+    assert cache.contains(t, x)
     assert cache.lookup(t, x) is not None and isinstance(stored, np.memmap)
     with pytest.raises(UserError, match=r"shard rank 3 must be in \[0, world\)"):
         shard_bounds(10, 3, 3)

@@ -279,3 +279,39 @@ def test_input_errors_name_the_value(files, digits):
 
 def test_every_recipe_kind_has_a_loader():
     assert set(MEMBER_LOADERS) == set(KINDS) - {"sklearn"}
+
+
+def test_image_teachers_get_rows_reshaped_to_their_input_shape(tmp_path, digits):
+    """A CNN teacher (pt2, TorchScript, ONNX) labels flat model-ready rows [n, 64] as [n, 1, 8, 8]."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    _, _, xv, _ = digits
+    torch.manual_seed(0)
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10)).eval()
+    img = torch.from_numpy(xv[:4]).reshape(4, 1, 8, 8)
+    ep = torch.export.export(cnn, (img,), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    torch.export.save(ep, str(tmp_path / "cnn.pt2"))
+    torch.jit.save(torch.jit.trace(cnn, img), str(tmp_path / "cnn.ts"))
+    with torch.no_grad():
+        ref = torch.softmax(cnn(torch.from_numpy(xv).reshape(-1, 1, 8, 8)), -1).numpy()
+    pt2 = load_member({"name": "c", "kind": "pt2", "path": "cnn.pt2"}, 0, tmp_path)
+    assert pt2.input_shape == (1, 8, 8) and pt2.width == 64
+    np.testing.assert_allclose(pt2.predict_proba(xv), ref, atol=1e-5)
+    ts = load_member({"name": "c", "kind": "torch", "path": "cnn.ts", "input_shape": [1, 8, 8]}, 0, tmp_path)
+    np.testing.assert_allclose(ts.predict_proba(xv), ref, atol=1e-5)
+    # an ONNX graph taking [N, 1, 8, 8]: flatten, a fixed linear map, softmax
+    w = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["z"]),
+         helper.make_node("Softmax", ["z"], ["p"], axis=1)], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 10])],
+        [helper.make_tensor("w", TensorProto.FLOAT, [64, 10], w.ravel())])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "img.onnx")
+    m = OnnxMember("img", tmp_path / "img.onnx")
+    z = xv @ w
+    expected = np.exp(z - z.max(1, keepdims=True))
+    np.testing.assert_allclose(m.predict_proba(xv), expected / expected.sum(1, keepdims=True), atol=1e-5)
+    with pytest.raises(UserError, match=r"member 'img' expects 64 features per row; got 60"):
+        m.predict_proba(xv[:, :60])
