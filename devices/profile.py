@@ -194,6 +194,7 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
     estimator = {"model": _estimate.MODEL_NAME, "calibrated_on": "host p50 latencies",
                  "params": fitted.params if fitted else None, "n_measurements": len(samples),
                  "loo": dataclasses.asdict(loo),
+                 "loo_mape": None if loo.median_ape is None else loo.median_ape / 100.0,  # fraction, for tinyship.summary
                  "transfer": "device estimate = same efficiencies and per-op overhead cycles, with the device's own "
                              "MACs/cycle and clock; TFLite Micro and benchmark_model use the LiteRT overhead"}
 
