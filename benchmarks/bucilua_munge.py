@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-train", type=int, default=4000)
     ap.add_argument("--n-val", type=int, default=1000)
     ap.add_argument("--latency-runs", type=int, default=200)
-    args = ap.parse_args(argv)
+    args = common.parse(ap, argv)
     if args.quick:
         args.problems, args.library = ["letter.p1"], ["rf", "logreg"]
         args.multipliers, args.budget_rows, args.latency_runs = [1, 3], 12_000, 30

@@ -39,6 +39,16 @@ def parser(name: str, doc: str) -> argparse.ArgumentParser:
     return p
 
 
+def parse(ap: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse flags; --quick results go to results/quick/ so they never overwrite the real figures."""
+    args = ap.parse_args(argv)
+    if args.quick and args.out_dir == RESULTS:
+        args.out_dir = RESULTS / "quick"
+    if args.epochs_scale <= 0:
+        ap.error(f"--epochs-scale must be > 0; got {args.epochs_scale}")
+    return args
+
+
 def scaled(epochs: int | float, scale: float, minimum: int = 1) -> int:
     return max(minimum, int(round(epochs * scale)))
 

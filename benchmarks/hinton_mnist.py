@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term (1 - alpha on hard labels)")
     ap.add_argument("--max-train", type=int, default=12000,
                     help="training rows for §3 (default 12,000 of 59,000 to fit a 2-core CPU; 0 = all)")
-    args = ap.parse_args(argv)
+    args = common.parse(ap, argv)
     from distill.data import Normalizer, load_data
     from distill.students import build_student
 

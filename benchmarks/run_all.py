@@ -1,0 +1,69 @@
+"""Run the four benchmarks one after another (``make bench``) and refresh benchmarks/RESULTS.md.
+
+distill_speed needs the bench venv (torchdistill beside its own torch); it is built by
+``benchmarks/setup_bench_env.sh`` here, only when distill_speed is among those run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import subprocess
+import sys
+import time
+
+from benchmarks import common
+
+NAMES = ("hinton_mnist", "bucilua_munge", "distill_speed", "direct_vs_distilled")
+
+
+def write_summary(names: list[str]) -> None:
+    """benchmarks/RESULTS.md = the latest full-default results of each benchmark, with command and machine."""
+    from tinyship import rundir
+
+    parts = ["# Benchmark results (latest full runs)\n",
+             "Written by `python -m benchmarks.run_all` from `benchmarks/results/<name>.md`; each section "
+             "names the exact command, the machine (CPU model, cores) and the settings beside its figures. "
+             "Quick runs (`--quick`) go to `benchmarks/results/quick/` and are not shown here.\n"]
+    for name in NAMES:
+        md = common.RESULTS / f"{name}.md"
+        if md.is_file():
+            parts.append(re.sub(r"(?m)^(#+) ", r"#\1 ", md.read_text()))
+        else:
+            parts.append(f"## {name}\n\nnot run yet: `python -m benchmarks.{name}`\n")
+    extra = common.ROOT / "benchmarks" / "RESULTS.notes.md"
+    if extra.is_file():
+        parts.append(extra.read_text())
+    rundir.atomic_write_bytes(common.ROOT / "benchmarks" / "RESULTS.md", "\n".join(parts).encode())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__)
+    ap.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES))
+    ap.add_argument("--quick", action="store_true", help="each benchmark with --quick (under a minute each)")
+    ap.add_argument("--epochs-scale", type=float, default=1.0)
+    ap.add_argument("--no-bench-env", action="store_true", help="do not build .venv-bench for distill_speed")
+    args = ap.parse_args(argv)
+    flags = (["--quick"] if args.quick else []) + ["--epochs-scale", str(args.epochs_scale)]
+    t0 = time.perf_counter()
+    failed = []
+    for name in args.only:
+        if name == "distill_speed" and not args.no_bench_env and not (common.ROOT / ".venv-bench" / ".installed").exists():
+            print("building .venv-bench for distill_speed (torch 2.14.1 + torchvision + torchdistill) ...", file=sys.stderr)
+            if subprocess.call(["bash", str(common.ROOT / "benchmarks" / "setup_bench_env.sh")]) != 0:
+                print("could not build .venv-bench; distill_speed runs without torchdistill", file=sys.stderr)
+        t = time.perf_counter()
+        print(f"\n=== {name} ===", file=sys.stderr)
+        rc = importlib.import_module(f"benchmarks.{name}").main(flags)
+        print(f"=== {name}: exit {rc}, {time.perf_counter() - t:.0f} s ===", file=sys.stderr)
+        if rc:
+            failed.append(name)
+    if not args.quick:
+        write_summary(list(args.only))
+    print(f"all benchmarks: {time.perf_counter() - t0:.0f} s" + (f"; failed: {failed}" if failed else ""), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
