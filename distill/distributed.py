@@ -275,3 +275,16 @@ def _cache_has(cache: Any, teacher: Any, x: np.ndarray) -> bool:
         return bool(probe(teacher, x))
     except TypeError:
         return False
+
+
+def train_context(ctx: DistContext):
+    """The training loop's hooks (distill.train.TrainContext) for this process: rank batches, DDP, all-reduce."""
+    from .train import TrainContext
+
+    return TrainContext(
+        rank=ctx.rank, world_size=ctx.world_size,
+        batches=lambda n, batch_size, seed, epoch: rank_batches(n, batch_size, ctx, seed=seed, epoch=epoch),
+        wrap=lambda model: wrap_model(model, ctx),
+        unwrap=unwrap_model,
+        reduce_sums=lambda sums: all_reduce_sums(sums, ctx),
+    )

@@ -71,6 +71,26 @@ def train_once(ctx: D.DistContext) -> dict[str, np.ndarray] | None:
             "metrics": np.array([sums["loss_sum"] / sums["count"], sums["correct"] / sums["count"], sums["count"]])}
 
 
+def fit_once(ctx: D.DistContext, workdir: Path) -> dict[str, np.ndarray] | None:
+    """The same comparison through the project's own loop (distill.train.fit) with D.train_context."""
+    from distill.train import EpochData, accuracy_score, fit, train_config
+
+    x, y = _data()
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    teacher = torch.log(torch.from_numpy(_teacher_probs(x)))
+    data = EpochData(torch.from_numpy(x), torch.from_numpy(y), teacher)
+    cfg = train_config({"epochs": EPOCHS, "batch_size": GLOBAL_BATCH, "loss": "hinton", "lr": 1e-2,
+                        "patience": EPOCHS, "baseline": False})
+    yv = torch.from_numpy(y[:200])
+    res = fit(model, lambda epoch: data, lambda lg: accuracy_score(lg, yv), torch.from_numpy(x[:200]), cfg,
+              checkpoint=workdir / "ck.pt", fingerprint="ddp-test", ctx=D.train_context(ctx), progress=False)
+    if not ctx.is_main:
+        return None
+    final = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
+    return {"params": final, "loss": np.array([h["train_loss"] for h in res.history])}
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -138,15 +158,34 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     np.testing.assert_allclose(ddp["labels"], _teacher_probs(_data()[0]), atol=1e-6)
 
 
-def _worker(out: str) -> None:
+def test_fit_under_torchrun_matches_one_process(tmp_path):
+    """distill.train.fit with D.train_context: 2 gloo processes vs 1, same weights, order and global batch."""
+    out = tmp_path / "fit.npz"
+    env = {k: v for k, v in os.environ.items() if k not in D.ENV_VARS}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={_free_port()}", __file__, str(out), "fit"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(out, allow_pickle=False) as z:
+        ddp = {k: z[k] for k in z.files}
+    torch.set_num_threads(1)
+    (tmp_path / "one").mkdir()
+    one = fit_once(D.DistContext(), tmp_path / "one")
+    torch.use_deterministic_algorithms(False)
+    np.testing.assert_allclose(ddp["params"], one["params"], atol=2e-4)
+    np.testing.assert_allclose(ddp["loss"], one["loss"], rtol=1e-4)  # epoch losses all-reduced over both ranks
+
+
+def _worker(out: str, what: str) -> None:
     from tinyship import rundir
 
     with D.session("gloo") as ctx:
         torch.set_num_threads(1)
-        res = train_once(ctx)
+        res = train_once(ctx) if what == "manual" else fit_once(ctx, Path(out).parent / f"rank{ctx.rank}")
         if ctx.is_main:
             rundir.atomic_write_npz(out, **res)
 
 
 if __name__ == "__main__":
-    _worker(sys.argv[1])
+    _worker(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "manual")
