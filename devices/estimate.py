@@ -2,8 +2,9 @@
 
 Per operator: compute time = MACs / (MACs-per-cycle(dtype) x clock x efficiency(dtype));
 memory time = bytes moved / bandwidth (only where the catalog has a bandwidth figure,
-else 0); op time = max(compute, memory). Latency = sum over ops + n_ops x per-op overhead.
-Per-op overhead is kept in cycles so it scales with the clock.
+else 0); op time = max(compute, memory). Latency = per-inference call overhead + sum over ops of (op time + per-op overhead).
+Efficiency is fitted per dtype for conv/depthwise/FC ops and once for vector ops
+(pooling, elementwise). Overheads are kept in cycles so they scale with the clock.
 
 The efficiencies and overheads are fitted on host measurements (least squares on
 log latency, with a weak prior so a parameter with no data stays at its prior), then
@@ -21,10 +22,13 @@ import numpy as np
 from .analysis import Analysis
 from .catalog import Device
 
-MODEL_NAME = "tinyship roofline-v1: sum_op max(MACs/(peak(dtype)*clock*eff(dtype)), bytes/bw) + n_ops*overhead_cycles/clock"
+MODEL_NAME = ("tinyship roofline-v2: call_cycles/clock + sum_op [max(MACs/(peak(dtype)*clock*eff(kind,dtype)), "
+              "bytes/bw) + overhead_cycles/clock]")
 DTYPES = ("fp32", "int8")
 FAMILIES = ("onnxruntime", "litert")
-PRIOR = {"eff_fp32": 0.2, "eff_int8": 0.2, "ovh_onnxruntime": 3000.0, "ovh_litert": 3000.0}
+MATMUL_KINDS = ("conv", "depthwise_conv", "fully_connected")
+PRIOR = {"eff_fp32": 0.2, "eff_int8": 0.2, "eff_vector": 0.1, "ovh_onnxruntime": 3000.0, "ovh_litert": 3000.0,
+         "call_onnxruntime": 5000.0, "call_litert": 5000.0}
 PRIOR_WEIGHT = 0.05
 
 
@@ -48,14 +52,15 @@ class Fit:
             peak = dev.macs_per_cycle(op.dtype)
             if peak is None:
                 return None
-            compute = op.macs / (peak * clock * self.params[f"eff_{op.dtype}"])
+            eff = self.params[f"eff_{op.dtype}"] if op.kind in MATMUL_KINDS else self.params["eff_vector"]
+            compute = op.macs / (peak * clock * eff)
             memory = (op.weight_bytes + op.in_bytes + op.out_bytes) / bw if bw else 0.0
             total += max(compute, memory)
-        return total + a.n_ops * self.params[f"ovh_{fam}"] / clock
+        return total + (a.n_ops * self.params[f"ovh_{fam}"] + self.params[f"call_{fam}"]) / clock
 
 
 def _theta_names() -> list[str]:
-    return [f"eff_{d}" for d in DTYPES] + [f"ovh_{f}" for f in FAMILIES]
+    return list(PRIOR)
 
 
 def fit(samples: list[tuple[Analysis, str, float]], host: Device) -> Fit:
