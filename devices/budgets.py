@@ -41,7 +41,7 @@ def recipe_devices_section(card: dict) -> dict:
 
 def parse_budget_flag(text: str) -> tuple[str, dict[str, float]]:
     """``device:latency_ms=10,ram_kb=256`` -> ('device', {...})."""
-    dev, sep, rest = text.partition(":")
+    dev, sep, rest = text.rpartition(":")
     if not sep or not dev or not rest:
         raise UserError(f"--budget '{text}' must look like DEVICE:latency_ms=100,ram_kb=256,flash_kb=1024.")
     out: dict[str, float] = {}

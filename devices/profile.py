@@ -289,7 +289,9 @@ def check(run_dir: str | Path, budgets: dict[str, dict[str, float]] | None = Non
 
     Devices checked: those named in ``budgets``, else in the recipe's budgets, else every
     profiled device. Without ``artifacts`` each checked device needs at least one fitting
-    artifact; with ``artifacts`` every named artifact must fit every checked device.
+    artifact (a device where nothing can be judged, e.g. no throughput figure, is reported
+    as 'not judged' and gates only when a budget names it); with ``artifacts`` every named
+    artifact must fit every checked device.
     """
     run_dir = Path(run_dir)
     doc = rundir.read_json(run_dir / rundir.PROFILE, "profile (profile/profile.json)")
@@ -319,6 +321,12 @@ def check(run_dir: str | Path, budgets: dict[str, dict[str, float]] | None = Non
             fits_any |= v == "fits"
             if artifacts and v != "fits":
                 ok = False
+        judged = any(r["verdict"] not in ("unknown", "not runnable") for r in rows if r["device"] == d)
         if not artifacts and not fits_any:
-            ok = False
+            if over or judged:
+                ok = False
+            else:  # nothing could be judged here (no figure, no runtime) and no budget was asked for
+                rows.append({"device": d, "artifact": "-", "verdict": "not judged", "budget": {},
+                             "reasons": ["no artifact could be judged on this device (unknown latency or not "
+                                         "runnable); give it a --budget to make it gate"]})
     return ok, rows

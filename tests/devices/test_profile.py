@@ -75,3 +75,16 @@ def test_profile_refuses_overwrite_and_unknown_device(profiled_run):
 def test_profile_needs_export(tmp_path):
     with pytest.raises(UserError, match="not found"):
         devices.profile(tmp_path)
+
+
+def test_check_default_gate_passes_and_reports_unjudged(profiled_run, capsys):
+    # no budgets anywhere: every device needs one fitting artifact; the PDA (no MACs/cycle figure) is 'not judged'
+    assert main(["check", "--run", str(profiled_run)]) == 0
+    out = capsys.readouterr().out
+    assert "pda-pxa270" in out and "not judged" in out and "PASS" in out
+
+
+def test_budget_flag_with_ssh_device_name():
+    from devices.budgets import parse_budget_flag
+
+    assert parse_budget_flag("ssh:pi@board:latency_ms=5") == ("ssh:pi@board", {"latency_ms": 5.0})
