@@ -354,3 +354,15 @@ def evaluate(ens: SpecialistEnsemble, x: np.ndarray, y: np.ndarray, settings: di
                              combined_accuracy=float((q.argmax(1) == y).mean()),
                              active_mean=float(act.sum(1).mean()) if act.size else 0.0,
                              settings=settings or {})
+
+
+def member_from_recipe(section: dict | None, x_train: np.ndarray, y_train: np.ndarray, *, n_features: int,
+                       image_shape: tuple[int, ...] | None, num_classes: int, seed: int,
+                       progress: bool = False) -> SpecialistsMember:
+    """The recipe's ``specialists`` section -> a fitted teacher member (what distill.run adds to the teacher)."""
+    from .students import student_input_shape
+
+    cfg = validate("specialists", section, SPECIALIST_FIELDS)
+    shape = student_input_shape(cfg["generalist"], n_features, image_shape)
+    return SpecialistsMember(fit_specialists(section, x_train, y_train, input_shape=shape, num_classes=num_classes,
+                                             seed=seed, progress=progress))

@@ -138,3 +138,25 @@ def test_recipe_errors(section, message, digits):
     base = {"generalist_epochs": 1, "epochs": 1}
     with pytest.raises(UserError, match=message):
         SP.fit_specialists({**base, **section}, xtr[:200], ds.y_train[:200], input_shape=(64,), num_classes=10, seed=0)
+
+
+def test_specialists_teach_a_student_through_the_distill_stage(tmp_path):
+    """The combined model as the teacher of one small student, written as a run directory (student/)."""
+    import json
+
+    from distill.run import distill
+
+    recipe = {"name": "spec-test", "data": {"name": "digits", "normalize": "scalar"},
+              "specialists": {**SECTION, "generalist_epochs": 5, "epochs": 2, "combine_steps": 50},
+              "teacher": {"selection": "none"}, "transfer": {"method": "original"},
+              "student": {"kind": "mlp", "hidden": [16]}, "train": {"epochs": 3, "baseline": False}}
+    ds = load_data(recipe["data"])
+    nz = Normalizer.fit(ds.x_train, "scalar")
+    member = SP.member_from_recipe(recipe["specialists"], nz(ds.x_train), ds.y_train, n_features=64,
+                                   image_shape=ds.image_shape, num_classes=10, seed=0)
+    res = distill(recipe, tmp_path / "run", members=[member], progress=False)
+    card = json.loads((tmp_path / "run" / "student" / "card.json").read_text())
+    assert [m["name"] for m in card["teacher"]["members"]] == ["specialists"]
+    assert card["teacher"]["members"][0]["bytes"] > 0
+    assert card["metrics"]["holdout"]["teacher"]["accuracy"] > 0.8
+    assert res.card["metrics"]["holdout"]["student"]["accuracy"] > 0.5
