@@ -94,6 +94,36 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _md_to_html(md: str) -> str:
+    """Just enough Markdown for our own report: headings, pipe tables, bullets, paragraphs."""
+    out, table = [], []
+
+    def flush():
+        if table:
+            rows = [r for r in table if not set(r.replace("|", "").strip()) <= set("-")]
+            cells = [[html.escape(c.strip()) for c in r.strip().strip("|").split("|")] for r in rows]
+            head = "".join(f"<th>{c}</th>" for c in cells[0])
+            body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:])
+            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            table.clear()
+
+    for line in md.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.startswith("# "):
+            continue  # the page has its own title
+        if line.startswith("## "):
+            out.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("- "):
+            out.append(f"<li>{html.escape(line[2:])}</li>")
+        elif line.strip():
+            out.append(f"<p>{html.escape(line).replace('**', '')}</p>")
+    flush()
+    return "\n".join(out)
+
+
 def write(out: Path, doc: dict, card: dict, exports: dict) -> None:
     md = markdown(doc)
     rundir.atomic_write_bytes(out / "report.md", md.encode())
@@ -102,8 +132,8 @@ def write(out: Path, doc: dict, card: dict, exports: dict) -> None:
         rundir.atomic_write_bytes(out / "plots" / name, data)
     imgs = "\n".join(f'<h2>{html.escape(n[:-4].replace("_", " "))}</h2><img alt="{html.escape(n)}" '
                      f'src="data:image/png;base64,{base64.b64encode(d).decode()}">' for n, d in plots.items())
-    body = "".join(f"<pre>{html.escape(md)}</pre>")
+    body = _md_to_html(md)
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>tinyship profile {html.escape(doc['run'])}</title>"
-            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}pre{font-size:11px}</style>"
+            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
             f"</head><body><h1>tinyship profile: {html.escape(doc['run'])}</h1>{imgs}{body}</body></html>")
     rundir.atomic_write_bytes(out / "report.html", page.encode())
