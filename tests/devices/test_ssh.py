@@ -40,3 +40,15 @@ def test_profile_over_ssh(sshd, exported_run, tmp_path):
                           remote_python=sys.executable, runs=5, warmup=1, force=True)
     ssh_recs = [r for r in rep.records if r.device == "ssh:tinyship-test" and r.method == "measured"]
     assert ssh_recs and all(r.latency["runner"] == "ssh" for r in ssh_recs)
+
+
+def test_ssh_failure_still_cleans_remote_tmp(sshd, tmp_path):
+    import glob
+
+    bad = tmp_path / "broken model.tflite"
+    bad.write_bytes(b"not a flatbuffer")
+    before = set(glob.glob("/tmp/tinyship.*"))
+    with pytest.raises(UserError, match="benchmark on ssh tinyship-test failed"):
+        get("ssh")(bad, target="tinyship-test", ssh_config=str(sshd.client_config), remote_python=sys.executable,
+                   runs=2)
+    assert set(glob.glob("/tmp/tinyship.*")) <= before  # the remote mktemp folder was removed
