@@ -133,9 +133,9 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
     data_mod.check_finite(x_transfer_raw, "the transfer set")
     x_transfer = norm(x_transfer_raw)
     cache = TeacherCache(work / "cache")
-    p_transfer = np.asarray(cache.outputs(teacher, x_transfer), dtype=np.float32)
-    p_val = np.asarray(cache.outputs(teacher, x_val), dtype=np.float32)
-    p_ho = np.asarray(cache.outputs(teacher, x_ho), dtype=np.float32)
+    p_transfer = np.array(cache.outputs(teacher, x_transfer), dtype=np.float32)
+    p_val = np.array(cache.outputs(teacher, x_val), dtype=np.float32)
+    p_ho = np.array(cache.outputs(teacher, x_ho), dtype=np.float32)
     n_orig = len(x_tr)
     if len(x_transfer) >= n_orig and np.array_equal(x_transfer[:n_orig], x_tr):
         y_transfer = np.concatenate([ds.y_train, p_transfer[n_orig:].argmax(1)])  # true labels where known
@@ -276,7 +276,7 @@ def _export_and_check(model: torch.nn.Module, x_ho: torch.Tensor, eager_logits: 
     """torch.export with a dynamic batch, save, reload, and check it reproduces the eager predictions exactly."""
     model.eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
-    example = (x_ho[:2].contiguous(),)
+    example = (x_ho[:2].clone(),)  # a clone: a view would save the whole holdout storage as the sample input
     try:
         program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
     except Exception as exc:  # an unsupported op in a student is our bug, not the user's
