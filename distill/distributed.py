@@ -13,7 +13,7 @@ one-process mean-loss gradient.
 
 Labelling a large transfer set is sharded the same way: rank r labels rows
 ``label_shard(n, r, world)``, the shards are gathered on rank 0, which writes them into the
-teacher-output cache; the other ranks then read the cache.
+teacher-output cache (``TeacherCache.store``); the other ranks then read the cache.
 """
 
 from __future__ import annotations
@@ -202,12 +202,10 @@ def all_reduce_sums(values: dict[str, float], ctx: DistContext) -> dict[str, flo
 
 
 def label_shard(n: int, rank: int, world_size: int) -> slice:
-    """Contiguous rows ``[start, stop)`` of ``n`` that ``rank`` labels; shards differ by at most one row."""
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank {rank} outside world of size {world_size}")
-    base, extra = divmod(n, world_size)
-    start = rank * base + min(rank, extra)
-    return slice(start, start + base + (1 if rank < extra else 0))
+    """Rows of ``n`` that ``rank`` labels: the teacher cache's own contiguous shards (distill.cache.shard_bounds)."""
+    from .cache import shard_bounds
+
+    return slice(*shard_bounds(n, rank, world_size))
 
 
 def gather_to_main(part: np.ndarray, ctx: DistContext) -> np.ndarray | None:
@@ -227,54 +225,28 @@ def sharded_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, 
     return gather_to_main(part, ctx)
 
 
-class _Precomputed:
-    """Stands in for a teacher in the cache call on rank 0: same fingerprint, outputs already gathered."""
-
-    def __init__(self, teacher: Any, x: np.ndarray, outputs: np.ndarray) -> None:
-        self._teacher, self._x, self._outputs = teacher, x, outputs
-
-    def fingerprint(self) -> str:
-        return self._teacher.fingerprint()
-
-    def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        if x.shape[0] != self._outputs.shape[0]:
-            raise RuntimeError(f"sharded labels cover {self._outputs.shape[0]} rows, asked for {x.shape[0]}")
-        return self._outputs
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._teacher, name)
-
-
 def cached_teacher_outputs(teacher: Any, x: np.ndarray, cache: Any, ctx: DistContext) -> np.ndarray:
     """Teacher outputs for ``x`` through the teacher-output cache, labelled across ranks.
 
-    One process: ``cache.outputs(teacher, x)``. Distributed: each rank labels its
-    :func:`label_shard`, rank 0 gathers and hands the result to the cache (which keys it on the
-    teacher's fingerprint and x's sha256 and writes it atomically), then every rank reads the
-    cached array. When the cache already holds the outputs nobody labels anything.
+    One process: ``cache.outputs(teacher, x)``. Distributed: unless the cache already holds
+    them (rank 0 asks ``cache.contains`` and tells the others), each rank labels its shard
+    (``distill.cache.label_shard``), rank 0 gathers the shards in rank order and writes them
+    with ``cache.store`` (atomic), and after a barrier every rank reads the memory-mapped array.
     """
     if not ctx.distributed:
         return cache.outputs(teacher, x)
-    hit = _cache_has(cache, teacher, x)
-    flag = torch.tensor([1 if hit else 0], dtype=torch.int64)
+    from .cache import label_shard as label_rows
+
+    flag = torch.tensor([1 if ctx.is_main and cache.contains(teacher, x) else 0], dtype=torch.int64)
+    if ctx.backend == "nccl":
+        flag = flag.to(ctx.device)
     dist.broadcast(flag, src=0)
     if not int(flag.item()):
-        full = sharded_predict(teacher.predict_proba, x, ctx)
+        full = gather_to_main(label_rows(teacher, x, ctx.rank, ctx.world_size), ctx)
         if ctx.is_main:
-            cache.outputs(_Precomputed(teacher, x, full), x)
+            cache.store(teacher, x, full)
         barrier(ctx)
     return cache.outputs(teacher, x)
-
-
-def _cache_has(cache: Any, teacher: Any, x: np.ndarray) -> bool:
-    """Ask the cache whether it holds these outputs, if it can say; otherwise assume not."""
-    probe = getattr(cache, "contains", None) or getattr(cache, "has", None)
-    if probe is None:
-        return False
-    try:
-        return bool(probe(teacher, x))
-    except TypeError:
-        return False
 
 
 def train_context(ctx: DistContext):

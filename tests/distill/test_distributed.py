@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from distill import distributed as D
+from distill.cache import TeacherCache
 from tinyship.errors import UserError
 
 GLOBAL_BATCH = 64
@@ -39,6 +40,20 @@ def _teacher_probs(x: np.ndarray) -> np.ndarray:
     z = z - z.max(1, keepdims=True)
     p = np.exp(z)
     return (p / p.sum(1, keepdims=True)).astype(np.float32)
+
+
+_CACHE = Path(os.environ.get("TINYSHIP_TEST_CACHE", "/nonexistent"))
+
+
+def _teacher():
+    """A real teacher (distill.teachers) for the sharded labelling through the cache."""
+    from sklearn.linear_model import LogisticRegression
+
+    from distill.teachers import SklearnMember, Teacher
+
+    x, y = _data()
+    est = LogisticRegression(max_iter=200).fit(x[:500], y[:500])
+    return Teacher([SklearnMember("logreg", est, 10)], np.ones(1), "mean", 10)
 
 
 def train_once(ctx: D.DistContext) -> dict[str, np.ndarray] | None:
@@ -64,10 +79,16 @@ def train_once(ctx: D.DistContext) -> dict[str, np.ndarray] | None:
             local["count"] += len(idx)
         sums = D.all_reduce_sums(local, ctx)
     labels = D.sharded_predict(_teacher_probs, x, ctx)
+    cached = np.array(D.cached_teacher_outputs(_teacher(), x, TeacherCache(_CACHE), ctx))
+    again = TeacherCache(_CACHE)  # second call: a cache hit on rank 0, broadcast, nobody labels
+    hit = np.array(D.cached_teacher_outputs(_teacher(), x, again, ctx))
+    np.testing.assert_array_equal(hit, cached)
+    if again.misses:
+        raise RuntimeError(f"rank {ctx.rank}: the second call relabelled instead of reading the cache")
     if not ctx.is_main:
         return None
     params = torch.nn.utils.parameters_to_vector(D.unwrap_model(net).parameters()).detach().numpy()
-    return {"params": params, "init": init.numpy(), "labels": labels,
+    return {"params": params, "init": init.numpy(), "labels": labels, "cached": cached,
             "metrics": np.array([sums["loss_sum"] / sums["count"], sums["correct"] / sums["count"], sums["count"]])}
 
 
@@ -140,7 +161,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     """torchrun with 2 CPU processes (gloo) vs 1 process: same weights, order and global batch."""
     out = tmp_path / "ddp.npz"
     env = {k: v for k, v in os.environ.items() if k not in D.ENV_VARS}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+               TINYSHIP_TEST_CACHE=str(tmp_path / "cache"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
            f"--master_port={_free_port()}", __file__, str(out)]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
@@ -148,6 +170,8 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     with np.load(out, allow_pickle=False) as z:
         ddp = {k: z[k] for k in z.files}
     torch.set_num_threads(1)
+    global _CACHE
+    _CACHE = tmp_path / "cache-one"
     one = train_once(D.DistContext())
     moved = np.abs(one["params"] - one["init"]).max()
     assert moved > 0.05  # training really moved the weights, so the tolerance below means something
@@ -156,6 +180,9 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     np.testing.assert_allclose(ddp["metrics"], one["metrics"], rtol=1e-4)
     assert ddp["metrics"][2] == N_TRAIN  # metrics were summed over both ranks
     np.testing.assert_allclose(ddp["labels"], _teacher_probs(_data()[0]), atol=1e-6)
+    # sharded labelling through the teacher cache: gathered on rank 0, stored once, equal to one process
+    np.testing.assert_allclose(ddp["cached"], one["cached"], atol=1e-6)
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == 1
 
 
 def test_fit_under_torchrun_matches_one_process(tmp_path):
