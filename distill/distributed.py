@@ -102,6 +102,16 @@ def setup(backend: str | None = None, env: dict[str, str] | None = None, timeout
     return DistContext(rank=rank, world_size=world, local_rank=local_rank, backend=backend, device=device)
 
 
+def current() -> DistContext:
+    """The context of the process group this process already joined (one process when none)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return DistContext()
+    backend = dist.get_backend()
+    local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
+    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local, backend=backend,
+                       device=f"cuda:{local}" if backend == "nccl" else "cpu")
+
+
 def teardown(ctx: DistContext) -> None:
     """Leave the process group (a no-op for one process)."""
     if ctx.distributed and dist.is_initialized():
