@@ -26,7 +26,7 @@ class OpCost:
     index: int
     op: str
     kind: str
-    dtype: str  # compute type: int8 or fp32
+    dtype: str  # compute type: int8, hybrid (float in, int8 weights) or fp32
     macs: int
     weight_bytes: int
     in_bytes: int
@@ -152,7 +152,12 @@ def _analyse_tflite(path: Path) -> Analysis:
                     params += _prod(tensors[src].shape)
         in_type = tensors[act_in[0]].type if act_in else 0
         w_type = tensors[const_derived.get(w_in[0], w_in[0])].type if w_in else 0
-        dtype = "int8" if in_type in (3, 9) or (kind != "other" and w_type in (3, 9)) else "fp32"
+        if in_type in (3, 9):
+            dtype = "int8"
+        elif kind in ("conv", "depthwise_conv", "fully_connected") and w_type in (3, 9):
+            dtype = "hybrid"  # float activations, int8 weights (TFLite dynamic-range kernels)
+        else:
+            dtype = "fp32"
         costs.append(OpCost(i, name, kind, dtype, int(macs), wbytes, sum(nbytes(t) for t in act_in),
                             sum(nbytes(t) for t in outs)))
     for b_i, b in enumerate(buffers):

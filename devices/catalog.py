@@ -50,7 +50,7 @@ class Device:
         return None if mhz is None else float(mhz) * 1e6
 
     def macs_per_cycle(self, dtype: str) -> float | None:
-        return self.value("int8_macs_per_cycle" if dtype == "int8" else "fp32_macs_per_cycle")
+        return self.value("int8_macs_per_cycle" if dtype in ("int8", "hybrid") else "fp32_macs_per_cycle")
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "class": self.cls, "title": self.title,

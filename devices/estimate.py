@@ -24,10 +24,10 @@ from .catalog import Device
 
 MODEL_NAME = ("tinyship roofline-v2: call_cycles/clock + sum_op [max(MACs/(peak(dtype)*clock*eff(kind,dtype)), "
               "bytes/bw) + overhead_cycles/clock]")
-DTYPES = ("fp32", "int8")
+DTYPES = ("fp32", "int8", "hybrid")
 FAMILIES = ("onnxruntime", "litert")
 MATMUL_KINDS = ("conv", "depthwise_conv", "fully_connected")
-PRIOR = {"eff_fp32": 0.2, "eff_int8": 0.2, "eff_vector": 0.1, "ovh_onnxruntime": 3000.0, "ovh_litert": 3000.0,
+PRIOR = {"eff_fp32": 0.2, "eff_int8": 0.2, "eff_hybrid": 0.2, "eff_vector": 0.1, "ovh_onnxruntime": 3000.0, "ovh_litert": 3000.0,
          "call_onnxruntime": 5000.0, "call_litert": 5000.0}
 PRIOR_WEIGHT = 0.05
 
