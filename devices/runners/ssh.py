@@ -33,7 +33,7 @@ def _run(cmd: list[str], target: str, what: str, timeout_s: float) -> subprocess
         raise UserError(f"'{cmd[0]}' not found; install openssh-client to profile over ssh.") from exc
     except subprocess.TimeoutExpired as exc:
         raise UserError(f"ssh {what} on '{target}' took over {timeout_s:.0f} s; check the board is reachable.") from exc
-    if res.returncode == 255 or "Host key verification failed" in res.stderr:
+    if res.returncode != 0 or "Host key verification failed" in res.stderr:
         if "Host key verification failed" in res.stderr or "REMOTE HOST IDENTIFICATION HAS CHANGED" in res.stderr:
             raise UserError(f"ssh to '{target}' refused: host key verification failed (the board's host key is not the "
                             "one in your known_hosts). If the board was reinstalled, check its fingerprint and update "
