@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for a in report.artifacts:
         if a.error:
             print(f"warning: {a.file}: {a.error}", file=sys.stderr)
-    return 0 if report.passed else 1
+    return 0 if report.passed or report.settings.get("keep_going") else 1
 
 
 if __name__ == "__main__":

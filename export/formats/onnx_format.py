@@ -8,6 +8,7 @@ calibrated on calibration.npz after ``quant_pre_process``). Checked with onnxrun
 from __future__ import annotations
 
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,18 @@ from .common import batches, card_metadata, relative_error
 _DTYPES = {1: "float32", 10: "float16", 3: "int8", 2: "uint8", 7: "int64", 6: "int32"}
 
 
+_FLOAT_CACHE: "weakref.WeakKeyDictionary[Any, bytes]" = weakref.WeakKeyDictionary()
+
+
 def export_float(program: Any, card: dict[str, Any], out_path: Path) -> Path:
-    """The float32 ONNX graph every precision starts from (dynamic batch axis named 'batch')."""
+    """The float32 ONNX graph every precision starts from (dynamic batch axis named 'batch').
+
+    Exported once per program and reused by every precision and fallback attempt.
+    """
+    cached = _FLOAT_CACHE.get(program)
+    if cached is not None:
+        out_path.write_bytes(cached)
+        return out_path
     import torch
 
     shape = card["input"]["shape"]
@@ -32,6 +43,7 @@ def export_float(program: Any, card: dict[str, Any], out_path: Path) -> Path:
         verbose=False)
     onnx_program.save(str(out_path))
     _strip_debug_info(out_path)
+    _FLOAT_CACHE[program] = out_path.read_bytes()
     return out_path
 
 

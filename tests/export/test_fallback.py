@@ -1,0 +1,48 @@
+"""The int8 fallback: layer errors name the outlier layers, which are kept float until the gate passes."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import copy_run, outlier_mlp
+
+import export
+from export.registry import formats
+
+FALLBACK = [(f.name, p) for f in formats().values() for p in f.fallback_precisions]
+
+
+@pytest.fixture(scope="module")
+def outlier_run(fixture_runs, tmp_path_factory):
+    return outlier_mlp(copy_run(fixture_runs["mlp"], tmp_path_factory.mktemp("outlier")))
+
+
+@pytest.mark.parametrize("fmt,precision", FALLBACK)
+def test_outlier_layer_is_kept_float_and_recorded(outlier_run, tmp_path, fmt, precision):
+    run = copy_run(outlier_run, tmp_path / "run")
+    report = export.run(run, formats=[fmt], precisions=[precision], progress=False)
+    rec = report.artifact(f"{fmt}:{precision}")
+    assert rec.passed and rec.parity.agreement >= 0.99
+    assert rec.layer_errors and rec.layer_errors[0]["error"] > 0.5  # the first attempt was far off
+    assert rec.layer_errors == sorted(rec.layer_errors, key=lambda e: -e["error"])
+    assert rec.excluded_layers and rec.excluded_layers[0] == rec.layer_errors[0]["layer"]
+    # some layers stayed int8: not a float file called int8
+    if fmt == "onnx":
+        import onnx
+
+        model = onnx.load(str(run / "export" / rec.file))
+        assert any(i.data_type == onnx.TensorProto.INT8 for i in model.graph.initializer)
+        assert "node_linear" not in rec.excluded_layers  # the first layer (no outlier) stayed quantized
+    assert any("first attempt agreement" in n and "gate passed" in n for n in rec.notes)
+    if fmt == "tflite":
+        assert rec.input.dtype == "int8" and "0" not in rec.excluded_layers  # first layer stayed int8
+        assert rec.tflm_arena_bytes and rec.tflm_parity.passed
+
+
+def test_threshold_too_high_for_any_exclusion_still_fails_with_all_layers_tried(fixture_runs, tmp_path):
+    run = copy_run(fixture_runs["mlp"], tmp_path / "run")
+    report = export.run(run, formats=["onnx"], precisions=["int8"], thresholds={"int8": 1.0}, keep_going=True,
+                        progress=False)
+    rec = report.artifact("onnx:int8")
+    if rec.parity.agreement < 1.0:  # the first attempt misses at least one example: the fallback must have run
+        assert rec.excluded_layers and rec.layer_errors
+    assert rec.passed == (rec.parity.agreement >= 1.0)
