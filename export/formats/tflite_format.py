@@ -8,6 +8,7 @@ calibrated on calibration.npz: int8 input AND int8 output, what microcontrollers
 
 from __future__ import annotations
 
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -25,6 +26,9 @@ EXTRA = "tflite"
 
 
 def _litert_torch():
+    # litert-torch prints its own step log to stdout; the stage shows progress per artifact on stderr instead
+    # (set LITERT_TORCH_SHOW_PROGRESS=y to see it).
+    os.environ.setdefault("LITERT_TORCH_SHOW_PROGRESS", "n")
     return errors.require("litert_torch", EXTRA, "TFLite export")
 
 
