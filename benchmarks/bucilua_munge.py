@@ -77,7 +77,7 @@ def run_problem(pname: str, section: dict, args, multipliers: list[int], rep: co
     best = min(val_p, key=lambda k: common.rmse_binary(val_p[k], y_va))
     record(f"best single model ({best})", teacher.member_probas(x_te)[best], 4000, "chosen by validation RMSE")
 
-    opt = {"lr": 3e-3, "batch_size": 128}
+    opt = {"lr": 3e-3, "batch_size": 256}
     torch.manual_seed(args.seed)
     net = build_student({"kind": "mlp", "hidden": [256]}, shape, 2)
     e4k = common.scaled(mimic_epochs(len(y_tr), args.budget_rows), args.epochs_scale)
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="transfer set = multiplier x 4,000 rows (default 4k, 24k, 100k)")
     ap.add_argument("--full", action="store_true", help="add the paper's 400k transfer set (multiplier 100)")
     ap.add_argument("--library", nargs="+", default=LIBRARY)
-    ap.add_argument("--budget-rows", type=float, default=600_000,
+    ap.add_argument("--budget-rows", type=float, default=300_000,
                     help="row-passes per mimic (epochs = budget / transfer size, at least 3)")
     ap.add_argument("--n-train", type=int, default=4000)
     ap.add_argument("--n-val", type=int, default=1000)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     mults = sorted(set(args.multipliers + ([100] if args.full else [])))
     settings = {"problems": args.problems, "library": args.library, "methods": args.methods,
                 "transfer_sizes": [args.n_train * m for m in mults], "budget_row_passes": args.budget_rows,
-                "epochs_scale": args.epochs_scale, "student": "mlp [256]", "optimizer": "adamw lr 3e-3 cosine, batch 128",
+                "epochs_scale": args.epochs_scale, "student": "mlp [256]", "optimizer": "adamw lr 3e-3 cosine, batch 256",
                 "seed": args.seed, "sha256_verified": True}
     rep = common.Report("bucilua_munge", "Bucilua et al. 2006: model compression with MUNGE / RANDOM / NBE",
                         common.command_line("bucilua_munge"), settings)

@@ -106,7 +106,7 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
     student = build_student({"kind": "mlp", "hidden": args.hidden}, (d,), nc)
     common.train(student, big, p_big.argmax(1), p_big, x_va, y_va, input_shape=(d,), epochs=epochs, loss="hinton",
                  seed=args.seed, val_teacher_probs=teacher.predict_proba(x_va), temperature=args.temperature,
-                 alpha=0.9, lr=3e-3, batch_size=128)
+                 alpha=0.9, lr=3e-3, batch_size=256)
     st = common.onnx_int8(student, (d,), work, f"{dname}.student")
     for label, path, nbytes in (("distilled student fp32 (ONNX)", st.fp32_path, st.fp32_bytes),
                                 ("distilled student int8 (ONNX, quantize_dynamic)", st.int8_path, st.int8_bytes)):
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--multiplier", type=int, default=10, help="MUNGE transfer set = multiplier x training rows")
     ap.add_argument("--hidden", type=int, nargs="+", default=[128])
     ap.add_argument("--temperature", type=float, default=4.0)
-    ap.add_argument("--budget-rows", type=float, default=1_500_000, help="row-passes for the student")
+    ap.add_argument("--budget-rows", type=float, default=600_000, help="row-passes for the student")
     ap.add_argument("--latency-runs", type=int, default=300)
     args = common.parse(ap, argv)
     if args.quick:

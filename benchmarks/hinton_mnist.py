@@ -47,13 +47,13 @@ def logits_of(model, x: np.ndarray) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser("hinton_mnist", __doc__)
-    ap.add_argument("--teacher-epochs", type=int, default=3)
-    ap.add_argument("--student-epochs", type=int, default=3)
+    ap.add_argument("--teacher-epochs", type=int, default=10)
+    ap.add_argument("--student-epochs", type=int, default=8)
     ap.add_argument("--scarce-epochs", type=int, default=20, help="epochs for the §6 runs on 3%% of the data")
     ap.add_argument("--temperature", type=float, default=20.0)
     ap.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term (1 - alpha on hard labels)")
-    ap.add_argument("--max-train", type=int, default=12000,
-                    help="training rows for §3 (default 12,000 of 59,000 to fit a 2-core CPU; 0 = all)")
+    ap.add_argument("--max-train", type=int, default=30000,
+                    help="training rows for §3 (default 30,000 of 59,000 to fit a 2-core CPU; 0 = all)")
     args = common.parse(ap, argv)
     from distill.data import Normalizer, load_data
     from distill.students import build_student
@@ -122,9 +122,13 @@ def main(argv: list[str] | None = None) -> int:
          ["student 784-800-800-10, hard labels", res["student_hard"], PAPER["student_hard"], f"{se} epochs"],
          [f"student 784-800-800-10, distilled T={T:g}", res["student_distilled"], PAPER["student_distilled"],
           f"{se} epochs, alpha={alpha}"]])
-        + "\nThe paper trained these nets to convergence (and with more regularisation); our CPU-default "
-          "epochs are a few, so our errors are higher and are not expected to match. What is reproduced "
-          "is the ordering: distilled student vs the same student on hard labels.\n")
+        + "\nThe paper trained these nets on all 60,000 images for far longer (and with more regularisation); "
+          "our CPU-default epochs and rows are a fraction of that, so our errors are higher and are not expected "
+          "to match the paper's. "
+        + ("Here the distilled student makes fewer errors than the same student on hard labels, as in the paper.\n"
+           if res["student_distilled"] < res["student_hard"] else
+           "Here the distilled student does NOT beat the same student on hard labels (the paper's ordering is not "
+           "reproduced at this scale).\n"))
 
     # --- §3 omitted-3: transfer set without any 3, then the bias of class 3 raised
     rows = np.flatnonzero(y != 3)
