@@ -44,10 +44,13 @@ def summary(card: dict, timings: dict[str, float]) -> str:
     """A few lines for the terminal: accuracies on the holdout, sizes, where the files are."""
     m = card["metrics"]["holdout"]
     s = card["sizes"]
-    best_name, best = max(m["members"].items(), key=lambda kv: kv[1]["accuracy"], default=(None, None))
+    t = m["teacher"]
+    picks = [f"best member {t['best_member']['name']} {t['best_member']['accuracy']:.4f}"] if "best_member" in t else []
+    if "validation_pick" in t:
+        picks.append(f"validation's pick {t['validation_pick']['name']} {t['validation_pick']['accuracy']:.4f}")
     lines = [f"distill {card['run']}: holdout n={m['n']}",
-             f"  teacher  accuracy {m['teacher']['accuracy']:.4f}  ({len(card['teacher']['members'])} members"
-             + (f"; best member {best_name} {best['accuracy']:.4f})" if best else ")"),
+             f"  teacher  accuracy {t['accuracy']:.4f}  ({len(card['teacher']['members'])} members"
+             + "".join(f"; {p}" for p in picks) + ")",
              f"  student  accuracy {m['student']['accuracy']:.4f}  agreement with teacher "
              f"{m['student']['agreement_with_teacher']:.4f}"]
     if "baseline" in m:

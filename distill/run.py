@@ -198,6 +198,17 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
         "teacher": {"accuracy": _accuracy(p_ho, y_ho), "nll": nll(p_ho, y_ho)},
         "members": {name: {"accuracy": _accuracy(p, y_ho), "nll": nll(p, y_ho)} for name, p in member_probas.items()},
     }
+    describe = teacher.describe()
+    if metrics["members"]:
+        # Ensemble vs single models: the best on the holdout is picked with hindsight; the honest
+        # comparison is with the single model validation would have picked (Caruana 2004).
+        best = max(metrics["members"], key=lambda n: metrics["members"][n]["accuracy"])
+        metrics["teacher"]["best_member"] = {"name": best, "accuracy": metrics["members"][best]["accuracy"],
+                                             "note": "best single member on this holdout (hindsight)"}
+        picked = ((describe.get("selection") or {}).get("best_single") or {}).get("name")
+        if picked in metrics["members"]:
+            metrics["teacher"]["validation_pick"] = {"name": picked, "accuracy": metrics["members"][picked]["accuracy"],
+                                                     "note": "the single member ensemble selection ranked best on validation"}
     if baseline is not None:
         bp = _softmax(predict_logits(baseline, xt_ho))
         metrics["baseline"] = {"accuracy": _accuracy(bp, y_ho), "nll": nll(bp, y_ho),
@@ -205,7 +216,6 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
                                "best_epoch": b_fit.best_epoch, "epochs_run": b_fit.epochs_run,
                                "note": "same architecture trained on hard labels only"}
     complexity = count_params_macs(student, in_shape)
-    describe = teacher.describe()
 
     # 7. Write student/: export, reload and check, then the card. Swapped in only when complete.
     with rundir.staged_dir(out, "student", force=force) as folder:

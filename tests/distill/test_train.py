@@ -1,0 +1,88 @@
+"""The training loop alone (no teacher library): determinism, resume, early stopping on validation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from distill.students import build_student
+from distill.train import EpochData, accuracy_score, fidelity_score, fit, train_config
+from tinyship.errors import UserError
+
+
+def _problem(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(300, 6)).astype(np.float32)
+    w = rng.normal(size=(6, 3))
+    logits = x @ w
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    return torch.from_numpy(x), torch.from_numpy(np.log(probs).astype(np.float32)), torch.from_numpy(probs.argmax(1))
+
+
+def _run(tmp_path, name, resume=False, epochs=6, jittered=True, patience=10):
+    x, t, y = _problem()
+    cfg = train_config({"epochs": epochs, "batch_size": 32, "patience": patience, "temperature": 2.0})
+
+    def epoch_data(epoch: int) -> EpochData:  # new inputs every epoch, as with jitter
+        if not jittered:
+            return EpochData(x[:200], y[:200], t[:200])
+        g = torch.Generator().manual_seed(1000 + epoch)
+        return EpochData(x[:200] + 0.05 * torch.randn(200, 6, generator=g), y[:200], t[:200])
+
+    torch.manual_seed(0)
+    model = build_student({"kind": "mlp", "hidden": [16], "dropout": 0.1}, (6,), 3)
+    res = fit(model, epoch_data, lambda lg: fidelity_score(lg, t[200:].exp()), x[200:], cfg,
+              checkpoint=tmp_path / f"{name}.pt", fingerprint="f", resume=resume, progress=False)
+    return model, res
+
+
+def test_resume_from_a_middle_checkpoint_is_exact(tmp_path):
+    full_model, full = _run(tmp_path, "full")
+    ck = torch.load(tmp_path / "full.pt", weights_only=True)
+    assert ck["epoch"] == 6 and ck["done"]
+    # a run "killed" in epoch 4 leaves the checkpoint of epoch 3; resuming it with the full budget must match
+    x, t, y = _problem()
+    cfg = train_config({"epochs": 6, "batch_size": 32, "patience": 10, "temperature": 2.0})
+    import distill.train as tr
+
+    def stop_after_three(epoch: int):
+        if epoch == 3:
+            raise KeyboardInterrupt  # the "kill": the loop never reaches epoch 4
+        g = torch.Generator().manual_seed(1000 + epoch)
+        return EpochData(x[:200] + 0.05 * torch.randn(200, 6, generator=g), y[:200], t[:200])
+
+    torch.manual_seed(0)
+    model = build_student({"kind": "mlp", "hidden": [16], "dropout": 0.1}, (6,), 3)
+    with pytest.raises(KeyboardInterrupt):
+        tr.fit(model, stop_after_three, lambda lg: fidelity_score(lg, t[200:].exp()), x[200:], cfg,
+               checkpoint=tmp_path / "mid.pt", fingerprint="f", progress=False)
+    assert torch.load(tmp_path / "mid.pt", weights_only=True)["epoch"] == 3
+    resumed_model, resumed = _run(tmp_path, "mid", resume=True)
+    assert resumed.resumed_from == 3
+    assert resumed.best_score == full.best_score and resumed.best_epoch == full.best_epoch
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in full.history]
+    for a, b in zip(full_model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
+    _run(tmp_path, "a", epochs=2)
+    x, t, y = _problem()
+    cfg = train_config({"epochs": 2, "batch_size": 32})
+    model = build_student({"kind": "mlp", "hidden": [16]}, (6,), 3)
+    res = fit(model, lambda e: EpochData(x[:200], y[:200], t[:200]), lambda lg: accuracy_score(lg, y[200:]), x[200:],
+              cfg, checkpoint=tmp_path / "a.pt", fingerprint="other", resume=True, progress=False)
+    assert res.resumed_from == 0 and res.epochs_run == 2
+
+
+def test_early_stopping_uses_patience_on_validation(tmp_path):
+    _, res = _run(tmp_path, "es", epochs=60, jittered=False, patience=2)
+    assert res.stopped_early and res.epochs_run == res.best_epoch + 2
+
+
+def test_train_section_errors():
+    with pytest.raises(UserError, match=r"train.optimizer' must be one of 'adamw', 'sgd'; got 'lbfgs'"):
+        train_config({"optimizer": "lbfgs"})
+    with pytest.raises(UserError, match=r"train.temperature' must be in the range"):
+        train_config({"temperature": 0.0})
