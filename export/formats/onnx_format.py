@@ -153,11 +153,14 @@ def convert(program: Any, card: dict[str, Any], calibration: np.ndarray, precisi
         model.producer_name = "tinyship"
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(out_path))
-    return ArtifactRecord(
+    record = ArtifactRecord(
         file=out_path.name, format="onnx", precision=precision,
         input=_spec(model.graph.input[0], card["input"].get("layout"), None),
         output=_spec(model.graph.output[0], None, "logits"),
         excluded_layers=list(exclude))
+    if precision == "int8-dynamic":
+        record.notes.append("dynamic int8 covers MatMul/Gemm weights; convolutions stay float32 in this file")
+    return record
 
 
 def predict(path: Path, x: np.ndarray) -> np.ndarray:
