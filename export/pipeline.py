@@ -20,7 +20,7 @@ from .parity import verify
 from .program import StudentRun, load_student
 from .records import ArtifactRecord, ExportReport
 from .registry import Format, plan
-from .settings import FIELDS, export_settings
+from .settings import FIELDS, export_settings, resolve_thresholds
 
 
 def _finish(record: ArtifactRecord, path: Path) -> ArtifactRecord:
@@ -98,8 +98,8 @@ def run(run_dir: str | Path, formats: list[str] | None = None, precisions: list[
     student = load_student(run_dir)
     settings = export_settings(student.card, recipe)
     if thresholds:
-        settings["thresholds"] = {**settings["thresholds"],
-                                  **validate("export", {"thresholds": dict(thresholds)}, FIELDS)["thresholds"]}
+        given = validate("export", {"thresholds": dict(thresholds)}, FIELDS)["thresholds"]
+        settings["thresholds"] = resolve_thresholds(given, settings["thresholds"])
     keep_going = keep_going or settings["keep_going"]
     pairs = plan(formats or settings["formats"], precisions or settings["precisions"])
     settings.update(formats=sorted({f.name for f, _ in pairs}), precisions=[p for _, p in pairs], keep_going=keep_going)

@@ -73,7 +73,7 @@ def outlier_mlp(run_dir: Path, factor: float = 2000.0) -> Path:
 
 
 def wide_cnn(run_dir: Path, seed: int = 0) -> Path:
-    """A demo-sized CNN (~30k weights) on the fixture's 1x8x8 digits; weights trained for a few steps."""
+    """A wider CNN (~30k weights) on the fixture's 1x8x8 digits; weights trained for a few steps."""
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 48, 3, padding=1, stride=2),
                           nn.ReLU(), nn.Flatten(), nn.Linear(48 * 16, 32), nn.ReLU(), nn.Linear(32, 10))

@@ -100,7 +100,7 @@ def test_existing_export_needs_force(mlp_run):
     ({"precisions": ["int4"]}, r"precision 'int4' is not known. Allowed precisions: onnx: fp32"),
     ({"formats": ["coreml"], "precisions": ["int8-full"]}, r"no format among \['coreml'\] supports precisions"),
     ({"thresholds": {"int8": 1.5}}, r"export.thresholds': 'int8' must be a number in \[0, 1\]"),
-    ({"thresholds": {"int9": 0.9}}, r"key 'int9' is not known"),
+    ({"thresholds": {"int9": 0.9}}, r"key 'int9' is not known \(allowed: agreement, fp32"),
 ])
 def test_bad_arguments_name_the_value(mlp_run, kwargs, match):
     with pytest.raises(UserError, match=match):
@@ -152,3 +152,12 @@ def test_cli_keep_going_records_passed_false(mlp_run, tmp_path):
     assert "model.int8.onnx" in proc.stdout and "FAIL" in proc.stdout
     written = json.loads((mlp_run / "export" / "exports.json").read_text())
     assert written["passed"] is False and written["artifacts"][0]["parity"]["passed"] is False
+
+
+def test_recipe_thresholds_agreement_sets_every_family_and_family_keys_override(mlp_run, tmp_path):
+    from export.settings import export_settings
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("export:\n  thresholds: {agreement: 0.9, fp32: 0.995}\n")
+    got = export_settings({}, recipe)["thresholds"]
+    assert got == {"fp32": 0.995, "fp16": 0.9, "int8": 0.9, "palette": 0.9}

@@ -102,7 +102,7 @@ def test_int8_input_scaling_round_trips_within_half_a_scale(cnn_export, fixture_
 
 
 def test_int8_files_are_smaller_than_fp32(cnn_export):
-    """Fixture CNN (3.8k weights): int8 must shrink the file; the 35% goal is checked on a demo-sized CNN."""
+    """Fixture CNN (3.8k weights): int8 must shrink the file; the 35% goal is checked on a 30k-weight CNN."""
     _, report = cnn_export
     for fmt, int8 in (("onnx", "int8"), ("tflite", "int8-full")):
         ratio = report.artifact(f"{fmt}:{int8}").bytes / report.artifact(f"{fmt}:fp32").bytes
@@ -164,11 +164,12 @@ def test_full_matrix_on_every_fixture_student(fixture_runs, tmp_path, kind, fmt)
         assert rec.passed is (None if formats()[fmt].cannot_run() else True)
 
 
-def test_int8_is_at_most_35_percent_of_fp32_on_a_demo_sized_cnn(fixture_runs, tmp_path):
+def test_int8_is_at_most_35_percent_of_fp32_on_a_30k_weight_cnn(fixture_runs, tmp_path):
     """Issue acceptance criterion: int8 files <= 35% of fp32 bytes for the CNN student.
 
-    On the 3.8k-weight fixture CNN fixed overhead (graph, names, scales) dominates, so the
-    criterion is checked on a CNN of demo size (~30k weights); both figures go to the report.
+    On the 3.8k-weight fixture CNN (and the 1.9k-weight demo CNN) fixed file overhead (graph,
+    names, scales) dominates, so the criterion is checked on a CNN of ~30k weights, where
+    the weights dominate; the small models' figures are in export/README.md.
     """
     from helpers import copy_run, wide_cnn
 
@@ -176,5 +177,5 @@ def test_int8_is_at_most_35_percent_of_fp32_on_a_demo_sized_cnn(fixture_runs, tm
     report = export.run(run, formats=["onnx", "tflite"], precisions=["fp32", "int8", "int8-full"], progress=False)
     ratios = {fmt: report.artifact(f"{fmt}:{q}").bytes / report.artifact(f"{fmt}:fp32").bytes
               for fmt, q in (("onnx", "int8"), ("tflite", "int8-full"))}
-    print("int8/fp32 bytes on the demo-sized CNN:", ratios)
+    print("int8/fp32 bytes on the 30k-weight CNN:", ratios)
     assert all(r <= 0.35 for r in ratios.values()), ratios
