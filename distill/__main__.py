@@ -59,7 +59,8 @@ def summary(card: dict, timings: dict[str, float]) -> str:
         lines.append(f"  size     student {s['student_bytes']:,} B (student.pt2; {s['student_param_bytes']:,} B fp32 params) "
                      f"vs teacher {s['teacher_bytes']:,} B -> {100 * s['ratio']:.3f}%")
     lines.append(f"  student  {card['student']['params']:,} params, {card['student']['macs']:,} MACs")
-    lines.append(f"  time     {timings.get('total', 0):.1f} s  -> {card['run']}/student/card.json")
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if k != "total")
+    lines.append(f"  time     {timings.get('total', 0):.1f} s ({parts})  -> {card['run']}/student/card.json")
     return "\n".join(lines)
 
 

@@ -241,7 +241,8 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
             "ratio_params": (param_bytes / teacher_bytes) if teacher_bytes else None,
             "method": (f"student: bytes of student.pt2 (torch.export.save, incl. program and metadata); "
                        f"student_param_bytes: {complexity.params} parameters x 4 bytes (fp32); "
-                       f"teacher: sum over members of {describe.get('bytes_method', 'their serialized size')}"),
+                       f"teacher: {describe.get('bytes_method', 'sum of the members serialized sizes')}; "
+                       f"per member: " + ", ".join(sorted({m['bytes_method'] for m in describe['members']}))),
         }
         export_section = recipe.get("export") if isinstance(recipe.get("export"), dict) else {}
         card = {
@@ -263,7 +264,8 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
             "lineage": {"recipe_path": recipe_path, "recipe": _jsonable_recipe(recipe), "seed": seed,
                         "versions": rundir.package_versions(),
                         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                        "command": command or "distill.run.distill(...)"},
+                        "command": command or "distill.run.distill(...)",
+                        "timings_s": {k: round(v, 2) for k, v in timings.items()}},
         }
         if isinstance(export_section.get("thresholds"), dict):
             card["thresholds"] = export_section["thresholds"]
