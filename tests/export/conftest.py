@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from helpers import copy_run  # noqa: E402
+from export_helpers import copy_run  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import copy_run, outlier_mlp
+from export_helpers import copy_run, outlier_mlp
 
 import export
 from export.registry import formats

@@ -154,7 +154,7 @@ def test_full_matrix_on_every_fixture_student(fixture_runs, tmp_path, kind, fmt)
     Gates are looser than the defaults here: with 397 holdout examples the default 0.999
     allows no flipped example, and the dscnn's fp16 TFLite file flips one (0.9975).
     """
-    from helpers import copy_run
+    from export_helpers import copy_run
 
     run = copy_run(fixture_runs[kind], tmp_path / kind)
     report = export.run(run, formats=[fmt], thresholds={"fp32": 0.999, "fp16": 0.99, "int8": 0.97}, progress=False)
@@ -171,7 +171,7 @@ def test_int8_is_at_most_35_percent_of_fp32_on_a_30k_weight_cnn(fixture_runs, tm
     names, scales) dominates, so the criterion is checked on a CNN of ~30k weights, where
     the weights dominate; the small models' figures are in export/README.md.
     """
-    from helpers import copy_run, wide_cnn
+    from export_helpers import copy_run, wide_cnn
 
     run = wide_cnn(copy_run(fixture_runs["cnn"], tmp_path / "wide"))
     report = export.run(run, formats=["onnx", "tflite"], precisions=["fp32", "int8", "int8-full"], progress=False)

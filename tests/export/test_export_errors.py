@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import copy_run, outlier_mlp, refresh_hashes
+from export_helpers import copy_run, outlier_mlp, refresh_hashes
 
 import export
 from tinyship import rundir
