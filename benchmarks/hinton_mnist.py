@@ -47,8 +47,8 @@ def logits_of(model, x: np.ndarray) -> torch.Tensor:
 
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser("hinton_mnist", __doc__)
-    ap.add_argument("--teacher-epochs", type=int, default=10)
-    ap.add_argument("--student-epochs", type=int, default=8)
+    ap.add_argument("--teacher-epochs", type=int, default=20)
+    ap.add_argument("--student-epochs", type=int, default=10)
     ap.add_argument("--scarce-epochs", type=int, default=20, help="epochs for the §6 runs on 3%% of the data")
     ap.add_argument("--temperature", type=float, default=20.0)
     ap.add_argument("--alpha", type=float, default=0.9, help="weight of the soft term (1 - alpha on hard labels)")

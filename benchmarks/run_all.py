@@ -18,14 +18,17 @@ from benchmarks import common
 NAMES = ("hinton_mnist", "bucilua_munge", "distill_speed", "direct_vs_distilled")
 
 
-def write_summary(names: list[str]) -> None:
+def write_summary(names: list[str], timings: dict[str, float]) -> None:
     """benchmarks/RESULTS.md = the latest full-default results of each benchmark, with command and machine."""
     from tinyship import rundir
 
     parts = ["# Benchmark results (latest full runs)\n",
              "Written by `python -m benchmarks.run_all` from `benchmarks/results/<name>.md`; each section "
              "names the exact command, the machine (CPU model, cores) and the settings beside its figures. "
-             "Quick runs (`--quick`) go to `benchmarks/results/quick/` and are not shown here.\n"]
+             "Quick runs (`--quick`) go to `benchmarks/results/quick/` and are not shown here.\n",
+             f"Last `python -m benchmarks.run_all` ({', '.join(names)}) on {common.machine()['cpu']}, "
+             f"{common.machine()['cores']} cores: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+             + f"; total {sum(timings.values()):.0f} s ({sum(timings.values()) / 60:.1f} min).\n"]
     for name in NAMES:
         md = common.RESULTS / f"{name}.md"
         if md.is_file():
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     flags = (["--quick"] if args.quick else []) + ["--epochs-scale", str(args.epochs_scale)]
     t0 = time.perf_counter()
-    failed = []
+    failed, timings = [], {}
     for name in args.only:
         if name == "distill_speed" and not args.no_bench_env and not (common.ROOT / ".venv-bench" / ".installed").exists():
             print("building .venv-bench for distill_speed (torch 2.14.1 + torchvision + torchdistill) ...", file=sys.stderr)
@@ -56,11 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         print(f"\n=== {name} ===", file=sys.stderr)
         rc = importlib.import_module(f"benchmarks.{name}").main(flags)
-        print(f"=== {name}: exit {rc}, {time.perf_counter() - t:.0f} s ===", file=sys.stderr)
+        timings[name] = time.perf_counter() - t
+        print(f"=== {name}: exit {rc}, {timings[name]:.0f} s ===", file=sys.stderr)
         if rc:
             failed.append(name)
     if not args.quick:
-        write_summary(list(args.only))
+        write_summary(list(args.only), timings)
     print(f"all benchmarks: {time.perf_counter() - t0:.0f} s" + (f"; failed: {failed}" if failed else ""), file=sys.stderr)
     return 1 if failed else 0
 
