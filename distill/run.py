@@ -265,7 +265,8 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
                         "versions": rundir.package_versions(),
                         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                         "command": command or "distill.run.distill(...)",
-                        "timings_s": {k: round(v, 2) for k, v in timings.items()}},
+                        "timings_s": {**{k: round(v, 2) for k, v in timings.items()},
+                                      "total": round(time.perf_counter() - t0, 2)}},
         }
         if isinstance(export_section.get("thresholds"), dict):
             card["thresholds"] = export_section["thresholds"]

@@ -182,7 +182,7 @@ class NaiveBayesMixture:
                           + ((cont ** 2) @ (1 / self.var).T) - 2 * cont @ (self.mu / self.var).T
                           + (self.mu ** 2 / self.var).sum(1))
         for c, th in zip(codes, self.theta):
-            lj += np.log(th[:, c]).T
+            lj += np.log(th).T[c]  # log once per (component, value), then gather rows
         return lj
 
     def fit(self, x: np.ndarray) -> "NaiveBayesMixture":
@@ -194,7 +194,8 @@ class NaiveBayesMixture:
         self.values = [np.unique(x[:, a]) for a in np.flatnonzero(self.nominal)]
         cont, codes = self._encode(x)
         n = len(x)
-        feats = np.hstack([cont] + [np.eye(len(v))[c] for v, c in zip(self.values, codes)])
+        onehots = [np.eye(len(v))[c] for v, c in zip(self.values, codes)]
+        feats = np.hstack([cont] + onehots)
         k = min(self.k, n)
         labels = KMeans(k, n_init=1, random_state=self.seed).fit_predict(feats) if k > 1 else np.zeros(n, int)
         r = np.eye(k)[labels]
@@ -204,8 +205,7 @@ class NaiveBayesMixture:
             self.pi = (nk + 1e-3) / (n + 1e-3 * k)
             self.mu = (r.T @ cont) / nk[:, None]
             self.var = np.maximum((r.T @ cont ** 2) / nk[:, None] - self.mu ** 2, 1e-3)
-            self.theta = [((r.T @ np.eye(len(v))[c]) + 1.0) / (nk[:, None] + len(v))
-                          for v, c in zip(self.values, codes)]
+            self.theta = [((r.T @ oh) + 1.0) / (nk[:, None] + oh.shape[1]) for oh in onehots]
             lj = self._log_joint(cont, codes)
             m = lj.max(1, keepdims=True)
             ll = float((m[:, 0] + np.log(np.exp(lj - m).sum(1))).sum())

@@ -56,6 +56,9 @@ def _check_card(card: dict[str, Any], path: Path) -> None:
 
 
 def _check_hashes(card: dict[str, Any], student_dir: Path) -> None:
+    if not isinstance(card["sha256"], dict):
+        raise UserError(f"card '{student_dir / 'card.json'}' has sha256 {card['sha256']!r}; expected a mapping of "
+                        f"file name to sha256 hex digest. {_RERUN}")
     for name, want in card["sha256"].items():
         f = student_dir / name
         if not f.exists():

@@ -207,3 +207,20 @@ def test_jitter_is_fresh_noise_of_the_given_sd():
     np.testing.assert_array_equal(jitter(x, 0.0, rng), x)
     with pytest.raises(UserError, match=r"jitter must be a finite number >= 0; got -1"):
         jitter(x, -1.0, rng)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", SYNTHETIC)
+def test_a_400k_row_transfer_set_is_feasible(method):
+    """Benchmark scale: 40k Adult-like rows (6 continuous, 8 nominal) grown tenfold."""
+    import time
+
+    rng = np.random.default_rng(0)
+    n = 40_000
+    cont = rng.normal(size=(n, 6)) * [13, 1e5, 2.5, 7e3, 400, 12]
+    nom = np.stack([rng.integers(0, k, n) for k in (9, 16, 7, 15, 6, 5, 2, 42)], 1)
+    x = np.hstack([cont, nom]).astype(np.float32)
+    nominal = np.array([False] * 6 + [True] * 8)
+    t0 = time.perf_counter()
+    out = make_transfer({"method": method, "size_multiplier": 10}, x, nominal, seed=0)
+    assert out.shape == (400_000, 14) and time.perf_counter() - t0 < 120
