@@ -1,6 +1,6 @@
 """Estimate the two MLPerf Tiny reference models on Cortex-M4/M7 and compare with published latencies.
 
-Run: ``.venv/bin/python benchmarks/mlperf_tiny_estimates.py`` (writes
+Run: ``python -m benchmarks.mlperf_tiny_estimates`` (part of ``make bench``; writes
 benchmarks/results/mlperf_tiny_estimates.md and prints the same table).
 
 The estimator (devices/estimate.py) is calibrated on host LiteRT measurements of these
@@ -19,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DATA = ROOT.parent / "shared" / "data" / "mlperf_tiny"
-OUT = ROOT / "benchmarks" / "results" / "mlperf_tiny_estimates.md"
 SOURCE = ("mlcommons/tiny_results_v1.1, closed/Krai/results/README.md (commit 04558bf8), "
           "https://github.com/mlcommons/tiny_results_v1.1/blob/main/closed/Krai/results/README.md")
 # (model file, device in catalog) -> [(board, software stack, published inferences/s)]
@@ -37,11 +36,16 @@ PUBLISHED = {
 }
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks import common
     from devices import analyse, load_catalog
     from devices import estimate
     from devices.runners import get
 
+    ap = common.parser("mlperf_tiny_estimates", __doc__)
+    ap.add_argument("--runs", type=int, default=200, help="timed host runs per model (default 200; --quick: 30)")
+    args = common.parse(ap, argv)
+    runs = 30 if args.quick else args.runs
     if not DATA.is_dir():
         print(f"MLPerf Tiny models not found at {DATA}; see ../shared/data/README.md", file=sys.stderr)
         return 2
@@ -49,9 +53,13 @@ def main() -> int:
     host = cat.get("host")
     models = sorted({m for m, _ in PUBLISHED})
     an = {m: analyse(DATA / m) for m in models}
-    meas = {m: get("host")(DATA / m, runs=200, warmup=20, pin_core=0) for m in models}
+    meas = {m: get("host")(DATA / m, runs=runs, warmup=20, pin_core=0) for m in models}
     fit = estimate.fit([(an[m], "litert", meas[m].p50_ms / 1e3) for m in models], host)
+    mach = common.machine()
     lines = ["# MLPerf Tiny reference models: tinyship estimates vs published latencies", "",
+             "- command: `python -m benchmarks.mlperf_tiny_estimates" + (" --quick" if args.quick else "") + "`",
+             f"- machine: {mach['cpu']}, {mach['cores']} cores, Python {mach['python']}",
+             f"- settings: host LiteRT, {runs} timed runs after 20 warm-up, pinned to core 0", "",
              f"Estimator: `{estimate.MODEL_NAME}`, calibrated on host LiteRT p50 latencies of these two models "
              f"(host: {host.value('core')}, {host.value('clock_mhz')} MHz; fitted params: "
              + ", ".join(f"{k}={v:.3g}" for k, v in fit.params.items()) + ").", "",
@@ -71,11 +79,11 @@ def main() -> int:
               "memory wait states are not modelled (no bandwidth figure in the catalog). The ratio column is the "
               "estimator's error on these models, reported as is.", ""]
     text = "\n".join(lines)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(text)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "mlperf_tiny_estimates.md").write_text(text)
     print(text)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

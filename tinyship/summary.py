@@ -35,7 +35,9 @@ def distill_summary(card: dict) -> str:
     sizes = card.get("sizes", {})
     rows = [
         ["teacher (ensemble)", _pct(h.get("teacher", {}).get("accuracy")), _kb(sizes.get("teacher_bytes"))],
-        [f"best member ({best[0]})", _pct(best[1].get("accuracy")), "-"],
+        [f"best member ({best[0]}, hindsight)", _pct(best[1].get("accuracy")), "-"],
+        *([[f"validation's pick ({pick['name']})", _pct(pick.get("accuracy")), "-"]]
+          if (pick := h.get("teacher", {}).get("validation_pick")) else []),
         [f"student ({card.get('student', {}).get('arch')})", _pct(h.get("student", {}).get("accuracy")),
          _kb(sizes.get("student_bytes"))],
         ["baseline (hard labels)", _pct(h.get("baseline", {}).get("accuracy")), "-"],
@@ -51,8 +53,30 @@ def export_summary(exports: dict) -> str:
     for a in exports.get("artifacts", []):
         p = a.get("parity") or {}
         rows.append([a.get("file", "?"), _kb(a.get("bytes")), _pct(p.get("agreement")), _pct(a.get("accuracy")),
-                     ("pass" if p.get("passed") else "FAIL") if p else "not run", a.get("runtime") or "-"])
+                     ("pass" if p.get("passed") else "FAIL") if p else "not run",
+                     a.get("runtime") or "; ".join(a.get("not_checked") or []) or a.get("error") or "-"])
     return _table(rows, ["artifact", "size", "agreement", "accuracy", "gate", "runtime"])
+
+
+def _ms(x: float | None) -> str:
+    return "-" if x is None else (f"{x:.4f} ms" if x < 1 else f"{x:.2f} ms")
+
+
+def devices_summary(profile: dict) -> str:
+    """Per device: how many artifacts fit its budget and the smallest one that does (the one to ship there)."""
+    by_dev: dict[str, list[dict]] = {}
+    for r in profile.get("records", []):
+        by_dev.setdefault(r.get("device", "?"), []).append(r)
+    rows = []
+    for dev, recs in by_dev.items():
+        fits = [r for r in recs if r.get("verdict") == "fits"]
+        pick = min(fits, key=lambda r: (r.get("flash_bytes") or 0, r.get("latency_ms") or 0), default=None)
+        verdicts = sorted({r.get("verdict", "?") for r in recs} - {"fits"})
+        rows.append([dev, f"{len(fits)}/{len(recs)}" + (f" ({', '.join(verdicts)} for the rest)" if verdicts else ""),
+                     pick["artifact"] if pick else "-", pick.get("method", "-") if pick else "-",
+                     _ms(pick.get("latency_ms")) if pick else "-", _kb(pick.get("ram_bytes")) if pick else "-",
+                     _kb(pick.get("flash_bytes")) if pick else "-"])
+    return _table(rows, ["device", "artifacts that fit", "smallest that fits", "latency from", "latency", "RAM", "flash"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     if (run / rundir.PROFILE).is_file():
         prof = json.loads((run / rundir.PROFILE).read_text())
         err = prof.get("estimator", {}).get("loo_mape") if isinstance(prof.get("estimator"), dict) else None
+        print("\n" + devices_summary(prof))
         if err is not None:
-            print(f"latency estimator leave-one-out error vs host measurements: {100 * err:.1f}% (median abs %)")
+            print(f"latency estimator leave-one-out error vs host measurements: {100 * err:.1f}% (median abs %); "
+                  "estimates for unreachable devices carry at least this error (MCUs: see devices/README.md)")
     return 0
 
 

@@ -1,7 +1,9 @@
+import dataclasses
+
 import pytest
 
 from devices import analyse, estimate
-from devices.catalog import load_catalog
+from devices.catalog import Figure, load_catalog
 
 CAT = load_catalog()
 
@@ -29,7 +31,10 @@ def test_transfer_scales_with_clock_and_macs_per_cycle(shared_data):
     m4 = fit.predict_s(a, CAT.get("cortex-m4f-stm32l4r5"), "litert")
     m7 = fit.predict_s(a, CAT.get("cortex-m7-stm32h7a3"), "litert")
     assert m4 > m7 > 0  # 2 MAC/cycle at 120 MHz is slower than 4 MAC/cycle at 280 MHz
-    assert fit.predict_s(a, CAT.get("pda-pxa270"), "litert") is None  # no MACs/cycle figure: no guess
+    pda = CAT.get("pda-pxa270")
+    assert 0 < fit.predict_s(a, pda, "litert") < m4  # 2 MAC/cycle (WMADD) at 624 MHz vs 2 at 120 MHz
+    blind = dataclasses.replace(pda, figures={**pda.figures, "int8_macs_per_cycle": Figure(None, "not found")})
+    assert fit.predict_s(a, blind, "litert") is None  # no MACs/cycle figure: no guess
 
 
 def test_loo_needs_three_measurements(shared_data):

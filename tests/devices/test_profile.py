@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -78,10 +79,24 @@ def test_profile_needs_export(tmp_path):
 
 
 def test_check_default_gate_passes_and_reports_unjudged(profiled_run, capsys):
-    # no budgets anywhere: every device needs one fitting artifact; the PDA (no MACs/cycle figure) is 'not judged'
+    # no budgets anywhere: every device needs one fitting artifact; one with nothing judgeable is 'not judged'
     assert main(["check", "--run", str(profiled_run)]) == 0
     out = capsys.readouterr().out
-    assert "pda-pxa270" in out and "not judged" in out and "PASS" in out
+    assert "PASS" in out and "not judged" not in out
+    assert any(line.split()[:3] == ["pda-pxa270", "model.int8-full.tflite", "fits"] for line in out.splitlines())
+
+
+def test_check_reports_a_device_with_nothing_judgeable(profiled_run, tmp_path, capsys):
+    """ONNX files only: no MCU runs them, so the MCUs are 'not judged' and do not gate without a budget."""
+    run = tmp_path / "onnx-only"
+    shutil.copytree(profiled_run, run)
+    prof = json.loads((run / "profile" / "profile.json").read_text())
+    prof["records"] = [r for r in prof["records"] if r["format"] == "onnx"]
+    (run / "profile" / "profile.json").write_text(json.dumps(prof))
+    assert main(["check", "--run", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert any(line.split()[:3] == ["cortex-m4f-stm32l4r5", "-", "not"] for line in out.splitlines()), out
+    assert main(["check", "--run", str(run), "--budget", "cortex-m4f-stm32l4r5:latency_ms=100"]) == 1
 
 
 def test_budget_flag_with_ssh_device_name():

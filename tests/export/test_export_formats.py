@@ -167,7 +167,7 @@ def test_full_matrix_on_every_fixture_student(fixture_runs, tmp_path, kind, fmt)
 def test_int8_is_at_most_35_percent_of_fp32_on_a_30k_weight_cnn(fixture_runs, tmp_path):
     """Issue acceptance criterion: int8 files <= 35% of fp32 bytes for the CNN student.
 
-    On the 3.8k-weight fixture CNN (and the 1.9k-weight demo CNN) fixed file overhead (graph,
+    On the 3.8k-weight fixture CNN fixed file overhead (graph,
     names, scales) dominates, so the criterion is checked on a CNN of ~30k weights, where
     the weights dominate; the small models' figures are in export/README.md.
     """
