@@ -152,9 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = common.parser("bucilua_munge", __doc__)
     ap.add_argument("--problems", nargs="+", default=list(PROBLEMS), choices=list(PROBLEMS))
     ap.add_argument("--methods", nargs="+", default=["munge", "random", "nbe"], choices=["munge", "random", "nbe"])
-    ap.add_argument("--multipliers", type=int, nargs="+", default=[1, 6, 25],
-                    help="transfer set = multiplier x 4,000 rows (default 4k, 24k, 100k)")
-    ap.add_argument("--full", action="store_true", help="add the paper's 400k transfer set (multiplier 100)")
+    ap.add_argument("--multipliers", type=int, nargs="+", default=[1, 6, 25, 100],
+                    help="transfer set = multiplier x 4,000 rows (default 4k, 24k, 100k and the paper's 400k)")
     ap.add_argument("--library", nargs="+", default=LIBRARY)
     ap.add_argument("--budget-rows", type=float, default=1_500_000,
                     help="row-passes per mimic (epochs = budget / transfer size, at least 3)")
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.problems, args.library = ["letter.p1"], ["rf", "logreg"]
         args.multipliers, args.budget_rows, args.latency_runs = [1, 3], 12_000, 30
-    mults = sorted(set(args.multipliers + ([100] if args.full else [])))
+    mults = sorted(set(args.multipliers))
     settings = {"problems": args.problems, "library": args.library, "methods": args.methods,
                 "transfer_sizes": [args.n_train * m for m in mults], "budget_row_passes": args.budget_rows,
                 "epochs_scale": args.epochs_scale, "student": "mlp [256]", "optimizer": "adamw lr 3e-3 cosine, batch 256",

@@ -87,10 +87,7 @@ def _build_cnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn
     if spec["hidden"]:
         layers += [nn.Linear(width, spec["hidden"]), nn.ReLU()]
         width = spec["hidden"]
-    if spec["dropout"] > 0:
-        layers.append(nn.Dropout(spec["dropout"]))
-    layers.append(nn.Linear(width, num_classes))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, *_head(width, spec["dropout"], num_classes))
 
 
 register(StudentKind(
@@ -100,6 +97,11 @@ register(StudentKind(
      "batchnorm": Field(bool, False), "hidden": Field(int, 0, min=0, doc="width of an extra Linear layer; 0 = none"),
      "dropout": Field(float, 0.0, min=0.0, max=0.9)},
     _build_cnn, "conv [+BN] + ReLU + 2x2 pool per block, flatten, [Linear+ReLU], Linear"))
+
+
+def _head(width: int, dropout: float, num_classes: int) -> list[nn.Module]:
+    """[Dropout,] Linear to the classes: the same classifier head for the conv students."""
+    return ([nn.Dropout(dropout)] if dropout > 0 else []) + [nn.Linear(width, num_classes)]
 
 
 # ---- DS-CNN (MLPerf Tiny keyword-spotting shape) -------------------------------------------
@@ -114,10 +116,7 @@ def _build_dscnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> 
         layers += [nn.Conv2d(ch, ch, 3, padding=1, groups=ch, bias=False), nn.BatchNorm2d(ch), nn.ReLU(),
                    nn.Conv2d(ch, ch, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU()]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    if spec["dropout"] > 0:
-        layers.append(nn.Dropout(spec["dropout"]))
-    layers.append(nn.Linear(ch, num_classes))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers, *_head(ch, spec["dropout"], num_classes))
 
 
 register(StudentKind(
