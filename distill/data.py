@@ -329,14 +329,15 @@ DATA_FIELDS: dict[str, Field] = {
     "name": Field(str, choices=tuple(LOADERS), doc="which data set"),
     "path": Field(str, None, doc="file or folder, relative to the repository root or absolute"),
     "task": Field(str, None, doc="letter: letters | p1 | p2"),
-    "val_fraction": Field(float, 0.15, min=0.01, max=0.5),
+    "val_fraction": Field(float, 0.15, min=0.01, max=0.5, doc="share of the training data held back for ensemble selection and early stopping"),
     "holdout_fraction": Field(float, 0.2, min=0.01, max=0.5, doc="ignored where the data set has an official test set"),
-    "split_seed": Field(int, 0, min=0),
-    "max_train": Field(int, None, min=10),
-    "max_val": Field(int, None, min=10),
-    "max_holdout": Field(int, None, min=10),
-    "normalize": Field(str, "column", choices=("column", "scalar", "none")),
-    "verify_sha256": Field(bool, True),
+    "split_seed": Field(int, 0, min=0, doc="seed of the train/validation/holdout split"),
+    "max_train": Field(int, None, min=10, doc="cap on training rows (e.g. the paper's 4,000); default: all"),
+    "max_val": Field(int, None, min=10, doc="cap on validation rows; default: all"),
+    "max_holdout": Field(int, None, min=10, doc="cap on holdout rows; default: all"),
+    "normalize": Field(str, "column", choices=("column", "scalar", "none"),
+                       doc="column: per-feature mean/std; scalar: one mean/std over all values (images); none"),
+    "verify_sha256": Field(bool, True, doc="check data files against the checksums in ../shared/data"),
 }
 
 

@@ -53,14 +53,14 @@ SPECIALIST_FIELDS: dict[str, Field] = {
     "top_n": Field(int, 2, min=1, doc="generalist's top-n classes that pick the active specialists (§5.3)"),
     "generalist": Field(dict, {"kind": "mlp", "hidden": [128]}, check=_student_spec,
                         doc="architecture of the generalist (a student spec); specialists copy it"),
-    "generalist_epochs": Field(int, 30, min=1),
+    "generalist_epochs": Field(int, 30, min=1, doc="epochs for the generalist"),
     "epochs": Field(int, 10, min=1, doc="epochs per specialist"),
-    "lr": Field(float, 1e-3, min=1e-6, max=1.0),
-    "batch_size": Field(int, 128, min=1),
+    "lr": Field(float, 1e-3, min=1e-6, max=1.0, doc="Adam learning rate for generalist and specialists"),
+    "batch_size": Field(int, 128, min=1, doc="batch size for generalist and specialists"),
     "subset_fraction": Field(float, 0.5, min=0.05, max=0.95,
                              doc="share of a specialist's training examples drawn from its subset (§5.1: half)"),
     "combine_steps": Field(int, 200, min=0, doc="gradient steps on q's logits at inference (§5.3)"),
-    "combine_lr": Field(float, 0.05, min=1e-4, max=10.0),
+    "combine_lr": Field(float, 0.05, min=1e-4, max=10.0, doc="step size of those steps (§5.3)"),
 }
 
 

@@ -59,10 +59,13 @@ def _build_mlp(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn
     return nn.Sequential(*layers)
 
 
+_DROPOUT = "dropout before the classifier (training only)"
+
+
 register(StudentKind(
     "mlp", "NC",
-    {"kind": Field(str), "hidden": Field(list, [64], check=_positive_ints, doc="hidden layer widths"),
-     "dropout": Field(float, 0.0, min=0.0, max=0.9)},
+    {"kind": Field(str, doc="mlp"), "hidden": Field(list, [64], check=_positive_ints, doc="hidden layer widths"),
+     "dropout": Field(float, 0.0, min=0.0, max=0.9, doc="dropout after each hidden layer (training only)")},
     _build_mlp, "fully connected: Linear+ReLU per hidden width, then a Linear classifier"))
 
 
@@ -92,10 +95,12 @@ def _build_cnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn
 
 register(StudentKind(
     "cnn", "NCHW",
-    {"kind": Field(str), "channels": Field(list, [8, 16], check=_positive_ints, doc="channels per conv block"),
-     "kernel": Field(int, 3, choices=(1, 3, 5)), "pool": Field(str, "max", choices=("max", "avg")),
-     "batchnorm": Field(bool, False), "hidden": Field(int, 0, min=0, doc="width of an extra Linear layer; 0 = none"),
-     "dropout": Field(float, 0.0, min=0.0, max=0.9)},
+    {"kind": Field(str, doc="cnn"), "channels": Field(list, [8, 16], check=_positive_ints, doc="channels per conv block"),
+     "kernel": Field(int, 3, choices=(1, 3, 5), doc="conv kernel size"),
+     "pool": Field(str, "max", choices=("max", "avg"), doc="2x2 pooling after each block"),
+     "batchnorm": Field(bool, False, doc="BatchNorm2d after each conv"),
+     "hidden": Field(int, 0, min=0, doc="width of an extra Linear layer; 0 = none"),
+     "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT)},
     _build_cnn, "conv [+BN] + ReLU + 2x2 pool per block, flatten, [Linear+ReLU], Linear"))
 
 
@@ -121,9 +126,11 @@ def _build_dscnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> 
 
 register(StudentKind(
     "dscnn", "NCHW",
-    {"kind": Field(str), "channels": Field(int, 32, min=1), "blocks": Field(int, 3, min=1, max=16),
-     "first_kernel": Field(int, 3, choices=(1, 3, 5)), "first_stride": Field(int, 1, choices=(1, 2)),
-     "dropout": Field(float, 0.0, min=0.0, max=0.9)},
+    {"kind": Field(str, doc="dscnn"), "channels": Field(int, 32, min=1, doc="channels of every block"),
+     "blocks": Field(int, 3, min=1, max=16, doc="depthwise-separable blocks"),
+     "first_kernel": Field(int, 3, choices=(1, 3, 5), doc="kernel of the first (full) conv"),
+     "first_stride": Field(int, 1, choices=(1, 2), doc="stride of the first conv"),
+     "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT)},
     _build_dscnn, "conv+BN+ReLU, then [depthwise 3x3+BN+ReLU, pointwise 1x1+BN+ReLU] x blocks, "
                   "global average pool, Linear (MLPerf Tiny KWS DS-CNN)"))
 

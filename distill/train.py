@@ -37,20 +37,21 @@ from tinyship.recipe import Field, validate
 from .losses import LOSSES
 
 TRAIN_FIELDS: dict[str, Field] = {
-    "epochs": Field(int, 30, min=1, max=10000),
-    "batch_size": Field(int, 64, min=1),
-    "optimizer": Field(str, "adamw", choices=("adamw", "sgd")),
-    "lr": Field(float, 3e-3, min=1e-7, max=10.0),
-    "weight_decay": Field(float, 1e-4, min=0.0, max=1.0),
+    "epochs": Field(int, 30, min=1, max=10000, doc="maximum epochs (early stopping may end sooner)"),
+    "batch_size": Field(int, 64, min=1, doc="global batch (split across ranks under torchrun)"),
+    "optimizer": Field(str, "adamw", choices=("adamw", "sgd"), doc="torch.optim optimizer"),
+    "lr": Field(float, 3e-3, min=1e-7, max=10.0, doc="peak learning rate"),
+    "weight_decay": Field(float, 1e-4, min=0.0, max=1.0, doc="decoupled (AdamW) or L2 (SGD) weight decay"),
     "momentum": Field(float, 0.9, min=0.0, max=0.999, doc="SGD only"),
-    "schedule": Field(str, "cosine", choices=("cosine", "step", "none")),
+    "schedule": Field(str, "cosine", choices=("cosine", "step", "none"), doc="learning-rate schedule per epoch"),
     "step_size": Field(int, 10, min=1, doc="step schedule: epochs between decays"),
     "gamma": Field(float, 0.5, min=0.0, max=1.0, doc="step schedule: decay factor"),
     "patience": Field(int, 10, min=1, doc="epochs without a better validation score before stopping"),
-    "loss": Field(str, "hinton", choices=tuple(LOSSES)),
+    "loss": Field(str, "hinton", choices=tuple(LOSSES),
+                  doc="hinton: soft targets at T; logits: MSE on logits; probs: Bucilua squared error; hard: labels"),
     "temperature": Field(float, 4.0, min=0.05, max=100.0, doc="Hinton 2015 §2 soft-target temperature T"),
     "alpha": Field(float, 0.9, min=0.0, max=1.0, doc="weight of the soft term; 1 - alpha on the hard labels"),
-    "seed": Field(int, 0, min=0),
+    "seed": Field(int, 0, min=0, doc="seeds teacher library, transfer set, init and batch order"),
     "baseline": Field(bool, True, doc="also train the same student on hard labels only"),
 }
 
