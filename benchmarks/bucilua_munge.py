@@ -133,8 +133,8 @@ def run_problem(pname: str, section: dict, args, multipliers: list[int], rep: co
                   ens_lat["p50_ms"], ens_lat["p90_ms"], "sum of members' serialized bytes; sklearn predict_proba, 1 row"],
                  ["student int8 (ONNX, quantize_dynamic)", st.int8_bytes, stu_lat["p50_ms"], stu_lat["p90_ms"],
                   "file bytes; onnxruntime 1 thread, 1 row"],
-                 ["ratio ensemble / student", round(desc["bytes"] / st.int8_bytes, 1),
-                  round(ens_lat["p50_ms"] / stu_lat["p50_ms"], 1), "", ""]]))
+                 ["ratio ensemble / student", f"{desc['bytes'] / st.int8_bytes:.1f}",
+                  f"{ens_lat['p50_ms'] / stu_lat['p50_ms']:.1f}", "", ""]]))
     return out
 
 

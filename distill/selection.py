@@ -7,6 +7,10 @@ ensemble's metric on a validation split (§2.1 and §2.3: selection with
 replacement). The ensemble returned is the best prefix of that sequence, so on
 the validation split it is never worse than the best single model. Weights are
 the number of times each model was chosen, normalized.
+
+Bagged ensemble selection (Caruana §2.4) runs that selection on random halves of
+the library and averages the bags' ensembles, so that no single lucky fit to a small
+validation split decides the teacher.
 """
 
 from __future__ import annotations
@@ -52,12 +56,18 @@ class SelectionResult:
     best_step: int = 0
     best_single: dict = field(default_factory=dict)
 
+    method: str = "caruana2004 greedy forward selection with replacement, sorted initialization"
+    bags: list[dict] = field(default_factory=list)
+
     def record(self) -> dict:
         """JSON-ready summary for the card."""
-        return {"method": "caruana2004 greedy forward selection with replacement, sorted initialization",
-                "metric": self.metric, "counts": self.counts, "best_step": self.best_step,
-                "best_single": self.best_single, "score": self.history[self.best_step]["score"],
-                "history": self.history}
+        out = {"method": self.method, "metric": self.metric, "counts": self.counts, "best_step": self.best_step,
+               "best_single": self.best_single, "score": self.history[self.best_step]["score"],
+               "history": self.history}
+        if self.bags:
+            out["weights"] = {n: round(w, 6) for n, w in self.weights.items()}
+            out["bags"] = self.bags
+        return out
 
 
 def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: str = "nll", init_k: int = 3,
@@ -121,3 +131,46 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
         counts={n: int(c) for n, c in zip(names, best_counts)},
         metric=metric, history=history, best_step=best_step,
         best_single={"name": names[b], "score": show(single[b])})
+
+
+def bagged_ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, bags: int = 20,
+                              fraction: float = 0.5, seed: int = 0, metric: str = "nll", init_k: int = 3,
+                              max_iter: int = 50, combine: str = "mean") -> SelectionResult:
+    """Caruana §2.4: select from ``bags`` random samples of ``fraction`` of the library; average their weights.
+
+    The returned history is the final ensemble's validation score alone (step 0); each
+    bag's models and counts are in ``bags``.
+    """
+    if not 0.0 < fraction <= 1.0:
+        raise UserError(f"bagged ensemble selection needs 0 < fraction <= 1; got {fraction!r}.")
+    if bags < 1:
+        raise UserError(f"bagged ensemble selection needs at least 1 bag; got {bags!r}.")
+    names = list(probas)
+    if len(names) < 2:
+        return ensemble_selection(probas, y, metric=metric, init_k=init_k, max_iter=max_iter, combine=combine)
+    rng = np.random.default_rng(seed)
+    size = max(2, int(round(fraction * len(names))))
+    weights = dict.fromkeys(names, 0.0)
+    records = []
+    for _ in range(bags):
+        picked = sorted(rng.choice(len(names), size=size, replace=False))
+        sub = {names[i]: probas[names[i]] for i in picked}
+        r = ensemble_selection(sub, y, metric=metric, init_k=init_k, max_iter=max_iter, combine=combine)
+        for n, w in r.weights.items():
+            weights[n] += w / bags
+        records.append({"models": list(sub), "counts": {n: c for n, c in r.counts.items() if c}})
+    score_fn = METRICS[metric]
+    y = np.asarray(y).astype(np.int64)
+    idx = [n for n in names if weights[n] > 0]
+    final = score_fn(combine_probas([np.asarray(probas[n], np.float64) for n in idx],
+                                    np.array([weights[n] for n in idx]), combine).astype(np.float64), y)
+    single = {n: score_fn(np.asarray(probas[n], np.float64), y) for n in names}
+    best = min(single, key=single.get)
+    show = (lambda s: round(1.0 - s if metric == "accuracy" else s, 6))
+    return SelectionResult(
+        weights=weights, counts={n: sum(b["counts"].get(n, 0) for b in records) for n in names},
+        metric=metric, history=[{"step": 0, "added": idx, "score": show(final)}], best_step=0,
+        best_single={"name": best, "score": show(single[best])},
+        method=f"caruana2004 bagged ensemble selection: {bags} bags of {size} of {len(names)} models, "
+               "greedy selection with replacement and sorted initialization in each, weights averaged",
+        bags=records)

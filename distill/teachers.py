@@ -515,8 +515,12 @@ TEACHER_FIELDS: dict[str, Field] = {
     "members": Field(list, default=[], doc="explicit members: list of {name, kind, path | inputs+outputs, output}"),
     "combine": Field(str, default="mean", choices=COMBINES, doc="how member probabilities are combined"),
     "weights": Field(dict, default=None, check=_check_weights, doc="combine: weights -> member name to weight"),
-    "selection": Field(str, default="greedy", choices=("greedy", "none"),
-                       doc="Caruana 2004 ensemble selection on the validation split (when >= 2 members)"),
+    "selection": Field(str, default="greedy", choices=("greedy", "bagged", "none"),
+                       doc="Caruana 2004 ensemble selection on the validation split (when >= 2 members); "
+                           "bagged: §2.4, selection on random halves of the library, averaged"),
+    "selection_bags": Field(int, default=20, min=1, max=1000, doc="bagged: number of bags"),
+    "selection_bag_fraction": Field(float, default=0.5, min=0.05, max=1.0,
+                                    doc="bagged: share of the library drawn into each bag"),
     "selection_metric": Field(str, default="nll", choices=("nll", "accuracy", "rmse"),
                               doc="validation score ensemble selection optimizes"),
     "selection_init": Field(int, default=3, min=0, doc="sorted initialization: start from the k best members"),
@@ -599,7 +603,7 @@ def build_teacher(section: dict | None, x_train: np.ndarray, y_train: np.ndarray
     (Caruana et al. 2004, as used by Bucilua et al. 2006 §2) unless combine is 'weights'.
     """
     from .library import build_library
-    from .selection import ensemble_selection
+    from .selection import bagged_ensemble_selection, ensemble_selection
 
     cfg = validate("teacher", section, TEACHER_FIELDS)
     trust = trust_pickles or cfg["trust_pickles"]
@@ -635,14 +639,18 @@ def build_teacher(section: dict | None, x_train: np.ndarray, y_train: np.ndarray
         return Teacher(built, np.array([given[n] for n in names], float), "weights", nc, None)
 
     teacher = Teacher(built, np.ones(len(built)), cfg["combine"], nc, None)
-    if cfg["selection"] == "greedy" and len(built) > 1:
+    if cfg["selection"] != "none" and len(built) > 1:
         if x_val is None or y_val is None or len(y_val) == 0:
-            raise UserError("teacher.selection 'greedy' needs a validation split; set data.val_fraction > 0 "
-                            "or teacher.selection: none.")
+            raise UserError(f"teacher.selection '{cfg['selection']}' needs a validation split; set "
+                            "data.val_fraction > 0 or teacher.selection: none.")
         probas = teacher.member_probas(x_val)
-        result = ensemble_selection(probas, np.asarray(y_val), metric=cfg["selection_metric"],
-                                    init_k=cfg["selection_init"], max_iter=cfg["selection_iters"],
-                                    combine=cfg["combine"])
+        common = dict(metric=cfg["selection_metric"], init_k=cfg["selection_init"],
+                      max_iter=cfg["selection_iters"], combine=cfg["combine"])
+        if cfg["selection"] == "bagged":
+            result = bagged_ensemble_selection(probas, np.asarray(y_val), bags=cfg["selection_bags"],
+                                               fraction=cfg["selection_bag_fraction"], seed=seed, **common)
+        else:
+            result = ensemble_selection(probas, np.asarray(y_val), **common)
         teacher = Teacher(built, np.array([result.weights[m.name] for m in built]), cfg["combine"], nc,
                           result.record())
     return teacher

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distill.selection import METRICS, ensemble_selection
+from distill.selection import METRICS, bagged_ensemble_selection, ensemble_selection
 from distill.teachers import combine_probas
 from tinyship.errors import UserError
 
@@ -90,9 +90,30 @@ def test_selection_beats_best_single_member_on_digits():
     assert sum(c > 0 for c in r.counts.values()) >= 2
 
 
+def test_bagged_selection_averages_its_bags_and_keeps_the_experts():
+    """Caruana §2.4: each bag sees half the library; the average still mixes the three experts."""
+    probas, y = experts()
+    probas.update({f"noise{i}": np.random.default_rng(i).dirichlet(np.ones(3), len(y)) for i in range(3)})
+    r = bagged_ensemble_selection(probas, y, bags=30, fraction=0.5, seed=0, metric="nll", init_k=1, max_iter=15)
+    assert abs(sum(r.weights.values()) - 1) < 1e-9
+    assert len(r.bags) == 30 and all(len(b["models"]) == 4 for b in r.bags)
+    # a model's weight is the mean over bags of its weight there, zero in bags that did not draw it
+    for name in probas:
+        drawn = [b for b in r.bags if name in b["models"]]
+        assert (r.weights[name] > 0) == any(b["counts"].get(name) for b in drawn)
+    assert sum(r.weights[f"expert{k}"] for k in range(3)) > 0.6, r.weights  # 3 of 7 models
+    chosen = combine_probas([probas[n] for n in r.weights], np.array(list(r.weights.values())), "mean")
+    assert METRICS["nll"](chosen.astype(np.float64), y) < min(METRICS["nll"](p, y) for p in probas.values())
+    assert r.record()["score"] == r.history[0]["score"] and "bagged" in r.record()["method"]
+    again = bagged_ensemble_selection(probas, y, bags=30, fraction=0.5, seed=0, metric="nll", init_k=1, max_iter=15)
+    assert again.weights == r.weights
+
+
 def test_errors():
     probas, y = experts(30)
     with pytest.raises(UserError, match=r"metric must be one of nll, accuracy, rmse; got 'auc'"):
         ensemble_selection(probas, y, metric="auc")
     with pytest.raises(UserError, match=r"needs at least one model"):
         ensemble_selection({}, y)
+    with pytest.raises(UserError, match=r"0 < fraction <= 1; got 0.0"):
+        bagged_ensemble_selection(probas, y, fraction=0.0)
