@@ -31,12 +31,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from .distributed import session
     from .run import distill
 
     command = "python -m distill " + " ".join(shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
-    res = distill(args.recipe, args.out, force=args.force, resume=args.resume, seed=args.seed, epochs=args.epochs,
-                  trust_pickles=args.trust_pickles, command=command, progress=not args.quiet)
-    print(summary(res.card, res.timings_s))
+    with session() as dist_ctx:  # one process unless launched by torchrun
+        res = distill(args.recipe, args.out, force=args.force, resume=args.resume, seed=args.seed,
+                      epochs=args.epochs, trust_pickles=args.trust_pickles, command=command,
+                      progress=not args.quiet, dist_ctx=dist_ctx)
+        if dist_ctx.is_main:
+            print(summary(res.card, res.timings_s))
     return 0
 
 

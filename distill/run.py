@@ -75,11 +75,13 @@ def validate_recipe(recipe: dict, teacher_fields: dict, transfer_fields: dict) -
 def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, resume: bool = False,
             seed: int | None = None, epochs: int | None = None, trust_pickles: bool = False,
             members: list | None = None, command: str | None = None, progress: bool = True,
-            ctx: TrainContext | None = None) -> DistillResult:
+            ctx: TrainContext | None = None, dist_ctx: Any = None) -> DistillResult:
     """Run the distill stage and write ``out/student`` per docs/run-directory.md.
 
     ``members`` adds Python-API teacher members (e.g. ``SklearnMember(name, fitted_estimator)``)
     to those the recipe names. ``seed``/``epochs`` override ``train.seed``/``train.epochs``.
+    ``dist_ctx`` (a ``distill.distributed.DistContext``, as under torchrun) shards the teacher
+    labelling across ranks and trains with DDP; only rank 0 writes ``student/``.
     """
     from .cache import TeacherCache
     from .teachers import TEACHER_FIELDS, build_teacher
@@ -107,7 +109,10 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
             raise UserError(f"--epochs must be at least 1; got {epochs}.")
         tcfg["epochs"] = int(epochs)
     seed = tcfg["seed"]
-    ctx = ctx or TrainContext()
+    from .distributed import DistContext, cached_teacher_outputs, train_context
+
+    dist_ctx = dist_ctx or DistContext()
+    ctx = ctx or (train_context(dist_ctx) if dist_ctx.distributed else TrainContext())
     work = out / ".work"
 
     # 1. Data, split train / validation / holdout, normalised with statistics of the training split.
@@ -133,9 +138,8 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
     data_mod.check_finite(x_transfer_raw, "the transfer set")
     x_transfer = norm(x_transfer_raw)
     cache = TeacherCache(work / "cache")
-    p_transfer = np.array(cache.outputs(teacher, x_transfer), dtype=np.float32)
-    p_val = np.array(cache.outputs(teacher, x_val), dtype=np.float32)
-    p_ho = np.array(cache.outputs(teacher, x_ho), dtype=np.float32)
+    p_transfer, p_val, p_ho = (np.array(cached_teacher_outputs(teacher, x, cache, dist_ctx), dtype=np.float32)
+                               for x in (x_transfer, x_val, x_ho))
     n_orig = len(x_tr)
     if len(x_transfer) >= n_orig and np.array_equal(x_transfer[:n_orig], x_tr):
         y_transfer = np.concatenate([ds.y_train, p_transfer[n_orig:].argmax(1)])  # true labels where known
@@ -265,6 +269,9 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
                         "versions": rundir.package_versions(),
                         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
                         "command": command or "distill.run.distill(...)",
+                        "processes": {"world_size": dist_ctx.world_size, "backend": dist_ctx.backend or "none",
+                                      "note": "DDP over rank slices of each global batch; teacher labelling "
+                                              "sharded across ranks" if dist_ctx.distributed else "one process"},
                         "timings_s": {**{k: round(v, 2) for k, v in timings.items()},
                                       "total": round(time.perf_counter() - t0, 2)}},
         }

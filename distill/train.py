@@ -86,18 +86,6 @@ class TrainContext:
         return self.rank == 0
 
 
-def context_from(dist_ctx) -> TrainContext:
-    """A TrainContext over ``distill.distributed`` (torchrun + DDP): rank-sliced global batches,
-    DDP-wrapped model, metric sums all-reduced. ``dist_ctx`` is a ``distributed.DistContext``."""
-    from . import distributed as d
-
-    return TrainContext(
-        rank=dist_ctx.rank, world_size=dist_ctx.world_size,
-        batches=lambda n, b, seed, epoch: d.rank_batches(n, b, dist_ctx, seed=seed, epoch=epoch),
-        wrap=lambda m: d.wrap_model(m, dist_ctx), unwrap=d.unwrap_model,
-        reduce_sums=lambda sums: d.all_reduce_sums(sums, dist_ctx))
-
-
 # ---- pieces of the loop ---------------------------------------------------------------------
 
 @dataclass

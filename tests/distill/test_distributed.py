@@ -204,6 +204,43 @@ def test_fit_under_torchrun_matches_one_process(tmp_path):
     np.testing.assert_allclose(ddp["loss"], one["loss"], rtol=1e-4)  # epoch losses all-reduced over both ranks
 
 
+CLI_RECIPE = """
+name: ddp-cli
+data: {name: digits, normalize: scalar}
+teacher: {library: [knn, logreg], combine: mean, selection: greedy}
+transfer: {method: munge, size_multiplier: 3}
+student: {kind: mlp, hidden: [32]}
+train: {epochs: 2, batch_size: 128, seed: 0, baseline: false}
+"""
+
+
+def test_torchrun_distill_cli_matches_one_process(tmp_path):
+    """``torchrun --nproc_per_node=2 -m distill`` end to end: one card, written by rank 0, equal metrics."""
+    import json
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(CLI_RECIPE)
+    env = {k: v for k, v in os.environ.items() if k not in D.ENV_VARS}
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
+    common = ["-m", "distill", "--recipe", str(recipe), "--quiet"]
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *common,
+                          "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=240)
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert two.stdout.count("distill two: holdout") == 1  # only rank 0 prints
+    one = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], env=env, capture_output=True,
+                         text=True, timeout=240)
+    assert one.returncode == 0, one.stderr[-3000:]
+    cards = {k: json.loads((tmp_path / k / "student" / "card.json").read_text()) for k in ("one", "two")}
+    assert cards["two"]["lineage"]["processes"]["world_size"] == 2
+    assert cards["one"]["lineage"]["processes"]["world_size"] == 1
+    h1, h2 = (cards[k]["training"]["student"]["history"] for k in ("one", "two"))
+    np.testing.assert_allclose([e["train_loss"] for e in h2], [e["train_loss"] for e in h1], rtol=1e-4)
+    s1, s2 = (cards[k]["metrics"]["holdout"]["student"] for k in ("one", "two"))
+    assert abs(s1["accuracy"] - s2["accuracy"]) <= 1 / 359 + 1e-9 and abs(s1["nll"] - s2["nll"]) < 1e-3
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.name != ".work") == ["student"]  # no .partial left
+
+
 def _worker(out: str, what: str) -> None:
     from tinyship import rundir
 

@@ -89,10 +89,10 @@ def test_train_section_errors():
 
 
 def test_one_process_distributed_context_gives_the_same_batches():
-    from distill.distributed import DistContext
-    from distill.train import TrainContext, context_from
+    from distill.distributed import DistContext, train_context
+    from distill.train import TrainContext
 
-    a, b = TrainContext(), context_from(DistContext())
+    a, b = TrainContext(), train_context(DistContext())
     for epoch in (0, 3):
         assert all(torch.equal(u, v) for u, v in zip(a.batches(100, 32, 7, epoch), b.batches(100, 32, 7, epoch)))
     assert b.reduce_sums({"loss": 2.0, "n": 4.0}) == {"loss": 2.0, "n": 4.0}
