@@ -7,6 +7,7 @@ detected at run time from /proc (DESIGN.md "Devices").
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ class Device:
     formats: list[str]
     runtime: dict[str, Any]
     budget: dict[str, float]
+    published: list[dict[str, Any]] = field(default_factory=list)  # int8 runs measured on this board by others
 
     def value(self, key: str) -> Any:
         f = self.figures.get(key)
@@ -52,11 +54,28 @@ class Device:
     def macs_per_cycle(self, dtype: str) -> float | None:
         return self.value("int8_macs_per_cycle" if dtype in ("int8", "hybrid") else "fp32_macs_per_cycle")
 
+    def int8_efficiency(self, exclude_model: str | None = None) -> tuple[float, str] | None:
+        """Sustained share of the int8 peak, from published measurements on this board (geometric mean).
+
+        efficiency = MACs x inferences/s / (clock x int8 MACs/cycle), one per published run.
+        ``exclude_model`` leaves that model's runs out, so a model is never predicted from itself.
+        """
+        clock, peak = self.clock_hz, self.value("int8_macs_per_cycle")
+        runs = [r for r in self.published if r["model"] != exclude_model]
+        if not runs or clock is None or not peak:
+            return None
+        effs = [r["macs"] * r["inferences_per_s"] / (clock * peak) for r in runs]
+        value = float(math.exp(sum(math.log(e) for e in effs) / len(effs)))
+        models = sorted({r["model"] for r in runs})
+        return value, (f"geometric mean of {len(runs)} published runs of {', '.join(models)} on this board "
+                       f"({min(effs):.3f}-{max(effs):.3f}); source: {runs[0]['source']}")
+
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "class": self.cls, "title": self.title,
                 "figures": {k: {"value": f.value, "source": f.source, **({"derivation": f.derivation} if f.derivation else {})}
                             for k, f in self.figures.items()},
-                "formats": self.formats, "runtime": self.runtime, "budget": self.budget}
+                "formats": self.formats, "runtime": self.runtime, "budget": self.budget,
+                **({"published": self.published} if self.published else {})}
 
 
 @dataclass
@@ -103,7 +122,31 @@ def _parse_device(name: str, raw: dict) -> Device:
     for k in budget:
         if k not in ("latency_ms", "ram_kb", "flash_kb"):
             raise UserError(f"catalog device '{name}' budget key '{k}' unknown; allowed: latency_ms, ram_kb, flash_kb.")
-    return Device(name, cls, str(raw.get("title", name)), figures, formats, dict(raw.get("runtime") or {}), budget)
+    return Device(name, cls, str(raw.get("title", name)), figures, formats, dict(raw.get("runtime") or {}), budget,
+                  _published(name, raw.get("published")))
+
+
+PUBLISHED_KEYS = {"model": str, "macs": int, "stack": str, "inferences_per_s": (int, float), "source": str}
+
+
+def _published(dev: str, raw: Any) -> list[dict[str, Any]]:
+    """Optional ``published:`` list of int8 runs on this exact board (e.g. MLPerf Tiny results)."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise UserError(f"catalog device '{dev}' key 'published' must be a list of runs; got {type(raw).__name__}.")
+    out = []
+    for i, run in enumerate(raw):
+        if not isinstance(run, dict) or set(run) != set(PUBLISHED_KEYS):
+            raise UserError(f"catalog device '{dev}' published[{i}] must have exactly the keys "
+                            f"{', '.join(PUBLISHED_KEYS)}; got {run!r}.")
+        for k, typ in PUBLISHED_KEYS.items():
+            ok = isinstance(run[k], typ) and not isinstance(run[k], bool)
+            if not ok or (k in ("macs", "inferences_per_s") and run[k] <= 0) or (k == "source" and not run[k].strip()):
+                raise UserError(f"catalog device '{dev}' published[{i}].{k} must be a positive number or a "
+                                f"non-empty string as its kind requires; got {run[k]!r}.")
+        out.append(dict(run))
+    return out
 
 
 def _host_detect(dev: Device) -> Device:

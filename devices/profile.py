@@ -196,7 +196,9 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
                  "loo": dataclasses.asdict(loo),
                  "loo_mape": None if loo.median_ape is None else loo.median_ape / 100.0,  # fraction, for tinyship.summary
                  "transfer": "device estimate = same efficiencies and per-op overhead cycles, with the device's own "
-                             "MACs/cycle and clock; TFLite Micro and benchmark_model use the LiteRT overhead"}
+                             "MACs/cycle and clock; TFLite Micro and benchmark_model use the LiteRT overhead; "
+                             "devices with published int8 runs on the same board (catalog 'published') take their "
+                             "int8 conv/FC efficiency from those runs"}
 
     records: list[Record] = []
     by_art_dev = {(a["file"], d): m for a, d, _, m in measurements}
@@ -222,6 +224,7 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
                 if s is not None:
                     lat, method = s * 1e3, "estimated"
                     latd = {"estimate_ms": lat, "model": _estimate.MODEL_NAME, "runtime_family": fam,
+                            "efficiency": _estimate.efficiency_source(dev),
                             "loo_median_ape_pct": loo.median_ape, "loo_n": loo.n}
                 else:
                     latd = {"estimate_ms": None, "why": "catalog lacks this device's clock or MACs/cycle for the "
