@@ -76,6 +76,13 @@ def markdown(doc: dict) -> str:
              "| artifact | runtime | measured ms | predicted ms | APE % |", "|---|---|---|---|---|"]
     for r in loo["per_artifact"]:
         lines.append(f"| {r['artifact']} | {r['runtime_family']} | {r['measured_ms']:.4g} | {r['predicted_ms']:.4g} | {r['ape_pct']:.1f} |")
+    sources: dict[str, str] = {}
+    for r in doc["records"]:
+        if r["method"] == "estimated" and (r.get("latency") or {}).get("efficiency"):
+            sources.setdefault(r["device"], r["latency"]["efficiency"])
+    if sources:
+        lines += ["", "Where each device's efficiencies come from:", ""]
+        lines += [f"- {dev}: {src}" for dev, src in sources.items()]
     lines += ["", "## Artifacts (static analysis)", "",
               "| artifact | bytes | params | MACs | weight bytes | arena plan bytes | TFLM arena | delta |", "|---|---|---|---|---|---|---|---|"]
     for name, a in doc["artifacts"].items():

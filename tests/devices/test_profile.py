@@ -35,6 +35,16 @@ def test_estimator_loo_error_is_reported(profiled_run):
     assert est and all(r["latency"]["loo_median_ape_pct"] == loo["median_ape"] for r in est)
 
 
+def test_each_estimate_says_where_its_efficiency_came_from(profiled_run):
+    """M4F/M7 are calibrated on published runs on their boards; the others are host transfers; the report says so."""
+    est = [r for r in _doc(profiled_run)["records"] if r["method"] == "estimated"]
+    by_dev = {r["device"]: r["latency"]["efficiency"] for r in est}
+    assert "published runs" in by_dev["cortex-m4f-stm32l4r5"] and "published runs" in by_dev["cortex-m7-stm32h7a3"]
+    assert by_dev["rpi4"].startswith("host fit")
+    report = (profiled_run / "profile" / "report.md").read_text()
+    assert f"- cortex-m4f-stm32l4r5: {by_dev['cortex-m4f-stm32l4r5']}" in report
+
+
 def test_report_html_embeds_images(profiled_run):
     html = (profiled_run / "profile" / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 3
