@@ -55,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
             for k, f in d.figures.items():
                 print(f"    {k:22s} {str(f.value):>14s}   source: {f.source}")
             print(f"    formats: {', '.join(d.formats)}; budget: {d.budget}")
+            eff = d.int8_efficiency()
+            if eff is not None:
+                print(f"    estimator efficiency   {eff[0]:>14.3f}   {eff[1]}")
+                for r in d.published:
+                    print(f"      published: {r['model']} ({r['macs']:,} MACs), {r['stack']}: "
+                          f"{r['inferences_per_s']} inferences/s")
         return 0
     if args.cmd == "check":
         from .profile import check
