@@ -45,6 +45,11 @@ def rmse(p: np.ndarray, y: np.ndarray) -> float:
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"nll": nll, "accuracy": error_rate, "rmse": rmse}
 
 
+def _shown(score: float, metric: str) -> float:
+    """A minimized score as the card shows it: accuracy as accuracy, the others as they are."""
+    return round(1.0 - score if metric == "accuracy" else score, 6)
+
+
 @dataclass
 class SelectionResult:
     """Weights per model (sum 1) and the validation score after each step."""
@@ -88,9 +93,6 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
     y = np.asarray(y).astype(np.int64)
     P = [np.asarray(probas[n], dtype=np.float64) for n in names]
 
-    def show(s: float) -> float:
-        return round(1.0 - s if metric == "accuracy" else s, 6)
-
     single = np.array([score_fn(p, y) for p in P])
     order = np.argsort(single, kind="stable")
     counts = np.zeros(len(names), dtype=np.int64)
@@ -102,7 +104,7 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
         return score_fn(combine_probas([P[i] for i in idx], c[idx].astype(float), combine).astype(np.float64), y)
 
     current = score_of(counts)
-    history = [{"step": 0, "added": [names[i] for i in init], "score": show(current)}]  # best first
+    history = [{"step": 0, "added": [names[i] for i in init], "score": _shown(current, metric)}]  # best first
     best_counts, best_score, best_step = counts.copy(), current, 0
     for step in range(1, max_iter + 1):
         trial = []
@@ -113,7 +115,7 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
         i = int(np.argmin(trial))  # ties: the earlier model in the library
         counts[i] += 1
         current = trial[i]
-        history.append({"step": step, "added": [names[i]], "score": show(current)})
+        history.append({"step": step, "added": [names[i]], "score": _shown(current, metric)})
         if current < best_score - 1e-12:
             best_counts, best_score, best_step = counts.copy(), current, step
     # The best single model is a valid ensemble too: never return something worse on validation.
@@ -122,7 +124,7 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
         best_counts = np.zeros_like(counts)
         best_counts[b] = 1
         best_score = single[b]
-        history.append({"step": len(history), "added": [names[b]], "score": show(best_score),
+        history.append({"step": len(history), "added": [names[b]], "score": _shown(best_score, metric),
                         "note": "best single model beats every greedy prefix"})
         best_step = len(history) - 1
     total = best_counts.sum()
@@ -130,7 +132,7 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
         weights={n: float(c) / total for n, c in zip(names, best_counts)},
         counts={n: int(c) for n, c in zip(names, best_counts)},
         metric=metric, history=history, best_step=best_step,
-        best_single={"name": names[b], "score": show(single[b])})
+        best_single={"name": names[b], "score": _shown(single[b], metric)})
 
 
 def bagged_ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, bags: int = 20,
@@ -166,11 +168,10 @@ def bagged_ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, b
                                     np.array([weights[n] for n in idx]), combine).astype(np.float64), y)
     single = {n: score_fn(np.asarray(probas[n], np.float64), y) for n in names}
     best = min(single, key=single.get)
-    show = (lambda s: round(1.0 - s if metric == "accuracy" else s, 6))
     return SelectionResult(
         weights=weights, counts={n: sum(b["counts"].get(n, 0) for b in records) for n in names},
-        metric=metric, history=[{"step": 0, "added": idx, "score": show(final)}], best_step=0,
-        best_single={"name": best, "score": show(single[best])},
+        metric=metric, history=[{"step": 0, "added": idx, "score": _shown(final, metric)}], best_step=0,
+        best_single={"name": best, "score": _shown(single[best], metric)},
         method=f"caruana2004 bagged ensemble selection: {bags} bags of {size} of {len(names)} models, "
                "greedy selection with replacement and sorted initialization in each, weights averaged",
         bags=records)
