@@ -1,4 +1,4 @@
-"""Run the benchmarks (the four of issue 5, then the MLPerf Tiny estimator check) one after another (``make bench``) and refresh benchmarks/RESULTS.md.
+"""Run the benchmarks (the four of issue 5, the MLPerf Tiny estimator check, then issue 2's ensemble-vs-member count) one after another (``make bench``) and refresh benchmarks/RESULTS.md.
 
 distill_speed needs the bench venv (torchdistill beside its own torch); it is built by
 ``benchmarks/setup_bench_env.sh`` here, only when distill_speed is among those run.
@@ -15,7 +15,8 @@ import time
 
 from benchmarks import common
 
-NAMES = ("hinton_mnist", "bucilua_munge", "distill_speed", "direct_vs_distilled", "mlperf_tiny_estimates")
+NAMES = ("hinton_mnist", "bucilua_munge", "distill_speed", "direct_vs_distilled", "mlperf_tiny_estimates",
+         "ensemble_vs_member")
 
 
 def write_summary(names: list[str], timings: dict[str, float]) -> None:

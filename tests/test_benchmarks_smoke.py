@@ -44,3 +44,14 @@ def test_epochs_scale_must_be_positive():
     with pytest.raises(SystemExit) as exc:
         hinton_mnist.main(["--epochs-scale", "0"])
     assert exc.value.code == 2
+
+
+def test_digit_shift_moves_each_image_at_most_one_pixel():
+    from benchmarks.ensemble_vs_member import shifted
+
+    img = np.zeros((1, 64), np.float32)
+    img[0, 3 * 8 + 4] = 1.0
+    out = shifted(np.repeat(img, 300, 0), 8, np.random.default_rng(0))
+    pos = out.argmax(1)
+    assert out.sum(1).tolist() == [1.0] * 300
+    assert set((pos // 8).tolist()) == {2, 3, 4} and set((pos % 8).tolist()) == {3, 4, 5}
