@@ -29,6 +29,7 @@ from tinyship.errors import InternalError, UserError
 from tinyship.recipe import load_recipe, validate
 
 from . import data as data_mod
+from .selection import paired_errors
 from .students import build_student, count_params_macs, student_input_shape, validate_spec
 from .train import (EpochData, TrainContext, accuracy_score, fidelity_score, fit, log_probs, nll,
                     predict_logits, train_config)
@@ -207,8 +208,11 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
         # Ensemble vs single models: the best on the holdout is picked with hindsight; the honest
         # comparison is with the single model validation would have picked (Caruana 2004).
         best = max(metrics["members"], key=lambda n: metrics["members"][n]["accuracy"])
-        metrics["teacher"]["best_member"] = {"name": best, "accuracy": metrics["members"][best]["accuracy"],
-                                             "note": "best single member on this holdout (hindsight)"}
+        metrics["teacher"]["best_member"] = {
+            "name": best, "accuracy": metrics["members"][best]["accuracy"],
+            "vs_teacher": paired_errors(p_ho, member_probas[best], y_ho, member_probas),
+            "note": "best single member on this holdout (hindsight); vs_teacher: errors row by row "
+                    "(both_wrong.rows index holdout.npz)"}
         picked = ((describe.get("selection") or {}).get("best_single") or {}).get("name")
         if picked in metrics["members"]:
             metrics["teacher"]["validation_pick"] = {"name": picked, "accuracy": metrics["members"][picked]["accuracy"],

@@ -42,6 +42,24 @@ def rmse(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum((p - onehot) ** 2, axis=1))))
 
 
+def paired_errors(p_teacher: np.ndarray, p_member: np.ndarray, y: np.ndarray,
+                  all_members: dict[str, np.ndarray]) -> dict:
+    """Teacher vs one member on the same rows, error by error (McNemar's discordant counts).
+
+    Accuracies alone cannot tell a tie of two different mistakes from one shared mistake. The
+    counts say which it is, and for rows both get wrong, how many members of the library agree
+    with them: a row nearly every member misreads is one no combination of them can fix.
+    """
+    t_wrong = p_teacher.argmax(axis=1) != y
+    m_wrong = p_member.argmax(axis=1) != y
+    both = np.flatnonzero(t_wrong & m_wrong)
+    wrong_in = {int(i): sum(int(p[i].argmax() != y[i]) for p in all_members.values()) for i in both}
+    return {"teacher_errors": int(t_wrong.sum()), "member_errors": int(m_wrong.sum()),
+            "only_teacher_wrong": int((t_wrong & ~m_wrong).sum()), "only_member_wrong": int((m_wrong & ~t_wrong).sum()),
+            "both_wrong": {"rows": [int(i) for i in both], "members_wrong": [wrong_in[int(i)] for i in both],
+                           "of_members": len(all_members)}}
+
+
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"nll": nll, "accuracy": error_rate, "rmse": rmse}
 
 

@@ -43,6 +43,14 @@ def distill_summary(card: dict) -> str:
         ["baseline (hard labels)", _pct(h.get("baseline", {}).get("accuracy")), "-"],
     ]
     out = [f"holdout: {h.get('n', '?')} examples", _table(rows, ["model", "holdout acc", "size"])]
+    if vs := h.get("teacher", {}).get("best_member", {}).get("vs_teacher"):
+        both = vs["both_wrong"]
+        pairs = list(zip(both["rows"], both["members_wrong"]))
+        shared = ", ".join(f"row {r} ({k} of {both['of_members']} members wrong)" for r, k in pairs[:5]) or "none"
+        shared += f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
+        out.append(f"teacher vs best member, row by row: {vs['teacher_errors']} vs {vs['member_errors']} errors; "
+                   f"only the teacher wrong on {vs['only_teacher_wrong']}, only the member on "
+                   f"{vs['only_member_wrong']}; both wrong: {shared}")
     if sizes.get("ratio") is not None:
         out.append(f"student / teacher size: {100 * sizes['ratio']:.3f}%  ({sizes.get('method', 'method not recorded')})")
     return "\n".join(out)

@@ -117,3 +117,17 @@ def test_errors():
         ensemble_selection({}, y)
     with pytest.raises(UserError, match=r"0 < fraction <= 1; got 0.0"):
         bagged_ensemble_selection(probas, y, fraction=0.0)
+
+
+def test_paired_errors_counts_discordant_and_shared_rows():
+    from distill.selection import paired_errors
+
+    y = np.array([0, 1, 1, 0])
+    onehot = lambda labels: np.eye(2)[labels]  # noqa: E731
+    teacher = onehot([0, 1, 0, 1])   # wrong on rows 2, 3
+    member = onehot([1, 1, 0, 0])    # wrong on rows 0, 2
+    other = onehot([0, 0, 0, 0])     # wrong on rows 1, 2
+    out = paired_errors(teacher, member, y, {"member": member, "other": other})
+    assert out["teacher_errors"] == 2 and out["member_errors"] == 2
+    assert out["only_teacher_wrong"] == 1 and out["only_member_wrong"] == 1
+    assert out["both_wrong"] == {"rows": [2], "members_wrong": [2], "of_members": 2}
