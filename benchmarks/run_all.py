@@ -16,7 +16,7 @@ import time
 from benchmarks import common
 
 NAMES = ("hinton_mnist", "bucilua_munge", "distill_speed", "direct_vs_distilled", "mlperf_tiny_estimates",
-         "ensemble_vs_member")
+         "ensemble_vs_member", "demo_student")
 
 
 def write_summary(names: list[str], timings: dict[str, float]) -> None:
