@@ -36,7 +36,7 @@ def demo_setup(seed: int) -> dict:
     from distill import data as D
     from distill.run import validate_recipe
     from distill.teachers import TEACHER_FIELDS, build_teacher
-    from distill.transfer import TRANSFER_FIELDS, make_transfer
+    from distill.transfer import TRANSFER_FIELDS, hard_labels, make_transfer
     from tinyship.recipe import load_recipe
 
     recipe = load_recipe(common.ROOT / "recipes" / "demo.yaml")
@@ -47,8 +47,7 @@ def demo_setup(seed: int) -> dict:
     teacher = build_teacher(recipe["teacher"], x_tr, ds.y_train, x_val, ds.y_val, seed=seed, base_dir=D.REPO_ROOT)
     x_transfer = norm(make_transfer(recipe["transfer"], ds.x_train, ds.nominal, seed=seed))
     p_transfer = np.asarray(teacher.predict_proba(x_transfer), np.float32)
-    # true labels where the transfer row is an original training row, the teacher's argmax elsewhere
-    y_transfer = np.concatenate([ds.y_train, p_transfer[len(x_tr):].argmax(1)])
+    y_transfer = hard_labels(x_transfer, x_tr, ds.y_train, p_transfer)
     return {"sections": sections, "ds": ds, "x_tr": x_tr, "x_val": x_val, "x_ho": x_ho,
             "x_transfer": x_transfer, "p_transfer": p_transfer, "y_transfer": y_transfer,
             "p_val": np.asarray(teacher.predict_proba(x_val), np.float32)}

@@ -86,7 +86,7 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
     """
     from .cache import TeacherCache
     from .teachers import TEACHER_FIELDS, build_teacher
-    from .transfer import TRANSFER_FIELDS, jitter, make_transfer
+    from .transfer import TRANSFER_FIELDS, hard_labels, jitter, make_transfer
 
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
@@ -141,11 +141,7 @@ def distill(recipe: dict | str | Path, out: str | Path, *, force: bool = False, 
     cache = TeacherCache(work / "cache")
     p_transfer, p_val, p_ho = (np.array(cached_teacher_outputs(teacher, x, cache, dist_ctx), dtype=np.float32)
                                for x in (x_transfer, x_val, x_ho))
-    n_orig = len(x_tr)
-    if len(x_transfer) >= n_orig and np.array_equal(x_transfer[:n_orig], x_tr):
-        y_transfer = np.concatenate([ds.y_train, p_transfer[n_orig:].argmax(1)])  # true labels where known
-    else:
-        y_transfer = p_transfer.argmax(1)
+    y_transfer = hard_labels(x_transfer, x_tr, ds.y_train, p_transfer)
     timings["transfer_and_labels"] = time.perf_counter() - t
 
     def shaped(x: np.ndarray) -> torch.Tensor:

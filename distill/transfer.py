@@ -305,6 +305,16 @@ def make_transfer(section: dict | None, x_raw: np.ndarray, nominal: np.ndarray |
     return np.concatenate([x.astype(np.float32), synth.astype(np.float32)])
 
 
+def hard_labels(x_transfer: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
+                teacher_probs: np.ndarray) -> np.ndarray:
+    """Hard targets for the transfer set: the true labels where its rows are the training rows
+    (make_transfer puts them first), the teacher's argmax on the synthetic rest."""
+    n = len(x_train)
+    if len(x_transfer) >= n and np.array_equal(x_transfer[:n], x_train):
+        return np.concatenate([y_train, teacher_probs[n:].argmax(1)])
+    return teacher_probs.argmax(1)
+
+
 def jitter(x: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian noise in model-ready space, drawn afresh each epoch (never cached)."""
     if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):

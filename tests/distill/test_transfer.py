@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distill.transfer import (GENERATORS, TRANSFER_FIELDS, _conflict_free_chunks, jitter, make_transfer,
-                              munge_pass, nearest_neighbours)
+from distill.transfer import (GENERATORS, TRANSFER_FIELDS, _conflict_free_chunks, hard_labels, jitter,
+                              make_transfer, munge_pass, nearest_neighbours)
 from tinyship.errors import UserError
 
 SYNTHETIC = [m for m in GENERATORS if m != "original"]
@@ -224,3 +224,12 @@ def test_a_400k_row_transfer_set_is_feasible(method):
     t0 = time.perf_counter()
     out = make_transfer({"method": method, "size_multiplier": 10}, x, nominal, seed=0)
     assert out.shape == (400_000, 14) and time.perf_counter() - t0 < 120
+
+
+def test_hard_labels_keep_true_labels_only_where_rows_are_the_training_rows():
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    y = np.array([2, 0, 1])
+    probs = np.eye(3, dtype=np.float32)[[1, 1, 1, 0, 2]]  # the teacher disagrees with every true label
+    grown = np.concatenate([x, x[:2] + 0.5])
+    assert hard_labels(grown, x, y, probs).tolist() == [2, 0, 1, 0, 2]
+    assert hard_labels(grown[::-1].copy(), x, y, probs).tolist() == [1, 1, 1, 0, 2]  # rows not in place: teacher's
