@@ -17,8 +17,6 @@ more per example (Hinton et al. 2015 §3; Bucilua et al. 2006 §4). Wide ones ma
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 
 from benchmarks import common
@@ -53,35 +51,24 @@ def demo_setup(seed: int) -> dict:
             "p_val": np.asarray(teacher.predict_proba(x_val), np.float32)}
 
 
-def student_pair(setup: dict, spec: dict, seed: int, epochs: int | None) -> dict:
+def student_pair(setup: dict, spec: dict, seed: int, epochs: int) -> dict:
     """Holdout rows right for the distilled student and for its hard-label baseline, one training seed."""
-    import tempfile
-    from pathlib import Path
-
     import torch
 
     from distill.students import build_student, count_params_macs, student_input_shape
-    from distill.train import EpochData, accuracy_score, fidelity_score, fit, log_probs, predict_logits
 
-    ds = setup["ds"]
+    ds, train = setup["ds"], setup["sections"]["train"]
     shape = student_input_shape(spec, ds.n_features, ds.image_shape)
-    cfg = {**setup["sections"]["train"], "seed": seed}
-    if epochs is not None:
-        cfg["epochs"] = epochs
-    distilled_in = EpochData(common.shaped_tensor(setup["x_transfer"], shape),
-                             torch.from_numpy(setup["y_transfer"].astype(np.int64)), log_probs(setup["p_transfer"]))
-    hard_in = EpochData(common.shaped_tensor(setup["x_tr"], shape), torch.from_numpy(ds.y_train), None)
-    x_val, x_ho = common.shaped_tensor(setup["x_val"], shape), common.shaped_tensor(setup["x_ho"], shape)
-    p_val, y_val = torch.from_numpy(setup["p_val"]), torch.from_numpy(ds.y_val)
+    rest = {k: v for k, v in train.items() if k not in ("epochs", "loss", "seed", "baseline")}
     right = {}
-    with tempfile.TemporaryDirectory(prefix="tinyship-bench-") as tmp:
-        for role, data, score, loss in (("student", distilled_in, lambda lg: fidelity_score(lg, p_val), cfg["loss"]),
-                                        ("baseline", hard_in, lambda lg: accuracy_score(lg, y_val), "hard")):
-            torch.manual_seed(seed)
-            model = build_student(spec, shape, ds.num_classes)
-            fit(model, lambda epoch, d=data: d, score, x_val, {**cfg, "loss": loss}, checkpoint=Path(tmp) / f"{role}.pt",
-                fingerprint=json.dumps([spec, seed, role]), progress=False, desc=role)
-            right[role] = int((predict_logits(model, x_ho).argmax(1).numpy() == ds.y_holdout).sum())
+    for role, x, y, probs, val_probs, loss in (
+            ("student", setup["x_transfer"], setup["y_transfer"], setup["p_transfer"], setup["p_val"], train["loss"]),
+            ("baseline", setup["x_tr"], ds.y_train, None, None, "hard")):
+        torch.manual_seed(seed)
+        model = build_student(spec, shape, ds.num_classes)
+        common.train(model, x, y, probs, setup["x_val"], ds.y_val, input_shape=shape, epochs=epochs, loss=loss,
+                     seed=seed, val_teacher_probs=val_probs, **rest)
+        right[role] = int((common.predict_proba(model, setup["x_ho"], shape).argmax(1) == ds.y_holdout).sum())
     c = count_params_macs(model, shape)
     return {**right, "params": c.params, "macs": c.macs}
 
@@ -93,22 +80,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--specs", nargs="+", choices=list(SPECS), default=list(SPECS), metavar="LABEL",
                     help="student specs to compare: " + "; ".join(SPECS))
     args = common.parse(ap, argv)
-    epochs = None
     if args.quick:
-        args.train_seeds, args.specs, epochs = args.train_seeds[:1], args.specs[:2], 2
-    elif args.epochs_scale != 1.0:
-        epochs = common.scaled(30, args.epochs_scale)
+        args.train_seeds, args.specs = args.train_seeds[:1], args.specs[:2]
     from threadpoolctl import threadpool_limits
 
     from distill.students import validate_spec
 
     rep = common.Report("demo_student", "Distilled student vs hard-label baseline per student (digits demo)",
                         common.command_line("demo_student"),
-                        {"train_seeds": args.train_seeds, "teacher_and_transfer_seed": args.seed,
-                         "epochs": epochs or "recipe (30)"})
+                        {"train_seeds": args.train_seeds, "teacher_and_transfer_seed": args.seed})
     results, rows = {}, []
     with threadpool_limits(args.threads):
         setup = demo_setup(args.seed)
+        epochs = 2 if args.quick else common.scaled(setup["sections"]["train"]["epochs"], args.epochs_scale)
+        rep.settings["epochs"] = epochs
         n = len(setup["ds"].y_holdout)
         for label in args.specs:
             _, spec = validate_spec({**setup["sections"]["student"], **SPECS[label]})
