@@ -120,10 +120,17 @@ def teardown(ctx: DistContext) -> None:
 
 @contextlib.contextmanager
 def session(backend: str | None = None) -> Iterator[DistContext]:
-    """``with session() as ctx:`` — join the group torchrun describes and always leave it."""
+    """``with session() as ctx:`` — join the group torchrun describes and always leave it.
+
+    On a normal exit the ranks meet at a barrier first: rank 0 still evaluates and writes after
+    the others return, and torch documents destroy_process_group as a call every rank makes
+    together (one rank leaving alone once aborted with "terminate called without an active
+    exception" in the test suite). After an exception there is no barrier: torchrun stops the rest.
+    """
     ctx = setup(backend)
     try:
         yield ctx
+        barrier(ctx)
     finally:
         teardown(ctx)
 
