@@ -9,7 +9,7 @@ OUT    := build/$(RUN)
 FORCE  ?= --force
 BENCH_VENV := .venv-bench
 
-.PHONY: setup system-deps demo distill export profile profile-ssh profile-adb check test test-slow bench bench-env clean
+.PHONY: setup system-deps lint demo distill export profile profile-ssh profile-adb check test test-slow bench bench-env clean
 
 setup: $(STAMP)
 
@@ -53,7 +53,11 @@ profile-adb: setup
 check: setup
 	$(PY) -m devices check --run $(OUT)
 
-test: setup system-deps
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: setup system-deps lint
 	$(PY) -m pytest -q
 
 test-slow: setup system-deps

@@ -16,9 +16,10 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,16 +30,33 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def parser(name: str, doc: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=f"python -m benchmarks.{name}", description=doc,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs-scale", type=float, default=1.0,
-                   help="multiply every epoch count by this (default 1.0 = the CPU defaults printed in the table)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes and epochs: an end-to-end check in under a minute")
+    p = argparse.ArgumentParser(
+        prog=f"python -m benchmarks.{name}",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--epochs-scale",
+        type=float,
+        default=1.0,
+        help="multiply every epoch count by this (default 1.0 = the CPU defaults printed in the table)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and epochs: an end-to-end check in under a minute",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out-dir", type=Path, default=RESULTS, help="where <name>.md and <name>.json go")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch intra-op threads (default 1: these models are small, and on a shared 2-core "
-                        "machine two spinning threads per process made training 5-25x slower)")
+    p.add_argument(
+        "--out-dir", type=Path, default=RESULTS, help="where <name>.md and <name>.json go"
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: these models are small, and on a shared 2-core "
+        "machine two spinning threads per process made training 5-25x slower)",
+    )
     return p
 
 
@@ -74,8 +92,14 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpu": cpu, "cores": cores, "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "torch": torch.__version__, "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": cores,
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
 
 
 @dataclass
@@ -95,13 +119,17 @@ class Report:
 
     def markdown(self) -> str:
         m = machine()
-        head = [f"# {self.title}", "",
-                f"- command: `{self.command}`",
-                f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-                f"Python {m['python']}",
-                f"- date: {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}",
-                f"- wall time: {time.perf_counter() - self.started:.0f} s",
-                f"- settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()), ""]
+        head = [
+            f"# {self.title}",
+            "",
+            f"- command: `{self.command}`",
+            f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
+            f"Python {m['python']}",
+            f"- date: {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}",
+            f"- wall time: {time.perf_counter() - self.started:.0f} s",
+            "- settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()),
+            "",
+        ]
         return "\n".join(head) + "\n" + "\n".join(self.sections)
 
     def write(self, out_dir: Path) -> Path:
@@ -109,10 +137,18 @@ class Report:
         print(md)
         out_dir = Path(out_dir)
         rundir.atomic_write_bytes(out_dir / f"{self.name}.md", md.encode())
-        rundir.atomic_write_json(out_dir / f"{self.name}.json", {
-            "benchmark": self.name, "command": self.command, "machine": machine(), "settings": self.settings,
-            "wall_s": round(time.perf_counter() - self.started, 1),
-            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "results": self.data})
+        rundir.atomic_write_json(
+            out_dir / f"{self.name}.json",
+            {
+                "benchmark": self.name,
+                "command": self.command,
+                "machine": machine(),
+                "settings": self.settings,
+                "wall_s": round(time.perf_counter() - self.started, 1),
+                "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+                "results": self.data,
+            },
+        )
         return out_dir / f"{self.name}.md"
 
 
@@ -133,10 +169,23 @@ def command_line(name: str) -> str:
 
 # ---- training through the project's loop --------------------------------------------------------
 
-def train(model, x_train: np.ndarray, y_train: np.ndarray, teacher_probs: np.ndarray | None, x_val: np.ndarray,
-          y_val: np.ndarray, *, input_shape: tuple[int, ...], epochs: int, loss: str, seed: int,
-          val_teacher_probs: np.ndarray | None = None, epoch_data: Callable[[int], Any] | None = None,
-          **overrides: Any):
+
+def train(
+    model,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    teacher_probs: np.ndarray | None,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    *,
+    input_shape: tuple[int, ...],
+    epochs: int,
+    loss: str,
+    seed: int,
+    val_teacher_probs: np.ndarray | None = None,
+    epoch_data: Callable[[int], Any] | None = None,
+    **overrides: Any,
+):
     """Train ``model`` with distill.train.fit (S's loop); returns its FitResult.
 
     Validation score (early stopping, best-epoch choice) is fidelity to the teacher for
@@ -144,16 +193,34 @@ def train(model, x_train: np.ndarray, y_train: np.ndarray, teacher_probs: np.nda
     """
     import torch
 
-    from distill.train import EpochData, accuracy_score, fidelity_score, fit, log_probs, train_config
+    from distill.train import (
+        EpochData,
+        accuracy_score,
+        fidelity_score,
+        fit,
+        log_probs,
+        train_config,
+    )
 
     def shaped(x: np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(len(x), *input_shape)
 
-    cfg = train_config({"epochs": epochs, "loss": loss, "seed": seed, "baseline": False,
-                        "patience": max(epochs, 1), **overrides})
+    cfg = train_config(
+        {
+            "epochs": epochs,
+            "loss": loss,
+            "seed": seed,
+            "baseline": False,
+            "patience": max(epochs, 1),
+            **overrides,
+        }
+    )
     if epoch_data is None:
-        data = EpochData(shaped(x_train), torch.from_numpy(np.asarray(y_train, np.int64)),
-                         log_probs(teacher_probs) if teacher_probs is not None else None)
+        data = EpochData(
+            shaped(x_train),
+            torch.from_numpy(np.asarray(y_train, np.int64)),
+            log_probs(teacher_probs) if teacher_probs is not None else None,
+        )
         epoch_data = lambda epoch: data  # noqa: E731
     xv = shaped(x_val)
     if loss == "hard" or val_teacher_probs is None:
@@ -163,8 +230,17 @@ def train(model, x_train: np.ndarray, y_train: np.ndarray, teacher_probs: np.nda
         pv = torch.from_numpy(np.asarray(val_teacher_probs, np.float32))
         score = lambda lg: fidelity_score(lg, pv)  # noqa: E731
     with tempfile.TemporaryDirectory(prefix="tinyship-bench-") as tmp:
-        return fit(model, epoch_data, score, xv, cfg, checkpoint=Path(tmp) / "ck.pt", fingerprint="bench",
-                   progress=True, desc=f"{loss} x{epochs}")
+        return fit(
+            model,
+            epoch_data,
+            score,
+            xv,
+            cfg,
+            checkpoint=Path(tmp) / "ck.pt",
+            fingerprint="bench",
+            progress=True,
+            desc=f"{loss} x{epochs}",
+        )
 
 
 def shaped_tensor(x: np.ndarray, input_shape: tuple[int, ...]):
@@ -182,6 +258,7 @@ def predict_proba(model, x: np.ndarray, input_shape: tuple[int, ...]) -> np.ndar
 
 
 # ---- int8 ONNX student and latency --------------------------------------------------------------
+
 
 @dataclass
 class OnnxStudent:
@@ -206,12 +283,24 @@ def onnx_int8(model, input_shape: tuple[int, ...], out_dir: Path, stem: str) -> 
     import io
 
     with contextlib.redirect_stdout(io.StringIO()):
-        torch.onnx.export(model, example, str(fp32), input_names=["input"], output_names=["logits"],
-                          dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},), dynamo=True,
-                          external_data=False)
+        torch.onnx.export(
+            model,
+            example,
+            str(fp32),
+            input_names=["input"],
+            output_names=["logits"],
+            dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},),
+            dynamo=True,
+            external_data=False,
+        )
     quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-    return OnnxStudent(fp32, int8, fp32.stat().st_size, int8.stat().st_size,
-                       "torch.onnx.export (dynamo) + onnxruntime.quantization.quantize_dynamic (QInt8 weights)")
+    return OnnxStudent(
+        fp32,
+        int8,
+        fp32.stat().st_size,
+        int8.stat().st_size,
+        "torch.onnx.export (dynamo) + onnxruntime.quantization.quantize_dynamic (QInt8 weights)",
+    )
 
 
 def ort_session(path: Path):
@@ -238,7 +327,11 @@ def latency_p50_ms(fn: Callable[[], Any], runs: int = 200, warmup: int = 10) -> 
         fn()
         times.append((time.perf_counter() - t) * 1e3)
     times.sort()
-    return {"p50_ms": statistics.median(times), "p90_ms": times[int(0.9 * (len(times) - 1))], "runs": runs}
+    return {
+        "p50_ms": statistics.median(times),
+        "p90_ms": times[int(0.9 * (len(times) - 1))],
+        "runs": runs,
+    }
 
 
 def rmse_binary(p: np.ndarray, y: np.ndarray) -> float:

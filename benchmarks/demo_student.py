@@ -42,13 +42,23 @@ def demo_setup(seed: int) -> dict:
     ds = D.load_data(sections["data"])
     norm = D.Normalizer.fit(ds.x_train, sections["data"]["normalize"])
     x_tr, x_val, x_ho = norm(ds.x_train), norm(ds.x_val), norm(ds.x_holdout)
-    teacher = build_teacher(recipe["teacher"], x_tr, ds.y_train, x_val, ds.y_val, seed=seed, base_dir=D.REPO_ROOT)
+    teacher = build_teacher(
+        recipe["teacher"], x_tr, ds.y_train, x_val, ds.y_val, seed=seed, base_dir=D.REPO_ROOT
+    )
     x_transfer = norm(make_transfer(recipe["transfer"], ds.x_train, ds.nominal, seed=seed))
     p_transfer = np.asarray(teacher.predict_proba(x_transfer), np.float32)
     y_transfer = hard_labels(x_transfer, x_tr, ds.y_train, p_transfer)
-    return {"sections": sections, "ds": ds, "x_tr": x_tr, "x_val": x_val, "x_ho": x_ho,
-            "x_transfer": x_transfer, "p_transfer": p_transfer, "y_transfer": y_transfer,
-            "p_val": np.asarray(teacher.predict_proba(x_val), np.float32)}
+    return {
+        "sections": sections,
+        "ds": ds,
+        "x_tr": x_tr,
+        "x_val": x_val,
+        "x_ho": x_ho,
+        "x_transfer": x_transfer,
+        "p_transfer": p_transfer,
+        "y_transfer": y_transfer,
+        "p_val": np.asarray(teacher.predict_proba(x_val), np.float32),
+    }
 
 
 def student_pair(setup: dict, spec: dict, seed: int, epochs: int) -> dict:
@@ -62,23 +72,56 @@ def student_pair(setup: dict, spec: dict, seed: int, epochs: int) -> dict:
     rest = {k: v for k, v in train.items() if k not in ("epochs", "loss", "seed", "baseline")}
     right = {}
     for role, x, y, probs, val_probs, loss in (
-            ("student", setup["x_transfer"], setup["y_transfer"], setup["p_transfer"], setup["p_val"], train["loss"]),
-            ("baseline", setup["x_tr"], ds.y_train, None, None, "hard")):
+        (
+            "student",
+            setup["x_transfer"],
+            setup["y_transfer"],
+            setup["p_transfer"],
+            setup["p_val"],
+            train["loss"],
+        ),
+        ("baseline", setup["x_tr"], ds.y_train, None, None, "hard"),
+    ):
         torch.manual_seed(seed)
         model = build_student(spec, shape, ds.num_classes)
-        common.train(model, x, y, probs, setup["x_val"], ds.y_val, input_shape=shape, epochs=epochs, loss=loss,
-                     seed=seed, val_teacher_probs=val_probs, **rest)
-        right[role] = int((common.predict_proba(model, setup["x_ho"], shape).argmax(1) == ds.y_holdout).sum())
+        common.train(
+            model,
+            x,
+            y,
+            probs,
+            setup["x_val"],
+            ds.y_val,
+            input_shape=shape,
+            epochs=epochs,
+            loss=loss,
+            seed=seed,
+            val_teacher_probs=val_probs,
+            **rest,
+        )
+        right[role] = int(
+            (common.predict_proba(model, setup["x_ho"], shape).argmax(1) == ds.y_holdout).sum()
+        )
     c = count_params_macs(model, shape)
     return {**right, "params": c.params, "macs": c.macs}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser("demo_student", __doc__)
-    ap.add_argument("--train-seeds", type=int, nargs="+", default=list(range(8)),
-                    help="student training seeds (initialisation and batch order); 0 is the demo's")
-    ap.add_argument("--specs", nargs="+", choices=list(SPECS), default=list(SPECS), metavar="LABEL",
-                    help="student specs to compare: " + "; ".join(SPECS))
+    ap.add_argument(
+        "--train-seeds",
+        type=int,
+        nargs="+",
+        default=list(range(8)),
+        help="student training seeds (initialisation and batch order); 0 is the demo's",
+    )
+    ap.add_argument(
+        "--specs",
+        nargs="+",
+        choices=list(SPECS),
+        default=list(SPECS),
+        metavar="LABEL",
+        help="student specs to compare: " + "; ".join(SPECS),
+    )
     args = common.parse(ap, argv)
     if args.quick:
         args.train_seeds, args.specs = args.train_seeds[:1], args.specs[:2]
@@ -86,13 +129,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from distill.students import validate_spec
 
-    rep = common.Report("demo_student", "Distilled student vs hard-label baseline per student (digits demo)",
-                        common.command_line("demo_student"),
-                        {"train_seeds": args.train_seeds, "teacher_and_transfer_seed": args.seed})
+    rep = common.Report(
+        "demo_student",
+        "Distilled student vs hard-label baseline per student (digits demo)",
+        common.command_line("demo_student"),
+        {"train_seeds": args.train_seeds, "teacher_and_transfer_seed": args.seed},
+    )
     results, rows = {}, []
     with threadpool_limits(args.threads):
         setup = demo_setup(args.seed)
-        epochs = 2 if args.quick else common.scaled(setup["sections"]["train"]["epochs"], args.epochs_scale)
+        epochs = (
+            2
+            if args.quick
+            else common.scaled(setup["sections"]["train"]["epochs"], args.epochs_scale)
+        )
         rep.settings["epochs"] = epochs
         n = len(setup["ds"].y_holdout)
         for label in args.specs:
@@ -100,21 +150,42 @@ def main(argv: list[str] | None = None) -> int:
             runs = []
             for s in args.train_seeds:
                 runs.append({"seed": s, **student_pair(setup, spec, s, epochs)})
-                print(f"{label} seed {s}: distilled {runs[-1]['student']}/{n}, hard labels {runs[-1]['baseline']}/{n}",
-                      flush=True)
+                print(
+                    f"{label} seed {s}: distilled {runs[-1]['student']}/{n}, hard labels {runs[-1]['baseline']}/{n}",
+                    flush=True,
+                )
             diff = [r["student"] - r["baseline"] for r in runs]
             results[label] = {"spec": SPECS[label], "runs": runs, "rows_gained": int(sum(diff))}
-            rows.append([label, runs[0]["params"], runs[0]["macs"],
-                         f"{np.mean([r['student'] for r in runs]) / n:.2%}", f"{np.mean([r['baseline'] for r in runs]) / n:.2%}",
-                         f"{runs[0]['student']} / {runs[0]['baseline']}",
-                         f"{sum(d > 0 for d in diff)}/{sum(d == 0 for d in diff)}/{sum(d < 0 for d in diff)}",
-                         int(sum(diff))])
+            rows.append(
+                [
+                    label,
+                    runs[0]["params"],
+                    runs[0]["macs"],
+                    f"{np.mean([r['student'] for r in runs]) / n:.2%}",
+                    f"{np.mean([r['baseline'] for r in runs]) / n:.2%}",
+                    f"{runs[0]['student']} / {runs[0]['baseline']}",
+                    f"{sum(d > 0 for d in diff)}/{sum(d == 0 for d in diff)}/{sum(d < 0 for d in diff)}",
+                    int(sum(diff)),
+                ]
+            )
     rep.data.update({"n_holdout": n, "specs": results})
-    rep.add(f"Holdout of {n} rows; {len(args.train_seeds)} training seeds per student. The teacher and the MUNGE "
-            "transfer set are the demo's; each seed trains both models from the same initialisation.\n\n"
-            + common.table(["student", "weights", "MACs", "distilled (mean)", "hard labels (mean)",
-                            "seed 0 rows right: distilled / hard", "seeds distilled better/equal/worse",
-                            "rows gained, all seeds"], rows))
+    rep.add(
+        f"Holdout of {n} rows; {len(args.train_seeds)} training seeds per student. The teacher and the MUNGE "
+        "transfer set are the demo's; each seed trains both models from the same initialisation.\n\n"
+        + common.table(
+            [
+                "student",
+                "weights",
+                "MACs",
+                "distilled (mean)",
+                "hard labels (mean)",
+                "seed 0 rows right: distilled / hard",
+                "seeds distilled better/equal/worse",
+                "rows gained, all seeds",
+            ],
+            rows,
+        )
+    )
     rep.write(args.out_dir)
     return 0
 

@@ -1,7 +1,8 @@
 """Ship the tree ensemble itself, or a distilled int8 student? Measured on digits and Adult.
 
 Direct: the tree models of the teacher (random forest + extra trees from the project's model
-library; histogram gradient boosting is tried too and its conversion result reported) converted to ONNX with skl2onnx (TreeEnsembleClassifier), run with
+library; histogram gradient boosting is tried too and its conversion result reported) converted
+to ONNX with skl2onnx (TreeEnsembleClassifier), run with
 onnxruntime. Distilled: a small MLP trained on a MUNGE transfer set labelled by the same two-tree-
 model teacher (Hinton loss, distill.train.fit), exported to ONNX and quantized with onnxruntime's
 ``quantize_dynamic`` (int8 weights). For each: file bytes, single-sample host latency (onnxruntime,
@@ -25,8 +26,12 @@ def tree_to_onnx(estimator, n_features: int, path: Path) -> int:
     from skl2onnx import convert_sklearn
     from skl2onnx.common.data_types import FloatTensorType
 
-    onx = convert_sklearn(estimator, initial_types=[("input", FloatTensorType([None, n_features]))],
-                          options={id(estimator): {"zipmap": False}}, target_opset={"": 17, "ai.onnx.ml": 3})
+    onx = convert_sklearn(
+        estimator,
+        initial_types=[("input", FloatTensorType([None, n_features]))],
+        options={id(estimator): {"zipmap": False}},
+        target_opset={"": 17, "ai.onnx.ml": 3},
+    )
     path.write_bytes(onx.SerializeToString())
     return path.stat().st_size
 
@@ -40,15 +45,21 @@ def hgb_conversion(x: np.ndarray, y: np.ndarray, d: int, path: Path, seed: int) 
     est = HistGradientBoostingClassifier(max_iter=20, random_state=seed).fit(x, y)
     try:
         return f"converted, {tree_to_onnx(est, d, path)} bytes (20 iterations)"
-    except Exception as exc:  # reported, not hidden: the converter's own failure on this version pair
-        return (f"FAILED with skl2onnx {md.version('skl2onnx')} + scikit-learn {md.version('scikit-learn')}: "
-                f"{type(exc.__cause__ or exc).__name__}: {str(exc.__cause__ or exc).splitlines()[0][:160]}")
+    except (
+        Exception
+    ) as exc:  # reported, not hidden: the converter's own failure on this version pair
+        return (
+            f"FAILED with skl2onnx {md.version('skl2onnx')} + scikit-learn {md.version('scikit-learn')}: "
+            f"{type(exc.__cause__ or exc).__name__}: {str(exc.__cause__ or exc).splitlines()[0][:160]}"
+        )
 
 
 def ort_probs(sess, x: np.ndarray) -> np.ndarray:
     outs = common.ort_predict(sess, x)
     names = [o.name for o in sess.get_outputs()]
-    return np.asarray(outs[names.index("probabilities")] if "probabilities" in names else outs[-1], np.float64)
+    return np.asarray(
+        outs[names.index("probabilities")] if "probabilities" in names else outs[-1], np.float64
+    )
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -70,13 +81,22 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
     x_tr, x_va, x_te = norm(ds.x_train), norm(ds.x_val), norm(ds.x_holdout)
     y_tr, y_va, y_te = ds.y_train, ds.y_val, ds.y_holdout
     d, nc = x_tr.shape[1], ds.num_classes
-    teacher = build_teacher({"library": ["rf", "extra_trees"], "selection": "none"}, x_tr, y_tr, x_va, y_va,
-                            seed=args.seed, base_dir=common.ROOT)
+    teacher = build_teacher(
+        {"library": ["rf", "extra_trees"], "selection": "none"},
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        seed=args.seed,
+        base_dir=common.ROOT,
+    )
     x1 = x_te[:1]
     rows, out = [], {"n_train": len(y_tr), "n_val": len(y_va), "n_test": len(y_te), "rows": []}
 
     def add(name: str, nbytes: int, lat: dict, acc: float, how: str) -> None:
-        out["rows"].append({"model": name, "bytes": nbytes, "latency": lat, "accuracy": acc, "how": how})
+        out["rows"].append(
+            {"model": name, "bytes": nbytes, "latency": lat, "accuracy": acc, "how": how}
+        )
         rows.append([name, nbytes, lat["p50_ms"], lat["p90_ms"], acc, how])
 
     sessions, probs, total = [], [], 0
@@ -88,52 +108,104 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
         sessions.append(sess)
         probs.append(p)
         total += nbytes
-        add(f"{m.name} direct (skl2onnx)", nbytes, common.latency_p50_ms(lambda s=sess: s.run(None, {"input": x1}),
-                                                                      runs=args.latency_runs),
-            common.accuracy(p, y_te), "TreeEnsembleClassifier in onnxruntime")
-    add("teacher = mean of both, direct", total,
-        common.latency_p50_ms(lambda: [s.run(None, {"input": x1}) for s in sessions], runs=args.latency_runs),
-        common.accuracy(np.mean(probs, 0), y_te), "both ONNX files run one after the other")
+        add(
+            f"{m.name} direct (skl2onnx)",
+            nbytes,
+            common.latency_p50_ms(
+                lambda s=sess: s.run(None, {"input": x1}), runs=args.latency_runs
+            ),
+            common.accuracy(p, y_te),
+            "TreeEnsembleClassifier in onnxruntime",
+        )
+    add(
+        "teacher = mean of both, direct",
+        total,
+        common.latency_p50_ms(
+            lambda: [s.run(None, {"input": x1}) for s in sessions], runs=args.latency_runs
+        ),
+        common.accuracy(np.mean(probs, 0), y_te),
+        "both ONNX files run one after the other",
+    )
     out["hgb_conversion"] = hgb_conversion(x_tr, y_tr, d, work / f"{dname}.hgb.onnx", args.seed)
     out["teacher_sklearn_accuracy"] = common.accuracy(teacher.predict_proba(x_te), y_te)
 
     # the distilled student: MUNGE transfer set labelled by the same teacher, Hinton loss
-    big = norm(make_transfer({"method": "munge", "size_multiplier": args.multiplier}, ds.x_train, ds.nominal,
-                             seed=args.seed))
+    big = norm(
+        make_transfer(
+            {"method": "munge", "size_multiplier": args.multiplier},
+            ds.x_train,
+            ds.nominal,
+            seed=args.seed,
+        )
+    )
     p_big = teacher.predict_proba(big)
     epochs = common.scaled(max(3, round(args.budget_rows / len(big))), args.epochs_scale)
     torch.manual_seed(args.seed)
     student = build_student({"kind": "mlp", "hidden": args.hidden}, (d,), nc)
-    common.train(student, big, p_big.argmax(1), p_big, x_va, y_va, input_shape=(d,), epochs=epochs, loss="hinton",
-                 seed=args.seed, val_teacher_probs=teacher.predict_proba(x_va), temperature=args.temperature,
-                 alpha=0.9, lr=3e-3, batch_size=256)
+    common.train(
+        student,
+        big,
+        p_big.argmax(1),
+        p_big,
+        x_va,
+        y_va,
+        input_shape=(d,),
+        epochs=epochs,
+        loss="hinton",
+        seed=args.seed,
+        val_teacher_probs=teacher.predict_proba(x_va),
+        temperature=args.temperature,
+        alpha=0.9,
+        lr=3e-3,
+        batch_size=256,
+    )
     st = common.onnx_int8(student, (d,), work, f"{dname}.student")
-    for label, path, nbytes in (("distilled student fp32 (ONNX)", st.fp32_path, st.fp32_bytes),
-                                ("distilled student int8 (ONNX, quantize_dynamic)", st.int8_path, st.int8_bytes)):
+    for label, path, nbytes in (
+        ("distilled student fp32 (ONNX)", st.fp32_path, st.fp32_bytes),
+        ("distilled student int8 (ONNX, quantize_dynamic)", st.int8_path, st.int8_bytes),
+    ):
         sess = common.ort_session(path)
         p = softmax(common.ort_predict(sess, x_te)[0])
-        add(label, nbytes, common.latency_p50_ms(lambda s=sess: common.ort_predict(s, x1), runs=args.latency_runs),
-            common.accuracy(p, y_te), f"mlp {args.hidden}, {len(big)} MUNGE rows, {epochs} epochs, T={args.temperature:g}")
+        add(
+            label,
+            nbytes,
+            common.latency_p50_ms(lambda s=sess: common.ort_predict(s, x1), runs=args.latency_runs),
+            common.accuracy(p, y_te),
+            f"mlp {args.hidden}, {len(big)} MUNGE rows, {epochs} epochs, T={args.temperature:g}",
+        )
     direct = out["rows"][-3]
     int8 = out["rows"][-1]
-    out["ratios"] = {"bytes": direct["bytes"] / int8["bytes"],
-                     "latency_p50": direct["latency"]["p50_ms"] / int8["latency"]["p50_ms"],
-                     "accuracy_delta": int8["accuracy"] - direct["accuracy"]}
-    rep.add(f"## {dname}: {len(y_tr)} train / {len(y_va)} validation / {len(y_te)} test rows, {nc} classes\n\n"
-            + common.table(["model", "bytes", "latency p50 (ms)", "p90 (ms)", "test accuracy", "how"], rows)
-            + f"\nDirect teacher vs int8 student: {out['ratios']['bytes']:.0f}x the bytes, "
-              f"{out['ratios']['latency_p50']:.1f}x the single-sample latency, accuracy "
-              f"{out['ratios']['accuracy_delta']:+.4f} for the student. Latency: onnxruntime "
-              f"{__import__('onnxruntime').__version__}, 1 intra-op thread, batch 1, {args.latency_runs} runs.\n"
-            + f"\nHistGradientBoostingClassifier direct conversion: {out['hgb_conversion']}\n")
+    out["ratios"] = {
+        "bytes": direct["bytes"] / int8["bytes"],
+        "latency_p50": direct["latency"]["p50_ms"] / int8["latency"]["p50_ms"],
+        "accuracy_delta": int8["accuracy"] - direct["accuracy"],
+    }
+    rep.add(
+        f"## {dname}: {len(y_tr)} train / {len(y_va)} validation / {len(y_te)} test rows, {nc} classes\n\n"
+        + common.table(
+            ["model", "bytes", "latency p50 (ms)", "p90 (ms)", "test accuracy", "how"], rows
+        )
+        + f"\nDirect teacher vs int8 student: {out['ratios']['bytes']:.0f}x the bytes, "
+        f"{out['ratios']['latency_p50']:.1f}x the single-sample latency, accuracy "
+        f"{out['ratios']['accuracy_delta']:+.4f} for the student. Latency: onnxruntime "
+        f"{__import__('onnxruntime').__version__}, 1 intra-op thread, batch 1, {args.latency_runs} runs.\n"
+        + f"\nHistGradientBoostingClassifier direct conversion: {out['hgb_conversion']}\n"
+    )
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser("direct_vs_distilled", __doc__)
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
-    ap.add_argument("--max-train", type=int, default=10000, help="cap training rows (Adult has 27k; default 10k)")
-    ap.add_argument("--multiplier", type=int, default=10, help="MUNGE transfer set = multiplier x training rows")
+    ap.add_argument(
+        "--max-train",
+        type=int,
+        default=10000,
+        help="cap training rows (Adult has 27k; default 10k)",
+    )
+    ap.add_argument(
+        "--multiplier", type=int, default=10, help="MUNGE transfer set = multiplier x training rows"
+    )
     ap.add_argument("--hidden", type=int, nargs="+", default=[128])
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--budget-rows", type=float, default=600_000, help="row-passes for the student")
@@ -141,12 +213,24 @@ def main(argv: list[str] | None = None) -> int:
     args = common.parse(ap, argv)
     if args.quick:
         args.max_train, args.multiplier, args.budget_rows, args.latency_runs = 2000, 3, 20_000, 30
-    settings = {"datasets": args.datasets, "max_train": args.max_train, "teacher": "rf + extra_trees (model library), mean",
-                "transfer": f"munge x{args.multiplier}", "student": f"mlp {args.hidden}", "T": args.temperature,
-                "budget_row_passes": args.budget_rows, "epochs_scale": args.epochs_scale,
-                "latency_runs": args.latency_runs, "seed": args.seed}
-    rep = common.Report("direct_vs_distilled", "Tree ensemble converted directly to ONNX vs a distilled int8 student",
-                        common.command_line("direct_vs_distilled"), settings)
+    settings = {
+        "datasets": args.datasets,
+        "max_train": args.max_train,
+        "teacher": "rf + extra_trees (model library), mean",
+        "transfer": f"munge x{args.multiplier}",
+        "student": f"mlp {args.hidden}",
+        "T": args.temperature,
+        "budget_row_passes": args.budget_rows,
+        "epochs_scale": args.epochs_scale,
+        "latency_runs": args.latency_runs,
+        "seed": args.seed,
+    }
+    rep = common.Report(
+        "direct_vs_distilled",
+        "Tree ensemble converted directly to ONNX vs a distilled int8 student",
+        common.command_line("direct_vs_distilled"),
+        settings,
+    )
     with tempfile.TemporaryDirectory(prefix="tinyship-direct-") as tmp:
         rep.data = {d: run_dataset(d, DATASETS[d], args, rep, Path(tmp)) for d in args.datasets}
     rep.write(args.out_dir)

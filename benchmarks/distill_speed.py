@@ -38,8 +38,9 @@ def _in_bench_venv() -> bool:
     return Path(sys.prefix).resolve() == (common.ROOT / ".venv-bench").resolve()
 
 
-def torchdistill_epochs(student, teacher, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, cfg: dict,
-                        epochs: int) -> dict:
+def torchdistill_epochs(
+    student, teacher, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, cfg: dict, epochs: int
+) -> dict:
     """The torchdistill side: KDLoss on ForwardHookManager I/O dicts, teacher run on every batch."""
     import torch
     from torch import nn
@@ -57,15 +58,24 @@ def torchdistill_epochs(student, teacher, x: np.ndarray, y: np.ndarray, x_val: n
 
         def forward(self, xb: torch.Tensor) -> torch.Tensor:
             p = np.clip(teacher.predict_proba(xb.numpy()), 1e-7, 1.0)
-            return self.logits(torch.from_numpy(np.log(p / p.sum(1, keepdims=True)).astype(np.float32)))
+            return self.logits(
+                torch.from_numpy(np.log(p / p.sum(1, keepdims=True)).astype(np.float32))
+            )
 
     last = [n for n, m in student.named_modules() if isinstance(m, nn.Linear)][-1]
     t_module = EnsembleModule().eval()
     hooks_s, hooks_t = ForwardHookManager("cpu"), ForwardHookManager("cpu")
     hooks_s.add_hook(student, last, requires_input=False, requires_output=True)
     hooks_t.add_hook(t_module, "logits", requires_input=False, requires_output=True)
-    kd = KDLoss(last, "output", "logits", "output", temperature=cfg["temperature"], alpha=1 - cfg["alpha"],
-                beta=cfg["alpha"])
+    kd = KDLoss(
+        last,
+        "output",
+        "logits",
+        "output",
+        temperature=cfg["temperature"],
+        alpha=1 - cfg["alpha"],
+        beta=cfg["alpha"],
+    )
     opt = make_optimizer(student, cfg)
     sched = make_schedule(opt, cfg)
     xt, yt, xv = torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(x_val)
@@ -106,19 +116,54 @@ def run(args) -> int:
     norm = Normalizer.fit(ds.x_train, "column")
     x_tr, x_va = norm(ds.x_train), norm(ds.x_val)
     d, nc = x_tr.shape[1], ds.num_classes
-    teacher = build_teacher({"library": args.library, "selection": "none"}, x_tr, ds.y_train, x_va, ds.y_val,
-                            seed=args.seed, base_dir=common.ROOT)
-    x = norm(make_transfer({"method": "munge", "size_multiplier": args.multiplier}, ds.x_train, ds.nominal,
-                           seed=args.seed))
+    teacher = build_teacher(
+        {"library": args.library, "selection": "none"},
+        x_tr,
+        ds.y_train,
+        x_va,
+        ds.y_val,
+        seed=args.seed,
+        base_dir=common.ROOT,
+    )
+    x = norm(
+        make_transfer(
+            {"method": "munge", "size_multiplier": args.multiplier},
+            ds.x_train,
+            ds.nominal,
+            seed=args.seed,
+        )
+    )
     epochs = common.scaled(args.epochs, args.epochs_scale)
-    cfg = train_config({"epochs": epochs, "batch_size": args.batch_size, "temperature": args.temperature,
-                        "alpha": args.alpha, "seed": args.seed, "lr": 3e-3})
+    cfg = train_config(
+        {
+            "epochs": epochs,
+            "batch_size": args.batch_size,
+            "temperature": args.temperature,
+            "alpha": args.alpha,
+            "seed": args.seed,
+            "lr": 3e-3,
+        }
+    )
     versions = {k: md.version(k) for k in ("torch", "torchvision", "torchdistill") if _has(k)}
-    settings = {"dataset": args.dataset, "train_rows": len(x_tr), "transfer": f"munge x{args.multiplier} = {len(x)} rows",
-                "teacher": f"{args.library} (mean)", "student": f"mlp {args.hidden}", "epochs": epochs,
-                "batch": args.batch_size, "T": args.temperature, "alpha": args.alpha, "seed": args.seed, **versions}
-    rep = common.Report("distill_speed", "Distillation epoch time: ours (cached teacher) vs hard-label vs torchdistill",
-                        common.command_line("distill_speed"), settings)
+    settings = {
+        "dataset": args.dataset,
+        "train_rows": len(x_tr),
+        "transfer": f"munge x{args.multiplier} = {len(x)} rows",
+        "teacher": f"{args.library} (mean)",
+        "student": f"mlp {args.hidden}",
+        "epochs": epochs,
+        "batch": args.batch_size,
+        "T": args.temperature,
+        "alpha": args.alpha,
+        "seed": args.seed,
+        **versions,
+    }
+    rep = common.Report(
+        "distill_speed",
+        "Distillation epoch time: ours (cached teacher) vs hard-label vs torchdistill",
+        common.command_line("distill_speed"),
+        settings,
+    )
 
     def new_student():
         torch.manual_seed(args.seed)
@@ -136,39 +181,102 @@ def run(args) -> int:
     p_va = teacher.predict_proba(x_va)
     labels = p.argmax(1)
     # warm-up (untimed): the first training call in a process pays one-off library initialisation
-    common.train(new_student(), x[:512], labels[:512], p[:512], x_va, ds.y_val, input_shape=(d,), epochs=1,
-                 loss="hinton", seed=args.seed, val_teacher_probs=p_va, batch_size=args.batch_size, lr=3e-3)
+    common.train(
+        new_student(),
+        x[:512],
+        labels[:512],
+        p[:512],
+        x_va,
+        ds.y_val,
+        input_shape=(d,),
+        epochs=1,
+        loss="hinton",
+        seed=args.seed,
+        val_teacher_probs=p_va,
+        batch_size=args.batch_size,
+        lr=3e-3,
+    )
     for name, loss in (("ours", "hinton"), ("plain", "hard")):
         t = time.perf_counter()
-        common.train(new_student(), x, labels, p if loss != "hard" else None, x_va, ds.y_val, input_shape=(d,),
-                     epochs=epochs, loss=loss, seed=args.seed, val_teacher_probs=p_va if loss != "hard" else None,
-                     batch_size=args.batch_size, temperature=args.temperature, alpha=args.alpha, lr=3e-3)
+        common.train(
+            new_student(),
+            x,
+            labels,
+            p if loss != "hard" else None,
+            x_va,
+            ds.y_val,
+            input_shape=(d,),
+            epochs=epochs,
+            loss=loss,
+            seed=args.seed,
+            val_teacher_probs=p_va if loss != "hard" else None,
+            batch_size=args.batch_size,
+            temperature=args.temperature,
+            alpha=args.alpha,
+            lr=3e-3,
+        )
         wall = time.perf_counter() - t
         res[name] = {"epoch_s": wall / epochs, "epochs": epochs, "wall_s": wall}
     try:
-        res["torchdistill"] = torchdistill_epochs(new_student(), teacher, x, labels.astype(np.int64), x_va, cfg, epochs)
-        td_note = ("torchdistill " + versions.get("torchdistill", "?") + ": KDLoss + ForwardHookManager, "
-                   "teacher forward on every batch")
+        res["torchdistill"] = torchdistill_epochs(
+            new_student(), teacher, x, labels.astype(np.int64), x_va, cfg, epochs
+        )
+        td_note = (
+            "torchdistill " + versions.get("torchdistill", "?") + ": KDLoss + ForwardHookManager, "
+            "teacher forward on every batch"
+        )
     except ImportError as exc:
         res["torchdistill"] = None
-        td_note = f"torchdistill could not be imported here ({exc}); run benchmarks/setup_bench_env.sh"
-    rows = [["teacher labelling, once (TeacherCache cold fill)", res["cache_fill_s"], "-", f"{len(x)} rows"],
-            ["cache hit (memory-mapped read)", res["cache_hit_s"], "-", ""],
-            ["ours: distillation epoch from the cache", res["ours"]["epoch_s"], 1.0, f"mean of {epochs} epochs"],
-            ["plain hard-label epoch (no teacher)", res["plain"]["epoch_s"],
-             res["plain"]["epoch_s"] / res["ours"]["epoch_s"], f"mean of {epochs} epochs"]]
+        td_note = (
+            f"torchdistill could not be imported here ({exc}); run benchmarks/setup_bench_env.sh"
+        )
+    rows = [
+        [
+            "teacher labelling, once (TeacherCache cold fill)",
+            res["cache_fill_s"],
+            "-",
+            f"{len(x)} rows",
+        ],
+        ["cache hit (memory-mapped read)", res["cache_hit_s"], "-", ""],
+        [
+            "ours: distillation epoch from the cache",
+            res["ours"]["epoch_s"],
+            1.0,
+            f"mean of {epochs} epochs",
+        ],
+        [
+            "plain hard-label epoch (no teacher)",
+            res["plain"]["epoch_s"],
+            res["plain"]["epoch_s"] / res["ours"]["epoch_s"],
+            f"mean of {epochs} epochs",
+        ],
+    ]
     if res["torchdistill"]:
-        rows.append(["torchdistill epoch (KDLoss, teacher per batch)", res["torchdistill"]["epoch_s"],
-                     res["torchdistill"]["epoch_s"] / res["ours"]["epoch_s"], f"mean of {epochs} epochs"])
+        rows.append(
+            [
+                "torchdistill epoch (KDLoss, teacher per batch)",
+                res["torchdistill"]["epoch_s"],
+                res["torchdistill"]["epoch_s"] / res["ours"]["epoch_s"],
+                f"mean of {epochs} epochs",
+            ]
+        )
         total_ours = res["cache_fill_s"] + res["ours"]["wall_s"]
         res["whole_run_ratio"] = res["torchdistill"]["wall_s"] / total_ours
-        rows.append([f"whole run of {epochs} epochs: torchdistill / ours incl. cache fill", "-",
-                     res["whole_run_ratio"], ""])
-    rep.add("## Seconds per epoch, measured side by side in one process\n\n"
-            + common.table(["what", "seconds", "ratio to ours", "note"], rows)
-            + f"\ntorchdistill side: {td_note}. Same teacher object, student architecture and initial weights, "
-              "transfer rows, batch size, optimizer (AdamW, cosine), temperature and soft/hard weights; "
-              "torchdistill's YAML-driven DistillationBox was not used.\n")
+        rows.append(
+            [
+                f"whole run of {epochs} epochs: torchdistill / ours incl. cache fill",
+                "-",
+                res["whole_run_ratio"],
+                "",
+            ]
+        )
+    rep.add(
+        "## Seconds per epoch, measured side by side in one process\n\n"
+        + common.table(["what", "seconds", "ratio to ours", "note"], rows)
+        + f"\ntorchdistill side: {td_note}. Same teacher object, student architecture and initial weights, "
+        "transfer rows, batch size, optimizer (AdamW, cosine), temperature and soft/hard weights; "
+        "torchdistill's YAML-driven DistillationBox was not used.\n"
+    )
     rep.data = res
     rep.write(args.out_dir)
     return 0
@@ -188,14 +296,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = common.parser("distill_speed", __doc__)
     ap.add_argument("--dataset", default="letter", choices=["letter", "digits", "adult"])
     ap.add_argument("--library", nargs="+", default=["rf", "extra_trees", "knn"])
-    ap.add_argument("--multiplier", type=int, default=4, help="MUNGE transfer set = multiplier x training rows")
+    ap.add_argument(
+        "--multiplier", type=int, default=4, help="MUNGE transfer set = multiplier x training rows"
+    )
     ap.add_argument("--max-train", type=int, default=None)
     ap.add_argument("--hidden", type=int, nargs="+", default=[128])
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--alpha", type=float, default=0.9)
-    ap.add_argument("--no-bench-venv", action="store_true", help="run in this interpreter even without torchdistill")
+    ap.add_argument(
+        "--no-bench-venv",
+        action="store_true",
+        help="run in this interpreter even without torchdistill",
+    )
     args = common.parse(ap, argv)
     if args.quick:
         args.max_train, args.multiplier, args.epochs, args.library = 2000, 2, 1, ["rf", "knn"]
@@ -203,9 +317,14 @@ def main(argv: list[str] | None = None) -> int:
         if BENCH_PY.exists():
             argv = sys.argv[1:] if argv is None else argv
             env = {**os.environ, "PYTHONPATH": str(common.ROOT)}
-            return subprocess.call([str(BENCH_PY), "-m", "benchmarks.distill_speed", *argv], cwd=common.ROOT, env=env)
-        print(f"note: {BENCH_PY} not found; torchdistill is measured only in the bench venv "
-              "(bash benchmarks/setup_bench_env.sh). Running our two figures here.", file=sys.stderr)
+            return subprocess.call(
+                [str(BENCH_PY), "-m", "benchmarks.distill_speed", *argv], cwd=common.ROOT, env=env
+            )
+        print(
+            f"note: {BENCH_PY} not found; torchdistill is measured only in the bench venv "
+            "(bash benchmarks/setup_bench_env.sh). Running our two figures here.",
+            file=sys.stderr,
+        )
     return run(args)
 
 

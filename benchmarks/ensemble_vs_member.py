@@ -45,7 +45,9 @@ def shifted(x: np.ndarray, side: int, rng: np.random.Generator) -> np.ndarray:
     return out.reshape(len(x), -1)
 
 
-def cnn_member(name: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, seed: int, epochs: int):
+def cnn_member(
+    name: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, seed: int, epochs: int
+):
     """A CNN trained on hard labels with one-pixel shifts, through distill.train.fit (early stopping on validation)."""
     import torch
 
@@ -56,15 +58,30 @@ def cnn_member(name: str, x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.n
     side = int(round(x.shape[1] ** 0.5))
     shape = (1, side, side)
     torch.manual_seed(seed)
-    model = build_student({"kind": "cnn", "channels": [32, 64], "hidden": 128, "dropout": 0.25}, shape, 10)
+    model = build_student(
+        {"kind": "cnn", "channels": [32, 64], "hidden": 128, "dropout": 0.25}, shape, 10
+    )
     rng = np.random.default_rng(seed)
     labels = torch.from_numpy(np.asarray(y, np.int64))
 
     def epoch_data(epoch: int) -> EpochData:
         return EpochData(common.shaped_tensor(shifted(x, side, rng), shape), labels, None)
 
-    res = common.train(model, x, y, None, xv, yv, input_shape=shape, epochs=epochs, loss="hard", seed=seed,
-                       epoch_data=epoch_data, lr=2e-3, batch_size=64)
+    res = common.train(
+        model,
+        x,
+        y,
+        None,
+        xv,
+        yv,
+        input_shape=shape,
+        epochs=epochs,
+        loss="hard",
+        seed=seed,
+        epoch_data=epoch_data,
+        lr=2e-3,
+        batch_size=64,
+    )
     model.load_state_dict(res.best_state)
     return TorchMember(name, model.eval(), output="logits", input_shape=shape)
 
@@ -77,20 +94,29 @@ def wide_extras(x, y, xv, yv, seed: int, cnn_epochs: int, quick: bool) -> dict:
 
     from distill.teachers import SklearnMember
 
-    ests = {"svm_rbf_c1": SVC(C=1.0, gamma="scale"), "svm_rbf_c100": SVC(C=100.0, gamma="scale"),
-            "svm_poly2": SVC(C=10.0, kernel="poly", degree=2, gamma="scale"),
-            "svm_poly3": SVC(C=10.0, kernel="poly", degree=3, gamma="scale")}
+    ests = {
+        "svm_rbf_c1": SVC(C=1.0, gamma="scale"),
+        "svm_rbf_c100": SVC(C=100.0, gamma="scale"),
+        "svm_poly2": SVC(C=10.0, kernel="poly", degree=2, gamma="scale"),
+        "svm_poly3": SVC(C=10.0, kernel="poly", degree=3, gamma="scale"),
+    }
     out = {}
     for name, svc in ests.items():
-        out[name] = SklearnMember(name, CalibratedClassifierCV(svc, ensemble=False, cv=3).fit(x, y), 10)
+        out[name] = SklearnMember(
+            name, CalibratedClassifierCV(svc, ensemble=False, cv=3).fit(x, y), 10
+        )
     for k in (3, 5):
-        out[f"knn{k}"] = SklearnMember(f"knn{k}", KNeighborsClassifier(n_neighbors=k, weights="distance").fit(x, y), 10)
+        out[f"knn{k}"] = SklearnMember(
+            f"knn{k}", KNeighborsClassifier(n_neighbors=k, weights="distance").fit(x, y), 10
+        )
     for s in range(1 if quick else 3):
         out[f"cnn_shift{s}"] = cnn_member(f"cnn_shift{s}", x, y, xv, yv, seed + s, cnn_epochs)
     return out
 
 
-def select(settings: tuple[str, str, str], pv: dict, yv: np.ndarray, seed: int) -> tuple[dict[str, float], str]:
+def select(
+    settings: tuple[str, str, str], pv: dict, yv: np.ndarray, seed: int
+) -> tuple[dict[str, float], str]:
     """The selected weights (non-zero only) and the member selection ranked best on its own."""
     from distill.selection import bagged_ensemble_selection, ensemble_selection
 
@@ -112,24 +138,37 @@ def one_split(split: int, args, libraries: list[str]) -> dict:
     ds = D.load_data({**recipe["data"], "split_seed": split})
     norm = D.Normalizer.fit(ds.x_train, recipe["data"]["normalize"])
     xt, xv, xh = norm(ds.x_train), norm(ds.x_val), norm(ds.x_holdout)
-    members = build_library(recipe["teacher"]["library"], xt, ds.y_train, seed=args.seed, num_classes=10)
+    members = build_library(
+        recipe["teacher"]["library"], xt, ds.y_train, seed=args.seed, num_classes=10
+    )
     names = {"demo": list(members)}
     if "wide" in libraries:
-        members.update(wide_extras(xt, ds.y_train, xv, ds.y_val, args.seed, args.cnn_epochs, args.quick))
+        members.update(
+            wide_extras(xt, ds.y_train, xv, ds.y_val, args.seed, args.cnn_epochs, args.quick)
+        )
         names["wide"] = list(members)
     pv = {n: m.predict_proba(xv) for n, m in members.items()}
     ph = {n: m.predict_proba(xh) for n, m in members.items()}
     errors = {n: int((p.argmax(1) != ds.y_holdout).sum()) for n, p in ph.items()}
-    out = {"split": split, "n_holdout": len(ds.y_holdout), "n_val": len(ds.y_val), "member_errors": errors}
+    out = {
+        "split": split,
+        "n_holdout": len(ds.y_holdout),
+        "n_val": len(ds.y_val),
+        "member_errors": errors,
+    }
     for lib in libraries:
         lib_names = names[lib]
         best = min(lib_names, key=lambda n: (errors[n], lib_names.index(n)))
         row = {"hindsight_best": [best, errors[best]], "ensembles": {}}
         for label, setting in SETTINGS.items():
             weights, pick = select(setting, {n: pv[n] for n in lib_names}, ds.y_val, args.seed)
-            pe = combine_probas([ph[n] for n in weights], np.array(list(weights.values())), setting[2])
-            row["ensembles"][label] = {"errors": int((pe.argmax(1) != ds.y_holdout).sum()),
-                                       "weights": {n: round(w, 3) for n, w in weights.items()}}
+            pe = combine_probas(
+                [ph[n] for n in weights], np.array(list(weights.values())), setting[2]
+            )
+            row["ensembles"][label] = {
+                "errors": int((pe.argmax(1) != ds.y_holdout).sum()),
+                "weights": {n: round(w, 3) for n, w in weights.items()},
+            }
             if label == DEMO_SETTING:
                 row["validation_pick"] = [pick, errors[pick]]
         out[lib] = row
@@ -137,7 +176,10 @@ def one_split(split: int, args, libraries: list[str]) -> dict:
 
 
 def report_library(lib: str, splits: list[dict], rep: common.Report) -> dict:
-    rows, tally = [], {label: [0, 0, 0] for label in SETTINGS}  # fewer / same / more errors than hindsight best
+    rows, tally = (
+        [],
+        {label: [0, 0, 0] for label in SETTINGS},
+    )  # fewer / same / more errors than hindsight best
     totals = {"hindsight_best": 0, "validation_pick": 0, **{label: 0 for label in SETTINGS}}
     for s in splits:
         r = s[lib]
@@ -152,31 +194,59 @@ def report_library(lib: str, splits: list[dict], rep: common.Report) -> dict:
             cells.append(e)
         rows.append([s["split"], f"{hb[0]}: {hb[1]}", f"{vp[0]}: {vp[1]}", *cells])
     n = sum(s["n_holdout"] for s in splits)
-    rows.append(["total", totals["hindsight_best"], totals["validation_pick"], *(totals[k] for k in SETTINGS)])
-    rep.add(f"## library: {lib}\n\nHoldout errors per split seed ({splits[0]['n_holdout']} rows each, {n} in all; "
-            "split 0 is the demo's). Hindsight best = fewest holdout errors of any member; validation pick = "
-            "the member selection ranks best on validation.\n\n"
-            + common.table(["split", "hindsight-best member", "validation pick", *SETTINGS], rows)
-            + "\nEnsemble vs hindsight-best member, splits with fewer / equal / more errors: "
-            + "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in tally.items()) + ".\n")
+    rows.append(
+        [
+            "total",
+            totals["hindsight_best"],
+            totals["validation_pick"],
+            *(totals[k] for k in SETTINGS),
+        ]
+    )
+    rep.add(
+        f"## library: {lib}\n\nHoldout errors per split seed ({splits[0]['n_holdout']} rows each, {n} in all; "
+        "split 0 is the demo's). Hindsight best = fewest holdout errors of any member; validation pick = "
+        "the member selection ranks best on validation.\n\n"
+        + common.table(["split", "hindsight-best member", "validation pick", *SETTINGS], rows)
+        + "\nEnsemble vs hindsight-best member, splits with fewer / equal / more errors: "
+        + "; ".join(f"{k} {v[0]}/{v[1]}/{v[2]}" for k, v in tally.items())
+        + ".\n"
+    )
     return {"totals": totals, "fewer_same_more_than_hindsight_best": tally}
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser("ensemble_vs_member", __doc__)
-    ap.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2, 3, 4], help="split seeds (0 = the demo's)")
+    ap.add_argument(
+        "--splits",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2, 3, 4],
+        help="split seeds (0 = the demo's)",
+    )
     ap.add_argument("--libraries", nargs="+", default=["demo", "wide"], choices=["demo", "wide"])
-    ap.add_argument("--cnn-epochs", type=int, default=40, help="epochs of each shift-augmented CNN (wide library)")
+    ap.add_argument(
+        "--cnn-epochs",
+        type=int,
+        default=40,
+        help="epochs of each shift-augmented CNN (wide library)",
+    )
     args = common.parse(ap, argv)
     if args.quick:
         args.splits, args.cnn_epochs = args.splits[:1], 3
     args.cnn_epochs = common.scaled(args.cnn_epochs, args.epochs_scale)
     from threadpoolctl import threadpool_limits
 
-    rep = common.Report("ensemble_vs_member", "Ensemble selection vs its best single member (digits, holdout errors)",
-                        common.command_line("ensemble_vs_member"),
-                        {"splits": args.splits, "libraries": args.libraries, "cnn_epochs": args.cnn_epochs,
-                         "seed": args.seed})
+    rep = common.Report(
+        "ensemble_vs_member",
+        "Ensemble selection vs its best single member (digits, holdout errors)",
+        common.command_line("ensemble_vs_member"),
+        {
+            "splits": args.splits,
+            "libraries": args.libraries,
+            "cnn_epochs": args.cnn_epochs,
+            "seed": args.seed,
+        },
+    )
     with threadpool_limits(args.threads):
         splits = [one_split(s, args, args.libraries) for s in args.splits]
     rep.data["splits"] = splits

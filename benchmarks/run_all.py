@@ -1,4 +1,6 @@
-"""Run the benchmarks (the four of issue 5, the MLPerf Tiny estimator check, then issue 2's ensemble-vs-member count) one after another (``make bench``) and refresh benchmarks/RESULTS.md.
+"""Run the benchmarks one after another (``make bench``) and refresh benchmarks/RESULTS.md.
+
+The four of issue 5, the MLPerf Tiny estimator check, then issue 2's ensemble-vs-member count.
 
 distill_speed needs the bench venv (torchdistill beside its own torch); it is built by
 ``benchmarks/setup_bench_env.sh`` here, only when distill_speed is among those run.
@@ -15,21 +17,31 @@ import time
 
 from benchmarks import common
 
-NAMES = ("hinton_mnist", "bucilua_munge", "distill_speed", "direct_vs_distilled", "mlperf_tiny_estimates",
-         "ensemble_vs_member", "demo_student")
+NAMES = (
+    "hinton_mnist",
+    "bucilua_munge",
+    "distill_speed",
+    "direct_vs_distilled",
+    "mlperf_tiny_estimates",
+    "ensemble_vs_member",
+    "demo_student",
+)
 
 
 def write_summary(names: list[str], timings: dict[str, float]) -> None:
     """benchmarks/RESULTS.md = the latest full-default results of each benchmark, with command and machine."""
     from tinyship import rundir
 
-    parts = ["# Benchmark results (latest full runs)\n",
-             "Written by `python -m benchmarks.run_all` from `benchmarks/results/<name>.md`; each section "
-             "names the exact command, the machine (CPU model, cores) and the settings beside its figures. "
-             "Quick runs (`--quick`) go to `benchmarks/results/quick/` and are not shown here.\n",
-             f"Last `python -m benchmarks.run_all` ({', '.join(names)}) on {common.machine()['cpu']}, "
-             f"{common.machine()['cores']} cores: " + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
-             + f"; total {sum(timings.values()):.0f} s ({sum(timings.values()) / 60:.1f} min).\n"]
+    parts = [
+        "# Benchmark results (latest full runs)\n",
+        "Written by `python -m benchmarks.run_all` from `benchmarks/results/<name>.md`; each section "
+        "names the exact command, the machine (CPU model, cores) and the settings beside its figures. "
+        "Quick runs (`--quick`) go to `benchmarks/results/quick/` and are not shown here.\n",
+        f"Last `python -m benchmarks.run_all` ({', '.join(names)}) on {common.machine()['cpu']}, "
+        f"{common.machine()['cores']} cores: "
+        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items())
+        + f"; total {sum(timings.values()):.0f} s ({sum(timings.values()) / 60:.1f} min).\n",
+    ]
     for name in NAMES:
         md = common.RESULTS / f"{name}.md"
         if md.is_file():
@@ -45,18 +57,35 @@ def write_summary(names: list[str], timings: dict[str, float]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__)
     ap.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES))
-    ap.add_argument("--quick", action="store_true", help="each benchmark with --quick (under a minute each)")
+    ap.add_argument(
+        "--quick", action="store_true", help="each benchmark with --quick (under a minute each)"
+    )
     ap.add_argument("--epochs-scale", type=float, default=1.0)
-    ap.add_argument("--no-bench-env", action="store_true", help="do not build .venv-bench for distill_speed")
+    ap.add_argument(
+        "--no-bench-env", action="store_true", help="do not build .venv-bench for distill_speed"
+    )
     args = ap.parse_args(argv)
     flags = (["--quick"] if args.quick else []) + ["--epochs-scale", str(args.epochs_scale)]
     t0 = time.perf_counter()
     failed, timings = [], {}
     for name in args.only:
-        if name == "distill_speed" and not args.no_bench_env and not (common.ROOT / ".venv-bench" / ".installed").exists():
-            print("building .venv-bench for distill_speed (torch 2.14.1 + torchvision + torchdistill) ...", file=sys.stderr)
-            if subprocess.call(["bash", str(common.ROOT / "benchmarks" / "setup_bench_env.sh")]) != 0:
-                print("could not build .venv-bench; distill_speed runs without torchdistill", file=sys.stderr)
+        if (
+            name == "distill_speed"
+            and not args.no_bench_env
+            and not (common.ROOT / ".venv-bench" / ".installed").exists()
+        ):
+            print(
+                "building .venv-bench for distill_speed (torch 2.14.1 + torchvision + torchdistill) ...",
+                file=sys.stderr,
+            )
+            if (
+                subprocess.call(["bash", str(common.ROOT / "benchmarks" / "setup_bench_env.sh")])
+                != 0
+            ):
+                print(
+                    "could not build .venv-bench; distill_speed runs without torchdistill",
+                    file=sys.stderr,
+                )
         t = time.perf_counter()
         print(f"\n=== {name} ===", file=sys.stderr)
         rc = importlib.import_module(f"benchmarks.{name}").main(flags)
@@ -66,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
     if not args.quick:
         write_summary(list(args.only), timings)
-    print(f"all benchmarks: {time.perf_counter() - t0:.0f} s" + (f"; failed: {failed}" if failed else ""), file=sys.stderr)
+    print(
+        f"all benchmarks: {time.perf_counter() - t0:.0f} s"
+        + (f"; failed: {failed}" if failed else ""),
+        file=sys.stderr,
+    )
     return 1 if failed else 0
 
 

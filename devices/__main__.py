@@ -15,23 +15,52 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("profile", help="analyse, measure and estimate every exported artifact")
     pr.add_argument("--run", required=True, help="run directory, e.g. build/demo")
     pr.add_argument("--force", action="store_true", help="replace existing profile/ and ship/")
-    pr.add_argument("--devices", default=None, help="comma-separated catalog names (default: recipe targets or all)")
-    pr.add_argument("--ssh", action="append", default=[], metavar="USER@HOST", help="measure on a Linux board over ssh")
-    pr.add_argument("--ssh-config", default=None, help="ssh -F config file (default: your own ~/.ssh/config)")
-    pr.add_argument("--ssh-option", action="append", default=[], help="extra ssh -o option, e.g. Port=2222")
-    pr.add_argument("--remote-python", default="python3", help="python on the board (needs numpy + a runtime)")
-    pr.add_argument("--adb", action="append", default=[], metavar="SERIAL", help="measure on an Android phone")
-    pr.add_argument("--benchmark-model", default=None, help="TFLite benchmark_model binary for the phone")
+    pr.add_argument(
+        "--devices",
+        default=None,
+        help="comma-separated catalog names (default: recipe targets or all)",
+    )
+    pr.add_argument(
+        "--ssh",
+        action="append",
+        default=[],
+        metavar="USER@HOST",
+        help="measure on a Linux board over ssh",
+    )
+    pr.add_argument(
+        "--ssh-config", default=None, help="ssh -F config file (default: your own ~/.ssh/config)"
+    )
+    pr.add_argument(
+        "--ssh-option", action="append", default=[], help="extra ssh -o option, e.g. Port=2222"
+    )
+    pr.add_argument(
+        "--remote-python", default="python3", help="python on the board (needs numpy + a runtime)"
+    )
+    pr.add_argument(
+        "--adb", action="append", default=[], metavar="SERIAL", help="measure on an Android phone"
+    )
+    pr.add_argument(
+        "--benchmark-model", default=None, help="TFLite benchmark_model binary for the phone"
+    )
     pr.add_argument("--threads", type=int, default=None)
     pr.add_argument("--runs", type=int, default=None)
     pr.add_argument("--warmup", type=int, default=None)
     pr.add_argument("--pin-core", type=int, default=None, help="pin measured runs to this CPU core")
     pr.add_argument("--catalog", default=None, help="extra catalog YAML (adds or replaces devices)")
-    pr.add_argument("--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=..")
+    pr.add_argument(
+        "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
+    )
     ck = sub.add_parser("check", help="exit 1 when an artifact does not fit its budget (CI gate)")
     ck.add_argument("--run", required=True)
-    ck.add_argument("--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=..")
-    ck.add_argument("--artifact", action="append", default=[], help="require this artifact to fit every checked device")
+    ck.add_argument(
+        "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
+    )
+    ck.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        help="require this artifact to fit every checked device",
+    )
     ca = sub.add_parser("catalog", help="print the device catalog")
     ca.add_argument("--catalog", default=None)
     ca.add_argument("--json", action="store_true")
@@ -59,37 +88,63 @@ def main(argv: list[str] | None = None) -> int:
             if eff is not None:
                 print(f"    estimator efficiency   {eff[0]:>14.3f}   {eff[1]}")
                 for r in d.published:
-                    print(f"      published: {r['model']} ({r['macs']:,} MACs), {r['stack']}: "
-                          f"{r['inferences_per_s']} inferences/s")
+                    print(
+                        f"      published: {r['model']} ({r['macs']:,} MACs), {r['stack']}: "
+                        f"{r['inferences_per_s']} inferences/s"
+                    )
         return 0
     if args.cmd == "check":
         from .profile import check
 
         ok, rows = check(args.run, budgets or None, args.artifact or None)
         for r in rows:
-            print(f"{r['device']:24s} {r['artifact']:32s} {r['verdict']:18s} {'; '.join(r['reasons'])}")
+            print(
+                f"{r['device']:24s} {r['artifact']:32s} {r['verdict']:18s} {'; '.join(r['reasons'])}"
+            )
         print("check: PASS" if ok else "check: FAIL (an artifact does not fit; see above)")
         return 0 if ok else 1
     from .profile import profile
 
-    rep = profile(args.run, devices=args.devices.split(",") if args.devices else None, force=args.force,
-                  ssh=args.ssh, ssh_config=args.ssh_config, ssh_options=args.ssh_option,
-                  remote_python=args.remote_python, adb=args.adb, benchmark_model=args.benchmark_model,
-                  threads=args.threads, runs=args.runs, warmup=args.warmup, catalog=args.catalog,
-                  budgets=budgets or None, pin_core=args.pin_core)
+    rep = profile(
+        args.run,
+        devices=args.devices.split(",") if args.devices else None,
+        force=args.force,
+        ssh=args.ssh,
+        ssh_config=args.ssh_config,
+        ssh_options=args.ssh_option,
+        remote_python=args.remote_python,
+        adb=args.adb,
+        benchmark_model=args.benchmark_model,
+        threads=args.threads,
+        runs=args.runs,
+        warmup=args.warmup,
+        catalog=args.catalog,
+        budgets=budgets or None,
+        pin_core=args.pin_core,
+    )
     loo = rep.estimator["loo"]
-    print(f"profile: {len(rep.analyses)} artifacts x {len({r.device for r in rep.records})} devices -> {rep.path}")
+    print(
+        f"profile: {len(rep.analyses)} artifacts x {len({r.device for r in rep.records})} devices -> {rep.path}"
+    )
     for r in rep.records:
         if r.method == "measured":
-            print(f"  measured {r.device:10s} {r.artifact:30s} p50 {r.latency_ms:.4f} ms  ({r.latency['runtime']}, "
-                  f"{r.latency['threads']} thread(s))")
-    print(f"estimator leave-one-out error vs host measurements: median APE "
-          f"{'n/a' if loo['median_ape'] is None else format(loo['median_ape'], '.1f') + ' %'} over {loo['n']} artifacts"
-          + (f" ({loo['note']})" if loo['median_ape'] is None else ""))
+            print(
+                f"  measured {r.device:10s} {r.artifact:30s} p50 {r.latency_ms:.4f} ms  ({r.latency['runtime']}, "
+                f"{r.latency['threads']} thread(s))"
+            )
+    print(
+        f"estimator leave-one-out error vs host measurements: median APE "
+        f"{'n/a' if loo['median_ape'] is None else format(loo['median_ape'], '.1f') + ' %'} over {loo['n']} artifacts"
+        + (f" ({loo['note']})" if loo["median_ape"] is None else "")
+    )
     for row in loo["per_artifact"]:
-        print(f"    {row['artifact']:30s} measured {row['measured_ms']:.4f} ms  predicted {row['predicted_ms']:.4f} ms  "
-              f"APE {row['ape_pct']:.1f} %")
-    print(f"ship: {len(rep.ship)} artifact(s) fit at least one device: {', '.join(rep.ship) or 'none'}")
+        print(
+            f"    {row['artifact']:30s} measured {row['measured_ms']:.4f} ms  predicted {row['predicted_ms']:.4f} ms  "
+            f"APE {row['ape_pct']:.1f} %"
+        )
+    print(
+        f"ship: {len(rep.ship)} artifact(s) fit at least one device: {', '.join(rep.ship) or 'none'}"
+    )
     return 0
 
 

@@ -9,9 +9,9 @@ greedy-by-size arena plan (devices/arena.py), the scheme TFLite Micro uses.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tinyship import rundir
 from tinyship.errors import UserError, require
@@ -68,32 +68,77 @@ def _prod(shape) -> int:
 # ----------------------------------------------------------------------------- TFLite
 
 _TFL_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1, 10: 8, 12: 8, 15: 4, 16: 2, 18: 2}
-_TFL_DTYPE = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 6: "bool", 7: "int16", 9: "int8",
-              10: "float64", 18: "bfloat16"}
-_TFL_ELEMENTWISE = {"ADD", "SUB", "MUL", "DIV", "RELU", "RELU6", "RELU_N1_TO_1", "LOGISTIC", "TANH", "HARD_SWISH",
-                    "QUANTIZE", "DEQUANTIZE", "SOFTMAX", "LOG_SOFTMAX", "MAXIMUM", "MINIMUM", "LEAKY_RELU", "PRELU",
-                    "EXP", "RSQRT", "SQRT", "SQUARED_DIFFERENCE", "ABS", "NEG", "GELU", "SQUARE", "POW"}
+_TFL_DTYPE = {
+    0: "float32",
+    1: "float16",
+    2: "int32",
+    3: "uint8",
+    4: "int64",
+    6: "bool",
+    7: "int16",
+    9: "int8",
+    10: "float64",
+    18: "bfloat16",
+}
+_TFL_ELEMENTWISE = {
+    "ADD",
+    "SUB",
+    "MUL",
+    "DIV",
+    "RELU",
+    "RELU6",
+    "RELU_N1_TO_1",
+    "LOGISTIC",
+    "TANH",
+    "HARD_SWISH",
+    "QUANTIZE",
+    "DEQUANTIZE",
+    "SOFTMAX",
+    "LOG_SOFTMAX",
+    "MAXIMUM",
+    "MINIMUM",
+    "LEAKY_RELU",
+    "PRELU",
+    "EXP",
+    "RSQRT",
+    "SQRT",
+    "SQUARED_DIFFERENCE",
+    "ABS",
+    "NEG",
+    "GELU",
+    "SQUARE",
+    "POW",
+}
 
 
 def _analyse_tflite(path: Path) -> Analysis:
     schema = require("ai_edge_litert.schema_py_generated", "runtime", "reading a TFLite flatbuffer")
     buf = path.read_bytes()
     if len(buf) < 8 or buf[4:8] != b"TFL3":
-        raise UserError(f"'{path}' is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4). "
-                        "Re-export it (python -m export --run ... --force) or pass a valid .tflite file.")
+        raise UserError(
+            f"'{path}' is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4). "
+            "Re-export it (python -m export --run ... --force) or pass a valid .tflite file."
+        )
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)
         sg = model.subgraphs[0]
         codes = model.operatorCodes
     except Exception as exc:  # the generated parser raises whatever a bad offset triggers
-        raise UserError(f"'{path}' is a corrupt TFLite flatbuffer ({type(exc).__name__}: {exc}). Re-export it.") from exc
+        raise UserError(
+            f"'{path}' is a corrupt TFLite flatbuffer ({type(exc).__name__}: {exc}). Re-export it."
+        ) from exc
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     tensors = sg.tensors
     buffers = model.buffers or []
 
     def is_const(t: int) -> bool:
         b = tensors[t].buffer
-        return b is not None and 0 < b < len(buffers) and buffers[b].data is not None and len(buffers[b].data) > 0
+        return (
+            b is not None
+            and 0 < b < len(buffers)
+            and buffers[b].data is not None
+            and len(buffers[b].data) > 0
+        )
 
     def nbytes(t: int) -> int:
         tt = tensors[t]
@@ -103,10 +148,21 @@ def _analyse_tflite(path: Path) -> Analysis:
     for i, op in enumerate(sg.operators or []):
         c = codes[op.opcodeIndex]
         code = max(int(c.builtinCode or 0), int(c.deprecatedBuiltinCode or 0))
-        ops_raw.append((i, names.get(code, f"OP_{code}"), [t for t in (op.inputs if op.inputs is not None else []) if t >= 0],
-                        [t for t in (op.outputs if op.outputs is not None else []) if t >= 0], op))
+        ops_raw.append(
+            (
+                i,
+                names.get(code, f"OP_{code}"),
+                [t for t in (op.inputs if op.inputs is not None else []) if t >= 0],
+                [t for t in (op.outputs if op.outputs is not None else []) if t >= 0],
+                op,
+            )
+        )
     # outputs of DEQUANTIZE on a constant are weights expanded at load time, not activations
-    const_derived = {outs[0]: ins[0] for _, name, ins, outs, _ in ops_raw if name == "DEQUANTIZE" and ins and is_const(ins[0])}
+    const_derived = {
+        outs[0]: ins[0]
+        for _, name, ins, outs, _ in ops_raw
+        if name == "DEQUANTIZE" and ins and is_const(ins[0])
+    }
 
     def weightish(t: int) -> bool:
         return is_const(t) or t in const_derived
@@ -158,18 +214,28 @@ def _analyse_tflite(path: Path) -> Analysis:
             dtype = "hybrid"  # float activations, int8 weights (TFLite dynamic-range kernels)
         else:
             dtype = "fp32"
-        costs.append(OpCost(i, name, kind, dtype, int(macs), wbytes, sum(nbytes(t) for t in act_in),
-                            sum(nbytes(t) for t in outs)))
-    for b_i, b in enumerate(buffers):
-        pass
+        costs.append(
+            OpCost(
+                i,
+                name,
+                kind,
+                dtype,
+                int(macs),
+                wbytes,
+                sum(nbytes(t) for t in act_in),
+                sum(nbytes(t) for t in outs),
+            )
+        )
     for t_i, t in enumerate(tensors):
         if is_const(t_i):
-            by_dtype[_TFL_DTYPE.get(t.type, str(t.type))] = by_dtype.get(_TFL_DTYPE.get(t.type, str(t.type)), 0) + len(buffers[t.buffer].data)
+            by_dtype[_TFL_DTYPE.get(t.type, str(t.type))] = by_dtype.get(
+                _TFL_DTYPE.get(t.type, str(t.type)), 0
+            ) + len(buffers[t.buffer].data)
     # activation lifetimes
     n = len(ops_raw)
     first: dict[int, int] = {t: 0 for t in (sg.inputs if sg.inputs is not None else [])}
     last: dict[int, int] = {}
-    for i, name, ins, outs, _ in ops_raw:
+    for i, _name, ins, outs, _ in ops_raw:
         for t in outs:
             if t not in const_derived:
                 first.setdefault(t, i)
@@ -177,7 +243,7 @@ def _analyse_tflite(path: Path) -> Analysis:
             if not weightish(t):
                 first.setdefault(t, 0)
                 last[t] = i
-    for t in (sg.outputs if sg.outputs is not None else []):
+    for t in sg.outputs if sg.outputs is not None else []:
         last[t] = max(n - 1, 0)
     bufs = [Buffer(str(t), nbytes(t), f, max(f, last.get(t, f))) for t, f in first.items()]
     plan = plan_arena(bufs)
@@ -185,23 +251,77 @@ def _analyse_tflite(path: Path) -> Analysis:
     in_spec = None
     if inp is not None:
         q = inp.quantization
-        in_spec = {"shape": [int(d) for d in inp.shape], "dtype": _TFL_DTYPE.get(inp.type, str(inp.type)),
-                   "quantization": ({"scale": float(q.scale[0]), "zero_point": int(q.zeroPoint[0])}
-                                    if q is not None and q.scale is not None and len(q.scale) else None)}
-    return Analysis(str(path.name), "tflite", len(buf), params, sum(c.macs for c in costs),
-                    sum(by_dtype.values()), by_dtype, sum(b.size for b in bufs), plan.arena_bytes,
-                    plan.peak_live_bytes, sum(nbytes(t) for t in const_derived), len(costs), costs, in_spec)
+        in_spec = {
+            "shape": [int(d) for d in inp.shape],
+            "dtype": _TFL_DTYPE.get(inp.type, str(inp.type)),
+            "quantization": (
+                {"scale": float(q.scale[0]), "zero_point": int(q.zeroPoint[0])}
+                if q is not None and q.scale is not None and len(q.scale)
+                else None
+            ),
+        }
+    return Analysis(
+        str(path.name),
+        "tflite",
+        len(buf),
+        params,
+        sum(c.macs for c in costs),
+        sum(by_dtype.values()),
+        by_dtype,
+        sum(b.size for b in bufs),
+        plan.arena_bytes,
+        plan.peak_live_bytes,
+        sum(nbytes(t) for t in const_derived),
+        len(costs),
+        costs,
+        in_spec,
+    )
 
 
 # ----------------------------------------------------------------------------- ONNX
 
-_ONNX_ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Relu", "Clip", "Sigmoid", "Tanh", "Softmax", "LogSoftmax",
-                     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "BatchNormalization",
-                     "LeakyRelu", "HardSwish", "HardSigmoid", "Exp", "Sqrt", "Pow", "Max", "Min", "Erf", "Cast",
-                     "Gelu", "QLinearAdd", "QLinearMul"}
+_ONNX_ELEMENTWISE = {
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Relu",
+    "Clip",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "LogSoftmax",
+    "QuantizeLinear",
+    "DequantizeLinear",
+    "DynamicQuantizeLinear",
+    "BatchNormalization",
+    "LeakyRelu",
+    "HardSwish",
+    "HardSigmoid",
+    "Exp",
+    "Sqrt",
+    "Pow",
+    "Max",
+    "Min",
+    "Erf",
+    "Cast",
+    "Gelu",
+    "QLinearAdd",
+    "QLinearMul",
+}
 _ONNX_BYTES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8, 16: 2}
-_ONNX_DTYPE = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64", 9: "bool", 10: "float16",
-               11: "float64", 16: "bfloat16"}
+_ONNX_DTYPE = {
+    1: "float32",
+    2: "uint8",
+    3: "int8",
+    5: "int16",
+    6: "int32",
+    7: "int64",
+    9: "bool",
+    10: "float16",
+    11: "float64",
+    16: "bfloat16",
+}
 
 
 def _analyse_onnx(path: Path) -> Analysis:
@@ -212,7 +332,9 @@ def _analyse_onnx(path: Path) -> Analysis:
         model = onnx.load(str(path))
         model = shape_inference.infer_shapes(model)
     except Exception as exc:
-        raise UserError(f"'{path}' is not a readable ONNX model ({type(exc).__name__}: {exc}). Re-export it.") from exc
+        raise UserError(
+            f"'{path}' is not a readable ONNX model ({type(exc).__name__}: {exc}). Re-export it."
+        ) from exc
     g = model.graph
     shapes: dict[str, list[int]] = {}
     types: dict[str, int] = {}
@@ -220,8 +342,11 @@ def _analyse_onnx(path: Path) -> Analysis:
         tt = vi.type.tensor_type
         types[vi.name] = tt.elem_type
         if tt.HasField("shape"):
-            shapes[vi.name] = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in tt.shape.dim]
-    consts: dict[str, "object"] = {}
+            shapes[vi.name] = [
+                d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                for d in tt.shape.dim
+            ]
+    consts: dict[str, object] = {}
     for init in g.initializer:
         arr = numpy_helper.to_array(init)
         consts[init.name] = arr
@@ -237,7 +362,11 @@ def _analyse_onnx(path: Path) -> Analysis:
                     types[node.output[0]] = a.t.data_type
     const_derived = {}
     for node in g.node:
-        if node.op_type in ("DequantizeLinear", "Cast") and node.input and (node.input[0] in consts or node.input[0] in const_derived):
+        if (
+            node.op_type in ("DequantizeLinear", "Cast")
+            and node.input
+            and (node.input[0] in consts or node.input[0] in const_derived)
+        ):
             const_derived[node.output[0]] = const_derived.get(node.input[0], node.input[0])
 
     def weightish(t: str) -> bool:
@@ -255,27 +384,48 @@ def _analyse_onnx(path: Path) -> Analysis:
     costs: list[OpCost] = []
     seen: set[str] = set()
     params = 0
-    nodes = [n for n in g.node if n.op_type != "Constant" and not (n.output and n.output[0] in const_derived)]
+    nodes = [
+        n
+        for n in g.node
+        if n.op_type != "Constant" and not (n.output and n.output[0] in const_derived)
+    ]
     for i, node in enumerate(nodes):
         ins = [t for t in node.input if t]
         outs = [t for t in node.output if t]
         out_elems = _prod(shapes.get(outs[0])) if outs and outs[0] in shapes else 0
         op = node.op_type
         macs, kind = 0, "other"
-        w_idx = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3, "Gemm": 1, "MatMul": 1, "MatMulInteger": 1,
-                 "QLinearMatMul": 3}.get(op)
-        if op in ("Conv", "ConvInteger", "QLinearConv") and len(ins) > w_idx and ins[w_idx] in shapes:
+        w_idx = {
+            "Conv": 1,
+            "ConvInteger": 1,
+            "QLinearConv": 3,
+            "Gemm": 1,
+            "MatMul": 1,
+            "MatMulInteger": 1,
+            "QLinearMatMul": 3,
+        }.get(op)
+        if (
+            op in ("Conv", "ConvInteger", "QLinearConv")
+            and len(ins) > w_idx
+            and ins[w_idx] in shapes
+        ):
             w = shapes[ins[w_idx]]
             group = int(attr(node, "group", 1))
             macs = out_elems * _prod(w[1:])
             kind = "depthwise_conv" if group > 1 and w[1] == 1 else "conv"
-        elif op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul") and ins and ins[0] in shapes:
+        elif (
+            op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul") and ins and ins[0] in shapes
+        ):
             a = shapes[ins[0]]
             k = a[-2] if (op == "Gemm" and attr(node, "transA", 0)) else a[-1]
             macs, kind = out_elems * int(k), "fully_connected"
         elif op in ("MaxPool", "AveragePool"):
             macs, kind = out_elems * _prod(attr(node, "kernel_shape", [1])), "pool"
-        elif op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum") and ins and ins[0] in shapes:
+        elif (
+            op in ("GlobalAveragePool", "GlobalMaxPool", "ReduceMean", "ReduceSum")
+            and ins
+            and ins[0] in shapes
+        ):
             macs, kind = _prod(shapes[ins[0]]), "pool"
         elif op in _ONNX_ELEMENTWISE:
             macs, kind = out_elems, "elementwise"
@@ -287,14 +437,33 @@ def _analyse_onnx(path: Path) -> Analysis:
             wb += consts[src].nbytes if src in consts else 0
             if src not in seen and src in consts:
                 seen.add(src)
-                if kind in ("conv", "depthwise_conv", "fully_connected") and consts[src].ndim >= 1 and consts[src].size > 1:
+                if (
+                    kind in ("conv", "depthwise_conv", "fully_connected")
+                    and consts[src].ndim >= 1
+                    and consts[src].size > 1
+                ):
                     params += int(consts[src].size)
         in_t = types.get(act_in[0], 1) if act_in else 1
         w_t = types.get(const_derived.get(w_in[0], w_in[0]), 1) if w_in else 1
-        dtype = "int8" if in_t in (2, 3) or op in ("ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul") \
-            or (kind in ("conv", "depthwise_conv", "fully_connected") and w_t in (2, 3)) else "fp32"
-        costs.append(OpCost(i, op, kind, dtype, int(macs), int(wb), sum(nbytes(t) for t in act_in),
-                            sum(nbytes(t) for t in outs)))
+        dtype = (
+            "int8"
+            if in_t in (2, 3)
+            or op in ("ConvInteger", "MatMulInteger", "QLinearConv", "QLinearMatMul")
+            or (kind in ("conv", "depthwise_conv", "fully_connected") and w_t in (2, 3))
+            else "fp32"
+        )
+        costs.append(
+            OpCost(
+                i,
+                op,
+                kind,
+                dtype,
+                int(macs),
+                int(wb),
+                sum(nbytes(t) for t in act_in),
+                sum(nbytes(t) for t in outs),
+            )
+        )
     by_dtype: dict[str, int] = {}
     for name, arr in consts.items():
         key = _ONNX_DTYPE.get(types.get(name, 1), str(types.get(name)))
@@ -317,31 +486,69 @@ def _analyse_onnx(path: Path) -> Analysis:
     gi = [vi for vi in g.input if vi.name not in consts]
     in_spec = None
     if gi:
-        in_spec = {"shape": shapes.get(gi[0].name), "dtype": _ONNX_DTYPE.get(types.get(gi[0].name, 1)), "quantization": None}
+        in_spec = {
+            "shape": shapes.get(gi[0].name),
+            "dtype": _ONNX_DTYPE.get(types.get(gi[0].name, 1)),
+            "quantization": None,
+        }
     notes = []
     if any(t not in shapes for t in first):
-        notes.append("some activation shapes were not inferred; their sizes count as 0 in the arena plan")
+        notes.append(
+            "some activation shapes were not inferred; their sizes count as 0 in the arena plan"
+        )
     deq = sum(_prod(shapes.get(t)) * 4 for t in const_derived if t in shapes)
-    a = Analysis(path.name, "onnx", path.stat().st_size, params, sum(c.macs for c in costs), sum(by_dtype.values()),
-                 by_dtype, sum(b.size for b in bufs), plan.arena_bytes, plan.peak_live_bytes, deq, len(costs), costs,
-                 in_spec, not_analysed=notes)
+    a = Analysis(
+        path.name,
+        "onnx",
+        path.stat().st_size,
+        params,
+        sum(c.macs for c in costs),
+        sum(by_dtype.values()),
+        by_dtype,
+        sum(b.size for b in bufs),
+        plan.arena_bytes,
+        plan.peak_live_bytes,
+        deq,
+        len(costs),
+        costs,
+        in_spec,
+        not_analysed=notes,
+    )
     return a
 
 
 # ----------------------------------------------------------------------------- Core ML
 
+
 def _analyse_mlpackage(path: Path) -> Analysis:
     if not path.is_dir() or not (path / "Manifest.json").is_file():
-        raise UserError(f"'{path}' is not a Core ML .mlpackage folder (no Manifest.json). Re-export it.")
+        raise UserError(
+            f"'{path}' is not a Core ML .mlpackage folder (no Manifest.json). Re-export it."
+        )
     weights = sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and "weights" in p.parts)
-    return Analysis(path.name, "mlpackage", rundir.path_bytes(path), None, None, weights, {"weight.bin": weights},
-                    None, None, None, not_analysed=[
-                        "MACs, parameters and activation memory: the ML Program is not parsed here (only file sizes)",
-                        "latency: Core ML prediction needs macOS/iOS"])
+    return Analysis(
+        path.name,
+        "mlpackage",
+        rundir.path_bytes(path),
+        None,
+        None,
+        weights,
+        {"weight.bin": weights},
+        None,
+        None,
+        None,
+        not_analysed=[
+            "MACs, parameters and activation memory: the ML Program is not parsed here (only file sizes)",
+            "latency: Core ML prediction needs macOS/iOS",
+        ],
+    )
 
 
 ANALYSERS: dict[str, Callable[[Path], Analysis]] = {
-    ".onnx": _analyse_onnx, ".tflite": _analyse_tflite, ".mlpackage": _analyse_mlpackage}
+    ".onnx": _analyse_onnx,
+    ".tflite": _analyse_tflite,
+    ".mlpackage": _analyse_mlpackage,
+}
 
 
 def analyse(path: str | Path, tflm_arena_bytes: int | None = None) -> Analysis:
@@ -351,11 +558,15 @@ def analyse(path: str | Path, tflm_arena_bytes: int | None = None) -> Analysis:
         raise UserError(f"model '{path}' not found. Run the export stage first or check the path.")
     fn = ANALYSERS.get(path.suffix)
     if fn is None:
-        raise UserError(f"model '{path}' has suffix '{path.suffix}'; analysable: {', '.join(ANALYSERS)}.")
+        raise UserError(
+            f"model '{path}' has suffix '{path.suffix}'; analysable: {', '.join(ANALYSERS)}."
+        )
     a = fn(path)
     if tflm_arena_bytes is not None and a.peak_activation_bytes is not None:
         a.tflm_arena_bytes = int(tflm_arena_bytes)
         a.arena_delta_bytes = int(tflm_arena_bytes) - a.peak_activation_bytes
-        a.arena_note = ("TFLM arena (measured by export with the TFLite Micro interpreter) minus this plan: "
-                        "the TFLM arena also holds per-op scratch buffers, runtime structs and alignment")
+        a.arena_note = (
+            "TFLM arena (measured by export with the TFLite Micro interpreter) minus this plan: "
+            "the TFLM arena also holds per-op scratch buffers, runtime structs and alignment"
+        )
     return a

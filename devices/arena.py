@@ -40,8 +40,13 @@ def plan_arena(buffers: list[Buffer], alignment: int = 16) -> ArenaPlan:
     offsets: dict[str, int] = {}
     for buf in order:
         size = _align(buf.size, alignment)
-        live = sorted(((off, off + _align(b.size, alignment)) for b, off in placed
-                       if not (b.last < buf.first or buf.last < b.first)))
+        live = sorted(
+            (
+                (off, off + _align(b.size, alignment))
+                for b, off in placed
+                if not (b.last < buf.first or buf.last < b.first)
+            )
+        )
         offset = 0
         for start, end in live:
             if offset + size <= start:

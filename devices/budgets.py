@@ -25,8 +25,12 @@ def _check_budgets(v: Any) -> str | None:
 
 
 RECIPE_FIELDS = {
-    "targets": Field((list, type(None)), None, doc="device names from the catalog to profile (default: all)"),
-    "budgets": Field(dict, {}, check=_check_budgets, doc="device -> {latency_ms, ram_kb, flash_kb}"),
+    "targets": Field(
+        (list, type(None)), None, doc="device names from the catalog to profile (default: all)"
+    ),
+    "budgets": Field(
+        dict, {}, check=_check_budgets, doc="device -> {latency_ms, ram_kb, flash_kb}"
+    ),
     "threads": Field(int, 1, min=1, max=64, doc="threads for measured runs"),
     "runs": Field(int, 30, min=1, max=100000, doc="timed runs per artifact"),
     "warmup": Field(int, 5, min=0, max=10000, doc="untimed runs before timing"),
@@ -43,13 +47,17 @@ def parse_budget_flag(text: str) -> tuple[str, dict[str, float]]:
     """``device:latency_ms=10,ram_kb=256`` -> ('device', {...})."""
     dev, sep, rest = text.rpartition(":")
     if not sep or not dev or not rest:
-        raise UserError(f"--budget '{text}' must look like DEVICE:latency_ms=100,ram_kb=256,flash_kb=1024.")
+        raise UserError(
+            f"--budget '{text}' must look like DEVICE:latency_ms=100,ram_kb=256,flash_kb=1024."
+        )
     out: dict[str, float] = {}
     for part in rest.split(","):
         k, eq, v = part.partition("=")
         k = k.strip()
         if not eq or k not in BUDGET_KEYS:
-            raise UserError(f"--budget '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(BUDGET_KEYS)}.")
+            raise UserError(
+                f"--budget '{text}': '{part}' is not KEY=VALUE with KEY one of {', '.join(BUDGET_KEYS)}."
+            )
         try:
             out[k] = float(v)
         except ValueError as exc:
@@ -59,8 +67,13 @@ def parse_budget_flag(text: str) -> tuple[str, dict[str, float]]:
     return dev, out
 
 
-def verdict(latency_ms: float | None, ram_bytes: int | None, flash_bytes: int | None, runnable: str | None,
-            budget: dict[str, float]) -> tuple[str, list[str]]:
+def verdict(
+    latency_ms: float | None,
+    ram_bytes: int | None,
+    flash_bytes: int | None,
+    runnable: str | None,
+    budget: dict[str, float],
+) -> tuple[str, list[str]]:
     """'fits', 'too slow', 'too big (RAM)', 'too big (flash)', 'not runnable' or 'unknown', with reasons."""
     if runnable:
         return "not runnable", [runnable]

@@ -16,8 +16,17 @@ from typing import Any
 
 from tinyship.errors import UserError
 
-FIGURES = ("core", "clock_mhz", "cores", "simd", "int8_macs_per_cycle", "fp32_macs_per_cycle",
-           "ram_bytes", "flash_bytes", "mem_bw_bytes_per_s")
+FIGURES = (
+    "core",
+    "clock_mhz",
+    "cores",
+    "simd",
+    "int8_macs_per_cycle",
+    "fp32_macs_per_cycle",
+    "ram_bytes",
+    "flash_bytes",
+    "mem_bw_bytes_per_s",
+)
 CLASSES = ("host", "sbc", "phone", "pda", "mcu")
 FORMATS = ("onnx", "tflite", "mlpackage")
 
@@ -40,7 +49,9 @@ class Device:
     formats: list[str]
     runtime: dict[str, Any]
     budget: dict[str, float]
-    published: list[dict[str, Any]] = field(default_factory=list)  # int8 runs measured on this board by others
+    published: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # int8 runs measured on this board by others
 
     def value(self, key: str) -> Any:
         f = self.figures.get(key)
@@ -52,7 +63,9 @@ class Device:
         return None if mhz is None else float(mhz) * 1e6
 
     def macs_per_cycle(self, dtype: str) -> float | None:
-        return self.value("int8_macs_per_cycle" if dtype in ("int8", "hybrid") else "fp32_macs_per_cycle")
+        return self.value(
+            "int8_macs_per_cycle" if dtype in ("int8", "hybrid") else "fp32_macs_per_cycle"
+        )
 
     def int8_efficiency(self, exclude_model: str | None = None) -> tuple[float, str] | None:
         """Sustained share of the int8 peak, from published measurements on this board (geometric mean).
@@ -67,15 +80,29 @@ class Device:
         effs = [r["macs"] * r["inferences_per_s"] / (clock * peak) for r in runs]
         value = float(math.exp(sum(math.log(e) for e in effs) / len(effs)))
         models = sorted({r["model"] for r in runs})
-        return value, (f"geometric mean of {len(runs)} published runs of {', '.join(models)} on this board "
-                       f"({min(effs):.3f}-{max(effs):.3f}); source: {runs[0]['source']}")
+        return value, (
+            f"geometric mean of {len(runs)} published runs of {', '.join(models)} on this board "
+            f"({min(effs):.3f}-{max(effs):.3f}); source: {runs[0]['source']}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "class": self.cls, "title": self.title,
-                "figures": {k: {"value": f.value, "source": f.source, **({"derivation": f.derivation} if f.derivation else {})}
-                            for k, f in self.figures.items()},
-                "formats": self.formats, "runtime": self.runtime, "budget": self.budget,
-                **({"published": self.published} if self.published else {})}
+        return {
+            "name": self.name,
+            "class": self.cls,
+            "title": self.title,
+            "figures": {
+                k: {
+                    "value": f.value,
+                    "source": f.source,
+                    **({"derivation": f.derivation} if f.derivation else {}),
+                }
+                for k, f in self.figures.items()
+            },
+            "formats": self.formats,
+            "runtime": self.runtime,
+            "budget": self.budget,
+            **({"published": self.published} if self.published else {}),
+        }
 
 
 @dataclass
@@ -84,8 +111,10 @@ class Catalog:
 
     def get(self, name: str) -> Device:
         if name not in self.devices:
-            raise UserError(f"unknown device '{name}'. Known devices: {', '.join(self.devices)}. "
-                            "Add your own with --catalog extra.yaml (see devices/README.md).")
+            raise UserError(
+                f"unknown device '{name}'. Known devices: {', '.join(self.devices)}. "
+                "Add your own with --catalog extra.yaml (see devices/README.md)."
+            )
         return self.devices[name]
 
     def select(self, names: list[str] | None) -> list[Device]:
@@ -96,11 +125,15 @@ class Catalog:
 
 def _figure(dev: str, key: str, raw: Any) -> Figure:
     if not isinstance(raw, dict) or "value" not in raw or "source" not in raw:
-        raise UserError(f"catalog device '{dev}' figure '{key}' must be a mapping with 'value' and 'source' "
-                        f"(use value: null, source: \"not found\" when unknown); got {raw!r}.")
+        raise UserError(
+            f"catalog device '{dev}' figure '{key}' must be a mapping with 'value' and 'source' "
+            f'(use value: null, source: "not found" when unknown); got {raw!r}.'
+        )
     src = raw["source"]
     if not isinstance(src, str) or not src.strip():
-        raise UserError(f"catalog device '{dev}' figure '{key}' has an empty source; every figure needs one.")
+        raise UserError(
+            f"catalog device '{dev}' figure '{key}' has an empty source; every figure needs one."
+        )
     return Figure(raw["value"], src, raw.get("derivation"))
 
 
@@ -109,24 +142,46 @@ def _parse_device(name: str, raw: dict) -> Device:
         raise UserError(f"catalog device '{name}' must be a mapping; got {type(raw).__name__}.")
     cls = raw.get("class")
     if cls not in CLASSES:
-        raise UserError(f"catalog device '{name}' has class {cls!r}; allowed: {', '.join(CLASSES)}.")
+        raise UserError(
+            f"catalog device '{name}' has class {cls!r}; allowed: {', '.join(CLASSES)}."
+        )
     missing = [k for k in FIGURES if k not in raw]
     if missing:
-        raise UserError(f"catalog device '{name}' lacks figures {missing}; each needs {{value, source}}.")
+        raise UserError(
+            f"catalog device '{name}' lacks figures {missing}; each needs {{value, source}}."
+        )
     figures = {k: _figure(name, k, raw[k]) for k in FIGURES}
     formats = list(raw.get("formats", []))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
-        raise UserError(f"catalog device '{name}' lists formats {bad}; allowed: {', '.join(FORMATS)}.")
+        raise UserError(
+            f"catalog device '{name}' lists formats {bad}; allowed: {', '.join(FORMATS)}."
+        )
     budget = dict(raw.get("budget") or {})
     for k in budget:
         if k not in ("latency_ms", "ram_kb", "flash_kb"):
-            raise UserError(f"catalog device '{name}' budget key '{k}' unknown; allowed: latency_ms, ram_kb, flash_kb.")
-    return Device(name, cls, str(raw.get("title", name)), figures, formats, dict(raw.get("runtime") or {}), budget,
-                  _published(name, raw.get("published")))
+            raise UserError(
+                f"catalog device '{name}' budget key '{k}' unknown; allowed: latency_ms, ram_kb, flash_kb."
+            )
+    return Device(
+        name,
+        cls,
+        str(raw.get("title", name)),
+        figures,
+        formats,
+        dict(raw.get("runtime") or {}),
+        budget,
+        _published(name, raw.get("published")),
+    )
 
 
-PUBLISHED_KEYS = {"model": str, "macs": int, "stack": str, "inferences_per_s": (int, float), "source": str}
+PUBLISHED_KEYS = {
+    "model": str,
+    "macs": int,
+    "stack": str,
+    "inferences_per_s": (int, float),
+    "source": str,
+}
 
 
 def _published(dev: str, raw: Any) -> list[dict[str, Any]]:
@@ -134,17 +189,27 @@ def _published(dev: str, raw: Any) -> list[dict[str, Any]]:
     if raw is None:
         return []
     if not isinstance(raw, list):
-        raise UserError(f"catalog device '{dev}' key 'published' must be a list of runs; got {type(raw).__name__}.")
+        raise UserError(
+            f"catalog device '{dev}' key 'published' must be a list of runs; got {type(raw).__name__}."
+        )
     out = []
     for i, run in enumerate(raw):
         if not isinstance(run, dict) or set(run) != set(PUBLISHED_KEYS):
-            raise UserError(f"catalog device '{dev}' published[{i}] must have exactly the keys "
-                            f"{', '.join(PUBLISHED_KEYS)}; got {run!r}.")
+            raise UserError(
+                f"catalog device '{dev}' published[{i}] must have exactly the keys "
+                f"{', '.join(PUBLISHED_KEYS)}; got {run!r}."
+            )
         for k, typ in PUBLISHED_KEYS.items():
             ok = isinstance(run[k], typ) and not isinstance(run[k], bool)
-            if not ok or (k in ("macs", "inferences_per_s") and run[k] <= 0) or (k == "source" and not run[k].strip()):
-                raise UserError(f"catalog device '{dev}' published[{i}].{k} must be a positive number or a "
-                                f"non-empty string as its kind requires; got {run[k]!r}.")
+            if (
+                not ok
+                or (k in ("macs", "inferences_per_s") and run[k] <= 0)
+                or (k == "source" and not run[k].strip())
+            ):
+                raise UserError(
+                    f"catalog device '{dev}' published[{i}].{k} must be a positive number or a "
+                    f"non-empty string as its kind requires; got {run[k]!r}."
+                )
         out.append(dict(run))
     return out
 
@@ -170,18 +235,37 @@ def _host_detect(dev: Device) -> Device:
     except OSError:
         pass
     mhz = float(info["cpu MHz"]) if "cpu MHz" in info else None
-    bits = 512 if "avx512f" in flags else 256 if "avx2" in flags else 128 if ("sse2" in flags or platform.machine() in ("aarch64", "arm64")) else None
+    bits = (
+        512
+        if "avx512f" in flags
+        else 256
+        if "avx2" in flags
+        else 128
+        if ("sse2" in flags or platform.machine() in ("aarch64", "arm64"))
+        else None
+    )
     vnni = bool(flags & {"avx512_vnni", "avx_vnni"}) or "asimddp" in flags
     fp32 = None if bits is None else bits // 32 * 2
     int8 = None if bits is None else (bits // 8 * 2 if vnni else bits // 16 * 2)
-    simd = " ".join(sorted(f for f in flags if f.startswith(("avx", "fma", "sse4", "asimd")))) or platform.machine()
-    detected = {"core": info.get("model name", platform.processor() or platform.machine()), "clock_mhz": mhz,
-                "cores": os.cpu_count(), "simd": simd, "int8_macs_per_cycle": int8, "fp32_macs_per_cycle": fp32,
-                "ram_bytes": mem}
+    simd = (
+        " ".join(sorted(f for f in flags if f.startswith(("avx", "fma", "sse4", "asimd"))))
+        or platform.machine()
+    )
+    detected = {
+        "core": info.get("model name", platform.processor() or platform.machine()),
+        "clock_mhz": mhz,
+        "cores": os.cpu_count(),
+        "simd": simd,
+        "int8_macs_per_cycle": int8,
+        "fp32_macs_per_cycle": fp32,
+        "ram_bytes": mem,
+    }
     for k, v in detected.items():
         f = dev.figures[k]
         if f.value == "detect":
-            dev.figures[k] = Figure(v, f.source if v is not None else "not found (detection failed)", f.derivation)
+            dev.figures[k] = Figure(
+                v, f.source if v is not None else "not found (detection failed)", f.derivation
+            )
     return dev
 
 
@@ -194,7 +278,9 @@ def load_catalog(extra: str | os.PathLike | None = None) -> Catalog:
     if extra is not None:
         p = Path(extra)
         if not p.is_file():
-            raise UserError(f"catalog file '{p}' not found. Pass --catalog with a YAML file shaped like devices/catalog.yaml.")
+            raise UserError(
+                f"catalog file '{p}' not found. Pass --catalog with a YAML file shaped like devices/catalog.yaml."
+            )
         try:
             docs.append((str(p), yaml.safe_load(p.read_text())))
         except yaml.YAMLError as exc:
@@ -202,7 +288,9 @@ def load_catalog(extra: str | os.PathLike | None = None) -> Catalog:
     cat = Catalog()
     for where, doc in docs:
         if not isinstance(doc, dict) or not isinstance(doc.get("devices"), dict):
-            raise UserError(f"catalog '{where}' must be a mapping with a 'devices:' mapping of name -> device.")
+            raise UserError(
+                f"catalog '{where}' must be a mapping with a 'devices:' mapping of name -> device."
+            )
         for name, raw in doc["devices"].items():
             cat.devices[str(name)] = _parse_device(str(name), raw)
     if "host" in cat.devices:

@@ -2,7 +2,8 @@
 
 Per operator: compute time = MACs / (MACs-per-cycle(dtype) x clock x efficiency(dtype));
 memory time = bytes moved / bandwidth (only where the catalog has a bandwidth figure,
-else 0); op time = max(compute, memory). Latency = per-inference call overhead + sum over ops of (op time + per-op overhead).
+else 0); op time = max(compute, memory).
+Latency = per-inference call overhead + sum over ops of (op time + per-op overhead).
 Efficiency is fitted per dtype for conv/depthwise/FC ops and once for vector ops
 (pooling, elementwise). Overheads are kept in cycles so they scale with the clock.
 
@@ -30,13 +31,23 @@ import numpy as np
 from .analysis import Analysis
 from .catalog import Device
 
-MODEL_NAME = ("tinyship roofline-v2: call_cycles/clock + sum_op [max(MACs/(peak(dtype)*clock*eff(kind,dtype)), "
-              "bytes/bw) + overhead_cycles/clock]")
+MODEL_NAME = (
+    "tinyship roofline-v2: call_cycles/clock + sum_op [max(MACs/(peak(dtype)*clock*eff(kind,dtype)), "
+    "bytes/bw) + overhead_cycles/clock]"
+)
 DTYPES = ("fp32", "int8", "hybrid")
 FAMILIES = ("onnxruntime", "litert")
 MATMUL_KINDS = ("conv", "depthwise_conv", "fully_connected")
-PRIOR = {"eff_fp32": 0.2, "eff_int8": 0.2, "eff_hybrid": 0.2, "eff_vector": 0.1, "ovh_onnxruntime": 3000.0, "ovh_litert": 3000.0,
-         "call_onnxruntime": 5000.0, "call_litert": 5000.0}
+PRIOR = {
+    "eff_fp32": 0.2,
+    "eff_int8": 0.2,
+    "eff_hybrid": 0.2,
+    "eff_vector": 0.1,
+    "ovh_onnxruntime": 3000.0,
+    "ovh_litert": 3000.0,
+    "call_onnxruntime": 5000.0,
+    "call_litert": 5000.0,
+}
 PRIOR_WEIGHT = 0.05
 
 
@@ -45,8 +56,10 @@ def efficiency_source(dev: Device) -> str:
     board = dev.int8_efficiency()
     if board is None:
         return "host fit, transferred through the device's MACs/cycle x clock"
-    return (f"conv/FC: {board[0]:.3f} of the dtype's peak, {board[1]} (for fp32 an extrapolation: no published "
-            "fp32 runs on this board); pooling/elementwise: host fit")
+    return (
+        f"conv/FC: {board[0]:.3f} of the dtype's peak, {board[1]} (for fp32 an extrapolation: no published "
+        "fp32 runs on this board); pooling/elementwise: host fit"
+    )
 
 
 def family(runtime: str) -> str:
@@ -59,7 +72,9 @@ class Fit:
     n: int
     host: str
 
-    def predict_s(self, a: Analysis, dev: Device, fam: str, exclude_model: str | None = None) -> float | None:
+    def predict_s(
+        self, a: Analysis, dev: Device, fam: str, exclude_model: str | None = None
+    ) -> float | None:
         """Seconds per inference on ``dev``; ``exclude_model`` keeps that model's published runs out."""
         clock = dev.clock_hz
         if clock is None or a.macs is None:
@@ -114,17 +129,30 @@ class LooResult:
     note: str = ""
 
 
-def leave_one_out(samples: list[tuple[Analysis, str, float]], labels: list[str], host: Device) -> LooResult:
+def leave_one_out(
+    samples: list[tuple[Analysis, str, float]], labels: list[str], host: Device
+) -> LooResult:
     """Fit on all but one measured artifact, predict it, report its absolute percentage error."""
     if len(samples) < 3:
         return LooResult(note=f"leave-one-out needs >= 3 host measurements; got {len(samples)}")
     rows = []
     for i in range(len(samples)):
-        f = fit(samples[:i] + samples[i + 1:], host)
+        f = fit(samples[:i] + samples[i + 1 :], host)
         a, fam, y = samples[i]
         pred = f.predict_s(a, host, fam)
         ape = abs(pred - y) / y * 100
-        rows.append({"artifact": labels[i], "runtime_family": fam, "measured_ms": y * 1e3, "predicted_ms": pred * 1e3,
-                     "ape_pct": ape})
-    return LooResult(rows, float(np.median([r["ape_pct"] for r in rows])), len(rows),
-                     "fit on all other host measurements, predict this one (absolute percentage error)")
+        rows.append(
+            {
+                "artifact": labels[i],
+                "runtime_family": fam,
+                "measured_ms": y * 1e3,
+                "predicted_ms": pred * 1e3,
+                "ape_pct": ape,
+            }
+        )
+    return LooResult(
+        rows,
+        float(np.median([r["ape_pct"] for r in rows])),
+        len(rows),
+        "fit on all other host measurements, predict this one (absolute percentage error)",
+    )

@@ -28,7 +28,10 @@ from .catalog import Catalog, Device, load_catalog
 from .runners import Measurement
 from .runners import get as get_runner
 
-MCU_PRECISIONS = ("fp32", "int8-full")  # TFLite Micro: float and full-int8 kernels; no hybrid (int8-dynamic) kernels
+MCU_PRECISIONS = (
+    "fp32",
+    "int8-full",
+)  # TFLite Micro: float and full-int8 kernels; no hybrid (int8-dynamic) kernels
 
 
 @dataclass
@@ -84,14 +87,29 @@ def _memory(a: dict, dev: Device) -> tuple[int | None, str, int | None, str]:
     if dev.cls in ("mcu", "pda"):
         arena = max(peak, tflm or 0)
         ram = arena + deq + (ovh or 0)
-        rm = ("max(arena plan, TFLM arena measured by export)" if tflm else "arena plan (no TFLM arena recorded)") + \
-             (" + dequantized weights" if deq else "") + (" + runtime overhead" if ovh else "; runtime RAM overhead not found, not included")
+        rm = (
+            (
+                "max(arena plan, TFLM arena measured by export)"
+                if tflm
+                else "arena plan (no TFLM arena recorded)"
+            )
+            + (" + dequantized weights" if deq else "")
+            + (" + runtime overhead" if ovh else "; runtime RAM overhead not found, not included")
+        )
         flash = a["bytes"] + (code or 0)
-        fm = "model flatbuffer bytes" + (" + runtime code" if code else "; runtime code size not found, not included")
+        fm = "model flatbuffer bytes" + (
+            " + runtime code" if code else "; runtime code size not found, not included"
+        )
         return int(ram), rm, int(flash), fm
     ram = peak + (a.get("weight_bytes") or 0) + deq + (ovh or 0)
-    return int(ram), "arena plan + weights loaded in RAM" + (" + dequantized weights" if deq else "") + \
-        ("" if ovh else "; runtime overhead not found, not included"), int(a["bytes"]), "file bytes (storage)"
+    return (
+        int(ram),
+        "arena plan + weights loaded in RAM"
+        + (" + dequantized weights" if deq else "")
+        + ("" if ovh else "; runtime overhead not found, not included"),
+        int(a["bytes"]),
+        "file bytes (storage)",
+    )
 
 
 def _input_npy(run_dir: Path, tmp: Path) -> Path | None:
@@ -107,35 +125,53 @@ def _input_npy(run_dir: Path, tmp: Path) -> Path | None:
 def _progress(items, desc: str):
     try:
         from tqdm import tqdm
+
         return tqdm(items, desc=desc, file=sys.stderr, leave=False)
     except ImportError:
         return items
 
 
-def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool = False,
-            ssh: list[str] | None = None, ssh_config: str | None = None, ssh_options: list[str] | None = None,
-            remote_python: str = "python3", adb: list[str] | None = None, benchmark_model: str | None = None,
-            threads: int | None = None, runs: int | None = None, warmup: int | None = None,
-            catalog: str | None = None, budgets: dict[str, dict[str, float]] | None = None,
-            pin_core: int | None = None) -> ProfileReport:
+def profile(
+    run_dir: str | Path,
+    devices: list[str] | None = None,
+    force: bool = False,
+    ssh: list[str] | None = None,
+    ssh_config: str | None = None,
+    ssh_options: list[str] | None = None,
+    remote_python: str = "python3",
+    adb: list[str] | None = None,
+    benchmark_model: str | None = None,
+    threads: int | None = None,
+    runs: int | None = None,
+    warmup: int | None = None,
+    catalog: str | None = None,
+    budgets: dict[str, dict[str, float]] | None = None,
+    pin_core: int | None = None,
+) -> ProfileReport:
     """Profile every artifact of ``run_dir/export`` on the selected devices; write profile/ and ship/."""
     run_dir = Path(run_dir)
     card = rundir.read_json(run_dir / rundir.CARD, "student card (student/card.json)")
     exports = rundir.read_json(run_dir / rundir.EXPORTS, "exports record (export/exports.json)")
     for stage in ("profile", "ship"):
         if (run_dir / stage).exists() and not force:
-            raise UserError(f"'{run_dir / stage}' already exists. Pass --force to replace it "
-                            "(the old one is kept until the new one is complete).")
+            raise UserError(
+                f"'{run_dir / stage}' already exists. Pass --force to replace it "
+                "(the old one is kept until the new one is complete)."
+            )
     section = _budgets.recipe_devices_section(card)
     threads = threads or section["threads"]
     runs = runs or section["runs"]
     warmup = section["warmup"] if warmup is None else warmup
     if adb and not benchmark_model:
-        raise UserError("--adb needs --benchmark-model PATH (TFLite's benchmark_model binary for the phone).")
+        raise UserError(
+            "--adb needs --benchmark-model PATH (TFLite's benchmark_model binary for the phone)."
+        )
     cat: Catalog = load_catalog(catalog)
     selected = cat.select(devices or section["targets"])
     if "host" not in [d.name for d in selected]:
-        selected = [cat.get("host")] + selected  # the host is always measured: it calibrates the estimator
+        selected = [
+            cat.get("host")
+        ] + selected  # the host is always measured: it calibrates the estimator
     host = cat.get("host")
     budget_over = {**(section["budgets"] or {}), **(budgets or {})}
     for name in budget_over:
@@ -149,8 +185,10 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
             continue
         artifacts.append((art, p))
     if not artifacts:
-        raise UserError(f"'{run_dir / rundir.EXPORTS}' lists no usable artifact (all failed or missing). "
-                        "Re-run the export stage.")
+        raise UserError(
+            f"'{run_dir / rundir.EXPORTS}' lists no usable artifact (all failed or missing). "
+            "Re-run the export stage."
+        )
 
     analyses: dict[str, dict] = {}
     an_obj: dict[str, _analysis.Analysis] = {}
@@ -159,7 +197,9 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
         an_obj[art["file"]] = a
         analyses[art["file"]] = dataclasses.asdict(a)
 
-    measurements: list[tuple[dict, str, str, Measurement]] = []  # (artifact, device name, device class, m)
+    measurements: list[
+        tuple[dict, str, str, Measurement]
+    ] = []  # (artifact, device name, device class, m)
     not_checked: list[str] = []
     with tempfile.TemporaryDirectory(prefix="tinyship-profile-") as tmpd:
         inp = _input_npy(run_dir, Path(tmpd))
@@ -167,20 +207,39 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
         for art, p in _progress(artifacts, "host"):
             if art["format"] not in host.formats:
                 continue
-            m = host_run(p, input_npy=inp, threads=threads, warmup=warmup, runs=runs, pin_core=pin_core)
+            m = host_run(
+                p, input_npy=inp, threads=threads, warmup=warmup, runs=runs, pin_core=pin_core
+            )
             measurements.append((art, "host", "host", m))
         for target in ssh or []:
             run = get_runner("ssh")
             for art, p in _progress(artifacts, f"ssh {target}"):
                 if art["format"] in ("onnx", "tflite"):
-                    m = run(p, target=target, input_npy=inp, threads=threads, warmup=warmup, runs=runs,
-                            pin_core=pin_core, remote_python=remote_python, ssh_config=ssh_config, ssh_options=ssh_options)
+                    m = run(
+                        p,
+                        target=target,
+                        input_npy=inp,
+                        threads=threads,
+                        warmup=warmup,
+                        runs=runs,
+                        pin_core=pin_core,
+                        remote_python=remote_python,
+                        ssh_config=ssh_config,
+                        ssh_options=ssh_options,
+                    )
                     measurements.append((art, f"ssh:{target}", "sbc", m))
         for serial in adb or []:
             run = get_runner("adb")
             for art, p in _progress(artifacts, f"adb {serial}"):
                 if art["format"] == "tflite":
-                    m = run(p, serial=serial, benchmark_model=benchmark_model, threads=threads, warmup=warmup, runs=runs)
+                    m = run(
+                        p,
+                        serial=serial,
+                        benchmark_model=benchmark_model,
+                        threads=threads,
+                        warmup=warmup,
+                        runs=runs,
+                    )
                     measurements.append((art, f"adb:{serial}", "phone", m))
 
     # estimator: fit on host measurements, leave-one-out error
@@ -191,27 +250,47 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
             labels.append(art["file"])
     loo = _estimate.leave_one_out(samples, labels, host)
     fitted = _estimate.fit(samples, host) if samples else None
-    estimator = {"model": _estimate.MODEL_NAME, "calibrated_on": "host p50 latencies",
-                 "params": fitted.params if fitted else None, "n_measurements": len(samples),
-                 "loo": dataclasses.asdict(loo),
-                 "loo_mape": None if loo.median_ape is None else loo.median_ape / 100.0,  # fraction, for tinyship.summary
-                 "transfer": "device estimate = same efficiencies and per-op overhead cycles, with the device's own "
-                             "MACs/cycle and clock; TFLite Micro and benchmark_model use the LiteRT overhead; "
-                             "devices with published int8 runs on the same board (catalog 'published') take their "
-                             "int8 conv/FC efficiency from those runs"}
+    estimator = {
+        "model": _estimate.MODEL_NAME,
+        "calibrated_on": "host p50 latencies",
+        "params": fitted.params if fitted else None,
+        "n_measurements": len(samples),
+        "loo": dataclasses.asdict(loo),
+        "loo_mape": None
+        if loo.median_ape is None
+        else loo.median_ape / 100.0,  # fraction, for tinyship.summary
+        "transfer": "device estimate = same efficiencies and per-op overhead cycles, with the device's own "
+        "MACs/cycle and clock; TFLite Micro and benchmark_model use the LiteRT overhead; "
+        "devices with published int8 runs on the same board (catalog 'published') take their "
+        "int8 conv/FC efficiency from those runs",
+    }
 
     records: list[Record] = []
     by_art_dev = {(a["file"], d): m for a, d, _, m in measurements}
-    device_names = [(d.name, d.cls, d) for d in selected] + \
-        [(f"ssh:{t}", "sbc", None) for t in ssh or []] + [(f"adb:{s}", "phone", None) for s in adb or []]
-    for art, p in artifacts:
+    device_names = (
+        [(d.name, d.cls, d) for d in selected]
+        + [(f"ssh:{t}", "sbc", None) for t in ssh or []]
+        + [(f"adb:{s}", "phone", None) for s in adb or []]
+    )
+    for art, _p in artifacts:
         a = analyses[art["file"]]
         for dname, dcls, dev in device_names:
-            ref = dev if dev is not None else cat.get("rpi4" if dcls == "sbc" else "phone-midrange-a78")
+            ref = (
+                dev
+                if dev is not None
+                else cat.get("rpi4" if dcls == "sbc" else "phone-midrange-a78")
+            )
             budget = {**ref.budget, **budget_over.get(dname, {})}
-            why = runnable_reason(ref, art["format"], art["precision"]) if dev is not None else \
-                (None if art["format"] in ("onnx", "tflite") and (dcls == "sbc" or art["format"] == "tflite") else
-                 f"{dname} runner does not run {art['format']}")
+            why = (
+                runnable_reason(ref, art["format"], art["precision"])
+                if dev is not None
+                else (
+                    None
+                    if art["format"] in ("onnx", "tflite")
+                    and (dcls == "sbc" or art["format"] == "tflite")
+                    else f"{dname} runner does not run {art['format']}"
+                )
+            )
             ram, rm, flash, fm = _memory(a, ref)
             m = by_art_dev.get((art["file"], dname))
             lat, latd, method = None, None, "none"
@@ -223,29 +302,59 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
                 s = fitted.predict_s(an_obj[art["file"]], dev, fam)
                 if s is not None:
                     lat, method = s * 1e3, "estimated"
-                    latd = {"estimate_ms": lat, "model": _estimate.MODEL_NAME, "runtime_family": fam,
-                            "efficiency": _estimate.efficiency_source(dev),
-                            "loo_median_ape_pct": loo.median_ape, "loo_n": loo.n}
+                    latd = {
+                        "estimate_ms": lat,
+                        "model": _estimate.MODEL_NAME,
+                        "runtime_family": fam,
+                        "efficiency": _estimate.efficiency_source(dev),
+                        "loo_median_ape_pct": loo.median_ape,
+                        "loo_n": loo.n,
+                    }
                 else:
-                    latd = {"estimate_ms": None, "why": "catalog lacks this device's clock or MACs/cycle for the "
-                                                        "model's dtype (figure 'not found')"}
+                    latd = {
+                        "estimate_ms": None,
+                        "why": "catalog lacks this device's clock or MACs/cycle for the "
+                        "model's dtype (figure 'not found')",
+                    }
             v, reasons = _budgets.verdict(lat, ram, flash, why, budget)
-            records.append(Record(art["file"], art["format"], art["precision"], dname, dcls, method, lat, latd,
-                                  ram, rm, flash, fm, budget, v, reasons))
+            records.append(
+                Record(
+                    art["file"],
+                    art["format"],
+                    art["precision"],
+                    dname,
+                    dcls,
+                    method,
+                    lat,
+                    latd,
+                    ram,
+                    rm,
+                    flash,
+                    fm,
+                    budget,
+                    v,
+                    reasons,
+                )
+            )
 
-    not_checked += ["latency on catalog devices other than the host is estimated, not measured",
-                    "the adb runner is untested on a phone (parser tested on recorded outputs only)"]
+    not_checked += [
+        "latency on catalog devices other than the host is estimated, not measured",
+        "the adb runner is untested on a phone (parser tested on recorded outputs only)",
+    ]
     if any(a["format"] in ("mlpackage", "coreml") for a, _ in artifacts):
         not_checked.append("Core ML (.mlpackage) latency and RAM: prediction needs macOS/iOS")
     doc = {
-        "schema": "tinyship.profile/1", "run": card.get("run", run_dir.name),
+        "schema": "tinyship.profile/1",
+        "run": card.get("run", run_dir.name),
         "created": _dt.datetime.now(_dt.UTC).isoformat(),
         "card_sha256": rundir.sha256_file(run_dir / rundir.CARD),
         "exports_sha256": rundir.sha256_file(run_dir / rundir.EXPORTS),
         "settings": {"threads": threads, "runs": runs, "warmup": warmup, "pin_core": pin_core},
         "devices": [d.to_dict() for d in selected],
-        "artifacts": analyses, "estimator": estimator,
-        "records": [dataclasses.asdict(r) for r in records], "not_checked": not_checked,
+        "artifacts": analyses,
+        "estimator": estimator,
+        "records": [dataclasses.asdict(r) for r in records],
+        "not_checked": not_checked,
     }
     from . import report as _report
 
@@ -255,11 +364,21 @@ def profile(run_dir: str | Path, devices: list[str] | None = None, force: bool =
     passing = sorted({r.artifact for r in records if r.verdict == "fits"})
     with rundir.staged_dir(run_dir, "ship", force=force) as out:
         _write_ship(out, run_dir, passing, card, exports, records)
-    return ProfileReport(doc["run"], records, analyses, estimator, doc["devices"], run_dir / rundir.PROFILE, passing,
-                         not_checked)
+    return ProfileReport(
+        doc["run"],
+        records,
+        analyses,
+        estimator,
+        doc["devices"],
+        run_dir / rundir.PROFILE,
+        passing,
+        not_checked,
+    )
 
 
-def _write_ship(out: Path, run_dir: Path, passing: list[str], card: dict, exports: dict, records: list[Record]) -> None:
+def _write_ship(
+    out: Path, run_dir: Path, passing: list[str], card: dict, exports: dict, records: list[Record]
+) -> None:
     arts = {a["file"]: a for a in exports.get("artifacts", [])}
     files = []
     for name in passing:
@@ -269,25 +388,50 @@ def _write_ship(out: Path, run_dir: Path, passing: list[str], card: dict, export
         else:
             shutil.copy2(src, out / name)
         a = arts[name]
-        files.append({
-            "file": name, "format": a["format"], "precision": a["precision"], "bytes": rundir.path_bytes(out / name),
-            "sha256": rundir.sha256_file(out / name), "input": a.get("input"), "output": a.get("output"),
-            "accuracy": a.get("accuracy"), "parity": a.get("parity"),
-            "devices": {r.device: {"verdict": r.verdict, "method": r.method, "latency_ms": r.latency_ms,
-                                   "ram_bytes": r.ram_bytes, "flash_bytes": r.flash_bytes}
-                        for r in records if r.artifact == name},
-        })
-    rundir.atomic_write_json(out / "manifest.json", {
-        "schema": "tinyship.ship/1", "run": card.get("run"),
-        "input": card.get("input"), "output": card.get("output"), "labels": card.get("labels"),
-        "metrics": (card.get("metrics") or {}).get("holdout"),
-        "files": files,
-        "rule": "an artifact ships when it fits at least one profiled device (see profile/profile.json)",
-    })
+        files.append(
+            {
+                "file": name,
+                "format": a["format"],
+                "precision": a["precision"],
+                "bytes": rundir.path_bytes(out / name),
+                "sha256": rundir.sha256_file(out / name),
+                "input": a.get("input"),
+                "output": a.get("output"),
+                "accuracy": a.get("accuracy"),
+                "parity": a.get("parity"),
+                "devices": {
+                    r.device: {
+                        "verdict": r.verdict,
+                        "method": r.method,
+                        "latency_ms": r.latency_ms,
+                        "ram_bytes": r.ram_bytes,
+                        "flash_bytes": r.flash_bytes,
+                    }
+                    for r in records
+                    if r.artifact == name
+                },
+            }
+        )
+    rundir.atomic_write_json(
+        out / "manifest.json",
+        {
+            "schema": "tinyship.ship/1",
+            "run": card.get("run"),
+            "input": card.get("input"),
+            "output": card.get("output"),
+            "labels": card.get("labels"),
+            "metrics": (card.get("metrics") or {}).get("holdout"),
+            "files": files,
+            "rule": "an artifact ships when it fits at least one profiled device (see profile/profile.json)",
+        },
+    )
 
 
-def check(run_dir: str | Path, budgets: dict[str, dict[str, float]] | None = None,
-          artifacts: list[str] | None = None) -> tuple[bool, list[dict]]:
+def check(
+    run_dir: str | Path,
+    budgets: dict[str, dict[str, float]] | None = None,
+    artifacts: list[str] | None = None,
+) -> tuple[bool, list[dict]]:
     """Re-judge profile.json against budgets: a CI gate.
 
     Devices checked: those named in ``budgets``, else in the recipe's budgets, else every
@@ -305,11 +449,15 @@ def check(run_dir: str | Path, budgets: dict[str, dict[str, float]] | None = Non
     known = sorted({r["device"] for r in recs})
     for d in over:
         if d not in known:
-            raise UserError(f"--budget names device '{d}', which is not in this profile; profiled devices: {', '.join(known)}.")
+            raise UserError(
+                f"--budget names device '{d}', which is not in this profile; profiled devices: {', '.join(known)}."
+            )
     names = sorted({r["artifact"] for r in recs})
     for a in artifacts or []:
         if a not in names:
-            raise UserError(f"--artifact '{a}' is not in this profile; artifacts: {', '.join(names)}.")
+            raise UserError(
+                f"--artifact '{a}' is not in this profile; artifacts: {', '.join(names)}."
+            )
     checked = list(over) if over else known
     rows, ok = [], True
     for d in checked:
@@ -318,18 +466,42 @@ def check(run_dir: str | Path, budgets: dict[str, dict[str, float]] | None = Non
             if r["device"] != d or (artifacts and r["artifact"] not in artifacts):
                 continue
             b = {**r["budget"], **over.get(d, {})}
-            v, reasons = _budgets.verdict(r["latency_ms"], r["ram_bytes"], r["flash_bytes"],
-                                          r["reasons"][0] if r["verdict"] == "not runnable" else None, b)
-            rows.append({"device": d, "artifact": r["artifact"], "verdict": v, "reasons": reasons, "budget": b})
+            v, reasons = _budgets.verdict(
+                r["latency_ms"],
+                r["ram_bytes"],
+                r["flash_bytes"],
+                r["reasons"][0] if r["verdict"] == "not runnable" else None,
+                b,
+            )
+            rows.append(
+                {
+                    "device": d,
+                    "artifact": r["artifact"],
+                    "verdict": v,
+                    "reasons": reasons,
+                    "budget": b,
+                }
+            )
             fits_any |= v == "fits"
             if artifacts and v != "fits":
                 ok = False
-        judged = any(r["verdict"] not in ("unknown", "not runnable") for r in rows if r["device"] == d)
+        judged = any(
+            r["verdict"] not in ("unknown", "not runnable") for r in rows if r["device"] == d
+        )
         if not artifacts and not fits_any:
             if over or judged:
                 ok = False
             else:  # nothing could be judged here (no figure, no runtime) and no budget was asked for
-                rows.append({"device": d, "artifact": "-", "verdict": "not judged", "budget": {},
-                             "reasons": ["no artifact could be judged on this device (unknown latency or not "
-                                         "runnable); give it a --budget to make it gate"]})
+                rows.append(
+                    {
+                        "device": d,
+                        "artifact": "-",
+                        "verdict": "not judged",
+                        "budget": {},
+                        "reasons": [
+                            "no artifact could be judged on this device (unknown latency or not "
+                            "runnable); give it a --budget to make it gate"
+                        ],
+                    }
+                )
     return ok, rows

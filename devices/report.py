@@ -21,8 +21,11 @@ def _plots(doc: dict, exports: dict) -> dict[str, bytes]:
     out = {}
     fig, ax = plt.subplots(figsize=(8, 5))
     for dev in sorted({r["device"] for r in recs}):
-        pts = [(r["latency_ms"], acc.get(r["artifact"])) for r in recs
-               if r["device"] == dev and r["latency_ms"] and acc.get(r["artifact"]) is not None]
+        pts = [
+            (r["latency_ms"], acc.get(r["artifact"]))
+            for r in recs
+            if r["device"] == dev and r["latency_ms"] and acc.get(r["artifact"]) is not None
+        ]
         if pts:
             ax.scatter(*zip(*pts), label=dev, s=18)
     ax.set_xscale("log")
@@ -39,11 +42,23 @@ def _plots(doc: dict, exports: dict) -> dict[str, bytes]:
     ax.set_title("bytes per artifact")
     out["bytes_per_artifact.png"] = _png(fig, plt)
     fig, ax = plt.subplots(figsize=(8, 4))
-    mcu = [r for r in recs if r["device_class"] in ("mcu", "pda") and r["ram_bytes"] is not None
-           and r["verdict"] != "not runnable"]
+    mcu = [
+        r
+        for r in recs
+        if r["device_class"] in ("mcu", "pda")
+        and r["ram_bytes"] is not None
+        and r["verdict"] != "not runnable"
+    ]
     labels = [f"{r['artifact']} @ {r['device']}" for r in mcu]
     ax.barh(labels, [r["ram_bytes"] / 1024 for r in mcu], label="RAM needed")
-    ax.scatter([r["budget"].get("ram_kb", 0) for r in mcu], labels, color="red", marker="|", s=200, label="RAM budget")
+    ax.scatter(
+        [r["budget"].get("ram_kb", 0) for r in mcu],
+        labels,
+        color="red",
+        marker="|",
+        s=200,
+        label="RAM budget",
+    )
     ax.set_xlabel("KB")
     ax.set_title("RAM vs budget (microcontroller/PDA devices)")
     ax.tick_params(axis="y", labelsize=6)
@@ -67,15 +82,25 @@ def _fmt(x, spec=".3g"):
 def markdown(doc: dict) -> str:
     est = doc["estimator"]
     loo = est["loo"]
-    lines = [f"# tinyship profile: {doc['run']}", "",
-             f"Settings: threads={doc['settings']['threads']}, runs={doc['settings']['runs']}, "
-             f"warmup={doc['settings']['warmup']}.", "",
-             "## Estimator error (leave-one-out on host measurements)", "",
-             f"Model: `{est['model']}`. Median absolute percentage error: **{_fmt(loo['median_ape'], '.1f')} %** "
-             f"over {loo['n']} held-out artifacts. {loo['note']}", "",
-             "| artifact | runtime | measured ms | predicted ms | APE % |", "|---|---|---|---|---|"]
+    lines = [
+        f"# tinyship profile: {doc['run']}",
+        "",
+        f"Settings: threads={doc['settings']['threads']}, runs={doc['settings']['runs']}, "
+        f"warmup={doc['settings']['warmup']}.",
+        "",
+        "## Estimator error (leave-one-out on host measurements)",
+        "",
+        f"Model: `{est['model']}`. Median absolute percentage error: **{_fmt(loo['median_ape'], '.1f')} %** "
+        f"over {loo['n']} held-out artifacts. {loo['note']}",
+        "",
+        "| artifact | runtime | measured ms | predicted ms | APE % |",
+        "|---|---|---|---|---|",
+    ]
     for r in loo["per_artifact"]:
-        lines.append(f"| {r['artifact']} | {r['runtime_family']} | {r['measured_ms']:.4g} | {r['predicted_ms']:.4g} | {r['ape_pct']:.1f} |")
+        lines.append(
+            f"| {r['artifact']} | {r['runtime_family']} | {r['measured_ms']:.4g} "
+            f"| {r['predicted_ms']:.4g} | {r['ape_pct']:.1f} |"
+        )
     sources: dict[str, str] = {}
     for r in doc["records"]:
         if r["method"] == "estimated" and (r.get("latency") or {}).get("efficiency"):
@@ -83,20 +108,34 @@ def markdown(doc: dict) -> str:
     if sources:
         lines += ["", "Where each device's efficiencies come from:", ""]
         lines += [f"- {dev}: {src}" for dev, src in sources.items()]
-    lines += ["", "## Artifacts (static analysis)", "",
-              "| artifact | bytes | params | MACs | weight bytes | arena plan bytes | TFLM arena | delta |", "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Artifacts (static analysis)",
+        "",
+        "| artifact | bytes | params | MACs | weight bytes | arena plan bytes | TFLM arena | delta |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, a in doc["artifacts"].items():
-        lines.append(f"| {name} | {a['bytes']} | {_fmt(a['params'], 'd') if a['params'] is not None else '-'} | "
-                     f"{_fmt(a['macs'], 'd') if a['macs'] is not None else '-'} | {a['weight_bytes']} | "
-                     f"{_fmt(a['peak_activation_bytes'], 'd') if a['peak_activation_bytes'] is not None else '-'} | "
-                     f"{a['tflm_arena_bytes'] if a['tflm_arena_bytes'] is not None else '-'} | "
-                     f"{a['arena_delta_bytes'] if a['arena_delta_bytes'] is not None else '-'} |")
-    lines += ["", "## Verdicts (artifact x device)", "",
-              "| artifact | device | method | latency ms | RAM KB | flash KB | verdict |", "|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| {name} | {a['bytes']} | {_fmt(a['params'], 'd') if a['params'] is not None else '-'} | "
+            f"{_fmt(a['macs'], 'd') if a['macs'] is not None else '-'} | {a['weight_bytes']} | "
+            f"{_fmt(a['peak_activation_bytes'], 'd') if a['peak_activation_bytes'] is not None else '-'} | "
+            f"{a['tflm_arena_bytes'] if a['tflm_arena_bytes'] is not None else '-'} | "
+            f"{a['arena_delta_bytes'] if a['arena_delta_bytes'] is not None else '-'} |"
+        )
+    lines += [
+        "",
+        "## Verdicts (artifact x device)",
+        "",
+        "| artifact | device | method | latency ms | RAM KB | flash KB | verdict |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in doc["records"]:
-        lines.append(f"| {r['artifact']} | {r['device']} | {r['method']} | {_fmt(r['latency_ms'])} | "
-                     f"{_fmt(r['ram_bytes'] and r['ram_bytes'] / 1024, '.1f')} | "
-                     f"{_fmt(r['flash_bytes'] and r['flash_bytes'] / 1024, '.1f')} | {r['verdict']} |")
+        lines.append(
+            f"| {r['artifact']} | {r['device']} | {r['method']} | {_fmt(r['latency_ms'])} | "
+            f"{_fmt(r['ram_bytes'] and r['ram_bytes'] / 1024, '.1f')} | "
+            f"{_fmt(r['flash_bytes'] and r['flash_bytes'] / 1024, '.1f')} | {r['verdict']} |"
+        )
     lines += ["", "## Not checked", ""] + [f"- {n}" for n in doc["not_checked"]] + [""]
     return "\n".join(lines)
 
@@ -108,9 +147,13 @@ def _md_to_html(md: str) -> str:
     def flush():
         if table:
             rows = [r for r in table if not set(r.replace("|", "").strip()) <= set("-")]
-            cells = [[html.escape(c.strip()) for c in r.strip().strip("|").split("|")] for r in rows]
+            cells = [
+                [html.escape(c.strip()) for c in r.strip().strip("|").split("|")] for r in rows
+            ]
             head = "".join(f"<th>{c}</th>" for c in cells[0])
-            body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:])
+            body = "".join(
+                "<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in cells[1:]
+            )
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             table.clear()
 
@@ -137,10 +180,16 @@ def write(out: Path, doc: dict, card: dict, exports: dict) -> None:
     plots = _plots(doc, exports)
     for name, data in plots.items():
         rundir.atomic_write_bytes(out / "plots" / name, data)
-    imgs = "\n".join(f'<h2>{html.escape(n[:-4].replace("_", " "))}</h2><img alt="{html.escape(n)}" '
-                     f'src="data:image/png;base64,{base64.b64encode(d).decode()}">' for n, d in plots.items())
+    imgs = "\n".join(
+        f'<h2>{html.escape(n[:-4].replace("_", " "))}</h2><img alt="{html.escape(n)}" '
+        f'src="data:image/png;base64,{base64.b64encode(d).decode()}">'
+        for n, d in plots.items()
+    )
     body = _md_to_html(md)
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>tinyship profile {html.escape(doc['run'])}</title>"
-            "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
-            f"</head><body><h1>tinyship profile: {html.escape(doc['run'])}</h1>{imgs}{body}</body></html>")
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>tinyship profile {html.escape(doc['run'])}</title>"
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:auto}img{max-width:100%}"
+        "table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:2px 6px}</style>"
+        f"</head><body><h1>tinyship profile: {html.escape(doc['run'])}</h1>{imgs}{body}</body></html>"
+    )
     rundir.atomic_write_bytes(out / "report.html", page.encode())

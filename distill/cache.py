@@ -38,33 +38,49 @@ def inputs_sha256(x: np.ndarray) -> str:
 def shard_bounds(n: int, rank: int, world: int) -> tuple[int, int]:
     """Row range [start, stop) of ``rank`` among ``world`` near-equal contiguous shards."""
     if world < 1 or not 0 <= rank < world:
-        raise UserError(f"shard rank {rank} must be in [0, world) with world >= 1; got world {world}.")
+        raise UserError(
+            f"shard rank {rank} must be in [0, world) with world >= 1; got world {world}."
+        )
     return rank * n // world, (rank + 1) * n // world
 
 
-def label_batches(teacher: Teacher, x: np.ndarray, start: int = 0, stop: int | None = None,
-                  batch_size: int = 4096, desc: str = "teacher labels") -> np.ndarray:
+def label_batches(
+    teacher: Teacher,
+    x: np.ndarray,
+    start: int = 0,
+    stop: int | None = None,
+    batch_size: int = 4096,
+    desc: str = "teacher labels",
+) -> np.ndarray:
     """The teacher's probabilities for rows [start, stop), batch by batch with a progress bar."""
     from tqdm import tqdm
 
     stop = len(x) if stop is None else stop
-    out = np.empty((stop - start, teacher.num_classes or 0), dtype=np.float32) if teacher.num_classes else None
+    out = (
+        np.empty((stop - start, teacher.num_classes or 0), dtype=np.float32)
+        if teacher.num_classes
+        else None
+    )
     parts = []
     with tqdm(total=stop - start, desc=desc, unit="row", file=sys.stderr, disable=None) as bar:
         for i in range(start, stop, batch_size):
-            p = teacher.predict_proba(x[i:min(i + batch_size, stop)], batch_size=batch_size)
+            p = teacher.predict_proba(x[i : min(i + batch_size, stop)], batch_size=batch_size)
             if out is not None:
-                out[i - start:i - start + len(p)] = p
+                out[i - start : i - start + len(p)] = p
             else:
                 parts.append(p)
             bar.update(len(p))
     return out if out is not None else np.concatenate(parts)
 
 
-def label_shard(teacher: Teacher, x: np.ndarray, rank: int, world: int, batch_size: int = 4096) -> np.ndarray:
+def label_shard(
+    teacher: Teacher, x: np.ndarray, rank: int, world: int, batch_size: int = 4096
+) -> np.ndarray:
     """This rank's slice of the teacher's outputs (rows ``shard_bounds(len(x), rank, world)``)."""
     start, stop = shard_bounds(len(x), rank, world)
-    return label_batches(teacher, x, start, stop, batch_size, desc=f"teacher labels [rank {rank}/{world}]")
+    return label_batches(
+        teacher, x, start, stop, batch_size, desc=f"teacher labels [rank {rank}/{world}]"
+    )
 
 
 def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
@@ -92,14 +108,18 @@ class TeacherCache:
 
     def path(self, teacher: Teacher, x: np.ndarray) -> Path:
         """Where the outputs of ``teacher`` on ``x`` are (or will be) stored."""
-        x = np.ascontiguousarray(x, dtype=np.float32)  # the key does not depend on the caller's dtype
+        x = np.ascontiguousarray(
+            x, dtype=np.float32
+        )  # the key does not depend on the caller's dtype
         return self.root / f"{teacher.fingerprint()[:20]}-{inputs_sha256(x)[:20]}.npy"
 
     def _load(self, path: Path, n: int) -> np.ndarray | None:
         try:
             arr = np.load(path, mmap_mode="r", allow_pickle=False)
         except (OSError, ValueError):
-            return None  # unreadable (e.g. truncated by a crash outside our atomic write): recompute
+            return (
+                None  # unreadable (e.g. truncated by a crash outside our atomic write): recompute
+            )
         if arr.ndim != 2 or arr.shape[0] != n or arr.dtype != np.float32:
             return None
         return arr
@@ -117,7 +137,9 @@ class TeacherCache:
         """Write outputs computed elsewhere (e.g. gathered from ranks) and return them memory-mapped."""
         probs = np.ascontiguousarray(probs, dtype=np.float32)
         if probs.ndim != 2 or len(probs) != len(x):
-            raise UserError(f"teacher outputs of shape {probs.shape} do not match {len(x)} input rows.")
+            raise UserError(
+                f"teacher outputs of shape {probs.shape} do not match {len(x)} input rows."
+            )
         path = self.path(teacher, x)
         _atomic_save_npy(path, probs)
         return np.load(path, mmap_mode="r", allow_pickle=False)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -57,7 +57,7 @@ class Normalizer:
     mode: str
 
     @classmethod
-    def fit(cls, x: np.ndarray, mode: str) -> "Normalizer":
+    def fit(cls, x: np.ndarray, mode: str) -> Normalizer:
         if mode == "none":
             return cls(0.0, 1.0, mode)
         if mode == "scalar":
@@ -72,12 +72,20 @@ class Normalizer:
         return ((x - self.mean) / self.std).astype(np.float32)
 
     def card(self) -> dict:
-        as_json = (lambda v: float(v)) if self.mode != "column" else (lambda v: [float(a) for a in v])
-        return {"mean": as_json(self.mean), "std": as_json(self.std), "mode": self.mode,
-                "note": "x_model = (x_raw - mean) / std" + (", per feature column" if self.mode == "column" else "")}
+        as_json = (
+            (lambda v: float(v)) if self.mode != "column" else (lambda v: [float(a) for a in v])
+        )
+        return {
+            "mean": as_json(self.mean),
+            "std": as_json(self.std),
+            "mode": self.mode,
+            "note": "x_model = (x_raw - mean) / std"
+            + (", per feature column" if self.mode == "column" else ""),
+        }
 
 
 # ---- helpers -----------------------------------------------------------------------------
+
 
 def resolve_path(path: str | Path, key: str) -> Path:
     """A recipe path: absolute, or relative to the repository root; missing -> UserError with the fix."""
@@ -85,9 +93,11 @@ def resolve_path(path: str | Path, key: str) -> Path:
     if not p.is_absolute():
         p = REPO_ROOT / p
     if not p.exists():
-        raise UserError(f"recipe key '{key}' points to '{path}', which does not exist (looked at '{p}'). "
-                        f"Give a path relative to the repository root ({REPO_ROOT}) or an absolute path, "
-                        f"e.g. ../shared/data/mnist.")
+        raise UserError(
+            f"recipe key '{key}' points to '{path}', which does not exist (looked at '{p}'). "
+            f"Give a path relative to the repository root ({REPO_ROOT}) or an absolute path, "
+            f"e.g. ../shared/data/mnist."
+        )
     return p
 
 
@@ -96,9 +106,11 @@ def check_finite(x: np.ndarray, what: str) -> None:
     bad = ~np.isfinite(x)
     if bad.any():
         first = np.argwhere(bad)[0]
-        raise UserError(f"{what} has {int(bad.sum())} NaN/inf values (first at row {int(first[0])}"
-                        + (f", column {int(first[1])}" if len(first) > 1 else "")
-                        + "). Impute or drop those rows before distilling.")
+        raise UserError(
+            f"{what} has {int(bad.sum())} NaN/inf values (first at row {int(first[0])}"
+            + (f", column {int(first[1])}" if len(first) > 1 else "")
+            + "). Impute or drop those rows before distilling."
+        )
 
 
 def _sha256(path: Path) -> str:
@@ -111,34 +123,68 @@ def _sha256(path: Path) -> str:
 
 def _verify(path: Path, expected: str, verify: bool) -> None:
     if verify and _sha256(path) != expected:
-        raise UserError(f"'{path}' does not have the sha256 its README pins ({expected}); the file is corrupt or "
-                        f"a different release. Restore the original file, or set data.verify_sha256: false.")
+        raise UserError(
+            f"'{path}' does not have the sha256 its README pins ({expected}); the file is corrupt or "
+            f"a different release. Restore the original file, or set data.verify_sha256: false."
+        )
 
 
-def _split(n: int, val_fraction: float, holdout_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _split(
+    n: int, val_fraction: float, holdout_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic permutation split into train / validation / holdout indices."""
     idx = np.random.default_rng(seed).permutation(n)
     n_ho = int(round(n * holdout_fraction))
     n_val = int(round(n * val_fraction))
     if n - n_ho - n_val < 2 or n_val < 1 or n_ho < 1:
-        raise UserError(f"data set of {n} rows is too small for data.val_fraction={val_fraction} and "
-                        f"data.holdout_fraction={holdout_fraction}; each split needs rows.")
-    return idx[n_ho + n_val:], idx[n_ho:n_ho + n_val], idx[:n_ho]
+        raise UserError(
+            f"data set of {n} rows is too small for data.val_fraction={val_fraction} and "
+            f"data.holdout_fraction={holdout_fraction}; each split needs rows."
+        )
+    return idx[n_ho + n_val :], idx[n_ho : n_ho + n_val], idx[:n_ho]
 
 
-def _from_pool(name: str, x: np.ndarray, y: np.ndarray, labels: list[str], nominal: np.ndarray,
-               image_shape, cfg: dict, source: dict) -> Dataset:
+def _from_pool(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    labels: list[str],
+    nominal: np.ndarray,
+    image_shape,
+    cfg: dict,
+    source: dict,
+) -> Dataset:
     tr, va, ho = _split(len(x), cfg["val_fraction"], cfg["holdout_fraction"], cfg["split_seed"])
-    return _limit(Dataset(name, x[tr], y[tr], x[va], y[va], x[ho], y[ho], labels, nominal, image_shape, source), cfg)
+    return _limit(
+        Dataset(
+            name, x[tr], y[tr], x[va], y[va], x[ho], y[ho], labels, nominal, image_shape, source
+        ),
+        cfg,
+    )
 
 
-def _from_train_test(name: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray,
-                     labels: list[str], nominal: np.ndarray, image_shape, cfg: dict, source: dict) -> Dataset:
+def _from_train_test(
+    name: str,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    labels: list[str],
+    nominal: np.ndarray,
+    image_shape,
+    cfg: dict,
+    source: dict,
+) -> Dataset:
     """Official test set = holdout; the validation split is carved from the official training set."""
     idx = np.random.default_rng(cfg["split_seed"]).permutation(len(x))
     n_val = max(1, int(round(len(x) * cfg["val_fraction"])))
     va, tr = idx[:n_val], idx[n_val:]
-    return _limit(Dataset(name, x[tr], y[tr], x[va], y[va], x_test, y_test, labels, nominal, image_shape, source), cfg)
+    return _limit(
+        Dataset(
+            name, x[tr], y[tr], x[va], y[va], x_test, y_test, labels, nominal, image_shape, source
+        ),
+        cfg,
+    )
 
 
 def _limit(ds: Dataset, cfg: dict) -> Dataset:
@@ -153,6 +199,7 @@ def _limit(ds: Dataset, cfg: dict) -> Dataset:
 
 # ---- loaders (registry) -----------------------------------------------------------------
 
+
 def load_digits_data(cfg: dict) -> Dataset:
     """scikit-learn's bundled 8x8 digits (1,797 images, values 0..16)."""
     from sklearn.datasets import load_digits
@@ -160,8 +207,16 @@ def load_digits_data(cfg: dict) -> Dataset:
     d = load_digits()
     x = d.data.astype(np.float32)
     y = d.target.astype(np.int64)
-    return _from_pool("digits", x, y, [str(i) for i in range(10)], np.zeros(64, bool), (1, 8, 8), cfg,
-                      {"loader": "sklearn.datasets.load_digits"})
+    return _from_pool(
+        "digits",
+        x,
+        y,
+        [str(i) for i in range(10)],
+        np.zeros(64, bool),
+        (1, 8, 8),
+        cfg,
+        {"loader": "sklearn.datasets.load_digits"},
+    )
 
 
 _MNIST_SHA256 = {
@@ -176,9 +231,11 @@ def _read_idx(path: Path) -> np.ndarray:
     with gzip.open(path, "rb") as fh:
         raw = fh.read()
     if raw[:2] != b"\x00\x00" or raw[2] != 0x08:
-        raise UserError(f"'{path}' is not an idx file of unsigned bytes; restore the original MNIST file.")
+        raise UserError(
+            f"'{path}' is not an idx file of unsigned bytes; restore the original MNIST file."
+        )
     ndim = raw[3]
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
+    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
@@ -189,24 +246,50 @@ def load_mnist(cfg: dict) -> Dataset:
     for fname, sha in _MNIST_SHA256.items():
         p = root / fname
         if not p.is_file():
-            raise UserError(f"MNIST file '{p}' is missing. data.path must be the folder holding the four idx.gz files "
-                            f"({', '.join(_MNIST_SHA256)}).")
+            raise UserError(
+                f"MNIST file '{p}' is missing. data.path must be the folder holding the four idx.gz files "
+                f"({', '.join(_MNIST_SHA256)})."
+            )
         _verify(p, sha, cfg["verify_sha256"])
         arrays[fname] = _read_idx(p)
     x = arrays["train-images-idx3-ubyte.gz"].reshape(-1, 784).astype(np.float32)
     y = arrays["train-labels-idx1-ubyte.gz"].astype(np.int64)
     xt = arrays["t10k-images-idx3-ubyte.gz"].reshape(-1, 784).astype(np.float32)
     yt = arrays["t10k-labels-idx1-ubyte.gz"].astype(np.int64)
-    return _from_train_test("mnist", x, y, xt, yt, [str(i) for i in range(10)], np.zeros(784, bool), (1, 28, 28),
-                            cfg, {"path": str(root), "sha256_verified": cfg["verify_sha256"]})
+    return _from_train_test(
+        "mnist",
+        x,
+        y,
+        xt,
+        yt,
+        [str(i) for i in range(10)],
+        np.zeros(784, bool),
+        (1, 28, 28),
+        cfg,
+        {"path": str(root), "sha256_verified": cfg["verify_sha256"]},
+    )
 
 
-_ADULT_COLUMNS = [("age", False), ("workclass", True), ("fnlwgt", False), ("education", True),
-                  ("education-num", False), ("marital-status", True), ("occupation", True),
-                  ("relationship", True), ("race", True), ("sex", True), ("capital-gain", False),
-                  ("capital-loss", False), ("hours-per-week", False), ("native-country", True)]
-_ADULT_SHA256 = {"adult.data": "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
-                 "adult.test": "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05"}
+_ADULT_COLUMNS = [
+    ("age", False),
+    ("workclass", True),
+    ("fnlwgt", False),
+    ("education", True),
+    ("education-num", False),
+    ("marital-status", True),
+    ("occupation", True),
+    ("relationship", True),
+    ("race", True),
+    ("sex", True),
+    ("capital-gain", False),
+    ("capital-loss", False),
+    ("hours-per-week", False),
+    ("native-country", True),
+]
+_ADULT_SHA256 = {
+    "adult.data": "5b00264637dbfec36bdeaab5676b0b309ff9eb788d63554ca0a249491c86603d",
+    "adult.test": "a2a9044bc167a35b2361efbabec64e89d69ce82d9790d2980119aac5fd7e9c05",
+}
 
 
 def _adult_rows(path: Path) -> list[list[str]]:
@@ -227,26 +310,35 @@ def load_adult(cfg: dict) -> Dataset:
     for fname, sha in _ADULT_SHA256.items():
         p = root / fname
         if not p.is_file():
-            raise UserError(f"UCI Adult file '{p}' is missing. data.path must be the folder holding adult.data and adult.test.")
+            raise UserError(
+                f"UCI Adult file '{p}' is missing. data.path must be the folder holding adult.data and adult.test."
+            )
         _verify(p, sha, cfg["verify_sha256"])
         files[fname] = _adult_rows(p)
     train, test = files["adult.data"], files["adult.test"]
     nominal = np.array([nom for _, nom in _ADULT_COLUMNS])
-    vocab = [sorted({r[j] for r in train} | {"?"}) if nom else None for j, (_, nom) in enumerate(_ADULT_COLUMNS)]
+    vocab = [
+        sorted({r[j] for r in train} | {"?"}) if nom else None
+        for j, (_, nom) in enumerate(_ADULT_COLUMNS)
+    ]
 
     def encode(rows: list[list[str]]) -> np.ndarray:
         x = np.zeros((len(rows), 14), np.float32)
         for j, (_, nom) in enumerate(_ADULT_COLUMNS):
             if nom:
                 codes = {v: i for i, v in enumerate(vocab[j])}
-                x[:, j] = [codes.get(r[j], codes["?"]) for r in rows]  # a value unseen in training counts as missing
+                x[:, j] = [
+                    codes.get(r[j], codes["?"]) for r in rows
+                ]  # a value unseen in training counts as missing
             else:
                 col = [r[j] for r in rows]
                 x[:, j] = [float(v) if v != "?" else np.nan for v in col]
         return x
 
     x, xt = encode(train), encode(test)
-    for j, (_, nom) in enumerate(_ADULT_COLUMNS):  # continuous '?' (none in the release) -> training median
+    for j, (_, nom) in enumerate(
+        _ADULT_COLUMNS
+    ):  # continuous '?' (none in the release) -> training median
         if not nom:
             med = np.nanmedian(x[:, j])
             x[np.isnan(x[:, j]), j] = med
@@ -254,9 +346,22 @@ def load_adult(cfg: dict) -> Dataset:
     labels = ["<=50K", ">50K"]
     y = np.array([labels.index(r[14]) for r in train], np.int64)
     yt = np.array([labels.index(r[14]) for r in test], np.int64)
-    return _from_train_test("adult", x, y, xt, yt, labels, nominal, None, cfg,
-                            {"path": str(root), "columns": [c for c, _ in _ADULT_COLUMNS],
-                             "sha256_verified": cfg["verify_sha256"]})
+    return _from_train_test(
+        "adult",
+        x,
+        y,
+        xt,
+        yt,
+        labels,
+        nominal,
+        None,
+        cfg,
+        {
+            "path": str(root),
+            "columns": [c for c, _ in _ADULT_COLUMNS],
+            "sha256_verified": cfg["verify_sha256"],
+        },
+    )
 
 
 _LETTER_SHA256 = "2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2"
@@ -267,7 +372,9 @@ def load_letter(cfg: dict) -> Dataset:
     root = resolve_path(cfg["path"] or "../shared/data/uci_letter", "data.path")
     p = root / "letter-recognition.data" if root.is_dir() else root
     if not p.is_file():
-        raise UserError(f"UCI Letter file '{p}' is missing. data.path must be the folder holding letter-recognition.data.")
+        raise UserError(
+            f"UCI Letter file '{p}' is missing. data.path must be the folder holding letter-recognition.data."
+        )
     _verify(p, _LETTER_SHA256, cfg["verify_sha256"])
     rows = [line.split(",") for line in p.read_text().splitlines() if line.strip()]
     letters = np.array([r[0] for r in rows])
@@ -281,40 +388,72 @@ def load_letter(cfg: dict) -> Dataset:
     elif task == "p2":
         labels, y = ["A-M", "N-Z"], (letters >= "N").astype(np.int64)
     else:
-        raise UserError(f"recipe key 'data.task' for letter must be one of 'letters', 'p1', 'p2'; got {task!r}.")
-    return _from_pool(f"letter-{task}", x, y, labels, np.zeros(16, bool), None, cfg,
-                      {"path": str(p), "task": task, "sha256_verified": cfg["verify_sha256"]})
+        raise UserError(
+            f"recipe key 'data.task' for letter must be one of 'letters', 'p1', 'p2'; got {task!r}."
+        )
+    return _from_pool(
+        f"letter-{task}",
+        x,
+        y,
+        labels,
+        np.zeros(16, bool),
+        None,
+        cfg,
+        {"path": str(p), "task": task, "sha256_verified": cfg["verify_sha256"]},
+    )
 
 
 def load_npz(cfg: dict) -> Dataset:
-    """A user's .npz with arrays x ([n, d], [n, H, W] or [n, C, H, W]) and integer labels y; optional nominal, labels."""
+    """A user's .npz: arrays x ([n, d], [n, H, W] or [n, C, H, W]) and integer labels y.
+
+    Optional: nominal, labels.
+    """
     if not cfg["path"]:
-        raise UserError("recipe key 'data.path' is required for data.name: npz (an .npz file with arrays x and y).")
+        raise UserError(
+            "recipe key 'data.path' is required for data.name: npz (an .npz file with arrays x and y)."
+        )
     p = resolve_path(cfg["path"], "data.path")
     try:
         with np.load(p, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except Exception as exc:
-        raise UserError(f"'{p}' cannot be read as an .npz without pickles ({exc}). Save it with numpy.savez.") from exc
+        raise UserError(
+            f"'{p}' cannot be read as an .npz without pickles ({exc}). Save it with numpy.savez."
+        ) from exc
     if "x" not in arrays or "y" not in arrays:
         raise UserError(f"'{p}' must hold arrays 'x' and 'y'; it has {sorted(arrays)}.")
     x, y = arrays["x"], arrays["y"]
     if x.ndim < 2 or x.ndim > 4 or len(x) != len(y) or y.ndim != 1:
-        raise UserError(f"'{p}': x must be [n, d], [n, H, W] or [n, C, H, W] and y [n] with the same n; "
-                        f"got x {list(x.shape)} and y {list(y.shape)}.")
+        raise UserError(
+            f"'{p}': x must be [n, d], [n, H, W] or [n, C, H, W] and y [n] with the same n; "
+            f"got x {list(x.shape)} and y {list(y.shape)}."
+        )
     if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
-        raise UserError(f"'{p}': y must hold class indices 0..C-1 as integers; got dtype {y.dtype}"
-                        + (f" with minimum {y.min()}" if len(y) and np.issubdtype(y.dtype, np.number) else "") + ".")
-    image_shape = None if x.ndim == 2 else ((1, *x.shape[1:]) if x.ndim == 3 else tuple(x.shape[1:]))
+        raise UserError(
+            f"'{p}': y must hold class indices 0..C-1 as integers; got dtype {y.dtype}"
+            + (f" with minimum {y.min()}" if len(y) and np.issubdtype(y.dtype, np.number) else "")
+            + "."
+        )
+    image_shape = (
+        None if x.ndim == 2 else ((1, *x.shape[1:]) if x.ndim == 3 else tuple(x.shape[1:]))
+    )
     x = x.reshape(len(x), -1).astype(np.float32)
     check_finite(x, f"'{p}' array x")
     n_classes = int(y.max()) + 1
-    labels = [str(v) for v in arrays["labels"].tolist()] if "labels" in arrays else [str(i) for i in range(n_classes)]
+    labels = (
+        [str(v) for v in arrays["labels"].tolist()]
+        if "labels" in arrays
+        else [str(i) for i in range(n_classes)]
+    )
     nominal = arrays["nominal"].astype(bool) if "nominal" in arrays else np.zeros(x.shape[1], bool)
     if nominal.shape != (x.shape[1],):
-        raise UserError(f"'{p}': nominal must be a bool array of length {x.shape[1]} (one per feature); "
-                        f"got shape {list(nominal.shape)}.")
-    return _from_pool(p.stem, x, y.astype(np.int64), labels, nominal, image_shape, cfg, {"path": str(p)})
+        raise UserError(
+            f"'{p}': nominal must be a bool array of length {x.shape[1]} (one per feature); "
+            f"got shape {list(nominal.shape)}."
+        )
+    return _from_pool(
+        p.stem, x, y.astype(np.int64), labels, nominal, image_shape, cfg, {"path": str(p)}
+    )
 
 
 LOADERS: dict[str, Callable[[dict], Dataset]] = {
@@ -329,15 +468,31 @@ DATA_FIELDS: dict[str, Field] = {
     "name": Field(str, choices=tuple(LOADERS), doc="which data set"),
     "path": Field(str, None, doc="file or folder, relative to the repository root or absolute"),
     "task": Field(str, None, doc="letter: letters | p1 | p2"),
-    "val_fraction": Field(float, 0.15, min=0.01, max=0.5, doc="share of the training data held back for ensemble selection and early stopping"),
-    "holdout_fraction": Field(float, 0.2, min=0.01, max=0.5, doc="ignored where the data set has an official test set"),
+    "val_fraction": Field(
+        float,
+        0.15,
+        min=0.01,
+        max=0.5,
+        doc="share of the training data held back for ensemble selection and early stopping",
+    ),
+    "holdout_fraction": Field(
+        float, 0.2, min=0.01, max=0.5, doc="ignored where the data set has an official test set"
+    ),
     "split_seed": Field(int, 0, min=0, doc="seed of the train/validation/holdout split"),
-    "max_train": Field(int, None, min=10, doc="cap on training rows (e.g. the paper's 4,000); default: all"),
+    "max_train": Field(
+        int, None, min=10, doc="cap on training rows (e.g. the paper's 4,000); default: all"
+    ),
     "max_val": Field(int, None, min=10, doc="cap on validation rows; default: all"),
     "max_holdout": Field(int, None, min=10, doc="cap on holdout rows; default: all"),
-    "normalize": Field(str, "column", choices=("column", "scalar", "none"),
-                       doc="column: per-feature mean/std; scalar: one mean/std over all values (images); none"),
-    "verify_sha256": Field(bool, True, doc="check data files against the checksums in ../shared/data"),
+    "normalize": Field(
+        str,
+        "column",
+        choices=("column", "scalar", "none"),
+        doc="column: per-feature mean/std; scalar: one mean/std over all values (images); none",
+    ),
+    "verify_sha256": Field(
+        bool, True, doc="check data files against the checksums in ../shared/data"
+    ),
 }
 
 
@@ -353,6 +508,8 @@ def load_data(section: dict) -> Dataset:
     for split in ("train", "val", "holdout"):
         check_finite(getattr(ds, f"x_{split}"), f"data '{ds.name}' {split} split")
     if ds.num_classes < 2 or int(ds.y_train.max()) >= ds.num_classes:
-        raise UserError(f"data '{ds.name}' must have at least 2 classes with labels 0..C-1; got labels up to "
-                        f"{int(ds.y_train.max())} for {ds.num_classes} names.")
+        raise UserError(
+            f"data '{ds.name}' must have at least 2 classes with labels 0..C-1; got labels up to "
+            f"{int(ds.y_train.max())} for {ds.num_classes} names."
+        )
     return ds

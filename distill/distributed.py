@@ -21,8 +21,9 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,7 +71,9 @@ def _env_int(env: dict[str, str], key: str) -> int:
         ) from None
 
 
-def setup(backend: str | None = None, env: dict[str, str] | None = None, timeout_s: float = 300.0) -> DistContext:
+def setup(
+    backend: str | None = None, env: dict[str, str] | None = None, timeout_s: float = 300.0
+) -> DistContext:
     """Join the process group torchrun describes, or return a one-process context.
 
     ``backend`` None picks nccl when CUDA is available, else gloo (CPU).
@@ -81,25 +84,40 @@ def setup(backend: str | None = None, env: dict[str, str] | None = None, timeout
     rank, world = _env_int(env, "RANK"), _env_int(env, "WORLD_SIZE")
     local_rank = _env_int(env, "LOCAL_RANK") if "LOCAL_RANK" in env else rank
     if world < 1 or not 0 <= rank < world:
-        raise UserError(f"RANK={rank} and WORLD_SIZE={world} are inconsistent: need 0 <= RANK < WORLD_SIZE. "
-                        "Launch with torchrun rather than setting them by hand.")
+        raise UserError(
+            f"RANK={rank} and WORLD_SIZE={world} are inconsistent: need 0 <= RANK < WORLD_SIZE. "
+            "Launch with torchrun rather than setting them by hand."
+        )
     for key in ("MASTER_ADDR", "MASTER_PORT"):
         if key not in env:
-            raise UserError(f"environment variable {key} is not set; torchrun sets it. "
-                            "Launch with 'torchrun --nproc_per_node=N -m distill ...'.")
+            raise UserError(
+                f"environment variable {key} is not set; torchrun sets it. "
+                "Launch with 'torchrun --nproc_per_node=N -m distill ...'."
+            )
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
     if backend not in ("gloo", "nccl"):
-        raise UserError(f"distributed backend {backend!r} is not supported; use 'gloo' (CPU) or 'nccl' (GPU).")
+        raise UserError(
+            f"distributed backend {backend!r} is not supported; use 'gloo' (CPU) or 'nccl' (GPU)."
+        )
     if backend == "nccl" and not torch.cuda.is_available():
-        raise UserError("distributed backend 'nccl' needs CUDA GPUs and none is visible; use 'gloo' on CPU.")
+        raise UserError(
+            "distributed backend 'nccl' needs CUDA GPUs and none is visible; use 'gloo' on CPU."
+        )
     device = f"cuda:{local_rank}" if backend == "nccl" else "cpu"
     if backend == "nccl":
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, init_method="env://", rank=rank, world_size=world,
-                                timeout=_dt.timedelta(seconds=timeout_s))
-    return DistContext(rank=rank, world_size=world, local_rank=local_rank, backend=backend, device=device)
+        dist.init_process_group(
+            backend=backend,
+            init_method="env://",
+            rank=rank,
+            world_size=world,
+            timeout=_dt.timedelta(seconds=timeout_s),
+        )
+    return DistContext(
+        rank=rank, world_size=world, local_rank=local_rank, backend=backend, device=device
+    )
 
 
 def current() -> DistContext:
@@ -108,8 +126,13 @@ def current() -> DistContext:
         return DistContext()
     backend = dist.get_backend()
     local = int(os.environ.get("LOCAL_RANK", dist.get_rank()))
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=local, backend=backend,
-                       device=f"cuda:{local}" if backend == "nccl" else "cpu")
+    return DistContext(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=local,
+        backend=backend,
+        device=f"cuda:{local}" if backend == "nccl" else "cpu",
+    )
 
 
 def teardown(ctx: DistContext) -> None:
@@ -179,8 +202,9 @@ def check_global_batch(global_batch: int, ctx: DistContext) -> int:
     return global_batch // ctx.world_size
 
 
-def rank_batches(n: int, global_batch: int, ctx: DistContext, *, seed: int, epoch: int,
-                 shuffle: bool = True) -> list[torch.Tensor]:
+def rank_batches(
+    n: int, global_batch: int, ctx: DistContext, *, seed: int, epoch: int, shuffle: bool = True
+) -> list[torch.Tensor]:
     """This rank's index batches for one epoch: the rank-th interleaved slice of each global batch.
 
     Same split as DistributedSampler (indices ``rank::world``) applied per global batch, so the
@@ -192,11 +216,11 @@ def rank_batches(n: int, global_batch: int, ctx: DistContext, *, seed: int, epoc
     perm = epoch_permutation(n, seed, epoch, shuffle)
     out = []
     for start in range(0, n, global_batch):
-        chunk = perm[start:start + global_batch]
+        chunk = perm[start : start + global_batch]
         usable = (len(chunk) // ctx.world_size) * ctx.world_size
         if usable == 0:
             continue
-        out.append(chunk[:usable][ctx.rank::ctx.world_size])
+        out.append(chunk[:usable][ctx.rank :: ctx.world_size])
     return out
 
 
@@ -204,7 +228,9 @@ def sampler(n: int, ctx: DistContext, *, seed: int, shuffle: bool = True):
     """A DistributedSampler over ``n`` rows for loaders that take one (call ``set_epoch`` each epoch)."""
     from torch.utils.data import DistributedSampler
 
-    return DistributedSampler(range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed)
+    return DistributedSampler(
+        range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed
+    )
 
 
 def all_reduce_sums(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
@@ -212,8 +238,11 @@ def all_reduce_sums(values: dict[str, float], ctx: DistContext) -> dict[str, flo
     if not ctx.distributed:
         return {k: float(v) for k, v in values.items()}
     keys = sorted(values)
-    t = torch.tensor([float(values[k]) for k in keys], dtype=torch.float64,
-                     device=ctx.device if ctx.backend == "nccl" else "cpu")
+    t = torch.tensor(
+        [float(values[k]) for k in keys],
+        dtype=torch.float64,
+        device=ctx.device if ctx.backend == "nccl" else "cpu",
+    )
     dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return {k: float(v) for k, v in zip(keys, t.cpu().tolist())}
 
@@ -236,7 +265,9 @@ def gather_to_main(part: np.ndarray, ctx: DistContext) -> np.ndarray | None:
     return np.concatenate(parts, axis=0)
 
 
-def sharded_predict(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, ctx: DistContext) -> np.ndarray | None:
+def sharded_predict(
+    predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, ctx: DistContext
+) -> np.ndarray | None:
     """Label ``x`` with ``predict`` split across ranks; the full result on rank 0, None elsewhere."""
     part = np.asarray(predict(x[label_shard(len(x), ctx.rank, ctx.world_size)]), dtype=np.float32)
     return gather_to_main(part, ctx)
@@ -271,8 +302,11 @@ def train_context(ctx: DistContext):
     from .train import TrainContext
 
     return TrainContext(
-        rank=ctx.rank, world_size=ctx.world_size,
-        batches=lambda n, batch_size, seed, epoch: rank_batches(n, batch_size, ctx, seed=seed, epoch=epoch),
+        rank=ctx.rank,
+        world_size=ctx.world_size,
+        batches=lambda n, batch_size, seed, epoch: rank_batches(
+            n, batch_size, ctx, seed=seed, epoch=epoch
+        ),
         wrap=lambda model: wrap_model(model, ctx),
         unwrap=unwrap_model,
         reduce_sums=lambda sums: all_reduce_sums(sums, ctx),

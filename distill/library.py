@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -25,9 +25,11 @@ MODELS: dict[str, Factory] = {}
 
 def register(name: str) -> Callable[[Factory], Factory]:
     """Add a model factory ``(x, y, seed, num_classes) -> fitted Member`` under ``name``."""
+
     def deco(fn: Factory) -> Factory:
         MODELS[name] = fn
         return fn
+
     return deco
 
 
@@ -40,21 +42,31 @@ def _sk(name: str, est, x: np.ndarray, y: np.ndarray, nc: int) -> Member:
 def random_forest(x, y, seed, nc):
     from sklearn.ensemble import RandomForestClassifier
 
-    return _sk("rf", RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1), x, y, nc)
+    return _sk(
+        "rf", RandomForestClassifier(n_estimators=100, random_state=seed, n_jobs=1), x, y, nc
+    )
 
 
 @register("extra_trees")
 def extra_trees(x, y, seed, nc):
     from sklearn.ensemble import ExtraTreesClassifier
 
-    return _sk("extra_trees", ExtraTreesClassifier(n_estimators=100, random_state=seed, n_jobs=1), x, y, nc)
+    return _sk(
+        "extra_trees", ExtraTreesClassifier(n_estimators=100, random_state=seed, n_jobs=1), x, y, nc
+    )
 
 
 @register("hgb")
 def hist_gradient_boosting(x, y, seed, nc):
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    return _sk("hgb", HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed), x, y, nc)
+    return _sk(
+        "hgb",
+        HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, random_state=seed),
+        x,
+        y,
+        nc,
+    )
 
 
 @register("knn")
@@ -70,7 +82,9 @@ def support_vector_machine(x, y, seed, nc):
     from sklearn.svm import SVC
 
     # SVC(probability=True) is deprecated in scikit-learn 1.9; this is its documented replacement.
-    est = CalibratedClassifierCV(SVC(C=10.0, gamma="scale", random_state=seed), ensemble=False, cv=3)
+    est = CalibratedClassifierCV(
+        SVC(C=10.0, gamma="scale", random_state=seed), ensemble=False, cv=3
+    )
     return _sk("svm", est, x, y, nc)
 
 
@@ -85,9 +99,16 @@ def _sk_mlp(name: str, hidden: tuple[int, ...]) -> Factory:
     def factory(x, y, seed, nc):
         from sklearn.neural_network import MLPClassifier
 
-        est = MLPClassifier(hidden_layer_sizes=hidden, alpha=1e-3, max_iter=300, early_stopping=True,
-                            n_iter_no_change=15, random_state=seed)
+        est = MLPClassifier(
+            hidden_layer_sizes=hidden,
+            alpha=1e-3,
+            max_iter=300,
+            early_stopping=True,
+            n_iter_no_change=15,
+            random_state=seed,
+        )
         return _sk(name, est, x, y, nc)
+
     return factory
 
 
@@ -103,8 +124,14 @@ def torch_mlp(x, y, seed, nc, epochs: int = 40, hidden: int = 128):
 
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(x.shape[1], hidden), nn.ReLU(), nn.Dropout(0.1),
-                          nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, nc))
+    model = nn.Sequential(
+        nn.Linear(x.shape[1], hidden),
+        nn.ReLU(),
+        nn.Dropout(0.1),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, nc),
+    )
     opt = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
@@ -118,14 +145,17 @@ def torch_mlp(x, y, seed, nc, epochs: int = 40, hidden: int = 128):
     return TorchMember("torch_mlp", model, output="logits", width=x.shape[1])
 
 
-def build_library(names: list[str], x: np.ndarray, y: np.ndarray, seed: int,
-                  num_classes: int | None = None) -> dict[str, Member]:
+def build_library(
+    names: list[str], x: np.ndarray, y: np.ndarray, seed: int, num_classes: int | None = None
+) -> dict[str, Member]:
     """Fit each named model on ``(x, y)``; returns members in the order given (progress on stderr)."""
     from tqdm import tqdm
 
     unknown = [n for n in names if n not in MODELS]
     if unknown:
-        raise UserError(f"teacher library model(s) {unknown} are not known; allowed: {', '.join(MODELS)}.")
+        raise UserError(
+            f"teacher library model(s) {unknown} are not known; allowed: {', '.join(MODELS)}."
+        )
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.asarray(y).astype(np.int64)
     nc = num_classes or int(y.max()) + 1

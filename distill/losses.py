@@ -8,7 +8,7 @@ ensemble they are the only "logits" there are.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +20,13 @@ def soft_targets(teacher_log_probs: Tensor, temperature: float) -> Tensor:
     return torch.softmax(teacher_log_probs / temperature, dim=-1)
 
 
-def hinton_loss(student_logits: Tensor, teacher_log_probs: Tensor, labels: Tensor,
-                temperature: float, alpha: float) -> Tensor:
+def hinton_loss(
+    student_logits: Tensor,
+    teacher_log_probs: Tensor,
+    labels: Tensor,
+    temperature: float,
+    alpha: float,
+) -> Tensor:
     """alpha * T^2 * KL(soft teacher || soft student) + (1 - alpha) * CE(student, labels).
 
     Hinton 2015 §2: the gradients of the soft term scale as 1/T^2, so it is multiplied
@@ -31,7 +36,7 @@ def hinton_loss(student_logits: Tensor, teacher_log_probs: Tensor, labels: Tenso
     soft_teacher = soft_targets(teacher_log_probs, temperature)
     log_soft_student = F.log_softmax(student_logits / temperature, dim=-1)
     kl = F.kl_div(log_soft_student, soft_teacher, reduction="batchmean")
-    soft = kl * temperature ** 2
+    soft = kl * temperature**2
     if alpha >= 1.0:
         return soft
     return alpha * soft + (1.0 - alpha) * F.cross_entropy(student_logits, labels)

@@ -15,8 +15,8 @@ validation split decides the teacher.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -42,8 +42,9 @@ def rmse(p: np.ndarray, y: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.sum((p - onehot) ** 2, axis=1))))
 
 
-def paired_errors(p_teacher: np.ndarray, p_member: np.ndarray, y: np.ndarray,
-                  all_members: dict[str, np.ndarray]) -> dict:
+def paired_errors(
+    p_teacher: np.ndarray, p_member: np.ndarray, y: np.ndarray, all_members: dict[str, np.ndarray]
+) -> dict:
     """Teacher vs one member on the same rows, error by error (McNemar's discordant counts).
 
     Accuracies alone cannot tell a tie of two different mistakes from one shared mistake. The
@@ -54,13 +55,24 @@ def paired_errors(p_teacher: np.ndarray, p_member: np.ndarray, y: np.ndarray,
     m_wrong = p_member.argmax(axis=1) != y
     both = np.flatnonzero(t_wrong & m_wrong)
     wrong_in = {int(i): sum(int(p[i].argmax() != y[i]) for p in all_members.values()) for i in both}
-    return {"teacher_errors": int(t_wrong.sum()), "member_errors": int(m_wrong.sum()),
-            "only_teacher_wrong": int((t_wrong & ~m_wrong).sum()), "only_member_wrong": int((m_wrong & ~t_wrong).sum()),
-            "both_wrong": {"rows": [int(i) for i in both], "members_wrong": [wrong_in[int(i)] for i in both],
-                           "of_members": len(all_members)}}
+    return {
+        "teacher_errors": int(t_wrong.sum()),
+        "member_errors": int(m_wrong.sum()),
+        "only_teacher_wrong": int((t_wrong & ~m_wrong).sum()),
+        "only_member_wrong": int((m_wrong & ~t_wrong).sum()),
+        "both_wrong": {
+            "rows": [int(i) for i in both],
+            "members_wrong": [wrong_in[int(i)] for i in both],
+            "of_members": len(all_members),
+        },
+    }
 
 
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"nll": nll, "accuracy": error_rate, "rmse": rmse}
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "nll": nll,
+    "accuracy": error_rate,
+    "rmse": rmse,
+}
 
 
 def _shown(score: float, metric: str) -> float:
@@ -84,17 +96,30 @@ class SelectionResult:
 
     def record(self) -> dict:
         """JSON-ready summary for the card."""
-        out = {"method": self.method, "metric": self.metric, "counts": self.counts, "best_step": self.best_step,
-               "best_single": self.best_single, "score": self.history[self.best_step]["score"],
-               "history": self.history}
+        out = {
+            "method": self.method,
+            "metric": self.metric,
+            "counts": self.counts,
+            "best_step": self.best_step,
+            "best_single": self.best_single,
+            "score": self.history[self.best_step]["score"],
+            "history": self.history,
+        }
         if self.bags:
             out["weights"] = {n: round(w, 6) for n, w in self.weights.items()}
             out["bags"] = self.bags
         return out
 
 
-def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: str = "nll", init_k: int = 3,
-                       max_iter: int = 50, combine: str = "mean") -> SelectionResult:
+def ensemble_selection(
+    probas: dict[str, np.ndarray],
+    y: np.ndarray,
+    *,
+    metric: str = "nll",
+    init_k: int = 3,
+    max_iter: int = 50,
+    combine: str = "mean",
+) -> SelectionResult:
     """Greedy forward selection with replacement, from a sorted initialization of the ``init_k`` best models.
 
     ``probas`` holds each model's validation probabilities; ``combine`` is how the
@@ -103,7 +128,9 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
     ``accuracy`` as accuracy for readability.
     """
     if metric not in METRICS:
-        raise UserError(f"ensemble selection metric must be one of {', '.join(METRICS)}; got {metric!r}.")
+        raise UserError(
+            f"ensemble selection metric must be one of {', '.join(METRICS)}; got {metric!r}."
+        )
     if not probas:
         raise UserError("ensemble selection needs at least one model in the library.")
     score_fn = METRICS[metric]
@@ -114,15 +141,19 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
     single = np.array([score_fn(p, y) for p in P])
     order = np.argsort(single, kind="stable")
     counts = np.zeros(len(names), dtype=np.int64)
-    init = order[:max(1, min(init_k, len(names)))]
+    init = order[: max(1, min(init_k, len(names)))]
     counts[init] = 1
 
     def score_of(c: np.ndarray) -> float:
         idx = np.flatnonzero(c)
-        return score_fn(combine_probas([P[i] for i in idx], c[idx].astype(float), combine).astype(np.float64), y)
+        return score_fn(
+            combine_probas([P[i] for i in idx], c[idx].astype(float), combine).astype(np.float64), y
+        )
 
     current = score_of(counts)
-    history = [{"step": 0, "added": [names[i] for i in init], "score": _shown(current, metric)}]  # best first
+    history = [
+        {"step": 0, "added": [names[i] for i in init], "score": _shown(current, metric)}
+    ]  # best first
     best_counts, best_score, best_step = counts.copy(), current, 0
     for step in range(1, max_iter + 1):
         trial = []
@@ -142,20 +173,38 @@ def ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, metric: 
         best_counts = np.zeros_like(counts)
         best_counts[b] = 1
         best_score = single[b]
-        history.append({"step": len(history), "added": [names[b]], "score": _shown(best_score, metric),
-                        "note": "best single model beats every greedy prefix"})
+        history.append(
+            {
+                "step": len(history),
+                "added": [names[b]],
+                "score": _shown(best_score, metric),
+                "note": "best single model beats every greedy prefix",
+            }
+        )
         best_step = len(history) - 1
     total = best_counts.sum()
     return SelectionResult(
         weights={n: float(c) / total for n, c in zip(names, best_counts)},
         counts={n: int(c) for n, c in zip(names, best_counts)},
-        metric=metric, history=history, best_step=best_step,
-        best_single={"name": names[b], "score": _shown(single[b], metric)})
+        metric=metric,
+        history=history,
+        best_step=best_step,
+        best_single={"name": names[b], "score": _shown(single[b], metric)},
+    )
 
 
-def bagged_ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, bags: int = 20,
-                              fraction: float = 0.5, seed: int = 0, metric: str = "nll", init_k: int = 3,
-                              max_iter: int = 50, combine: str = "mean") -> SelectionResult:
+def bagged_ensemble_selection(
+    probas: dict[str, np.ndarray],
+    y: np.ndarray,
+    *,
+    bags: int = 20,
+    fraction: float = 0.5,
+    seed: int = 0,
+    metric: str = "nll",
+    init_k: int = 3,
+    max_iter: int = 50,
+    combine: str = "mean",
+) -> SelectionResult:
     """Caruana §2.4: select from ``bags`` random samples of ``fraction`` of the library; average their weights.
 
     The returned history is the final ensemble's validation score alone (step 0); each
@@ -167,7 +216,9 @@ def bagged_ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, b
         raise UserError(f"bagged ensemble selection needs at least 1 bag; got {bags!r}.")
     names = list(probas)
     if len(names) < 2:
-        return ensemble_selection(probas, y, metric=metric, init_k=init_k, max_iter=max_iter, combine=combine)
+        return ensemble_selection(
+            probas, y, metric=metric, init_k=init_k, max_iter=max_iter, combine=combine
+        )
     rng = np.random.default_rng(seed)
     size = max(2, int(round(fraction * len(names))))
     weights = dict.fromkeys(names, 0.0)
@@ -175,21 +226,33 @@ def bagged_ensemble_selection(probas: dict[str, np.ndarray], y: np.ndarray, *, b
     for _ in range(bags):
         picked = sorted(rng.choice(len(names), size=size, replace=False))
         sub = {names[i]: probas[names[i]] for i in picked}
-        r = ensemble_selection(sub, y, metric=metric, init_k=init_k, max_iter=max_iter, combine=combine)
+        r = ensemble_selection(
+            sub, y, metric=metric, init_k=init_k, max_iter=max_iter, combine=combine
+        )
         for n, w in r.weights.items():
             weights[n] += w / bags
         records.append({"models": list(sub), "counts": {n: c for n, c in r.counts.items() if c}})
     score_fn = METRICS[metric]
     y = np.asarray(y).astype(np.int64)
     idx = [n for n in names if weights[n] > 0]
-    final = score_fn(combine_probas([np.asarray(probas[n], np.float64) for n in idx],
-                                    np.array([weights[n] for n in idx]), combine).astype(np.float64), y)
+    final = score_fn(
+        combine_probas(
+            [np.asarray(probas[n], np.float64) for n in idx],
+            np.array([weights[n] for n in idx]),
+            combine,
+        ).astype(np.float64),
+        y,
+    )
     single = {n: score_fn(np.asarray(probas[n], np.float64), y) for n in names}
     best = min(single, key=single.get)
     return SelectionResult(
-        weights=weights, counts={n: sum(b["counts"].get(n, 0) for b in records) for n in names},
-        metric=metric, history=[{"step": 0, "added": idx, "score": _shown(final, metric)}], best_step=0,
+        weights=weights,
+        counts={n: sum(b["counts"].get(n, 0) for b in records) for n in names},
+        metric=metric,
+        history=[{"step": 0, "added": idx, "score": _shown(final, metric)}],
+        best_step=0,
         best_single={"name": best, "score": _shown(single[best], metric)},
         method=f"caruana2004 bagged ensemble selection: {bags} bags of {size} of {len(names)} models, "
-               "greedy selection with replacement and sorted initialization in each, weights averaged",
-        bags=records)
+        "greedy selection with replacement and sorted initialization in each, weights averaged",
+        bags=records,
+    )

@@ -49,16 +49,31 @@ def _student_spec(v: Any) -> str | None:
 
 
 SPECIALIST_FIELDS: dict[str, Field] = {
-    "n_specialists": Field(int, 3, min=1, max=1000, doc="number of class clusters = specialists (§5.2)"),
-    "top_n": Field(int, 2, min=1, doc="generalist's top-n classes that pick the active specialists (§5.3)"),
-    "generalist": Field(dict, {"kind": "mlp", "hidden": [128]}, check=_student_spec,
-                        doc="architecture of the generalist (a student spec); specialists copy it"),
+    "n_specialists": Field(
+        int, 3, min=1, max=1000, doc="number of class clusters = specialists (§5.2)"
+    ),
+    "top_n": Field(
+        int, 2, min=1, doc="generalist's top-n classes that pick the active specialists (§5.3)"
+    ),
+    "generalist": Field(
+        dict,
+        {"kind": "mlp", "hidden": [128]},
+        check=_student_spec,
+        doc="architecture of the generalist (a student spec); specialists copy it",
+    ),
     "generalist_epochs": Field(int, 30, min=1, doc="epochs for the generalist"),
     "epochs": Field(int, 10, min=1, doc="epochs per specialist"),
-    "lr": Field(float, 1e-3, min=1e-6, max=1.0, doc="Adam learning rate for generalist and specialists"),
+    "lr": Field(
+        float, 1e-3, min=1e-6, max=1.0, doc="Adam learning rate for generalist and specialists"
+    ),
     "batch_size": Field(int, 128, min=1, doc="batch size for generalist and specialists"),
-    "subset_fraction": Field(float, 0.5, min=0.05, max=0.95,
-                             doc="share of a specialist's training examples drawn from its subset (§5.1: half)"),
+    "subset_fraction": Field(
+        float,
+        0.5,
+        min=0.05,
+        max=0.95,
+        doc="share of a specialist's training examples drawn from its subset (§5.1: half)",
+    ),
     "combine_steps": Field(int, 200, min=0, doc="gradient steps on q's logits at inference (§5.3)"),
     "combine_lr": Field(float, 0.05, min=1e-4, max=10.0, doc="step size of those steps (§5.3)"),
 }
@@ -66,16 +81,23 @@ SPECIALIST_FIELDS: dict[str, Field] = {
 
 # ---- §5.2: confusable subsets --------------------------------------------------------------
 
-def confusable_subsets(generalist_probs: np.ndarray, n_specialists: int, *, seed: int) -> list[list[int]]:
+
+def confusable_subsets(
+    generalist_probs: np.ndarray, n_specialists: int, *, seed: int
+) -> list[list[int]]:
     """Partition the classes by k-means on the columns of the covariance of the generalist's predictions."""
     from sklearn.cluster import KMeans
 
     n_classes = generalist_probs.shape[1]
     if not 1 <= n_specialists <= n_classes:
-        raise UserError(f"recipe key 'specialists.n_specialists' must be between 1 and the number of classes "
-                        f"({n_classes}); got {n_specialists}.")
+        raise UserError(
+            f"recipe key 'specialists.n_specialists' must be between 1 and the number of classes "
+            f"({n_classes}); got {n_specialists}."
+        )
     cov = np.cov(generalist_probs.astype(np.float64), rowvar=False)
-    np.fill_diagonal(cov, 0.0)  # a class's own variance says how often it is predicted, not with what
+    np.fill_diagonal(
+        cov, 0.0
+    )  # a class's own variance says how often it is predicted, not with what
     assign = KMeans(n_clusters=n_specialists, n_init=10, random_state=seed).fit_predict(cov.T)
     subsets = [sorted(np.flatnonzero(assign == k).tolist()) for k in range(n_specialists)]
     return sorted((s for s in subsets if s), key=lambda s: s[0])
@@ -91,7 +113,11 @@ def dustbin_labels(y: np.ndarray, subset: list[int]) -> np.ndarray:
 def to_specialist_space(q: np.ndarray | torch.Tensor, subset: list[int]):
     """A full distribution seen by a specialist: its classes, then everything else summed (the dustbin)."""
     inside = q[:, subset]
-    rest = 1.0 - inside.sum(1, keepdims=True) if isinstance(q, np.ndarray) else 1.0 - inside.sum(1, keepdim=True)
+    rest = (
+        1.0 - inside.sum(1, keepdims=True)
+        if isinstance(q, np.ndarray)
+        else 1.0 - inside.sum(1, keepdim=True)
+    )
     if isinstance(q, np.ndarray):
         return np.concatenate([inside, np.clip(rest, 0.0, None)], axis=1)
     return torch.cat([inside, rest.clamp_min(0.0)], dim=1)
@@ -99,10 +125,13 @@ def to_specialist_space(q: np.ndarray | torch.Tensor, subset: list[int]):
 
 # ---- §5.1: training ------------------------------------------------------------------------
 
+
 def _last_linear(model: nn.Module) -> tuple[nn.Module, str]:
     name = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not name:
-        raise UserError("the generalist must end in a Linear classifier layer (student kinds mlp, cnn, dscnn do).")
+        raise UserError(
+            "the generalist must end in a Linear classifier layer (student kinds mlp, cnn, dscnn do)."
+        )
     parent_name, _, attr = name[-1].rpartition(".")
     parent = model.get_submodule(parent_name) if parent_name else model
     return parent, attr
@@ -120,8 +149,8 @@ def specialist_from(generalist: nn.Module, subset: list[int]) -> nn.Module:
     new = nn.Linear(old.in_features, len(subset) + 1)
     others = [c for c in range(old.out_features) if c not in set(subset)]
     with torch.no_grad():
-        new.weight[:len(subset)] = old.weight[subset]
-        new.bias[:len(subset)] = old.bias[subset]
+        new.weight[: len(subset)] = old.weight[subset]
+        new.bias[: len(subset)] = old.bias[subset]
         if others:
             new.weight[-1] = old.weight[others].mean(0)
             new.bias[-1] = old.bias[others].mean() + float(np.log(len(others)))
@@ -129,8 +158,14 @@ def specialist_from(generalist: nn.Module, subset: list[int]) -> nn.Module:
     return model
 
 
-def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batches: list[torch.Tensor], lr: float,
-         opt: torch.optim.Optimizer | None = None) -> torch.optim.Optimizer:
+def _fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batches: list[torch.Tensor],
+    lr: float,
+    opt: torch.optim.Optimizer | None = None,
+) -> torch.optim.Optimizer:
     opt = opt or torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for b in batches:
@@ -141,8 +176,18 @@ def _fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batches: list[torch
     return opt
 
 
-def train_generalist(spec: dict, x: np.ndarray, y: np.ndarray, *, input_shape: tuple[int, ...], num_classes: int,
-                     epochs: int, lr: float, batch_size: int, seed: int) -> nn.Module:
+def train_generalist(
+    spec: dict,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+) -> nn.Module:
     """The generalist: the student architecture of ``spec`` trained on hard labels."""
     torch.manual_seed(seed)
     model = build_student(spec, input_shape, num_classes)
@@ -150,13 +195,25 @@ def train_generalist(spec: dict, x: np.ndarray, y: np.ndarray, *, input_shape: t
     g = torch.Generator().manual_seed(seed)
     opt = None
     for _ in range(epochs):
-        opt = _fit(model, xt, yt, list(torch.randperm(len(x), generator=g).split(batch_size)), lr, opt)
+        opt = _fit(
+            model, xt, yt, list(torch.randperm(len(x), generator=g).split(batch_size)), lr, opt
+        )
     return model
 
 
-def train_specialist(generalist: nn.Module, subset: list[int], x: np.ndarray, y: np.ndarray, *,
-                     input_shape: tuple[int, ...], epochs: int, lr: float, batch_size: int,
-                     subset_fraction: float, seed: int) -> tuple[nn.Module, float]:
+def train_specialist(
+    generalist: nn.Module,
+    subset: list[int],
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    input_shape: tuple[int, ...],
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    subset_fraction: float,
+    seed: int,
+) -> tuple[nn.Module, float]:
     """Train one specialist on subset-enriched data (§5.1); returns it and its dustbin logit correction."""
     torch.manual_seed(seed)
     model = specialist_from(generalist, subset)
@@ -164,11 +221,19 @@ def train_specialist(generalist: nn.Module, subset: list[int], x: np.ndarray, y:
     inside = np.flatnonzero(target < len(subset))
     outside = np.flatnonzero(target == len(subset))
     rng = np.random.default_rng(seed)
-    n_out = 0 if len(outside) == 0 else int(round(len(inside) * (1 - subset_fraction) / subset_fraction))
+    n_out = (
+        0
+        if len(outside) == 0
+        else int(round(len(inside) * (1 - subset_fraction) / subset_fraction))
+    )
     xt, yt = torch.from_numpy(x.reshape(len(x), *input_shape)), torch.from_numpy(target)
     opt = None
     for _ in range(epochs):
-        rows = np.concatenate([inside, rng.choice(outside, size=n_out, replace=n_out > len(outside))]) if n_out else inside
+        rows = (
+            np.concatenate([inside, rng.choice(outside, size=n_out, replace=n_out > len(outside))])
+            if n_out
+            else inside
+        )
         rows = torch.from_numpy(rng.permutation(rows))
         opt = _fit(model, xt, yt, list(rows.split(batch_size)), lr, opt)
     # prior shift: trained with subset:dustbin odds s/(1-s), true odds pi/(1-pi) -> add log of their ratio
@@ -182,17 +247,29 @@ def train_specialist(generalist: nn.Module, subset: list[int], x: np.ndarray, y:
 
 # ---- §5.3: inference -----------------------------------------------------------------------
 
-def active_specialists(generalist_probs: np.ndarray, subsets: list[list[int]], top_n: int) -> np.ndarray:
+
+def active_specialists(
+    generalist_probs: np.ndarray, subsets: list[list[int]], top_n: int
+) -> np.ndarray:
     """bool [n, M]: specialist m is active for row i when its subset meets the generalist's top-n classes."""
     top = np.argsort(-generalist_probs, axis=1, kind="stable")[:, :top_n]
     member = np.zeros((len(subsets), generalist_probs.shape[1]), bool)
     for m, s in enumerate(subsets):
         member[m, s] = True
-    return member[:, top].any(axis=2).T if len(subsets) else np.zeros((len(generalist_probs), 0), bool)
+    return (
+        member[:, top].any(axis=2).T if len(subsets) else np.zeros((len(generalist_probs), 0), bool)
+    )
 
 
-def combine(generalist_probs: np.ndarray, specialist_probs: list[np.ndarray], subsets: list[list[int]],
-            active: np.ndarray, *, steps: int = 200, lr: float = 0.05) -> np.ndarray:
+def combine(
+    generalist_probs: np.ndarray,
+    specialist_probs: list[np.ndarray],
+    subsets: list[list[int]],
+    active: np.ndarray,
+    *,
+    steps: int = 200,
+    lr: float = 0.05,
+) -> np.ndarray:
     """argmin_q KL(p^g||q) + sum over active m of KL(p^m||q^m), q = softmax(z), by Adam on z from log p^g."""
     eps = 1e-12
     pg = torch.from_numpy(generalist_probs.astype(np.float64))
@@ -209,8 +286,13 @@ def combine(generalist_probs: np.ndarray, specialist_probs: list[np.ndarray], su
     return torch.softmax(z.detach(), 1).numpy()
 
 
-def objective(z: torch.Tensor, pg: torch.Tensor, pms: list[torch.Tensor], subsets: list[list[int]],
-              act: torch.Tensor) -> torch.Tensor:
+def objective(
+    z: torch.Tensor,
+    pg: torch.Tensor,
+    pms: list[torch.Tensor],
+    subsets: list[list[int]],
+    act: torch.Tensor,
+) -> torch.Tensor:
     """The §5.3 objective summed over rows (cross-entropy form: KL up to the constant entropy of p)."""
     eps = 1e-12
     logq = torch.log_softmax(z, 1)
@@ -222,8 +304,13 @@ def objective(z: torch.Tensor, pg: torch.Tensor, pms: list[torch.Tensor], subset
     return total.sum()
 
 
-def kl_objective(q: np.ndarray, pg: np.ndarray, pms: list[np.ndarray], subsets: list[list[int]],
-                 active: np.ndarray) -> np.ndarray:
+def kl_objective(
+    q: np.ndarray,
+    pg: np.ndarray,
+    pms: list[np.ndarray],
+    subsets: list[list[int]],
+    active: np.ndarray,
+) -> np.ndarray:
     """The §5.3 objective per row as true KL divergences (for checks and reports)."""
     eps = 1e-12
 
@@ -237,6 +324,7 @@ def kl_objective(q: np.ndarray, pg: np.ndarray, pms: list[np.ndarray], subsets: 
 
 
 # ---- the combined model --------------------------------------------------------------------
+
 
 @dataclass
 class SpecialistEnsemble:
@@ -254,7 +342,9 @@ class SpecialistEnsemble:
     @torch.no_grad()
     def _probs(self, model: nn.Module, x: np.ndarray, correction: float = 0.0) -> np.ndarray:
         model.eval()
-        logits = model(torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(len(x), *self.input_shape))
+        logits = model(
+            torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(len(x), *self.input_shape)
+        )
         if correction:
             logits[:, -1] += correction
         return torch.softmax(logits.double(), 1).numpy()
@@ -271,15 +361,22 @@ class SpecialistEnsemble:
     def predict_proba(self, x: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         out = []
         for start in range(0, len(x), batch_size):
-            pg, pms, act = self.parts(x[start:start + batch_size])
-            out.append(combine(pg, pms, self.subsets, act, steps=self.combine_steps, lr=self.combine_lr))
+            pg, pms, act = self.parts(x[start : start + batch_size])
+            out.append(
+                combine(pg, pms, self.subsets, act, steps=self.combine_steps, lr=self.combine_lr)
+            )
         q = np.concatenate(out) if out else np.zeros((0, len(self.corrections)), np.float64)
         return (q / q.sum(1, keepdims=True)).astype(np.float32)
 
     def state_bytes(self) -> int:
         buf = io.BytesIO()
-        torch.save({"generalist": self.generalist.state_dict(),
-                    "specialists": [m.state_dict() for m in self.specialists]}, buf)
+        torch.save(
+            {
+                "generalist": self.generalist.state_dict(),
+                "specialists": [m.state_dict() for m in self.specialists],
+            },
+            buf,
+        )
         return buf.getbuffer().nbytes
 
 
@@ -296,7 +393,10 @@ class SpecialistsMember:
 
     def serialized_bytes(self) -> tuple[int, str]:
         n = len(self.ensemble.specialists)
-        return self.ensemble.state_bytes(), f"torch.save of the state_dicts of the generalist and {n} specialists"
+        return (
+            self.ensemble.state_bytes(),
+            f"torch.save of the state_dicts of the generalist and {n} specialists",
+        )
 
 
 @dataclass
@@ -312,23 +412,50 @@ class SpecialistsReport:
     settings: dict = field(default_factory=dict)
 
 
-def fit_specialists(section: dict | None, x_train: np.ndarray, y_train: np.ndarray, *,
-                    input_shape: tuple[int, ...], num_classes: int, seed: int,
-                    progress: bool = False) -> SpecialistEnsemble:
+def fit_specialists(
+    section: dict | None,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    seed: int,
+    progress: bool = False,
+) -> SpecialistEnsemble:
     """Validate the recipe's ``specialists`` section and build generalist + specialists (§5.1-5.2)."""
     cfg = validate("specialists", section, SPECIALIST_FIELDS)
     if cfg["top_n"] > num_classes:
-        raise UserError(f"recipe key 'specialists.top_n' must be at most the number of classes ({num_classes}); "
-                        f"got {cfg['top_n']}.")
+        raise UserError(
+            f"recipe key 'specialists.top_n' must be at most the number of classes ({num_classes}); "
+            f"got {cfg['top_n']}."
+        )
     if cfg["n_specialists"] > num_classes:
-        raise UserError(f"recipe key 'specialists.n_specialists' must be between 1 and the number of classes "
-                        f"({num_classes}); got {cfg['n_specialists']}.")
+        raise UserError(
+            f"recipe key 'specialists.n_specialists' must be between 1 and the number of classes "
+            f"({num_classes}); got {cfg['n_specialists']}."
+        )
     x_train = np.ascontiguousarray(x_train, np.float32).reshape(len(x_train), -1)
-    generalist = train_generalist(cfg["generalist"], x_train, y_train, input_shape=tuple(input_shape),
-                                  num_classes=num_classes, epochs=cfg["generalist_epochs"], lr=cfg["lr"],
-                                  batch_size=cfg["batch_size"], seed=seed)
-    ens = SpecialistEnsemble(generalist, [], [], [], tuple(input_shape), cfg["top_n"], cfg["combine_steps"],
-                             cfg["combine_lr"])
+    generalist = train_generalist(
+        cfg["generalist"],
+        x_train,
+        y_train,
+        input_shape=tuple(input_shape),
+        num_classes=num_classes,
+        epochs=cfg["generalist_epochs"],
+        lr=cfg["lr"],
+        batch_size=cfg["batch_size"],
+        seed=seed,
+    )
+    ens = SpecialistEnsemble(
+        generalist,
+        [],
+        [],
+        [],
+        tuple(input_shape),
+        cfg["top_n"],
+        cfg["combine_steps"],
+        cfg["combine_lr"],
+    )
     subsets = confusable_subsets(ens.generalist_proba(x_train), cfg["n_specialists"], seed=seed)
     it = subsets
     if progress:
@@ -336,33 +463,65 @@ def fit_specialists(section: dict | None, x_train: np.ndarray, y_train: np.ndarr
 
         it = tqdm(subsets, desc="specialists", file=__import__("sys").stderr)
     for m, s in enumerate(it):
-        model, corr = train_specialist(generalist, s, x_train, y_train, input_shape=tuple(input_shape),
-                                       epochs=cfg["epochs"], lr=cfg["lr"], batch_size=cfg["batch_size"],
-                                       subset_fraction=cfg["subset_fraction"], seed=seed + 1 + m)
+        model, corr = train_specialist(
+            generalist,
+            s,
+            x_train,
+            y_train,
+            input_shape=tuple(input_shape),
+            epochs=cfg["epochs"],
+            lr=cfg["lr"],
+            batch_size=cfg["batch_size"],
+            subset_fraction=cfg["subset_fraction"],
+            seed=seed + 1 + m,
+        )
         ens.specialists.append(model)
         ens.corrections.append(corr)
     ens.subsets = subsets
     return ens
 
 
-def evaluate(ens: SpecialistEnsemble, x: np.ndarray, y: np.ndarray, settings: dict | None = None) -> SpecialistsReport:
+def evaluate(
+    ens: SpecialistEnsemble, x: np.ndarray, y: np.ndarray, settings: dict | None = None
+) -> SpecialistsReport:
     """Generalist vs combined accuracy on (x, y), with the subsets found (for cards and benchmarks)."""
     pg, _, act = ens.parts(x)
     q = ens.predict_proba(x)
-    return SpecialistsReport(subsets=ens.subsets, corrections=[round(c, 4) for c in ens.corrections], n=len(y),
-                             generalist_accuracy=float((pg.argmax(1) == y).mean()),
-                             combined_accuracy=float((q.argmax(1) == y).mean()),
-                             active_mean=float(act.sum(1).mean()) if act.size else 0.0,
-                             settings=settings or {})
+    return SpecialistsReport(
+        subsets=ens.subsets,
+        corrections=[round(c, 4) for c in ens.corrections],
+        n=len(y),
+        generalist_accuracy=float((pg.argmax(1) == y).mean()),
+        combined_accuracy=float((q.argmax(1) == y).mean()),
+        active_mean=float(act.sum(1).mean()) if act.size else 0.0,
+        settings=settings or {},
+    )
 
 
-def member_from_recipe(section: dict | None, x_train: np.ndarray, y_train: np.ndarray, *, n_features: int,
-                       image_shape: tuple[int, ...] | None, num_classes: int, seed: int,
-                       progress: bool = False) -> SpecialistsMember:
+def member_from_recipe(
+    section: dict | None,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    n_features: int,
+    image_shape: tuple[int, ...] | None,
+    num_classes: int,
+    seed: int,
+    progress: bool = False,
+) -> SpecialistsMember:
     """The recipe's ``specialists`` section -> a fitted teacher member (what distill.run adds to the teacher)."""
     from .students import student_input_shape
 
     cfg = validate("specialists", section, SPECIALIST_FIELDS)
     shape = student_input_shape(cfg["generalist"], n_features, image_shape)
-    return SpecialistsMember(fit_specialists(section, x_train, y_train, input_shape=shape, num_classes=num_classes,
-                                             seed=seed, progress=progress))
+    return SpecialistsMember(
+        fit_specialists(
+            section,
+            x_train,
+            y_train,
+            input_shape=shape,
+            num_classes=num_classes,
+            seed=seed,
+            progress=progress,
+        )
+    )

@@ -8,8 +8,9 @@ and Core ML. ``build_student(spec, input_shape, num_classes)`` validates the spe
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -19,7 +20,11 @@ from tinyship.recipe import Field, validate
 
 
 def _positive_ints(v: Any) -> str | None:
-    if not isinstance(v, list) or not v or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v):
+    if (
+        not isinstance(v, list)
+        or not v
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v)
+    ):
         return "must be a non-empty list of positive integers, e.g. [64, 32]"
     return None
 
@@ -45,6 +50,7 @@ def register(kind: StudentKind) -> StudentKind:
 
 # ---- MLP ---------------------------------------------------------------------------------
 
+
 def _build_mlp(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     layers: list[nn.Module] = [nn.Flatten()] if len(input_shape) > 1 else []
     width = 1
@@ -62,14 +68,25 @@ def _build_mlp(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn
 _DROPOUT = "dropout before the classifier (training only)"
 
 
-register(StudentKind(
-    "mlp", "NC",
-    {"kind": Field(str, doc="mlp"), "hidden": Field(list, [64], check=_positive_ints, doc="hidden layer widths"),
-     "dropout": Field(float, 0.0, min=0.0, max=0.9, doc="dropout after each hidden layer (training only)")},
-    _build_mlp, "fully connected: Linear+ReLU per hidden width, then a Linear classifier"))
+register(
+    StudentKind(
+        "mlp",
+        "NC",
+        {
+            "kind": Field(str, doc="mlp"),
+            "hidden": Field(list, [64], check=_positive_ints, doc="hidden layer widths"),
+            "dropout": Field(
+                float, 0.0, min=0.0, max=0.9, doc="dropout after each hidden layer (training only)"
+            ),
+        },
+        _build_mlp,
+        "fully connected: Linear+ReLU per hidden width, then a Linear classifier",
+    )
+)
 
 
 # ---- small CNN ---------------------------------------------------------------------------
+
 
 def _build_cnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     c, h, w = input_shape
@@ -93,15 +110,23 @@ def _build_cnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn
     return nn.Sequential(*layers, *_head(width, spec["dropout"], num_classes))
 
 
-register(StudentKind(
-    "cnn", "NCHW",
-    {"kind": Field(str, doc="cnn"), "channels": Field(list, [8, 16], check=_positive_ints, doc="channels per conv block"),
-     "kernel": Field(int, 3, choices=(1, 3, 5), doc="conv kernel size"),
-     "pool": Field(str, "max", choices=("max", "avg"), doc="2x2 pooling after each block"),
-     "batchnorm": Field(bool, False, doc="BatchNorm2d after each conv"),
-     "hidden": Field(int, 0, min=0, doc="width of an extra Linear layer; 0 = none"),
-     "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT)},
-    _build_cnn, "conv [+BN] + ReLU + 2x2 pool per block, flatten, [Linear+ReLU], Linear"))
+register(
+    StudentKind(
+        "cnn",
+        "NCHW",
+        {
+            "kind": Field(str, doc="cnn"),
+            "channels": Field(list, [8, 16], check=_positive_ints, doc="channels per conv block"),
+            "kernel": Field(int, 3, choices=(1, 3, 5), doc="conv kernel size"),
+            "pool": Field(str, "max", choices=("max", "avg"), doc="2x2 pooling after each block"),
+            "batchnorm": Field(bool, False, doc="BatchNorm2d after each conv"),
+            "hidden": Field(int, 0, min=0, doc="width of an extra Linear layer; 0 = none"),
+            "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT),
+        },
+        _build_cnn,
+        "conv [+BN] + ReLU + 2x2 pool per block, flatten, [Linear+ReLU], Linear",
+    )
+)
 
 
 def _head(width: int, dropout: float, num_classes: int) -> list[nn.Module]:
@@ -111,62 +136,93 @@ def _head(width: int, dropout: float, num_classes: int) -> list[nn.Module]:
 
 # ---- DS-CNN (MLPerf Tiny keyword-spotting shape) -------------------------------------------
 
+
 def _build_dscnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     c = input_shape[0]
     ch = spec["channels"]
     k = spec["first_kernel"]
-    layers: list[nn.Module] = [nn.Conv2d(c, ch, k, stride=spec["first_stride"], padding=k // 2, bias=False),
-                               nn.BatchNorm2d(ch), nn.ReLU()]
+    layers: list[nn.Module] = [
+        nn.Conv2d(c, ch, k, stride=spec["first_stride"], padding=k // 2, bias=False),
+        nn.BatchNorm2d(ch),
+        nn.ReLU(),
+    ]
     for _ in range(spec["blocks"]):
-        layers += [nn.Conv2d(ch, ch, 3, padding=1, groups=ch, bias=False), nn.BatchNorm2d(ch), nn.ReLU(),
-                   nn.Conv2d(ch, ch, 1, bias=False), nn.BatchNorm2d(ch), nn.ReLU()]
+        layers += [
+            nn.Conv2d(ch, ch, 3, padding=1, groups=ch, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(),
+            nn.Conv2d(ch, ch, 1, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(),
+        ]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers, *_head(ch, spec["dropout"], num_classes))
 
 
-register(StudentKind(
-    "dscnn", "NCHW",
-    {"kind": Field(str, doc="dscnn"), "channels": Field(int, 32, min=1, doc="channels of every block"),
-     "blocks": Field(int, 3, min=1, max=16, doc="depthwise-separable blocks"),
-     "first_kernel": Field(int, 3, choices=(1, 3, 5), doc="kernel of the first (full) conv"),
-     "first_stride": Field(int, 1, choices=(1, 2), doc="stride of the first conv"),
-     "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT)},
-    _build_dscnn, "conv+BN+ReLU, then [depthwise 3x3+BN+ReLU, pointwise 1x1+BN+ReLU] x blocks, "
-                  "global average pool, Linear (MLPerf Tiny KWS DS-CNN)"))
+register(
+    StudentKind(
+        "dscnn",
+        "NCHW",
+        {
+            "kind": Field(str, doc="dscnn"),
+            "channels": Field(int, 32, min=1, doc="channels of every block"),
+            "blocks": Field(int, 3, min=1, max=16, doc="depthwise-separable blocks"),
+            "first_kernel": Field(int, 3, choices=(1, 3, 5), doc="kernel of the first (full) conv"),
+            "first_stride": Field(int, 1, choices=(1, 2), doc="stride of the first conv"),
+            "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT),
+        },
+        _build_dscnn,
+        "conv+BN+ReLU, then [depthwise 3x3+BN+ReLU, pointwise 1x1+BN+ReLU] x blocks, "
+        "global average pool, Linear (MLPerf Tiny KWS DS-CNN)",
+    )
+)
 
 
 # ---- public API --------------------------------------------------------------------------
 
+
 def validate_spec(spec: dict) -> tuple[StudentKind, dict]:
     """Look up ``spec['kind']`` in the registry and validate the other keys against it."""
     if not isinstance(spec, dict) or "kind" not in spec:
-        raise UserError(f"recipe section 'student' must be a mapping with a 'kind' key, one of {', '.join(STUDENTS)}; "
-                        f"got {spec!r}.")
+        raise UserError(
+            f"recipe section 'student' must be a mapping with a 'kind' key, one of {', '.join(STUDENTS)}; "
+            f"got {spec!r}."
+        )
     kind = spec["kind"]
     if kind not in STUDENTS:
-        raise UserError(f"recipe key 'student.kind' must be one of {', '.join(repr(k) for k in STUDENTS)}; got {kind!r}.")
+        raise UserError(
+            f"recipe key 'student.kind' must be one of {', '.join(repr(k) for k in STUDENTS)}; got {kind!r}."
+        )
     entry = STUDENTS[kind]
     return entry, validate("student", spec, entry.fields)
 
 
-def student_input_shape(spec: dict, n_features: int, image_shape: tuple[int, ...] | None) -> tuple[int, ...]:
+def student_input_shape(
+    spec: dict, n_features: int, image_shape: tuple[int, ...] | None
+) -> tuple[int, ...]:
     """The input shape the student sees: [d] for flat students, the data's [C, H, W] for conv ones."""
     entry, _ = validate_spec(spec)
     if entry.layout == "NC":
         return (n_features,)
     if image_shape is None:
-        raise UserError(f"student kind '{entry.name}' needs image-shaped data (layout NCHW), but this data set is "
-                        f"flat with {n_features} features. Use student.kind: mlp for tabular data.")
+        raise UserError(
+            f"student kind '{entry.name}' needs image-shaped data (layout NCHW), but this data set is "
+            f"flat with {n_features} features. Use student.kind: mlp for tabular data."
+        )
     return tuple(image_shape)
 
 
-def build_student(spec: dict, input_shape: tuple[int, ...] | list[int], num_classes: int) -> nn.Module:
+def build_student(
+    spec: dict, input_shape: tuple[int, ...] | list[int], num_classes: int
+) -> nn.Module:
     """Build the registered student named by ``spec['kind']`` for inputs ``[batch, *input_shape]``."""
     entry, spec = validate_spec(spec)
     input_shape = tuple(int(s) for s in input_shape)
     if entry.layout == "NCHW" and len(input_shape) != 3:
-        raise UserError(f"student kind '{entry.name}' needs input shape [C, H, W]; got {list(input_shape)}. "
-                        f"Use student.kind: mlp for flat features.")
+        raise UserError(
+            f"student kind '{entry.name}' needs input shape [C, H, W]; got {list(input_shape)}. "
+            f"Use student.kind: mlp for flat features."
+        )
     if num_classes < 2:
         raise UserError(f"a classifier needs at least 2 classes; the data has {num_classes}.")
     return entry.build(spec, input_shape, num_classes)
@@ -195,11 +251,22 @@ def count_params_macs(model: nn.Module, input_shape: tuple[int, ...]) -> Complex
             macs = out.numel() * (mod.in_channels // mod.groups) * kh * kw
         else:
             macs = mod.in_features * mod.out_features * (out.numel() // out.shape[-1])
-        layers.append({"layer": names[mod], "type": type(mod).__name__, "macs": int(macs),
-                       "params": sum(p.numel() for p in mod.parameters()), "out_shape": list(out.shape[1:])})
+        layers.append(
+            {
+                "layer": names[mod],
+                "type": type(mod).__name__,
+                "macs": int(macs),
+                "params": sum(p.numel() for p in mod.parameters()),
+                "out_shape": list(out.shape[1:]),
+            }
+        )
 
     names = {m: n for n, m in model.named_modules()}
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    handles = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -209,5 +276,8 @@ def count_params_macs(model: nn.Module, input_shape: tuple[int, ...]) -> Complex
         for h in handles:
             h.remove()
         model.train(was_training)
-    return Complexity(params=sum(p.numel() for p in model.parameters()),
-                      macs=sum(l["macs"] for l in layers), layers=layers)
+    return Complexity(
+        params=sum(p.numel() for p in model.parameters()),
+        macs=sum(layer["macs"] for layer in layers),
+        layers=layers,
+    )

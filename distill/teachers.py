@@ -25,9 +25,10 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from tinyship.recipe import Field, validate
 KINDS = ("sklearn", "sklearn-pickle", "onnx", "torch", "pt2", "precomputed")
 COMBINES = ("mean", "geometric", "weights")
 OUTPUTS = ("probs", "logits")
-SUM_TOL = 1e-3   # rows of a member's probabilities must sum to 1 within this
+SUM_TOL = 1e-3  # rows of a member's probabilities must sum to 1 within this
 LOG_FLOOR = 1e-12  # probabilities are floored here before a log (geometric mean, nll)
 
 
@@ -58,6 +59,7 @@ class Member(Protocol):
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _sha256_bytes(*chunks: bytes) -> str:
     h = hashlib.sha256()
@@ -82,18 +84,24 @@ def check_inputs(x: Any, who: str, width: int | None = None) -> np.ndarray:
     """Model-ready inputs must be a finite 2-D float array of the expected width."""
     x = np.asarray(x)
     if x.ndim != 2:
-        raise UserError(f"{who} expects model-ready inputs of shape [n, d]; got an array of shape {x.shape}. "
-                        "Flatten images to [n, features] before labelling with the teacher.")
+        raise UserError(
+            f"{who} expects model-ready inputs of shape [n, d]; got an array of shape {x.shape}. "
+            "Flatten images to [n, features] before labelling with the teacher."
+        )
     if not np.issubdtype(x.dtype, np.number):
         raise UserError(f"{who} expects numeric inputs; got dtype {x.dtype}.")
     x = np.ascontiguousarray(x, dtype=np.float32)
     if not np.isfinite(x).all():
         bad = np.argwhere(~np.isfinite(x))[0]
-        raise UserError(f"{who} got a NaN or infinite input at row {bad[0]}, column {bad[1]} "
-                        f"(value {x[bad[0], bad[1]]}). Impute or drop missing values before distilling.")
+        raise UserError(
+            f"{who} got a NaN or infinite input at row {bad[0]}, column {bad[1]} "
+            f"(value {x[bad[0], bad[1]]}). Impute or drop missing values before distilling."
+        )
     if width is not None and x.shape[1] != width:
-        raise UserError(f"{who} expects {width} features per row; got {x.shape[1]}. "
-                        "Check that the member was trained on the same columns (and encoding) as this dataset.")
+        raise UserError(
+            f"{who} expects {width} features per row; got {x.shape[1]}. "
+            "Check that the member was trained on the same columns (and encoding) as this dataset."
+        )
     return x
 
 
@@ -106,22 +114,32 @@ def check_probs(p: Any, who: str, n: int, num_classes: int | None) -> np.ndarray
     """
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] != n:
-        raise UserError(f"member '{who}' returned outputs of shape {p.shape}; expected [{n}, num_classes].")
+        raise UserError(
+            f"member '{who}' returned outputs of shape {p.shape}; expected [{n}, num_classes]."
+        )
     if num_classes is not None and p.shape[1] != num_classes:
-        raise UserError(f"member '{who}' returned {p.shape[1]} classes; the data has {num_classes}. "
-                        "Train the member on all classes (labels 0..C-1) or drop it from the teacher.")
+        raise UserError(
+            f"member '{who}' returned {p.shape[1]} classes; the data has {num_classes}. "
+            "Train the member on all classes (labels 0..C-1) or drop it from the teacher."
+        )
     if not np.isfinite(p).all():
-        raise UserError(f"member '{who}' returned NaN or infinite outputs "
-                        f"(first at row {int(np.argwhere(~np.isfinite(p))[0][0])}). Check the member model.")
+        raise UserError(
+            f"member '{who}' returned NaN or infinite outputs "
+            f"(first at row {int(np.argwhere(~np.isfinite(p))[0][0])}). Check the member model."
+        )
     if (p < -1e-6).any():
-        raise UserError(f"member '{who}' returned negative values (min {p.min():.4g}), so its outputs are not "
-                        "probabilities. If they are logits, set the member's 'output: logits' so softmax is applied.")
+        raise UserError(
+            f"member '{who}' returned negative values (min {p.min():.4g}), so its outputs are not "
+            "probabilities. If they are logits, set the member's 'output: logits' so softmax is applied."
+        )
     p = np.maximum(p, 0.0)
     sums = p.sum(axis=1)
     if np.abs(sums - 1.0).max() > SUM_TOL:
         if (sums <= 0).any():
-            raise UserError(f"member '{who}' returned an all-zero row (row {int(np.argmax(sums <= 0))}); "
-                            "cannot turn it into probabilities.")
+            raise UserError(
+                f"member '{who}' returned an all-zero row (row {int(np.argmax(sums <= 0))}); "
+                "cannot turn it into probabilities."
+            )
     p = p / sums[:, None]
     return p.astype(np.float32)
 
@@ -133,15 +151,22 @@ def _expand_classes(p: np.ndarray, classes: Any, num_classes: int | None, who: s
     classes = np.asarray(classes)
     if classes.shape[0] == num_classes and np.array_equal(classes, np.arange(num_classes)):
         return p
-    if not np.issubdtype(classes.dtype, np.integer) or classes.min() < 0 or classes.max() >= num_classes:
-        raise UserError(f"member '{who}' has classes {classes.tolist()[:10]}; expected integer labels 0..{num_classes - 1}. "
-                        "Label-encode the targets before fitting the member.")
+    if (
+        not np.issubdtype(classes.dtype, np.integer)
+        or classes.min() < 0
+        or classes.max() >= num_classes
+    ):
+        raise UserError(
+            f"member '{who}' has classes {classes.tolist()[:10]}; expected integer labels 0..{num_classes - 1}. "
+            "Label-encode the targets before fitting the member."
+        )
     out = np.zeros((p.shape[0], num_classes), dtype=p.dtype)
     out[:, classes] = p
     return out
 
 
 # ---------------------------------------------------------------- members
+
 
 class SklearnMember:
     """A scikit-learn-style estimator (anything with ``predict_proba``) given in Python."""
@@ -150,16 +175,22 @@ class SklearnMember:
 
     def __init__(self, name: str, estimator: Any, num_classes: int | None = None) -> None:
         if not hasattr(estimator, "predict_proba"):
-            raise UserError(f"member '{name}': {type(estimator).__name__} has no predict_proba. "
-                            "Pass a probabilistic classifier (e.g. SVC(probability=True)).")
+            raise UserError(
+                f"member '{name}': {type(estimator).__name__} has no predict_proba. "
+                "Pass a probabilistic classifier (e.g. SVC(probability=True))."
+            )
         self.name = name
         self.estimator = estimator
         self.num_classes = num_classes
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        x = check_inputs(x, f"member '{self.name}'", getattr(self.estimator, "n_features_in_", None))
+        x = check_inputs(
+            x, f"member '{self.name}'", getattr(self.estimator, "n_features_in_", None)
+        )
         p = np.asarray(self.estimator.predict_proba(x))
-        return _expand_classes(p, getattr(self.estimator, "classes_", None), self.num_classes, self.name)
+        return _expand_classes(
+            p, getattr(self.estimator, "classes_", None), self.num_classes, self.name
+        )
 
     def serialized_bytes(self) -> tuple[int, str]:
         return len(pickle.dumps(self.estimator)), "len(pickle.dumps(estimator))"
@@ -178,8 +209,10 @@ class SklearnPickleMember(SklearnMember):
             with open(path, "rb") as fh:
                 est = pickle.load(fh)  # noqa: S301 - only reached with trust_pickles=True
         except Exception as exc:
-            raise UserError(f"member '{name}': cannot unpickle '{path}' ({type(exc).__name__}: {exc}). "
-                            "Re-save the model with the same scikit-learn version, or convert it to ONNX with skl2onnx.") from exc
+            raise UserError(
+                f"member '{name}': cannot unpickle '{path}' ({type(exc).__name__}: {exc}). "
+                "Re-save the model with the same scikit-learn version, or convert it to ONNX with skl2onnx."
+            ) from exc
         super().__init__(name, est, num_classes)
         self.path = Path(path)
 
@@ -195,12 +228,21 @@ class TorchMember:
 
     kind = "torch"
 
-    def __init__(self, name: str, module: Any, output: str = "logits", path: Path | None = None,
-                 width: int | None = None, input_shape: tuple[int, ...] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        module: Any,
+        output: str = "logits",
+        path: Path | None = None,
+        width: int | None = None,
+        input_shape: tuple[int, ...] | None = None,
+    ) -> None:
         if output not in OUTPUTS:
             raise UserError(f"member '{name}': output must be one of {OUTPUTS}; got {output!r}.")
         self.name, self.module, self.output, self.path = name, module, output, path
-        self.input_shape = tuple(input_shape) if input_shape else None  # e.g. (1, 8, 8) for a CNN teacher
+        self.input_shape = (
+            tuple(input_shape) if input_shape else None
+        )  # e.g. (1, 8, 8) for a CNN teacher
         self.width = int(np.prod(self.input_shape)) if self.input_shape and width is None else width
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
@@ -213,9 +255,15 @@ class TorchMember:
             with torch.no_grad():
                 out = self.module(t.reshape(len(x), *self.input_shape) if self.input_shape else t)
         except (RuntimeError, ValueError, IndexError, AssertionError) as exc:
-            raise UserError(f"member '{self.name}' ({self.kind}) failed on inputs of shape {list(x.shape)}: "
-                            f"{str(exc).splitlines()[0][:300]}. Check that it expects {x.shape[1]} features per row.") from exc
-        out = out.detach().float().numpy() if hasattr(out, "detach") else np.asarray(out, dtype=np.float32)
+            raise UserError(
+                f"member '{self.name}' ({self.kind}) failed on inputs of shape {list(x.shape)}: "
+                f"{str(exc).splitlines()[0][:300]}. Check that it expects {x.shape[1]} features per row."
+            ) from exc
+        out = (
+            out.detach().float().numpy()
+            if hasattr(out, "detach")
+            else np.asarray(out, dtype=np.float32)
+        )
         return _softmax(out.astype(np.float64)) if self.output == "logits" else out
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -232,7 +280,9 @@ class TorchMember:
 
     def fingerprint(self) -> str:
         if self.path is not None:
-            return _sha256_bytes(self.kind.encode(), _file_sha256(self.path).encode(), self.output.encode())
+            return _sha256_bytes(
+                self.kind.encode(), _file_sha256(self.path).encode(), self.output.encode()
+            )
         h = hashlib.sha256(b"torch" + self.output.encode() + type(self.module).__name__.encode())
         for k, v in self.module.state_dict().items():
             h.update(k.encode())
@@ -251,13 +301,21 @@ class Pt2Member(TorchMember):
         try:
             ep = torch.export.load(str(path))
         except Exception as exc:
-            raise UserError(f"member '{name}': '{path}' is not a readable torch.export program "
-                            f"({type(exc).__name__}: {str(exc)[:200]}). Save it with torch.export.save.") from exc
+            raise UserError(
+                f"member '{name}': '{path}' is not a readable torch.export program "
+                f"({type(exc).__name__}: {str(exc)[:200]}). Save it with torch.export.save."
+            ) from exc
         input_shape = None
-        for node in ep.graph.nodes:  # the user input's static per-row shape, e.g. (64,) or (1, 8, 8)
+        for (
+            node
+        ) in ep.graph.nodes:  # the user input's static per-row shape, e.g. (64,) or (1, 8, 8)
             if node.op == "placeholder" and node.name in ep.graph_signature.user_inputs:
                 shape = getattr(node.meta.get("val"), "shape", None)
-                if shape is not None and len(shape) >= 2 and all(isinstance(s, int) for s in shape[1:]):
+                if (
+                    shape is not None
+                    and len(shape) >= 2
+                    and all(isinstance(s, int) for s in shape[1:])
+                ):
                     input_shape = tuple(int(s) for s in shape[1:])
                 break
         super().__init__(name, ep.module(), output=output, path=Path(path), input_shape=input_shape)
@@ -279,14 +337,20 @@ class OnnxMember:
         try:
             self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise UserError(f"member '{name}': '{path}' is not a valid ONNX model ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:200]}). Re-export it (e.g. skl2onnx.to_onnx or torch.onnx.export).") from exc
+            raise UserError(
+                f"member '{name}': '{path}' is not a valid ONNX model ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200]}). Re-export it (e.g. skl2onnx.to_onnx or torch.onnx.export)."
+            ) from exc
         inputs = self.session.get_inputs()
         if len(inputs) != 1:
-            raise UserError(f"member '{name}': '{path}' has {len(inputs)} inputs {[i.name for i in inputs]}; "
-                            "a teacher member takes one [n, d] float input.")
+            raise UserError(
+                f"member '{name}': '{path}' has {len(inputs)} inputs {[i.name for i in inputs]}; "
+                "a teacher member takes one [n, d] float input."
+            )
         self.input = inputs[0]
-        shape = self.input.shape  # per-row shape (64,) or (1, 8, 8) when static: rows are reshaped to it
+        shape = (
+            self.input.shape
+        )  # per-row shape (64,) or (1, 8, 8) when static: rows are reshaped to it
         static = len(shape) >= 2 and all(isinstance(s, int) for s in shape[1:])
         self.input_shape = tuple(shape[1:]) if static else None
         self.width = int(np.prod(self.input_shape)) if static else None
@@ -299,22 +363,38 @@ class OnnxMember:
         if len(outs) == 1:
             return outs[0].name
         for o in outs:  # zipmap=False: a float tensor [n, C]; zipmap=True: seq(map)
-            if ("float" in o.type or "double" in o.type or o.type.startswith("seq(map")) and "prob" in o.name.lower():
+            if (
+                "float" in o.type or "double" in o.type or o.type.startswith("seq(map")
+            ) and "prob" in o.name.lower():
                 return o.name
-        floats = [o for o in outs if o.type.startswith("tensor(float") or o.type.startswith("tensor(double")]
+        floats = [
+            o
+            for o in outs
+            if o.type.startswith("tensor(float") or o.type.startswith("tensor(double")
+        ]
         if len(floats) == 1:
             return floats[0].name
-        raise UserError(f"member '{self.name}': cannot tell which of the outputs {[(o.name, o.type) for o in outs]} "
-                        f"of '{self.path}' holds the probabilities. Export a model with one float output [n, C].")
+        raise UserError(
+            f"member '{self.name}': cannot tell which of the outputs {[(o.name, o.type) for o in outs]} "
+            f"of '{self.path}' holds the probabilities. Export a model with one float output [n, C]."
+        )
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         x = check_inputs(x, f"member '{self.name}'", self.width)
         try:
-            feed = x.astype(self.input_dtype).reshape(len(x), *self.input_shape) if self.input_shape else x
-            (out,) = self.session.run([self.output_name], {self.input.name: feed.astype(self.input_dtype)})
+            feed = (
+                x.astype(self.input_dtype).reshape(len(x), *self.input_shape)
+                if self.input_shape
+                else x
+            )
+            (out,) = self.session.run(
+                [self.output_name], {self.input.name: feed.astype(self.input_dtype)}
+            )
         except Exception as exc:
-            raise UserError(f"member '{self.name}': onnxruntime failed on inputs of shape {list(x.shape)}: "
-                            f"{str(exc).splitlines()[0][:300]}") from exc
+            raise UserError(
+                f"member '{self.name}': onnxruntime failed on inputs of shape {list(x.shape)}: "
+                f"{str(exc).splitlines()[0][:300]}"
+            ) from exc
         if isinstance(out, list):  # ZipMap: a list of {label: probability}
             labels = sorted(out[0]) if out else []
             out = np.array([[row[k] for k in labels] for row in out], dtype=np.float64)
@@ -338,21 +418,32 @@ class PrecomputedMember:
     kind = "precomputed"
     MATCH_TOL = 1e-4
 
-    def __init__(self, name: str, inputs_path: Path, outputs_path: Path, output: str = "probs") -> None:
-        self.name, self.inputs_path, self.outputs_path, self.output = name, Path(inputs_path), Path(outputs_path), output
+    def __init__(
+        self, name: str, inputs_path: Path, outputs_path: Path, output: str = "probs"
+    ) -> None:
+        self.name, self.inputs_path, self.outputs_path, self.output = (
+            name,
+            Path(inputs_path),
+            Path(outputs_path),
+            output,
+        )
         self.inputs = self._load(self.inputs_path, "inputs")
         self.outputs = self._load(self.outputs_path, "outputs")
         if self.inputs.ndim != 2 or self.outputs.ndim != 2 or len(self.inputs) != len(self.outputs):
-            raise UserError(f"member '{name}': inputs {self.inputs.shape} and outputs {self.outputs.shape} must be "
-                            "2-D with one output row per input row.")
+            raise UserError(
+                f"member '{name}': inputs {self.inputs.shape} and outputs {self.outputs.shape} must be "
+                "2-D with one output row per input row."
+            )
         self._index = None
 
     def _load(self, path: Path, what: str) -> np.ndarray:
         try:
             return np.load(path, allow_pickle=False)
         except Exception as exc:
-            raise UserError(f"member '{self.name}': cannot read {what} '{path}' as a .npy array without pickles "
-                            f"({type(exc).__name__}: {exc}). Save it with numpy.save of a float array.") from exc
+            raise UserError(
+                f"member '{self.name}': cannot read {what} '{path}' as a .npy array without pickles "
+                f"({type(exc).__name__}: {exc}). Save it with numpy.save of a float array."
+            ) from exc
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         from sklearn.neighbors import NearestNeighbors
@@ -368,16 +459,24 @@ class PrecomputedMember:
                 f"precomputed member '{self.name}' has no outputs for {missing.size} of {len(x)} rows "
                 f"(first: row {missing[0]}); it can label only the inputs stored in '{self.inputs_path}'. "
                 "MUNGE, RANDOM and NBE transfer sets and jitter create new rows, which need a runnable member "
-                "(onnx, pt2, torch, sklearn): add one, or use transfer.method 'original' with jitter 0.")
+                "(onnx, pt2, torch, sklearn): add one, or use transfer.method 'original' with jitter 0."
+            )
         out = self.outputs[idx[:, 0]].astype(np.float64)
         return _softmax(out) if self.output == "logits" else out
 
     def serialized_bytes(self) -> tuple[int, str]:
-        return self.outputs_path.stat().st_size, "outputs .npy file size (the model that produced them is not available)"
+        return (
+            self.outputs_path.stat().st_size,
+            "outputs .npy file size (the model that produced them is not available)",
+        )
 
     def fingerprint(self) -> str:
-        return _sha256_bytes(b"precomputed", _file_sha256(self.inputs_path).encode(),
-                             _file_sha256(self.outputs_path).encode(), self.output.encode())
+        return _sha256_bytes(
+            b"precomputed",
+            _file_sha256(self.inputs_path).encode(),
+            _file_sha256(self.outputs_path).encode(),
+            self.output.encode(),
+        )
 
 
 def member_fingerprint(m: Member) -> str:
@@ -385,17 +484,22 @@ def member_fingerprint(m: Member) -> str:
     fp = getattr(m, "fingerprint", None)
     if callable(fp):
         return fp()
-    return _sha256_bytes(b"opaque", m.name.encode(), m.kind.encode(), repr(m.serialized_bytes()).encode())
+    return _sha256_bytes(
+        b"opaque", m.name.encode(), m.kind.encode(), repr(m.serialized_bytes()).encode()
+    )
 
 
 # ---------------------------------------------------------------- the ensemble
+
 
 def combine_probas(probas: list[np.ndarray], weights: np.ndarray, combine: str) -> np.ndarray:
     """Weighted arithmetic mean of probabilities, or geometric mean renormalized (Hinton 2015 §2)."""
     w = np.asarray(weights, dtype=np.float64)
     w = w / w.sum()
     if combine == "geometric":
-        logp = sum(wi * np.log(np.maximum(p.astype(np.float64), LOG_FLOOR)) for wi, p in zip(w, probas))
+        logp = sum(
+            wi * np.log(np.maximum(p.astype(np.float64), LOG_FLOOR)) for wi, p in zip(w, probas)
+        )
         return _softmax(logp).astype(np.float32)
     return sum(wi * p.astype(np.float64) for wi, p in zip(w, probas)).astype(np.float32)
 
@@ -418,17 +522,29 @@ class Teacher:
 
     def __post_init__(self) -> None:
         if not self.members:
-            raise UserError("the teacher has no members. Give teacher.library, teacher.members or members=[...].")
+            raise UserError(
+                "the teacher has no members. Give teacher.library, teacher.members or members=[...]."
+            )
         if self.combine not in COMBINES:
-            raise UserError(f"teacher.combine must be one of {', '.join(COMBINES)}; got {self.combine!r}.")
+            raise UserError(
+                f"teacher.combine must be one of {', '.join(COMBINES)}; got {self.combine!r}."
+            )
         names = [m.name for m in self.members]
         dup = sorted({n for n in names if names.count(n) > 1})
         if dup:
-            raise UserError(f"teacher member names must be unique; {dup} appear more than once. Rename them.")
+            raise UserError(
+                f"teacher member names must be unique; {dup} appear more than once. Rename them."
+            )
         self.weights = np.asarray(self.weights, dtype=np.float64)
-        if self.weights.shape != (len(self.members),) or (self.weights < 0).any() or self.weights.sum() <= 0:
-            raise UserError(f"teacher weights {self.weights.tolist()} must be {len(self.members)} non-negative "
-                            "numbers, not all zero (one per member).")
+        if (
+            self.weights.shape != (len(self.members),)
+            or (self.weights < 0).any()
+            or self.weights.sum() <= 0
+        ):
+            raise UserError(
+                f"teacher weights {self.weights.tolist()} must be {len(self.members)} non-negative "
+                "numbers, not all zero (one per member)."
+            )
 
     def active(self) -> list[tuple[Member, float]]:
         """Members with a non-zero weight (ensemble selection may drop some)."""
@@ -437,7 +553,10 @@ class Teacher:
     def member_probas(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Each member's checked probabilities on ``x`` (all members, including weight 0)."""
         x = check_inputs(x, "the teacher")
-        return {m.name: check_probs(m.predict_proba(x), m.name, len(x), self.num_classes) for m in self.members}
+        return {
+            m.name: check_probs(m.predict_proba(x), m.name, len(x), self.num_classes)
+            for m in self.members
+        }
 
     def _predict_batch(self, x: np.ndarray) -> np.ndarray:
         act = self.active()
@@ -449,7 +568,9 @@ class Teacher:
         x = check_inputs(x, "the teacher")
         if len(x) == 0:
             raise UserError("the teacher was asked to label 0 rows; check the transfer set.")
-        return np.concatenate([self._predict_batch(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+        return np.concatenate(
+            [self._predict_batch(x[i : i + batch_size]) for i in range(0, len(x), batch_size)]
+        )
 
     def fingerprint(self) -> str:
         """Stable hash of members' contents, weights and combine rule: the cache key's teacher half."""
@@ -465,20 +586,34 @@ class Teacher:
         members, total = [], 0
         for m, w in zip(self.members, self.weights / self.weights.sum()):
             nbytes, how = m.serialized_bytes()
-            members.append({"name": m.name, "kind": m.kind, "weight": round(float(w), 6), "bytes": int(nbytes),
-                            "bytes_method": how})
+            members.append(
+                {
+                    "name": m.name,
+                    "kind": m.kind,
+                    "weight": round(float(w), 6),
+                    "bytes": int(nbytes),
+                    "bytes_method": how,
+                }
+            )
             if w > 0:
                 total += int(nbytes)
-        return {"combine": self.combine, "members": members, "bytes": total,
-                "bytes_method": "sum of the serialized sizes of members with non-zero weight (see each member)",
-                "selection": self.selection}
+        return {
+            "combine": self.combine,
+            "members": members,
+            "bytes": total,
+            "bytes_method": "sum of the serialized sizes of members with non-zero weight (see each member)",
+            "selection": self.selection,
+        }
 
 
 # ---------------------------------------------------------------- recipe
 
+
 def _check_weights(v: Any) -> str | None:
-    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool)
-                                          and w >= 0 for k, w in v.items()):
+    if not isinstance(v, dict) or not all(
+        isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+        for k, w in v.items()
+    ):
         return "must map member names to non-negative numbers, e.g. {rf: 2, knn: 1}"
     return None
 
@@ -498,60 +633,115 @@ def _check_library(v: Any) -> str | None:
 
 MEMBER_FIELDS: dict[str, Field] = {
     "name": Field(str, doc="unique member name"),
-    "kind": Field(str, choices=("onnx", "pt2", "torch", "precomputed", "sklearn-pickle"),
-                  doc="how the member is stored"),
-    "path": Field(str, default=None, doc="model file (onnx, pt2, TorchScript, pickle), relative to the recipe"),
-    "inputs": Field(str, default=None, doc="precomputed: .npy of the model-ready inputs the outputs belong to"),
+    "kind": Field(
+        str,
+        choices=("onnx", "pt2", "torch", "precomputed", "sklearn-pickle"),
+        doc="how the member is stored",
+    ),
+    "path": Field(
+        str, default=None, doc="model file (onnx, pt2, TorchScript, pickle), relative to the recipe"
+    ),
+    "inputs": Field(
+        str, default=None, doc="precomputed: .npy of the model-ready inputs the outputs belong to"
+    ),
     "outputs": Field(str, default=None, doc="precomputed: .npy of outputs aligned with 'inputs'"),
-    "input_shape": Field(list, default=None, check=lambda v: None if all(isinstance(i, int) and i > 0 for i in v)
-                         else "must be a list of positive ints, e.g. [1, 8, 8]",
-                         doc="torch (TorchScript): per-row input shape; pt2 and onnx read it from the file"),
-    "output": Field(str, default=None, choices=OUTPUTS,
-                    doc="what the member returns: probs or logits (default: logits for torch/pt2, probs otherwise)"),
+    "input_shape": Field(
+        list,
+        default=None,
+        check=lambda v: (
+            None
+            if all(isinstance(i, int) and i > 0 for i in v)
+            else "must be a list of positive ints, e.g. [1, 8, 8]"
+        ),
+        doc="torch (TorchScript): per-row input shape; pt2 and onnx read it from the file",
+    ),
+    "output": Field(
+        str,
+        default=None,
+        choices=OUTPUTS,
+        doc="what the member returns: probs or logits (default: logits for torch/pt2, probs otherwise)",
+    ),
 }
 
 TEACHER_FIELDS: dict[str, Field] = {
-    "library": Field(list, default=[], check=_check_library, doc="models built and fitted on the training split"),
-    "members": Field(list, default=[], doc="explicit members: list of {name, kind, path | inputs+outputs, output}"),
-    "combine": Field(str, default="mean", choices=COMBINES, doc="how member probabilities are combined"),
-    "weights": Field(dict, default=None, check=_check_weights, doc="combine: weights -> member name to weight"),
-    "selection": Field(str, default="greedy", choices=("greedy", "bagged", "none"),
-                       doc="Caruana 2004 ensemble selection on the validation split (when >= 2 members); "
-                           "bagged: §2.4, selection on random halves of the library, averaged"),
+    "library": Field(
+        list, default=[], check=_check_library, doc="models built and fitted on the training split"
+    ),
+    "members": Field(
+        list,
+        default=[],
+        doc="explicit members: list of {name, kind, path | inputs+outputs, output}",
+    ),
+    "combine": Field(
+        str, default="mean", choices=COMBINES, doc="how member probabilities are combined"
+    ),
+    "weights": Field(
+        dict, default=None, check=_check_weights, doc="combine: weights -> member name to weight"
+    ),
+    "selection": Field(
+        str,
+        default="greedy",
+        choices=("greedy", "bagged", "none"),
+        doc="Caruana 2004 ensemble selection on the validation split (when >= 2 members); "
+        "bagged: §2.4, selection on random halves of the library, averaged",
+    ),
     "selection_bags": Field(int, default=20, min=1, max=1000, doc="bagged: number of bags"),
-    "selection_bag_fraction": Field(float, default=0.5, min=0.05, max=1.0,
-                                    doc="bagged: share of the library drawn into each bag"),
-    "selection_metric": Field(str, default="nll", choices=("nll", "accuracy", "rmse"),
-                              doc="validation score ensemble selection optimizes"),
-    "selection_init": Field(int, default=3, min=0, doc="sorted initialization: start from the k best members"),
+    "selection_bag_fraction": Field(
+        float,
+        default=0.5,
+        min=0.05,
+        max=1.0,
+        doc="bagged: share of the library drawn into each bag",
+    ),
+    "selection_metric": Field(
+        str,
+        default="nll",
+        choices=("nll", "accuracy", "rmse"),
+        doc="validation score ensemble selection optimizes",
+    ),
+    "selection_init": Field(
+        int, default=3, min=0, doc="sorted initialization: start from the k best members"
+    ),
     "selection_iters": Field(int, default=50, min=1, doc="greedy additions (with replacement)"),
-    "trust_pickles": Field(bool, default=False, doc="allow sklearn-pickle members (a pickle runs code when loaded)"),
+    "trust_pickles": Field(
+        bool, default=False, doc="allow sklearn-pickle members (a pickle runs code when loaded)"
+    ),
     "num_classes": Field(int, default=None, min=2, doc="default: max label + 1"),
 }
 
-PICKLE_RISK = ("loading a pickle runs arbitrary code from the file, so pickled models are refused by default. "
-               "If you made this file yourself or trust its source, pass --trust-pickles (or set "
-               "teacher.trust_pickles: true in the recipe); better, convert it to ONNX with skl2onnx.")
+PICKLE_RISK = (
+    "loading a pickle runs arbitrary code from the file, so pickled models are refused by default. "
+    "If you made this file yourself or trust its source, pass --trust-pickles (or set "
+    "teacher.trust_pickles: true in the recipe); better, convert it to ONNX with skl2onnx."
+)
 
 
 def _resolve(base_dir: Path, spec: dict, key: str, i: int) -> Path:
     value = spec.get(key)
     if not value:
-        raise UserError(f"recipe key 'teacher.members[{i}].{key}' is required for kind '{spec['kind']}'.")
+        raise UserError(
+            f"recipe key 'teacher.members[{i}].{key}' is required for kind '{spec['kind']}'."
+        )
     p = Path(value)
     p = p if p.is_absolute() else Path(base_dir) / p
     if not p.exists():
-        raise UserError(f"recipe key 'teacher.members[{i}].{key}': file '{p}' not found "
-                        f"(paths are relative to '{base_dir}'). Fix the path or create the file.")
+        raise UserError(
+            f"recipe key 'teacher.members[{i}].{key}': file '{p}' not found "
+            f"(paths are relative to '{base_dir}'). Fix the path or create the file."
+        )
     return p
 
 
 def _load_onnx(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    return OnnxMember(spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "probs")
+    return OnnxMember(
+        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "probs"
+    )
 
 
 def _load_pt2(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    return Pt2Member(spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "logits")
+    return Pt2Member(
+        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "logits"
+    )
 
 
 def _load_torchscript(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
@@ -561,15 +751,26 @@ def _load_torchscript(spec: dict, i: int, base: Path, nc: int | None, trust: boo
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
-        raise UserError(f"member '{spec['name']}': '{path}' is not a TorchScript file ({type(exc).__name__}). "
-                        "Save with torch.jit.save(torch.jit.script(model)), or use kind 'pt2' for torch.export.") from exc
-    return TorchMember(spec["name"], module, output=spec["output"] or "logits", path=path,
-                       input_shape=spec["input_shape"])
+        raise UserError(
+            f"member '{spec['name']}': '{path}' is not a TorchScript file ({type(exc).__name__}). "
+            "Save with torch.jit.save(torch.jit.script(model)), or use kind 'pt2' for torch.export."
+        ) from exc
+    return TorchMember(
+        spec["name"],
+        module,
+        output=spec["output"] or "logits",
+        path=path,
+        input_shape=spec["input_shape"],
+    )
 
 
 def _load_precomputed(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    return PrecomputedMember(spec["name"], _resolve(base, spec, "inputs", i), _resolve(base, spec, "outputs", i),
-                             output=spec["output"] or "probs")
+    return PrecomputedMember(
+        spec["name"],
+        _resolve(base, spec, "inputs", i),
+        _resolve(base, spec, "outputs", i),
+        output=spec["output"] or "probs",
+    )
 
 
 def _load_pickle(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
@@ -580,24 +781,39 @@ def _load_pickle(spec: dict, i: int, base: Path, nc: int | None, trust: bool) ->
 
 
 MEMBER_LOADERS: dict[str, Callable[[dict, int, Path, int | None, bool], Member]] = {
-    "onnx": _load_onnx, "pt2": _load_pt2, "torch": _load_torchscript,
-    "precomputed": _load_precomputed, "sklearn-pickle": _load_pickle,
+    "onnx": _load_onnx,
+    "pt2": _load_pt2,
+    "torch": _load_torchscript,
+    "precomputed": _load_precomputed,
+    "sklearn-pickle": _load_pickle,
 }
 
 
-def load_member(spec: dict, i: int, base_dir: Path, num_classes: int | None = None,
-                trust_pickles: bool = False) -> Member:
+def load_member(
+    spec: dict, i: int, base_dir: Path, num_classes: int | None = None, trust_pickles: bool = False
+) -> Member:
     """Build one explicit member from its recipe entry (validated against MEMBER_FIELDS)."""
     if isinstance(spec, dict) and "kind" in spec and spec["kind"] not in MEMBER_LOADERS:
-        raise UserError(f"recipe key 'teacher.members[{i}].kind' must be one of {', '.join(MEMBER_LOADERS)}; "
-                        f"got {spec['kind']!r}. (kind 'sklearn' is for estimators passed in Python.)")
+        raise UserError(
+            f"recipe key 'teacher.members[{i}].kind' must be one of {', '.join(MEMBER_LOADERS)}; "
+            f"got {spec['kind']!r}. (kind 'sklearn' is for estimators passed in Python.)"
+        )
     spec = validate(f"teacher.members[{i}]", spec, MEMBER_FIELDS)
     return MEMBER_LOADERS[spec["kind"]](spec, i, Path(base_dir), num_classes, trust_pickles)
 
 
-def build_teacher(section: dict | None, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray | None,
-                  y_val: np.ndarray | None, *, seed: int, base_dir: Path, members: list[Member] | None = None,
-                  trust_pickles: bool = False) -> Teacher:
+def build_teacher(
+    section: dict | None,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    *,
+    seed: int,
+    base_dir: Path,
+    members: list[Member] | None = None,
+    trust_pickles: bool = False,
+) -> Teacher:
     """Build the teacher a recipe describes: library models fitted on train, explicit members
     loaded from files, Python members; then ensemble selection on the validation split
     (Caruana et al. 2004, as used by Bucilua et al. 2006 §2) unless combine is 'weights'.
@@ -614,19 +830,25 @@ def build_teacher(section: dict | None, x_train: np.ndarray, y_train: np.ndarray
 
     built: list[Member] = []
     if cfg["library"]:
-        built.extend(build_library(cfg["library"], x_train, y_train, seed=seed, num_classes=nc).values())
+        built.extend(
+            build_library(cfg["library"], x_train, y_train, seed=seed, num_classes=nc).values()
+        )
     for i, spec in enumerate(cfg["members"]):
         built.append(load_member(spec, i, base_dir, nc, trust))
     for m in members or []:
         if not isinstance(m, Member):
-            raise UserError(f"members=[...] must hold Member objects (e.g. SklearnMember(name, estimator)); "
-                            f"got {type(m).__name__}.")
+            raise UserError(
+                f"members=[...] must hold Member objects (e.g. SklearnMember(name, estimator)); "
+                f"got {type(m).__name__}."
+            )
         if isinstance(m, SklearnMember) and m.num_classes is None:
             m.num_classes = nc
         built.append(m)
     if not built:
-        raise UserError("the teacher has no members: set teacher.library (e.g. [rf, knn, logreg]) or "
-                        "teacher.members, or pass members=[...].")
+        raise UserError(
+            "the teacher has no members: set teacher.library (e.g. [rf, knn, logreg]) or "
+            "teacher.members, or pass members=[...]."
+        )
 
     if cfg["combine"] == "weights":
         given = cfg["weights"] or {}
@@ -634,23 +856,42 @@ def build_teacher(section: dict | None, x_train: np.ndarray, y_train: np.ndarray
         unknown = sorted(set(given) - set(names))
         missing = [n for n in names if n not in given]
         if unknown or missing:
-            raise UserError(f"recipe key 'teacher.weights' must give a weight for every member {names}; "
-                            f"missing {missing}, unknown {unknown}.")
+            raise UserError(
+                f"recipe key 'teacher.weights' must give a weight for every member {names}; "
+                f"missing {missing}, unknown {unknown}."
+            )
         return Teacher(built, np.array([given[n] for n in names], float), "weights", nc, None)
 
     teacher = Teacher(built, np.ones(len(built)), cfg["combine"], nc, None)
     if cfg["selection"] != "none" and len(built) > 1:
         if x_val is None or y_val is None or len(y_val) == 0:
-            raise UserError(f"teacher.selection '{cfg['selection']}' needs a validation split; set "
-                            "data.val_fraction > 0 or teacher.selection: none.")
+            raise UserError(
+                f"teacher.selection '{cfg['selection']}' needs a validation split; set "
+                "data.val_fraction > 0 or teacher.selection: none."
+            )
         probas = teacher.member_probas(x_val)
-        common = dict(metric=cfg["selection_metric"], init_k=cfg["selection_init"],
-                      max_iter=cfg["selection_iters"], combine=cfg["combine"])
+        common = dict(
+            metric=cfg["selection_metric"],
+            init_k=cfg["selection_init"],
+            max_iter=cfg["selection_iters"],
+            combine=cfg["combine"],
+        )
         if cfg["selection"] == "bagged":
-            result = bagged_ensemble_selection(probas, np.asarray(y_val), bags=cfg["selection_bags"],
-                                               fraction=cfg["selection_bag_fraction"], seed=seed, **common)
+            result = bagged_ensemble_selection(
+                probas,
+                np.asarray(y_val),
+                bags=cfg["selection_bags"],
+                fraction=cfg["selection_bag_fraction"],
+                seed=seed,
+                **common,
+            )
         else:
             result = ensemble_selection(probas, np.asarray(y_val), **common)
-        teacher = Teacher(built, np.array([result.weights[m.name] for m in built]), cfg["combine"], nc,
-                          result.record())
+        teacher = Teacher(
+            built,
+            np.array([result.weights[m.name] for m in built]),
+            cfg["combine"],
+            nc,
+            result.record(),
+        )
     return teacher

@@ -21,9 +21,9 @@ import math
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -37,20 +37,36 @@ from tinyship.recipe import Field, validate
 from .losses import LOSSES
 
 TRAIN_FIELDS: dict[str, Field] = {
-    "epochs": Field(int, 30, min=1, max=10000, doc="maximum epochs (early stopping may end sooner)"),
+    "epochs": Field(
+        int, 30, min=1, max=10000, doc="maximum epochs (early stopping may end sooner)"
+    ),
     "batch_size": Field(int, 64, min=1, doc="global batch (split across ranks under torchrun)"),
     "optimizer": Field(str, "adamw", choices=("adamw", "sgd"), doc="torch.optim optimizer"),
     "lr": Field(float, 3e-3, min=1e-7, max=10.0, doc="peak learning rate"),
-    "weight_decay": Field(float, 1e-4, min=0.0, max=1.0, doc="decoupled (AdamW) or L2 (SGD) weight decay"),
+    "weight_decay": Field(
+        float, 1e-4, min=0.0, max=1.0, doc="decoupled (AdamW) or L2 (SGD) weight decay"
+    ),
     "momentum": Field(float, 0.9, min=0.0, max=0.999, doc="SGD only"),
-    "schedule": Field(str, "cosine", choices=("cosine", "step", "none"), doc="learning-rate schedule per epoch"),
+    "schedule": Field(
+        str, "cosine", choices=("cosine", "step", "none"), doc="learning-rate schedule per epoch"
+    ),
     "step_size": Field(int, 10, min=1, doc="step schedule: epochs between decays"),
     "gamma": Field(float, 0.5, min=0.0, max=1.0, doc="step schedule: decay factor"),
-    "patience": Field(int, 10, min=1, doc="epochs without a better validation score before stopping"),
-    "loss": Field(str, "hinton", choices=tuple(LOSSES),
-                  doc="hinton: soft targets at T; logits: MSE on logits; probs: Bucilua squared error; hard: labels"),
-    "temperature": Field(float, 4.0, min=0.05, max=100.0, doc="Hinton 2015 §2 soft-target temperature T"),
-    "alpha": Field(float, 0.9, min=0.0, max=1.0, doc="weight of the soft term; 1 - alpha on the hard labels"),
+    "patience": Field(
+        int, 10, min=1, doc="epochs without a better validation score before stopping"
+    ),
+    "loss": Field(
+        str,
+        "hinton",
+        choices=tuple(LOSSES),
+        doc="hinton: soft targets at T; logits: MSE on logits; probs: Bucilua squared error; hard: labels",
+    ),
+    "temperature": Field(
+        float, 4.0, min=0.05, max=100.0, doc="Hinton 2015 §2 soft-target temperature T"
+    ),
+    "alpha": Field(
+        float, 0.9, min=0.0, max=1.0, doc="weight of the soft term; 1 - alpha on the hard labels"
+    ),
     "seed": Field(int, 0, min=0, doc="seeds teacher library, transfer set, init and batch order"),
     "baseline": Field(bool, True, doc="also train the same student on hard labels only"),
 }
@@ -64,6 +80,7 @@ def train_config(section: dict | None) -> dict:
 
 # ---- the context: where data, gradients and metrics go (one process or DDP) ------------------
 
+
 def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
     g = torch.Generator()
     g.manual_seed(seed + epoch)
@@ -76,7 +93,9 @@ class TrainContext:
 
     rank: int = 0
     world_size: int = 1
-    batches: Callable[[int, int, int, int], list[torch.Tensor]] = _epoch_batches  # (n, batch, seed, epoch)
+    batches: Callable[[int, int, int, int], list[torch.Tensor]] = (
+        _epoch_batches  # (n, batch, seed, epoch)
+    )
     wrap: Callable[[nn.Module], nn.Module] = lambda m: m
     unwrap: Callable[[nn.Module], nn.Module] = lambda m: getattr(m, "module", m)
     reduce_sums: Callable[[dict[str, float]], dict[str, float]] = lambda d: d
@@ -87,6 +106,7 @@ class TrainContext:
 
 
 # ---- pieces of the loop ---------------------------------------------------------------------
+
 
 @dataclass
 class EpochData:
@@ -110,8 +130,13 @@ class FitResult:
 
 def make_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     if cfg["optimizer"] == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=cfg["momentum"],
-                               weight_decay=cfg["weight_decay"], nesterov=cfg["momentum"] > 0)
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=cfg["lr"],
+            momentum=cfg["momentum"],
+            weight_decay=cfg["weight_decay"],
+            nesterov=cfg["momentum"] > 0,
+        )
     return torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
 
@@ -126,7 +151,7 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_sched
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     model.eval()
-    return torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
 def fidelity_score(logits: torch.Tensor, teacher_probs: torch.Tensor) -> list[float]:
@@ -152,7 +177,9 @@ def _load_checkpoint(path: Path) -> dict:
     try:
         return torch.load(path, weights_only=True)
     except Exception as exc:
-        raise UserError(f"checkpoint '{path}' cannot be read ({exc}). Delete it or run without --resume.") from exc
+        raise UserError(
+            f"checkpoint '{path}' cannot be read ({exc}). Delete it or run without --resume."
+        ) from exc
 
 
 def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -161,9 +188,21 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 # ---- the loop -------------------------------------------------------------------------------
 
-def fit(model: nn.Module, epoch_data: Callable[[int], EpochData], score: Callable[[torch.Tensor], list[float]],
-        x_val: torch.Tensor, cfg: dict, *, checkpoint: Path, fingerprint: str, resume: bool = False,
-        ctx: TrainContext | None = None, desc: str = "train", progress: bool = True) -> FitResult:
+
+def fit(
+    model: nn.Module,
+    epoch_data: Callable[[int], EpochData],
+    score: Callable[[torch.Tensor], list[float]],
+    x_val: torch.Tensor,
+    cfg: dict,
+    *,
+    checkpoint: Path,
+    fingerprint: str,
+    resume: bool = False,
+    ctx: TrainContext | None = None,
+    desc: str = "train",
+    progress: bool = True,
+) -> FitResult:
     """Train ``model`` in place and return its best weights by validation ``score`` (higher is better).
 
     ``epoch_data(epoch)`` returns that epoch's inputs and targets; ``fingerprint`` names the
@@ -189,13 +228,25 @@ def fit(model: nn.Module, epoch_data: Callable[[int], EpochData], score: Callabl
             opt.load_state_dict(ck["optimizer"])
             sched.load_state_dict(ck["scheduler"])
             torch.set_rng_state(ck["torch_rng"])
-            start, best_epoch, bad_epochs, done = ck["epoch"], ck["best_epoch"], ck["bad_epochs"], ck["done"]
+            start, best_epoch, bad_epochs, done = (
+                ck["epoch"],
+                ck["best_epoch"],
+                ck["bad_epochs"],
+                ck["done"],
+            )
             best_score, best_state, history = ck["best_score"], ck["best_state"], ck["history"]
     resumed_from = start
 
-    bar = tqdm(range(start, cfg["epochs"]), desc=desc, file=sys.stderr, leave=False,
-               disable=not (progress and ctx.is_main), initial=start, total=cfg["epochs"])
-    for epoch in ([] if done else bar):
+    bar = tqdm(
+        range(start, cfg["epochs"]),
+        desc=desc,
+        file=sys.stderr,
+        leave=False,
+        disable=not (progress and ctx.is_main),
+        initial=start,
+        total=cfg["epochs"],
+    )
+    for epoch in [] if done else bar:
         # (1) this epoch's inputs and the teacher's outputs on them
         data = epoch_data(epoch)
         # (2)+(3) shuffled mini-batches, one optimizer step each
@@ -204,7 +255,9 @@ def fit(model: nn.Module, epoch_data: Callable[[int], EpochData], score: Callabl
         for idx in ctx.batches(len(data.x), cfg["batch_size"], cfg["seed"], epoch):
             logits = net(data.x[idx])
             t = data.teacher_log_probs[idx] if data.teacher_log_probs is not None else None
-            loss = loss_fn(logits, t, data.labels[idx], temperature=cfg["temperature"], alpha=cfg["alpha"])
+            loss = loss_fn(
+                logits, t, data.labels[idx], temperature=cfg["temperature"], alpha=cfg["alpha"]
+            )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -221,18 +274,35 @@ def fit(model: nn.Module, epoch_data: Callable[[int], EpochData], score: Callabl
             best_state = _clone(ctx.unwrap(net).state_dict())
         else:
             bad_epochs += 1
-        history.append({"epoch": epoch + 1, "train_loss": sums["loss"] / max(sums["n"], 1.0),
-                        "val_score": val, "lr": opt.param_groups[0]["lr"]})
+        history.append(
+            {
+                "epoch": epoch + 1,
+                "train_loss": sums["loss"] / max(sums["n"], 1.0),
+                "val_score": val,
+                "lr": opt.param_groups[0]["lr"],
+            }
+        )
         done = bad_epochs >= cfg["patience"] or epoch + 1 == cfg["epochs"]
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.4f}", val=f"{val[0]:.4f}")
         # (5) checkpoint, atomically (only the main rank writes)
         if ctx.is_main:
-            _save_checkpoint(checkpoint, {
-                "fingerprint": fingerprint, "epoch": epoch + 1, "done": done,
-                "model": ctx.unwrap(net).state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "torch_rng": torch.get_rng_state(),
-                "best_state": best_state, "best_score": best_score, "best_epoch": best_epoch,
-                "bad_epochs": bad_epochs, "history": history})
+            _save_checkpoint(
+                checkpoint,
+                {
+                    "fingerprint": fingerprint,
+                    "epoch": epoch + 1,
+                    "done": done,
+                    "model": ctx.unwrap(net).state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "best_state": best_state,
+                    "best_score": best_score,
+                    "best_epoch": best_epoch,
+                    "bad_epochs": bad_epochs,
+                    "history": history,
+                },
+            )
             if os.environ.get(KILL_ENV) == str(epoch + 1):
                 os.kill(os.getpid(), signal.SIGKILL)
         if done:
@@ -242,9 +312,15 @@ def fit(model: nn.Module, epoch_data: Callable[[int], EpochData], score: Callabl
     ctx.unwrap(net).load_state_dict(best_state)
     ctx.unwrap(net).eval()
     epochs_run = history[-1]["epoch"] if history else 0
-    return FitResult(best_state=best_state, best_epoch=best_epoch, best_score=list(best_score or []),
-                     epochs_run=epochs_run, stopped_early=epochs_run < cfg["epochs"], history=history,
-                     resumed_from=resumed_from)
+    return FitResult(
+        best_state=best_state,
+        best_epoch=best_epoch,
+        best_score=list(best_score or []),
+        epochs_run=epochs_run,
+        stopped_early=epochs_run < cfg["epochs"],
+        history=history,
+        resumed_from=resumed_from,
+    )
 
 
 def log_probs(probs: np.ndarray, floor: float = 1e-7) -> torch.Tensor:
@@ -262,8 +338,21 @@ def nll(probs: np.ndarray, labels: np.ndarray, floor: float = 1e-7) -> float:
 
 def check_finite_loss(value: float, what: str) -> None:
     if not math.isfinite(value):
-        raise UserError(f"{what} became {value}; lower train.lr or check the inputs' scale (data.normalize).")
+        raise UserError(
+            f"{what} became {value}; lower train.lr or check the inputs' scale (data.normalize)."
+        )
 
 
-__all__ = ["TRAIN_FIELDS", "TrainContext", "EpochData", "FitResult", "fit", "train_config", "fidelity_score",
-           "accuracy_score", "predict_logits", "log_probs", "nll"]
+__all__ = [
+    "TRAIN_FIELDS",
+    "TrainContext",
+    "EpochData",
+    "FitResult",
+    "fit",
+    "train_config",
+    "fidelity_score",
+    "accuracy_score",
+    "predict_logits",
+    "log_probs",
+    "nll",
+]

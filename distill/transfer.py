@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -36,19 +36,24 @@ DEFAULT_MULTIPLIER = 10
 
 def register(name: str) -> Callable[[Generator], Generator]:
     """Add a generator ``(x, nominal, n_new, cfg, rng) -> n_new synthetic rows`` under ``name``."""
+
     def deco(fn: Generator) -> Generator:
         GENERATORS[name] = fn
         return fn
+
     return deco
 
 
 @register("original")
-def original(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
+def original(
+    x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator
+) -> np.ndarray:
     """The training data alone: nothing synthetic."""
     return np.empty((0, x.shape[1]))
 
 
 # ---------------------------------------------------------------- MUNGE (§4.3)
+
 
 def nearest_neighbours(x: np.ndarray, nominal: np.ndarray) -> np.ndarray:
     """Index of each row's nearest other row: Euclidean distance on standardized continuous
@@ -73,7 +78,9 @@ def nearest_neighbours(x: np.ndarray, nominal: np.ndarray) -> np.ndarray:
     z = np.hstack(parts).astype(np.float32)
     _, idx = NearestNeighbors(n_neighbors=2).fit(z).kneighbors(z)
     self_first = idx[:, 0] == np.arange(len(x))
-    return np.where(self_first, idx[:, 1], idx[:, 0])  # a duplicate row may come before the row itself
+    return np.where(
+        self_first, idx[:, 1], idx[:, 0]
+    )  # a duplicate row may come before the row itself
 
 
 def _conflict_free_chunks(neighbour: np.ndarray) -> list[np.ndarray]:
@@ -94,8 +101,15 @@ def _conflict_free_chunks(neighbour: np.ndarray) -> list[np.ndarray]:
     return chunks
 
 
-def munge_pass(t: np.ndarray, nominal: np.ndarray, neighbour: np.ndarray, p: float, s: float,
-               rng: np.random.Generator, chunks: list[np.ndarray] | None = None) -> np.ndarray:
+def munge_pass(
+    t: np.ndarray,
+    nominal: np.ndarray,
+    neighbour: np.ndarray,
+    p: float,
+    s: float,
+    rng: np.random.Generator,
+    chunks: list[np.ndarray] | None = None,
+) -> np.ndarray:
     """One pass of MUNGE over a copy ``t`` of the data, in place (Bucilua 2006 §4.3, Fig. 2).
 
     For each example e (in order) and its nearest neighbour e', each attribute is
@@ -122,7 +136,9 @@ def munge_pass(t: np.ndarray, nominal: np.ndarray, neighbour: np.ndarray, p: flo
 
 
 @register("munge")
-def munge(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
+def munge(
+    x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator
+) -> np.ndarray:
     """MUNGE: repeat the pass on fresh copies of the data until ``n_new`` rows exist.
 
     Neighbours are found once on the original data (each pass starts from a fresh
@@ -137,15 +153,19 @@ def munge(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.ran
     passes = math.ceil(n_new / len(x))
     out = []
     for _ in tqdm(range(passes), desc="munge", unit="pass", file=sys.stderr, disable=None):
-        out.append(munge_pass(x.astype(np.float64), nominal, neighbour, cfg["p"], cfg["s"], rng, chunks))
+        out.append(
+            munge_pass(x.astype(np.float64), nominal, neighbour, cfg["p"], cfg["s"], rng, chunks)
+        )
     return np.concatenate(out)[:n_new]
 
 
 # ---------------------------------------------------------------- RANDOM (§4.1)
 
+
 @register("random")
-def random_marginals(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict,
-                     rng: np.random.Generator) -> np.ndarray:
+def random_marginals(
+    x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator
+) -> np.ndarray:
     """RANDOM: each attribute independently, uniformly from the values observed for it."""
     n, d = x.shape
     cols = [x[rng.integers(0, n, size=n_new), a] for a in range(d)]
@@ -153,6 +173,7 @@ def random_marginals(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict,
 
 
 # ---------------------------------------------------------------- NBE (§4.2)
+
 
 class NaiveBayesMixture:
     """p(x) = sum_k pi_k prod_a p(x_a | k): a naive-Bayes mixture fitted by EM.
@@ -167,25 +188,32 @@ class NaiveBayesMixture:
     all rows. Sampled continuous values are clipped to the observed range.
     """
 
-    def __init__(self, n_components: int, nominal: np.ndarray, max_iter: int = 100, seed: int = 0) -> None:
+    def __init__(
+        self, n_components: int, nominal: np.ndarray, max_iter: int = 100, seed: int = 0
+    ) -> None:
         self.k, self.nominal, self.max_iter, self.seed = n_components, nominal, max_iter, seed
 
     def _encode(self, x: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
         cont = (x[:, ~self.nominal] - self.mean) / self.std
-        codes = [np.searchsorted(v, x[:, a]) for v, a in zip(self.values, np.flatnonzero(self.nominal))]
+        codes = [
+            np.searchsorted(v, x[:, a]) for v, a in zip(self.values, np.flatnonzero(self.nominal))
+        ]
         return cont, codes
 
     def _log_joint(self, cont: np.ndarray, codes: list[np.ndarray]) -> np.ndarray:
         lj = np.tile(np.log(self.pi), (len(cont), 1))
         if cont.shape[1]:
-            lj += -0.5 * (np.log(2 * np.pi * self.var).sum(1)
-                          + ((cont ** 2) @ (1 / self.var).T) - 2 * cont @ (self.mu / self.var).T
-                          + (self.mu ** 2 / self.var).sum(1))
+            lj += -0.5 * (
+                np.log(2 * np.pi * self.var).sum(1)
+                + ((cont**2) @ (1 / self.var).T)
+                - 2 * cont @ (self.mu / self.var).T
+                + (self.mu**2 / self.var).sum(1)
+            )
         for c, th in zip(codes, self.theta):
             lj += np.log(th).T[c]  # log once per (component, value), then gather rows
         return lj
 
-    def fit(self, x: np.ndarray) -> "NaiveBayesMixture":
+    def fit(self, x: np.ndarray) -> NaiveBayesMixture:
         from sklearn.cluster import KMeans
 
         self.mean = x[:, ~self.nominal].mean(0)
@@ -197,14 +225,18 @@ class NaiveBayesMixture:
         onehots = [np.eye(len(v))[c] for v, c in zip(self.values, codes)]
         feats = np.hstack([cont] + onehots)
         k = min(self.k, n)
-        labels = KMeans(k, n_init=1, random_state=self.seed).fit_predict(feats) if k > 1 else np.zeros(n, int)
+        labels = (
+            KMeans(k, n_init=1, random_state=self.seed).fit_predict(feats)
+            if k > 1
+            else np.zeros(n, int)
+        )
         r = np.eye(k)[labels]
         prev = -np.inf
         for _ in range(self.max_iter):
             nk = r.sum(0) + 1e-9
             self.pi = (nk + 1e-3) / (n + 1e-3 * k)
             self.mu = (r.T @ cont) / nk[:, None]
-            self.var = np.maximum((r.T @ cont ** 2) / nk[:, None] - self.mu ** 2, 1e-3)
+            self.var = np.maximum((r.T @ cont**2) / nk[:, None] - self.mu**2, 1e-3)
             self.theta = [((r.T @ oh) + 1.0) / (nk[:, None] + oh.shape[1]) for oh in onehots]
             lj = self._log_joint(cont, codes)
             m = lj.max(1, keepdims=True)
@@ -237,7 +269,9 @@ class NaiveBayesMixture:
 
 
 @register("nbe")
-def nbe(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator) -> np.ndarray:
+def nbe(
+    x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator
+) -> np.ndarray:
     """NBE: fit a naive-Bayes mixture (components chosen on held-out rows) and sample from it."""
     x = x.astype(np.float64)
     seed = int(rng.integers(2**31))
@@ -247,7 +281,10 @@ def nbe(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.rando
         n_val = max(1, len(x) // 10)
         val, fit = x[perm[:n_val]], x[perm[n_val:]]
         grid = [g for g in (1, 2, 4, 8, 16, 32, 64) if g <= max(1, len(fit) // 10)]
-        scores = {g: NaiveBayesMixture(g, nominal, cfg["nbe_iters"], seed).fit(fit).score(val) for g in grid}
+        scores = {
+            g: NaiveBayesMixture(g, nominal, cfg["nbe_iters"], seed).fit(fit).score(val)
+            for g in grid
+        }
         k = max(scores, key=scores.get)
     model = NaiveBayesMixture(k, nominal, cfg["nbe_iters"], seed).fit(x)
     return model.sample(n_new, rng)
@@ -256,14 +293,29 @@ def nbe(x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.rando
 # ---------------------------------------------------------------- recipe and entry point
 
 TRANSFER_FIELDS: dict[str, Field] = {
-    "method": Field(str, default="original", choices=tuple(GENERATORS), doc="transfer-set generator"),
-    "size_multiplier": Field(int, default=None, min=1, max=10_000,
-                             doc=f"transfer set = multiplier x training rows (default 1 for original, "
-                                 f"{DEFAULT_MULTIPLIER} otherwise)"),
-    "p": Field(float, default=0.5, min=0.0, max=1.0, doc="MUNGE: probability of swapping each attribute"),
-    "s": Field(float, default=10.0, min=1e-6, doc="MUNGE: spread; sd = |a - b| / s (smaller s -> wider)"),
-    "jitter": Field(float, default=0.0, min=0.0, doc="sd of Gaussian noise added per epoch in model-ready space"),
-    "nbe_components": Field(int, default=0, min=0, max=1024, doc="NBE: mixture components (0 = choose on held-out rows)"),
+    "method": Field(
+        str, default="original", choices=tuple(GENERATORS), doc="transfer-set generator"
+    ),
+    "size_multiplier": Field(
+        int,
+        default=None,
+        min=1,
+        max=10_000,
+        doc=f"transfer set = multiplier x training rows (default 1 for original, "
+        f"{DEFAULT_MULTIPLIER} otherwise)",
+    ),
+    "p": Field(
+        float, default=0.5, min=0.0, max=1.0, doc="MUNGE: probability of swapping each attribute"
+    ),
+    "s": Field(
+        float, default=10.0, min=1e-6, doc="MUNGE: spread; sd = |a - b| / s (smaller s -> wider)"
+    ),
+    "jitter": Field(
+        float, default=0.0, min=0.0, doc="sd of Gaussian noise added per epoch in model-ready space"
+    ),
+    "nbe_components": Field(
+        int, default=0, min=0, max=1024, doc="NBE: mixture components (0 = choose on held-out rows)"
+    ),
     "nbe_iters": Field(int, default=100, min=1, doc="NBE: EM iterations at most"),
 }
 
@@ -272,22 +324,30 @@ def check_raw(x_raw: np.ndarray, nominal: np.ndarray | None) -> tuple[np.ndarray
     """Raw features must be a finite 2-D numeric array; ``nominal`` a bool mask of its columns."""
     x = np.asarray(x_raw)
     if x.ndim != 2 or len(x) == 0 or not np.issubdtype(x.dtype, np.number):
-        raise UserError(f"transfer set: raw features must be a non-empty numeric array [n, d]; got "
-                        f"shape {x.shape}, dtype {x.dtype}. Flatten images to [n, features] first.")
+        raise UserError(
+            f"transfer set: raw features must be a non-empty numeric array [n, d]; got "
+            f"shape {x.shape}, dtype {x.dtype}. Flatten images to [n, features] first."
+        )
     if not np.isfinite(x).all():
         r, c = np.argwhere(~np.isfinite(x))[0]
-        raise UserError(f"transfer set: raw feature at row {r}, column {c} is {x[r, c]}; MUNGE, RANDOM and NBE "
-                        "need complete data. Impute or drop missing values first.")
+        raise UserError(
+            f"transfer set: raw feature at row {r}, column {c} is {x[r, c]}; MUNGE, RANDOM and NBE "
+            "need complete data. Impute or drop missing values first."
+        )
     if nominal is None:
         nominal = np.zeros(x.shape[1], dtype=bool)
     nominal = np.asarray(nominal)
     if nominal.dtype != bool or nominal.shape != (x.shape[1],):
-        raise UserError(f"transfer set: 'nominal' must be a bool array with one entry per column "
-                        f"({x.shape[1]}); got dtype {nominal.dtype}, shape {nominal.shape}.")
+        raise UserError(
+            f"transfer set: 'nominal' must be a bool array with one entry per column "
+            f"({x.shape[1]}); got dtype {nominal.dtype}, shape {nominal.shape}."
+        )
     return x, nominal
 
 
-def make_transfer(section: dict | None, x_raw: np.ndarray, nominal: np.ndarray | None, *, seed: int) -> np.ndarray:
+def make_transfer(
+    section: dict | None, x_raw: np.ndarray, nominal: np.ndarray | None, *, seed: int
+) -> np.ndarray:
     """The transfer set in raw space: the original rows first, then synthetic rows,
     ``size_multiplier * n`` rows in all (float32)."""
     cfg = validate("transfer", section, TRANSFER_FIELDS)
@@ -295,18 +355,25 @@ def make_transfer(section: dict | None, x_raw: np.ndarray, nominal: np.ndarray |
     mult = cfg["size_multiplier"]
     if cfg["method"] == "original":
         if mult not in (None, 1):
-            raise UserError(f"recipe key 'transfer.size_multiplier' is {mult}, but method 'original' adds no rows. "
-                            "Use method 'munge', 'random' or 'nbe' to enlarge the transfer set, or set it to 1.")
+            raise UserError(
+                f"recipe key 'transfer.size_multiplier' is {mult}, but method 'original' adds no rows. "
+                "Use method 'munge', 'random' or 'nbe' to enlarge the transfer set, or set it to 1."
+            )
         return np.ascontiguousarray(x, dtype=np.float32)
     mult = mult or DEFAULT_MULTIPLIER
     rng = np.random.default_rng(seed)
     n_new = (mult - 1) * len(x)
-    synth = GENERATORS[cfg["method"]](x, nominal, n_new, cfg, rng) if n_new else np.empty((0, x.shape[1]))
+    synth = (
+        GENERATORS[cfg["method"]](x, nominal, n_new, cfg, rng)
+        if n_new
+        else np.empty((0, x.shape[1]))
+    )
     return np.concatenate([x.astype(np.float32), synth.astype(np.float32)])
 
 
-def hard_labels(x_transfer: np.ndarray, x_train: np.ndarray, y_train: np.ndarray,
-                teacher_probs: np.ndarray) -> np.ndarray:
+def hard_labels(
+    x_transfer: np.ndarray, x_train: np.ndarray, y_train: np.ndarray, teacher_probs: np.ndarray
+) -> np.ndarray:
     """Hard targets for the transfer set: the true labels where its rows are the training rows
     (make_transfer puts them first), the teacher's argmax on the synthetic rest."""
     n = len(x_train)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from .records import ArtifactRecord, ExportReport
 
 
-def run(*args: Any, **kwargs: Any) -> "ExportReport":
+def run(*args: Any, **kwargs: Any) -> ExportReport:
     """See :func:`export.pipeline.run` (imported lazily so ``import export`` stays light)."""
     from .pipeline import run as _run
 

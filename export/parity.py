@@ -23,16 +23,26 @@ def compare(probs: np.ndarray, reference: np.ndarray, threshold: float) -> Parit
     agreement = float((probs.argmax(1) == reference.argmax(1)).mean())
     # a NaN output is as wrong as a probability can be (1.0), and stays JSON-writable
     err = float(np.nan_to_num(np.abs(probs - reference), nan=1.0, posinf=1.0).max())
-    return Parity(n=int(len(probs)), agreement=round(agreement, 6), max_abs_prob_err=round(err, 6), threshold=threshold,
-                  passed=bool(agreement >= threshold))
+    return Parity(
+        n=int(len(probs)),
+        agreement=round(agreement, 6),
+        max_abs_prob_err=round(err, 6),
+        threshold=threshold,
+        passed=bool(agreement >= threshold),
+    )
 
 
 def threshold_for(precision: str, thresholds: dict[str, float]) -> float:
     return float(thresholds[THRESHOLD_FAMILY.get(precision, precision)])
 
 
-def verify(fmt: Format, path: Path, record: ArtifactRecord, student: StudentRun,
-           thresholds: dict[str, float]) -> ArtifactRecord:
+def verify(
+    fmt: Format,
+    path: Path,
+    record: ArtifactRecord,
+    student: StudentRun,
+    thresholds: dict[str, float],
+) -> ArtifactRecord:
     """Fill ``record``'s parity, accuracy and runtime (or say why no runtime could check it)."""
     why_not = fmt.cannot_run()
     if why_not is not None:

@@ -30,15 +30,35 @@ def _finish(record: ArtifactRecord, path: Path) -> ArtifactRecord:
     return record
 
 
-def _convert_and_verify(fmt: Format, precision: str, student: StudentRun, path: Path, thresholds: dict[str, float],
-                        exclude: tuple[str, ...] = ()) -> ArtifactRecord:
-    record = fmt.convert(student.program, student.card, student.calibration, precision, path,
-                         card_sha256=student.card_sha256, exclude=exclude)
+def _convert_and_verify(
+    fmt: Format,
+    precision: str,
+    student: StudentRun,
+    path: Path,
+    thresholds: dict[str, float],
+    exclude: tuple[str, ...] = (),
+) -> ArtifactRecord:
+    record = fmt.convert(
+        student.program,
+        student.card,
+        student.calibration,
+        precision,
+        path,
+        card_sha256=student.card_sha256,
+        exclude=exclude,
+    )
     return verify(fmt, path, record, student, thresholds)
 
 
-def int8_fallback(fmt: Format, precision: str, student: StudentRun, path: Path, record: ArtifactRecord,
-                  thresholds: dict[str, float], max_excluded: int) -> ArtifactRecord:
+def int8_fallback(
+    fmt: Format,
+    precision: str,
+    student: StudentRun,
+    path: Path,
+    record: ArtifactRecord,
+    thresholds: dict[str, float],
+    max_excluded: int,
+) -> ArtifactRecord:
     """Keep the worst layers float, one at a time, until the gate passes or nothing is left to exclude.
 
     Layer errors compare float and quantized activations layer by layer; the first
@@ -59,35 +79,64 @@ def int8_fallback(fmt: Format, precision: str, student: StudentRun, path: Path, 
     record.excluded_layers = excluded
     record.notes.append(
         f"int8 fallback: first attempt agreement {first.parity.agreement} < {first.parity.threshold}; kept "
-        f"{len(excluded)} layer(s) float {excluded}; " + ("gate passed" if record.passed else "gate still fails"))
+        f"{len(excluded)} layer(s) float {excluded}; "
+        + ("gate passed" if record.passed else "gate still fails")
+    )
     return record
 
 
-def export_one(fmt: Format, precision: str, student: StudentRun, out_dir: Path,
-               settings: dict[str, Any]) -> ArtifactRecord:
+def export_one(
+    fmt: Format, precision: str, student: StudentRun, out_dir: Path, settings: dict[str, Any]
+) -> ArtifactRecord:
     """Export and check one format × precision; a converter failure is recorded, not raised."""
     path = out_dir / fmt.filename(precision)
     try:
         record = _convert_and_verify(fmt, precision, student, path, settings["thresholds"])
-        if (record.passed is False and settings["fallback"] and precision in fmt.fallback_precisions
-                and fmt.layer_errors is not None):
-            record = int8_fallback(fmt, precision, student, path, record, settings["thresholds"],
-                                   settings["max_excluded_layers"])
+        if (
+            record.passed is False
+            and settings["fallback"]
+            and precision in fmt.fallback_precisions
+            and fmt.layer_errors is not None
+        ):
+            record = int8_fallback(
+                fmt,
+                precision,
+                student,
+                path,
+                record,
+                settings["thresholds"],
+                settings["max_excluded_layers"],
+            )
     except MissingDependencyError as exc:
-        record = ArtifactRecord(file=path.name, format=fmt.name, precision=precision, error=str(exc), skipped=True)
+        record = ArtifactRecord(
+            file=path.name, format=fmt.name, precision=precision, error=str(exc), skipped=True
+        )
     except UserError:
         raise
-    except Exception as exc:  # a converter or runtime failing on this model: record it, go on with the others
-        record = ArtifactRecord(file=path.name, format=fmt.name, precision=precision,
-                                error=f"{type(exc).__name__}: {str(exc)[:500]}")
+    except (
+        Exception
+    ) as exc:  # a converter or runtime failing on this model: record it, go on with the others
+        record = ArtifactRecord(
+            file=path.name,
+            format=fmt.name,
+            precision=precision,
+            error=f"{type(exc).__name__}: {str(exc)[:500]}",
+        )
     if record.error is not None and path.exists():
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     return _finish(record, path)
 
 
-def run(run_dir: str | Path, formats: list[str] | None = None, precisions: list[str] | None = None,
-        force: bool = False, keep_going: bool = False, thresholds: dict[str, float] | None = None,
-        recipe: str | Path | None = None, progress: bool = True) -> ExportReport:
+def run(
+    run_dir: str | Path,
+    formats: list[str] | None = None,
+    precisions: list[str] | None = None,
+    force: bool = False,
+    keep_going: bool = False,
+    thresholds: dict[str, float] | None = None,
+    recipe: str | Path | None = None,
+    progress: bool = True,
+) -> ExportReport:
     """Export ``run_dir/student`` to ``run_dir/export`` and return what was made and checked.
 
     Arguments given here override the recipe's ``export`` section. Raises one
@@ -102,7 +151,11 @@ def run(run_dir: str | Path, formats: list[str] | None = None, precisions: list[
         settings["thresholds"] = resolve_thresholds(given, settings["thresholds"])
     keep_going = keep_going or settings["keep_going"]
     pairs = plan(formats or settings["formats"], precisions or settings["precisions"])
-    settings.update(formats=sorted({f.name for f, _ in pairs}), precisions=[p for _, p in pairs], keep_going=keep_going)
+    settings.update(
+        formats=sorted({f.name for f, _ in pairs}),
+        precisions=[p for _, p in pairs],
+        keep_going=keep_going,
+    )
     from tqdm import tqdm
 
     with rundir.staged_dir(run_dir, "export", force) as out:
@@ -111,12 +164,20 @@ def run(run_dir: str | Path, formats: list[str] | None = None, precisions: list[
         for fmt, precision in bar:
             bar.set_postfix_str(fmt.filename(precision))
             records.append(export_one(fmt, precision, student, out, settings))
-        report = ExportReport(run=str(student.card["run"]), card_sha256=student.card_sha256, artifacts=records,
-                              export_dir=str(run_dir / "export"), settings=settings)
+        report = ExportReport(
+            run=str(student.card["run"]),
+            card_sha256=student.card_sha256,
+            artifacts=records,
+            export_dir=str(run_dir / "export"),
+            settings=settings,
+        )
         failures = report.failures()
         if failures and not keep_going:
-            raise UserError(f"{len(failures)} artifact(s) failed the export gate:\n  " + "\n  ".join(failures)
-                            + "\nNothing was written. Lower the thresholds in the recipe's export section, drop the "
-                              "precision, or pass --keep-going to write exports.json with passed: false.")
+            raise UserError(
+                f"{len(failures)} artifact(s) failed the export gate:\n  "
+                + "\n  ".join(failures)
+                + "\nNothing was written. Lower the thresholds in the recipe's export section, drop the "
+                "precision, or pass --keep-going to write exports.json with passed: false."
+            )
         rundir.atomic_write_json(out / "exports.json", report.to_json())
     return report

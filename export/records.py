@@ -82,7 +82,9 @@ class ArtifactRecord:
         msgs = []
         for label, p in (("agreement", self.parity), ("TFLite Micro agreement", self.tflm_parity)):
             if p is not None and not p.passed:
-                msgs.append(f"{label} {p.agreement:.4f} < threshold {p.threshold} (max abs prob err {p.max_abs_prob_err:.4f})")
+                msgs.append(
+                    f"{label} {p.agreement:.4f} < threshold {p.threshold} (max abs prob err {p.max_abs_prob_err:.4f})"
+                )
         return f"{self.file}: " + "; ".join(msgs) if msgs else None
 
     def to_json(self) -> dict[str, Any]:
@@ -116,5 +118,11 @@ class ExportReport:
         raise KeyError(file_or_key)
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": SCHEMA, "run": self.run, "card_sha256": self.card_sha256, "passed": self.passed,
-                "settings": self.settings, "artifacts": [a.to_json() for a in self.artifacts]}
+        return {
+            "schema": SCHEMA,
+            "run": self.run,
+            "card_sha256": self.card_sha256,
+            "passed": self.passed,
+            "settings": self.settings,
+            "artifacts": [a.to_json() for a in self.artifacts],
+        }

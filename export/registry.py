@@ -6,9 +6,10 @@ Adding a format is adding one module under ``export/formats/`` that calls
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +21,16 @@ Convert = Callable[..., Any]
 Predict = Callable[[Path, np.ndarray], np.ndarray]
 
 #: Which threshold (recipe ``export.thresholds``) gates each precision.
-THRESHOLD_FAMILY = {"fp32": "fp32", "fp16": "fp16", "int8": "int8", "int8-dynamic": "int8", "int8-full": "int8",
-                    "int8-weights": "int8", "palette6": "palette", "palette4": "palette"}
+THRESHOLD_FAMILY = {
+    "fp32": "fp32",
+    "fp16": "fp16",
+    "int8": "int8",
+    "int8-dynamic": "int8",
+    "int8-full": "int8",
+    "int8-weights": "int8",
+    "palette6": "palette",
+    "palette4": "palette",
+}
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,10 @@ def formats() -> dict[str, Format]:
 def get(name: str) -> Format:
     table = formats()
     if name not in table:
-        raise UserError(f"export format '{name}' is not known. Allowed formats: {', '.join(table)}. "
-                        f"Fix --formats or recipe export.formats.")
+        raise UserError(
+            f"export format '{name}' is not known. Allowed formats: {', '.join(table)}. "
+            f"Fix --formats or recipe export.formats."
+        )
     return table[name]
 
 
@@ -81,12 +92,17 @@ def plan(format_names: list[str] | None, precisions: list[str] | None) -> list[t
         known = {p for f in table.values() for p in f.precisions}
         for p in precisions:
             if p not in known:
-                raise UserError(f"precision '{p}' is not known. Allowed precisions: "
-                                + "; ".join(f"{f.name}: {', '.join(f.precisions)}" for f in table.values())
-                                + ". Fix --precisions or recipe export.precisions.")
+                raise UserError(
+                    f"precision '{p}' is not known. Allowed precisions: "
+                    + "; ".join(f"{f.name}: {', '.join(f.precisions)}" for f in table.values())
+                    + ". Fix --precisions or recipe export.precisions."
+                )
         pairs = [(f, p) for f in chosen for p in f.precisions if p in precisions]
         if not pairs:
-            raise UserError(f"no format among {names} supports precisions {precisions}. Supported: "
-                            + "; ".join(f"{f.name}: {', '.join(f.precisions)}" for f in chosen) + ".")
+            raise UserError(
+                f"no format among {names} supports precisions {precisions}. Supported: "
+                + "; ".join(f"{f.name}: {', '.join(f.precisions)}" for f in chosen)
+                + "."
+            )
         return pairs
     return [(f, p) for f in chosen for p in f.precisions]

@@ -32,13 +32,23 @@ def _check_names(value: Any) -> str | None:
 
 
 FIELDS = {
-    "formats": Field((list, type(None)), None, check=_check_names, doc="formats to export (default: all)"),
-    "precisions": Field((list, type(None)), None, check=_check_names, doc="precisions to export (default: all)"),
-    "thresholds": Field((dict, type(None)), None, check=_check_thresholds,
-                        doc="minimum top-1 agreement with the student: 'agreement' for all, or per family"),
+    "formats": Field(
+        (list, type(None)), None, check=_check_names, doc="formats to export (default: all)"
+    ),
+    "precisions": Field(
+        (list, type(None)), None, check=_check_names, doc="precisions to export (default: all)"
+    ),
+    "thresholds": Field(
+        (dict, type(None)),
+        None,
+        check=_check_thresholds,
+        doc="minimum top-1 agreement with the student: 'agreement' for all, or per family",
+    ),
     "keep_going": Field(bool, False, doc="write exports.json even when an artifact fails its gate"),
     "fallback": Field(bool, True, doc="retry failing int8 files with the worst layers kept float"),
-    "max_excluded_layers": Field(int, 8, min=0, max=1000, doc="how many layers the int8 fallback may keep float"),
+    "max_excluded_layers": Field(
+        int, 8, min=0, max=1000, doc="how many layers the int8 fallback may keep float"
+    ),
 }
 
 
@@ -53,7 +63,9 @@ def export_settings(card: dict[str, Any], recipe_path: str | Path | None = None)
     return out
 
 
-def resolve_thresholds(given: dict[str, float] | None, base: dict[str, float] | None = None) -> dict[str, float]:
+def resolve_thresholds(
+    given: dict[str, float] | None, base: dict[str, float] | None = None
+) -> dict[str, float]:
     """Per-family thresholds: ``agreement`` sets every family, a family key (int8, fp16, ...) overrides it."""
     given = dict(given or {})
     out = dict(base or DEFAULT_THRESHOLDS)

@@ -35,24 +35,34 @@ def runtime() -> str:
     return f"tflite-micro {metadata.version('tflite-micro')}"
 
 
-def run(path: Path, x: np.ndarray, arena_size: int | None = None, timeout_s: float = 300) -> TflmResult:
+def run(
+    path: Path, x: np.ndarray, arena_size: int | None = None, timeout_s: float = 300
+) -> TflmResult:
     """Logits of the model on float ``x`` (quantized with the input's scale) and the arena bytes TFLM used."""
     errors.require("tflite_micro", "tflite", "Checking int8 files in TFLite Micro")
     arena_size = arena_size or max(64 * 1024, 16 * Path(path).stat().st_size)
     with tempfile.TemporaryDirectory(prefix="tinyship-tflm-") as tmp:
         xin, yout = Path(tmp) / "x.npz", Path(tmp) / "y.npz"
         atomic_write_npz(xin, x=np.ascontiguousarray(x, dtype=np.float32))
-        proc = subprocess.run([sys.executable, "-m", "export.tflm", str(path), str(xin), str(yout), str(arena_size)],
-                              capture_output=True, text=True, timeout=timeout_s)
+        proc = subprocess.run(
+            [sys.executable, "-m", "export.tflm", str(path), str(xin), str(yout), str(arena_size)],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
         if proc.returncode != 0 or not yout.exists():
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            raise RuntimeError(f"TFLite Micro could not run '{Path(path).name}' with a {arena_size}-byte arena "
-                               f"(exit {proc.returncode}): {' | '.join(tail)}")
+            raise RuntimeError(
+                f"TFLite Micro could not run '{Path(path).name}' with a {arena_size}-byte arena "
+                f"(exit {proc.returncode}): {' | '.join(tail)}"
+            )
         with np.load(yout, allow_pickle=False) as z:
             logits = z["y"]
     found = _TOTAL.findall(proc.stderr + proc.stdout)
     if not found:
-        raise RuntimeError("TFLite Micro ran but printed no arena allocation record; cannot report arena bytes")
+        raise RuntimeError(
+            "TFLite Micro ran but printed no arena allocation record; cannot report arena bytes"
+        )
     return TflmResult(logits=logits, arena_bytes=int(found[-1]), runtime=runtime())
 
 
@@ -70,7 +80,9 @@ def _child(model: str, xin: str, yout: str, arena_size: int) -> None:
     for row in x:
         v = row[None]
         if np.dtype(inp["dtype"]) != np.float32:
-            v = quantize_input(v, float(iq["scales"][0]), int(iq["zero_points"][0]), np.dtype(inp["dtype"]).name)
+            v = quantize_input(
+                v, float(iq["scales"][0]), int(iq["zero_points"][0]), np.dtype(inp["dtype"]).name
+            )
         it.set_input(v.reshape(inp["shape"]), 0)
         it.invoke()
         y = it.get_output(0)

@@ -24,15 +24,37 @@ def _model(kind: str) -> tuple[nn.Module, list[int], str]:
     if kind == "mlp":
         return nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 10)), [64], "NC"
     if kind == "cnn":
-        return nn.Sequential(
-            nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, padding=1, stride=2), nn.ReLU(),
-            nn.Flatten(), nn.Linear(16 * 16, 10)), [1, 8, 8], "NCHW"
+        return (
+            nn.Sequential(
+                nn.Conv2d(1, 8, 3, padding=1),
+                nn.ReLU(),
+                nn.Conv2d(8, 16, 3, padding=1, stride=2),
+                nn.ReLU(),
+                nn.Flatten(),
+                nn.Linear(16 * 16, 10),
+            ),
+            [1, 8, 8],
+            "NCHW",
+        )
     if kind == "dscnn":
-        return nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 16, 3, padding=1, groups=16), nn.BatchNorm2d(16), nn.ReLU(),
-            nn.Conv2d(16, 24, 1), nn.BatchNorm2d(24), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(24, 10)), [1, 8, 8], "NCHW"
+        return (
+            nn.Sequential(
+                nn.Conv2d(1, 16, 3, padding=1),
+                nn.BatchNorm2d(16),
+                nn.ReLU(),
+                nn.Conv2d(16, 16, 3, padding=1, groups=16),
+                nn.BatchNorm2d(16),
+                nn.ReLU(),
+                nn.Conv2d(16, 24, 1),
+                nn.BatchNorm2d(24),
+                nn.ReLU(),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Linear(24, 10),
+            ),
+            [1, 8, 8],
+            "NCHW",
+        )
     raise ValueError(f"unknown fixture kind {kind!r}; expected one of {KINDS}")
 
 
@@ -42,7 +64,7 @@ def make_run(run_dir: str | Path, kind: str = "mlp", epochs: int = 30, seed: int
 
     torch.manual_seed(seed)
     d = load_digits()
-    x = (d.data.astype(np.float32) / 16.0)
+    x = d.data.astype(np.float32) / 16.0
     y = d.target.astype(np.int64)
     rng = np.random.default_rng(seed)
     idx = rng.permutation(len(x))
@@ -68,26 +90,63 @@ def make_run(run_dir: str | Path, kind: str = "mlp", epochs: int = 30, seed: int
             probs = torch.softmax(ep.module()(xh), -1).numpy()
         teacher = probs.copy()
         rundir.atomic_write_npz(out / "calibration.npz", x=xs[tr][:256])
-        rundir.atomic_write_npz(out / "holdout.npz", x=xs[ho], y=y[ho], teacher_probs=teacher, student_probs=probs)
+        rundir.atomic_write_npz(
+            out / "holdout.npz", x=xs[ho], y=y[ho], teacher_probs=teacher, student_probs=probs
+        )
         acc = float((probs.argmax(1) == y[ho]).mean())
         params = sum(p.numel() for p in model.parameters())
         card = {
-            "schema": "tinyship.card/1", "run": run_dir.name, "task": "classification",
-            "input": {"name": "input", "shape": shape, "dtype": "float32", "layout": layout,
-                      "normalization": {"mean": 0.0, "std": 16.0, "note": "x_model = (x_raw - mean) / std"}},
+            "schema": "tinyship.card/1",
+            "run": run_dir.name,
+            "task": "classification",
+            "input": {
+                "name": "input",
+                "shape": shape,
+                "dtype": "float32",
+                "layout": layout,
+                "normalization": {
+                    "mean": 0.0,
+                    "std": 16.0,
+                    "note": "x_model = (x_raw - mean) / std",
+                },
+            },
             "output": {"name": "logits", "kind": "logits", "num_classes": 10},
             "labels": [str(i) for i in range(10)],
-            "student": {"arch": kind, "spec": {"fixture": kind}, "params": params, "macs": None,
-                        "bytes": rundir.path_bytes(out / "student.pt2")},
-            "teacher": {"combine": "mean", "members": [], "bytes": None, "bytes_method": "fixture: no teacher"},
-            "metrics": {"holdout": {"n": len(ho), "teacher": {"accuracy": acc}, "members": {},
-                                    "student": {"accuracy": acc, "agreement_with_teacher": 1.0},
-                                    "baseline": {"accuracy": acc}}},
+            "student": {
+                "arch": kind,
+                "spec": {"fixture": kind},
+                "params": params,
+                "macs": None,
+                "bytes": rundir.path_bytes(out / "student.pt2"),
+            },
+            "teacher": {
+                "combine": "mean",
+                "members": [],
+                "bytes": None,
+                "bytes_method": "fixture: no teacher",
+            },
+            "metrics": {
+                "holdout": {
+                    "n": len(ho),
+                    "teacher": {"accuracy": acc},
+                    "members": {},
+                    "student": {"accuracy": acc, "agreement_with_teacher": 1.0},
+                    "baseline": {"accuracy": acc},
+                }
+            },
             "sizes": {},
-            "lineage": {"recipe_path": None, "recipe": {"name": "fixture"}, "seed": seed,
-                        "versions": rundir.package_versions(), "created": _dt.datetime.now(_dt.UTC).isoformat(),
-                        "command": "tests/rundir_fixture.py"},
-            "sha256": {n: rundir.sha256_file(out / n) for n in ("student.pt2", "calibration.npz", "holdout.npz")},
+            "lineage": {
+                "recipe_path": None,
+                "recipe": {"name": "fixture"},
+                "seed": seed,
+                "versions": rundir.package_versions(),
+                "created": _dt.datetime.now(_dt.UTC).isoformat(),
+                "command": "tests/rundir_fixture.py",
+            },
+            "sha256": {
+                n: rundir.sha256_file(out / n)
+                for n in ("student.pt2", "calibration.npz", "holdout.npz")
+            },
         }
         rundir.atomic_write_json(out / "card.json", card)
     return run_dir

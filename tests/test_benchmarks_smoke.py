@@ -35,7 +35,7 @@ def test_rmse_against_binary_targets():
     from benchmarks.common import rmse_binary
 
     p = np.array([[0.2, 0.8], [0.6, 0.4]])
-    assert rmse_binary(p, np.array([1, 0])) == pytest.approx(np.sqrt((0.2 ** 2 + 0.4 ** 2) / 2))
+    assert rmse_binary(p, np.array([1, 0])) == pytest.approx(np.sqrt((0.2**2 + 0.4**2) / 2))
 
 
 def test_epochs_scale_must_be_positive():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from .errors import InternalError, UserError
 
@@ -16,7 +16,10 @@ def run_cli(main: Callable[[list[str] | None], int], argv: list[str] | None = No
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted; the run directory was left as it was before this command.", file=sys.stderr)
+        print(
+            "interrupted; the run directory was left as it was before this command.",
+            file=sys.stderr,
+        )
         return 130
     except InternalError as exc:
         print(f"internal error (a tinyship bug, please report it): {exc}", file=sys.stderr)

@@ -9,14 +9,25 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .errors import UserError
 
-SECTIONS = ("name", "description", "data", "teacher", "transfer", "student", "train",
-            "specialists", "export", "devices")
+SECTIONS = (
+    "name",
+    "description",
+    "data",
+    "teacher",
+    "transfer",
+    "student",
+    "train",
+    "specialists",
+    "export",
+    "devices",
+)
 
 _REQUIRED = object()
 
@@ -43,12 +54,16 @@ def _type_name(t: type | tuple[type, ...]) -> str:
     return " or ".join(x.__name__ for x in ts)
 
 
-def validate(section: str, given: Mapping[str, Any] | None, fields: Mapping[str, Field]) -> dict[str, Any]:
+def validate(
+    section: str, given: Mapping[str, Any] | None, fields: Mapping[str, Field]
+) -> dict[str, Any]:
     """Return ``given`` with defaults filled in, or raise UserError naming the bad key."""
     if given is None:
         given = {}
     if not isinstance(given, Mapping):
-        raise UserError(f"recipe section '{section}' must be a mapping of keys to values; got {type(given).__name__} {given!r}.")
+        raise UserError(
+            f"recipe section '{section}' must be a mapping of keys to values; got {type(given).__name__} {given!r}."
+        )
     out: dict[str, Any] = {}
     for key in given:
         if key not in fields:
@@ -73,7 +88,9 @@ def validate(section: str, given: Mapping[str, Any] | None, fields: Mapping[str,
         else:
             ok = isinstance(value, types) or (value is None and f.default is None)
         if not ok:
-            raise UserError(f"recipe key '{path}' must be {_type_name(f.type)}; got {type(value).__name__} {value!r}.")
+            raise UserError(
+                f"recipe key '{path}' must be {_type_name(f.type)}; got {type(value).__name__} {value!r}."
+            )
         if f.choices is not None and value not in f.choices:
             raise UserError(
                 f"recipe key '{path}' must be one of {', '.join(repr(c) for c in f.choices)}; got {value!r}."
@@ -84,7 +101,9 @@ def validate(section: str, given: Mapping[str, Any] | None, fields: Mapping[str,
             if (f.min is not None and value < f.min) or (f.max is not None and value > f.max):
                 lo = "-inf" if f.min is None else f.min
                 hi = "inf" if f.max is None else f.max
-                raise UserError(f"recipe key '{path}' must be in the range [{lo}, {hi}]; got {value!r}.")
+                raise UserError(
+                    f"recipe key '{path}' must be in the range [{lo}, {hi}]; got {value!r}."
+                )
         if f.check is not None and value is not None:
             problem = f.check(value)
             if problem:
@@ -99,17 +118,23 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"recipe '{path}' not found. Pass --recipe with a YAML file, e.g. recipes/demo.yaml.")
+        raise UserError(
+            f"recipe '{path}' not found. Pass --recipe with a YAML file, e.g. recipes/demo.yaml."
+        )
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise UserError(f"recipe '{path}' is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
-        raise UserError(f"recipe '{path}' must be a YAML mapping with sections {', '.join(SECTIONS)}; got {type(data).__name__}.")
+        raise UserError(
+            f"recipe '{path}' must be a YAML mapping with sections {', '.join(SECTIONS)}; got {type(data).__name__}."
+        )
     for key in data:
         if key not in SECTIONS:
             near = difflib.get_close_matches(str(key), SECTIONS, n=1)
             hint = f" Did you mean '{near[0]}'?" if near else ""
-            raise UserError(f"recipe section '{key}' in '{path}' is not known.{hint} Allowed sections: {', '.join(SECTIONS)}.")
+            raise UserError(
+                f"recipe section '{key}' in '{path}' is not known.{hint} Allowed sections: {', '.join(SECTIONS)}."
+            )
     data.setdefault("name", path.stem)
     return data

@@ -7,7 +7,7 @@ Run: ``python -m tinyship.recipe_doc > docs/recipe.md``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from .recipe import Field, _type_name
 
@@ -59,17 +59,21 @@ def render() -> str:
     from distill.transfer import TRANSFER_FIELDS
     from export.settings import FIELDS as EXPORT_FIELDS
 
-    parts = [HEADER,
-             table("data", DATA_FIELDS),
-             table("teacher", TEACHER_FIELDS),
-             table("teacher.members[i]", MEMBER_FIELDS, "One explicit ensemble member."),
-             table("transfer", TRANSFER_FIELDS)]
+    parts = [
+        HEADER,
+        table("data", DATA_FIELDS),
+        table("teacher", TEACHER_FIELDS),
+        table("teacher.members[i]", MEMBER_FIELDS, "One explicit ensemble member."),
+        table("transfer", TRANSFER_FIELDS),
+    ]
     for name, kind in STUDENTS.items():
         parts.append(table(f"student (kind: {name})", kind.fields, kind.doc))
-    parts += [table("train", TRAIN_FIELDS),
-              table("specialists", SPECIALIST_FIELDS, "Hinton et al. 2015 §5; optional."),
-              table("export", EXPORT_FIELDS, "Read by `python -m export`."),
-              table("devices", DEVICE_FIELDS, "Read by `python -m devices`.")]
+    parts += [
+        table("train", TRAIN_FIELDS),
+        table("specialists", SPECIALIST_FIELDS, "Hinton et al. 2015 §5; optional."),
+        table("export", EXPORT_FIELDS, "Read by `python -m export`."),
+        table("devices", DEVICE_FIELDS, "Read by `python -m devices`."),
+    ]
     return "\n".join(parts)
 
 

@@ -14,8 +14,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -116,11 +117,15 @@ def read_json(path: str | os.PathLike, what: str) -> dict:
     """Read a JSON file of the run directory with an error that names it and the fix."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"{what} not found at '{path}'. Run the stage that writes it first (see README: make demo).")
+        raise UserError(
+            f"{what} not found at '{path}'. Run the stage that writes it first (see README: make demo)."
+        )
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise UserError(f"{what} at '{path}' is not valid JSON ({exc}). Re-run the stage that writes it with --force.") from exc
+        raise UserError(
+            f"{what} at '{path}' is not valid JSON ({exc}). Re-run the stage that writes it with --force."
+        ) from exc
 
 
 def read_npz(path: str | os.PathLike, what: str, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
@@ -132,10 +137,14 @@ def read_npz(path: str | os.PathLike, what: str, keys: tuple[str, ...]) -> dict[
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
     except Exception as exc:  # corrupt zip, truncated file, pickled object arrays
-        raise UserError(f"{what} at '{path}' cannot be read ({exc}). Re-run the distill stage with --force.") from exc
+        raise UserError(
+            f"{what} at '{path}' cannot be read ({exc}). Re-run the distill stage with --force."
+        ) from exc
     missing = [k for k in keys if k not in data]
     if missing:
-        raise UserError(f"{what} at '{path}' lacks arrays {missing}; it has {sorted(data)}. Re-run the distill stage with --force.")
+        raise UserError(
+            f"{what} at '{path}' lacks arrays {missing}; it has {sorted(data)}. Re-run the distill stage with --force."
+        )
     return data
 
 
@@ -172,8 +181,19 @@ def staged_dir(run_dir: str | os.PathLike, stage: str, force: bool = False) -> I
         shutil.rmtree(old, ignore_errors=True)
 
 
-def package_versions(names: tuple[str, ...] = ("torch", "numpy", "scikit-learn", "onnx", "onnxruntime",
-                                               "litert-torch", "ai-edge-litert", "tflite-micro", "coremltools")) -> dict[str, str]:
+def package_versions(
+    names: tuple[str, ...] = (
+        "torch",
+        "numpy",
+        "scikit-learn",
+        "onnx",
+        "onnxruntime",
+        "litert-torch",
+        "ai-edge-litert",
+        "tflite-micro",
+        "coremltools",
+    ),
+) -> dict[str, str]:
     """Installed versions for the lineage record; a missing package is recorded as absent."""
     from importlib import metadata
 

@@ -34,25 +34,42 @@ def distill_summary(card: dict) -> str:
     best = max(members.items(), key=lambda kv: kv[1].get("accuracy", 0.0), default=(None, {}))
     sizes = card.get("sizes", {})
     rows = [
-        ["teacher (ensemble)", _pct(h.get("teacher", {}).get("accuracy")), _kb(sizes.get("teacher_bytes"))],
+        [
+            "teacher (ensemble)",
+            _pct(h.get("teacher", {}).get("accuracy")),
+            _kb(sizes.get("teacher_bytes")),
+        ],
         [f"best member ({best[0]}, hindsight)", _pct(best[1].get("accuracy")), "-"],
-        *([[f"validation's pick ({pick['name']})", _pct(pick.get("accuracy")), "-"]]
-          if (pick := h.get("teacher", {}).get("validation_pick")) else []),
-        [f"student ({card.get('student', {}).get('arch')})", _pct(h.get("student", {}).get("accuracy")),
-         _kb(sizes.get("student_bytes"))],
+        *(
+            [[f"validation's pick ({pick['name']})", _pct(pick.get("accuracy")), "-"]]
+            if (pick := h.get("teacher", {}).get("validation_pick"))
+            else []
+        ),
+        [
+            f"student ({card.get('student', {}).get('arch')})",
+            _pct(h.get("student", {}).get("accuracy")),
+            _kb(sizes.get("student_bytes")),
+        ],
         ["baseline (hard labels)", _pct(h.get("baseline", {}).get("accuracy")), "-"],
     ]
     out = [f"holdout: {h.get('n', '?')} examples", _table(rows, ["model", "holdout acc", "size"])]
     if vs := h.get("teacher", {}).get("best_member", {}).get("vs_teacher"):
         both = vs["both_wrong"]
         pairs = list(zip(both["rows"], both["members_wrong"]))
-        shared = ", ".join(f"row {r} ({k} of {both['of_members']} members wrong)" for r, k in pairs[:5]) or "none"
+        shared = (
+            ", ".join(f"row {r} ({k} of {both['of_members']} members wrong)" for r, k in pairs[:5])
+            or "none"
+        )
         shared += f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
-        out.append(f"teacher vs best member, row by row: {vs['teacher_errors']} vs {vs['member_errors']} errors; "
-                   f"only the teacher wrong on {vs['only_teacher_wrong']}, only the member on "
-                   f"{vs['only_member_wrong']}; both wrong: {shared}")
+        out.append(
+            f"teacher vs best member, row by row: {vs['teacher_errors']} vs {vs['member_errors']} errors; "
+            f"only the teacher wrong on {vs['only_teacher_wrong']}, only the member on "
+            f"{vs['only_member_wrong']}; both wrong: {shared}"
+        )
     if sizes.get("ratio") is not None:
-        out.append(f"student / teacher size: {100 * sizes['ratio']:.3f}%  ({sizes.get('method', 'method not recorded')})")
+        out.append(
+            f"student / teacher size: {100 * sizes['ratio']:.3f}%  ({sizes.get('method', 'method not recorded')})"
+        )
     return "\n".join(out)
 
 
@@ -60,9 +77,16 @@ def export_summary(exports: dict) -> str:
     rows = []
     for a in exports.get("artifacts", []):
         p = a.get("parity") or {}
-        rows.append([a.get("file", "?"), _kb(a.get("bytes")), _pct(p.get("agreement")), _pct(a.get("accuracy")),
-                     ("pass" if p.get("passed") else "FAIL") if p else "not run",
-                     a.get("runtime") or "; ".join(a.get("not_checked") or []) or a.get("error") or "-"])
+        rows.append(
+            [
+                a.get("file", "?"),
+                _kb(a.get("bytes")),
+                _pct(p.get("agreement")),
+                _pct(a.get("accuracy")),
+                ("pass" if p.get("passed") else "FAIL") if p else "not run",
+                a.get("runtime") or "; ".join(a.get("not_checked") or []) or a.get("error") or "-",
+            ]
+        )
     return _table(rows, ["artifact", "size", "agreement", "accuracy", "gate", "runtime"])
 
 
@@ -78,13 +102,34 @@ def devices_summary(profile: dict) -> str:
     rows = []
     for dev, recs in by_dev.items():
         fits = [r for r in recs if r.get("verdict") == "fits"]
-        pick = min(fits, key=lambda r: (r.get("flash_bytes") or 0, r.get("latency_ms") or 0), default=None)
+        pick = min(
+            fits, key=lambda r: (r.get("flash_bytes") or 0, r.get("latency_ms") or 0), default=None
+        )
         verdicts = sorted({r.get("verdict", "?") for r in recs} - {"fits"})
-        rows.append([dev, f"{len(fits)}/{len(recs)}" + (f" ({', '.join(verdicts)} for the rest)" if verdicts else ""),
-                     pick["artifact"] if pick else "-", pick.get("method", "-") if pick else "-",
-                     _ms(pick.get("latency_ms")) if pick else "-", _kb(pick.get("ram_bytes")) if pick else "-",
-                     _kb(pick.get("flash_bytes")) if pick else "-"])
-    return _table(rows, ["device", "artifacts that fit", "smallest that fits", "latency from", "latency", "RAM", "flash"])
+        rows.append(
+            [
+                dev,
+                f"{len(fits)}/{len(recs)}"
+                + (f" ({', '.join(verdicts)} for the rest)" if verdicts else ""),
+                pick["artifact"] if pick else "-",
+                pick.get("method", "-") if pick else "-",
+                _ms(pick.get("latency_ms")) if pick else "-",
+                _kb(pick.get("ram_bytes")) if pick else "-",
+                _kb(pick.get("flash_bytes")) if pick else "-",
+            ]
+        )
+    return _table(
+        rows,
+        [
+            "device",
+            "artifacts that fit",
+            "smallest that fits",
+            "latency from",
+            "latency",
+            "RAM",
+            "flash",
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,16 +145,26 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + export_summary(rundir.read_json(exports_path, "exports record")))
     else:
         print("\n(export stage not run yet: python -m export --run", run, ")")
-    for name, rel in (("profile report", "profile/report.html"), ("profile", rundir.PROFILE), ("ship manifest", rundir.MANIFEST)):
+    for name, rel in (
+        ("profile report", "profile/report.html"),
+        ("profile", rundir.PROFILE),
+        ("ship manifest", rundir.MANIFEST),
+    ):
         p = run / rel
         print(f"{name}: {p if p.exists() else 'not written yet'}")
     if (run / rundir.PROFILE).is_file():
         prof = json.loads((run / rundir.PROFILE).read_text())
-        err = prof.get("estimator", {}).get("loo_mape") if isinstance(prof.get("estimator"), dict) else None
+        err = (
+            prof.get("estimator", {}).get("loo_mape")
+            if isinstance(prof.get("estimator"), dict)
+            else None
+        )
         print("\n" + devices_summary(prof))
         if err is not None:
-            print(f"latency estimator leave-one-out error vs host measurements: {100 * err:.1f}% (median abs %); "
-                  "estimates for unreachable devices carry at least this error (MCUs: see devices/README.md)")
+            print(
+                f"latency estimator leave-one-out error vs host measurements: {100 * err:.1f}% (median abs %); "
+                "estimates for unreachable devices carry at least this error (MCUs: see devices/README.md)"
+            )
     return 0
 
 

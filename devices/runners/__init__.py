@@ -6,9 +6,9 @@ with :func:`register`; the profile stage loops over what the user asked for.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tinyship.errors import UserError
 
@@ -45,6 +45,7 @@ def register(name: str):
     def deco(fn):
         RUNNERS[name] = fn
         return fn
+
     return deco
 
 
@@ -61,11 +62,30 @@ def _load_all() -> None:
 
 def from_bench_json(runner: str, target: str, data: dict) -> Measurement:
     """Turn remote_bench.py's JSON into a Measurement."""
-    return Measurement(runner, target, data["runtime"], int(data["threads"]), int(data["warmup"]), int(data["runs"]),
-                       float(data["p50_ms"]), float(data["p90_ms"]), float(data["p99_ms"]), float(data["mean_ms"]),
-                       float(data["iqr_ms"]), "iqr", float(data["first_ms"]), data.get("pin_core"),
-                       None, data.get("machine"), {"std_ms": data.get("std_ms"), "min_ms": data.get("min_ms"),
-                                                   "max_ms": data.get("max_ms"), "input": data.get("input")})
+    return Measurement(
+        runner,
+        target,
+        data["runtime"],
+        int(data["threads"]),
+        int(data["warmup"]),
+        int(data["runs"]),
+        float(data["p50_ms"]),
+        float(data["p90_ms"]),
+        float(data["p99_ms"]),
+        float(data["mean_ms"]),
+        float(data["iqr_ms"]),
+        "iqr",
+        float(data["first_ms"]),
+        data.get("pin_core"),
+        None,
+        data.get("machine"),
+        {
+            "std_ms": data.get("std_ms"),
+            "min_ms": data.get("min_ms"),
+            "max_ms": data.get("max_ms"),
+            "input": data.get("input"),
+        },
+    )
 
 
 def parse_bench_output(stdout: str, where: str) -> dict:

@@ -12,11 +12,29 @@ from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, re
 
 
 @register("host")
-def measure(model: str | Path, input_npy: str | Path | None = None, threads: int = 1, warmup: int = 5,
-            runs: int = 50, pin_core: int | None = None, timeout_s: float = 300.0, **_: object) -> Measurement:
+def measure(
+    model: str | Path,
+    input_npy: str | Path | None = None,
+    threads: int = 1,
+    warmup: int = 5,
+    runs: int = 50,
+    pin_core: int | None = None,
+    timeout_s: float = 300.0,
+    **_: object,
+) -> Measurement:
     """Measure ``model`` on this machine with onnxruntime or the LiteRT interpreter."""
-    cmd = [sys.executable, str(REMOTE_BENCH), "--model", str(model), "--threads", str(threads),
-           "--warmup", str(warmup), "--runs", str(runs)]
+    cmd = [
+        sys.executable,
+        str(REMOTE_BENCH),
+        "--model",
+        str(model),
+        "--threads",
+        str(threads),
+        "--warmup",
+        str(warmup),
+        "--runs",
+        str(runs),
+    ]
     if input_npy is not None:
         cmd += ["--input-npy", str(input_npy)]
     if pin_core is not None:
@@ -24,6 +42,8 @@ def measure(model: str | Path, input_npy: str | Path | None = None, threads: int
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
-        raise UserError(f"host benchmark of '{model}' took over {timeout_s:.0f} s; lower --runs.") from exc
+        raise UserError(
+            f"host benchmark of '{model}' took over {timeout_s:.0f} s; lower --runs."
+        ) from exc
     data = parse_bench_output(res.stdout + "\n" + res.stderr, f"host ({Path(model).name})")
     return from_bench_json("host", "host", data)

@@ -29,6 +29,7 @@ def _litert(model, threads):
             dist = mod.split(".")[0].replace("_", "-")
             try:
                 from importlib import metadata
+
                 ver = metadata.version(dist)
             except Exception:
                 ver = "?"
@@ -62,7 +63,16 @@ def bench_tflite(args, np, x):
         interp.set_tensor(d["index"], feed)
         interp.invoke()
         return interp.get_tensor(out["index"])
-    return once, runtime, {"shape": shape, "dtype": str(np.dtype(d["dtype"])), "quantization": list(d.get("quantization", ()))}
+
+    return (
+        once,
+        runtime,
+        {
+            "shape": shape,
+            "dtype": str(np.dtype(d["dtype"])),
+            "quantization": list(d.get("quantization", ())),
+        },
+    )
 
 
 def bench_onnx(args, np, x):
@@ -76,20 +86,33 @@ def bench_onnx(args, np, x):
     sess = ort.InferenceSession(args.model, so, providers=["CPUExecutionProvider"])
     i = sess.get_inputs()[0]
     shape = [d if isinstance(d, int) and d > 0 else 1 for d in i.shape]
-    dt = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(int8)": np.int8,
-          "tensor(uint8)": np.uint8}.get(i.type, np.float32)
+    dt = {
+        "tensor(float)": np.float32,
+        "tensor(float16)": np.float16,
+        "tensor(int8)": np.int8,
+        "tensor(uint8)": np.uint8,
+    }.get(i.type, np.float32)
     x = np.zeros(shape, np.float32) if x is None else x.reshape(shape)
     feed = {i.name: x.astype(dt)}
 
     def once():
         return sess.run(None, feed)[0]
-    return once, f"onnxruntime {ort.__version__}", {"shape": shape, "dtype": str(np.dtype(dt)), "quantization": None}
+
+    return (
+        once,
+        f"onnxruntime {ort.__version__}",
+        {"shape": shape, "dtype": str(np.dtype(dt)), "quantization": None},
+    )
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True)
-    p.add_argument("--input-npy", default=None, help="float32 model-ready input; int8 models quantize it with their own scale")
+    p.add_argument(
+        "--input-npy",
+        default=None,
+        help="float32 model-ready input; int8 models quantize it with their own scale",
+    )
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--runs", type=int, default=50)
@@ -129,18 +152,40 @@ def main():
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as fh:
-            info = dict((k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in fh) if v)
+            info = dict(
+                (k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in fh) if v
+            )
         cpu = info.get("model name") or info.get("hardware") or info.get("model") or cpu
     except OSError:
         pass
-    print(json.dumps({
-        "ok": True, "runtime": runtime, "threads": args.threads, "warmup": args.warmup, "runs": args.runs,
-        "pin_core": args.pin_core, "first_ms": first_ms,
-        "p50_ms": float(q[1]), "p90_ms": float(q[3]), "p99_ms": float(q[4]), "mean_ms": float(t.mean()),
-        "std_ms": float(t.std()), "iqr_ms": float(q[2] - q[0]), "min_ms": float(t.min()), "max_ms": float(t.max()),
-        "input": spec, "output_shape": list(np.asarray(y).shape),
-        "machine": {"arch": platform.machine(), "cpu": cpu, "python": platform.python_version()},
-    }))
+    print(
+        json.dumps(
+            {
+                "ok": True,
+                "runtime": runtime,
+                "threads": args.threads,
+                "warmup": args.warmup,
+                "runs": args.runs,
+                "pin_core": args.pin_core,
+                "first_ms": first_ms,
+                "p50_ms": float(q[1]),
+                "p90_ms": float(q[3]),
+                "p99_ms": float(q[4]),
+                "mean_ms": float(t.mean()),
+                "std_ms": float(t.std()),
+                "iqr_ms": float(q[2] - q[0]),
+                "min_ms": float(t.min()),
+                "max_ms": float(t.max()),
+                "input": spec,
+                "output_shape": list(np.asarray(y).shape),
+                "machine": {
+                    "arch": platform.machine(),
+                    "cpu": cpu,
+                    "python": platform.python_version(),
+                },
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

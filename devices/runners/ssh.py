@@ -30,24 +30,46 @@ def _run(cmd: list[str], target: str, what: str, timeout_s: float) -> subprocess
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except FileNotFoundError as exc:
-        raise UserError(f"'{cmd[0]}' not found; install openssh-client to profile over ssh.") from exc
+        raise UserError(
+            f"'{cmd[0]}' not found; install openssh-client to profile over ssh."
+        ) from exc
     except subprocess.TimeoutExpired as exc:
-        raise UserError(f"ssh {what} on '{target}' took over {timeout_s:.0f} s; check the board is reachable.") from exc
+        raise UserError(
+            f"ssh {what} on '{target}' took over {timeout_s:.0f} s; check the board is reachable."
+        ) from exc
     if res.returncode != 0 or "Host key verification failed" in res.stderr:
-        if "Host key verification failed" in res.stderr or "REMOTE HOST IDENTIFICATION HAS CHANGED" in res.stderr:
-            raise UserError(f"ssh to '{target}' refused: host key verification failed (the board's host key is not the "
-                            "one in your known_hosts). If the board was reinstalled, check its fingerprint and update "
-                            f"known_hosts (ssh-keygen -R <host>); tinyship never bypasses this. ssh said: {res.stderr.strip()[-300:]}")
-        raise UserError(f"ssh {what} on '{target}' failed (exit {res.returncode}): {res.stderr.strip()[-400:]}. "
-                        "Check that 'ssh <target> true' works with your config.")
+        if (
+            "Host key verification failed" in res.stderr
+            or "REMOTE HOST IDENTIFICATION HAS CHANGED" in res.stderr
+        ):
+            raise UserError(
+                f"ssh to '{target}' refused: host key verification failed (the board's host key is not the "
+                "one in your known_hosts). If the board was reinstalled, check its fingerprint and update "
+                "known_hosts (ssh-keygen -R <host>); tinyship never bypasses this. "
+                f"ssh said: {res.stderr.strip()[-300:]}"
+            )
+        raise UserError(
+            f"ssh {what} on '{target}' failed (exit {res.returncode}): {res.stderr.strip()[-400:]}. "
+            "Check that 'ssh <target> true' works with your config."
+        )
     return res
 
 
 @register("ssh")
-def measure(model: str | Path, target: str, input_npy: str | Path | None = None, threads: int = 1, warmup: int = 5,
-            runs: int = 50, pin_core: int | None = None, remote_python: str = "python3",
-            ssh_config: str | None = None, ssh_options: list[str] | None = None, timeout_s: float = 300.0,
-            **_: object) -> Measurement:
+def measure(
+    model: str | Path,
+    target: str,
+    input_npy: str | Path | None = None,
+    threads: int = 1,
+    warmup: int = 5,
+    runs: int = 50,
+    pin_core: int | None = None,
+    remote_python: str = "python3",
+    ssh_config: str | None = None,
+    ssh_options: list[str] | None = None,
+    timeout_s: float = 300.0,
+    **_: object,
+) -> Measurement:
     """Copy ``model`` and remote_bench.py to ``target`` (user@host), run it there, parse its JSON, clean up."""
     model = Path(model)
     ssh = _base("ssh", ssh_config, ssh_options)
@@ -55,26 +77,50 @@ def measure(model: str | Path, target: str, input_npy: str | Path | None = None,
     res = _run(ssh + [target, "mktemp -d /tmp/tinyship.XXXXXX"], target, "mktemp", timeout_s)
     tmp = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
     if not tmp.startswith("/tmp/tinyship."):
-        raise UserError(f"ssh mktemp on '{target}' returned {res.stdout!r}; expected a /tmp/tinyship.* folder.")
+        raise UserError(
+            f"ssh mktemp on '{target}' returned {res.stdout!r}; expected a /tmp/tinyship.* folder."
+        )
     try:
         remote_model = f"{tmp}/model{model.suffix}"
         files = [(REMOTE_BENCH, f"{tmp}/remote_bench.py"), (model, remote_model)]
         if input_npy is not None:
             files.append((Path(input_npy), f"{tmp}/input.npy"))
         for local, remote in files:
-            _run(scp + ["-q", str(local), f"{target}:{remote}"], target, f"copy of '{local}'", timeout_s)
-        args = [remote_python, f"{tmp}/remote_bench.py", "--model", remote_model, "--threads", str(threads),
-                "--warmup", str(warmup), "--runs", str(runs)]
+            _run(
+                scp + ["-q", str(local), f"{target}:{remote}"],
+                target,
+                f"copy of '{local}'",
+                timeout_s,
+            )
+        args = [
+            remote_python,
+            f"{tmp}/remote_bench.py",
+            "--model",
+            remote_model,
+            "--threads",
+            str(threads),
+            "--warmup",
+            str(warmup),
+            "--runs",
+            str(runs),
+        ]
         if input_npy is not None:
             args += ["--input-npy", f"{tmp}/input.npy"]
         if pin_core is not None:
             args += ["--pin-core", str(pin_core)]
-        res = subprocess.run(ssh + [target, shlex.join(args)], capture_output=True, text=True, timeout=timeout_s)
+        res = subprocess.run(
+            ssh + [target, shlex.join(args)], capture_output=True, text=True, timeout=timeout_s
+        )
         if res.returncode == 255:
             _run(ssh + [target, "true"], target, "benchmark", timeout_s)  # raises with ssh's reason
         data = parse_bench_output(res.stdout + "\n" + res.stderr, f"ssh {target}")
     finally:
-        subprocess.run(ssh + [target, shlex.join(["rm", "-rf", tmp])], capture_output=True, text=True, timeout=60)
+        subprocess.run(
+            ssh + [target, shlex.join(["rm", "-rf", tmp])],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     m = from_bench_json("ssh", target, data)
     m.extra["remote_python"] = remote_python
     return m

@@ -4,6 +4,8 @@ The modules import their converters (onnx, litert-torch, coremltools) inside the
 functions that need them, so registering costs nothing.
 """
 
-from . import onnx_format  # noqa: F401  (registration order = table order)
-from . import tflite_format  # noqa: F401,I001
-from . import coreml_format  # noqa: F401,I001
+import importlib
+
+# Registration order is the table order of exports.json and the summary.
+for _module in ("onnx_format", "tflite_format", "coreml_format"):
+    importlib.import_module(f"{__name__}.{_module}")

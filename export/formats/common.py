@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ def card_metadata(card: dict[str, Any], card_sha256: str) -> dict[str, str]:
 
 def batches(x: np.ndarray, size: int) -> Iterator[np.ndarray]:
     for i in range(0, len(x), size):
-        yield np.ascontiguousarray(x[i:i + size], dtype=np.float32)
+        yield np.ascontiguousarray(x[i : i + size], dtype=np.float32)
 
 
 def relative_error(ref: np.ndarray, got: np.ndarray) -> float:

@@ -21,7 +21,7 @@ from .common import batches, card_metadata, relative_error
 _DTYPES = {1: "float32", 10: "float16", 3: "int8", 2: "uint8", 7: "int64", 6: "int32"}
 
 
-_FLOAT_CACHE: "weakref.WeakKeyDictionary[Any, bytes]" = weakref.WeakKeyDictionary()
+_FLOAT_CACHE: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
 
 
 def export_float(program: Any, card: dict[str, Any], out_path: Path) -> Path:
@@ -38,9 +38,14 @@ def export_float(program: Any, card: dict[str, Any], out_path: Path) -> Path:
     shape = card["input"]["shape"]
     sample = torch.zeros(2, *shape, dtype=torch.float32)
     onnx_program = torch.onnx.export(
-        program, (sample,), dynamo=True, input_names=[card["input"].get("name", "input")],
-        output_names=[card["output"].get("name", "logits")], dynamic_shapes=({0: torch.export.Dim("batch")},),
-        verbose=False)
+        program,
+        (sample,),
+        dynamo=True,
+        input_names=[card["input"].get("name", "input")],
+        output_names=[card["output"].get("name", "logits")],
+        dynamic_shapes=({0: torch.export.Dim("batch")},),
+        verbose=False,
+    )
     onnx_program.save(str(out_path))
     _strip_debug_info(out_path)
     _FLOAT_CACHE[program] = out_path.read_bytes()
@@ -55,7 +60,12 @@ def _strip_debug_info(path: Path) -> None:
     for node in model.graph.node:
         del node.metadata_props[:]
         node.doc_string = ""
-    for v in [*model.graph.value_info, *model.graph.input, *model.graph.output, *model.graph.initializer]:
+    for v in [
+        *model.graph.value_info,
+        *model.graph.input,
+        *model.graph.output,
+        *model.graph.initializer,
+    ]:
         del v.metadata_props[:]
         v.doc_string = ""
     onnx.save(model, str(path))
@@ -89,7 +99,9 @@ def _topological_sort(graph) -> None:
         rest = [n for n in pending if not all(i in ready for i in n.input)]
         done = [n for n in pending if all(i in ready for i in n.input)]
         if not done:
-            raise RuntimeError(f"ONNX graph has a cycle or a dangling input near node {rest[0].name!r}")
+            raise RuntimeError(
+                f"ONNX graph has a cycle or a dangling input near node {rest[0].name!r}"
+            )
         for n in done:
             ordered.append(n)
             ready.update(n.output)
@@ -98,8 +110,14 @@ def _topological_sort(graph) -> None:
     graph.node.extend(ordered)
 
 
-def _quantize(precision: str, float_path: Path, work: Path, calibration: np.ndarray, input_name: str,
-              exclude: tuple[str, ...]) -> Path:
+def _quantize(
+    precision: str,
+    float_path: Path,
+    work: Path,
+    calibration: np.ndarray,
+    input_name: str,
+    exclude: tuple[str, ...],
+) -> Path:
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
@@ -116,13 +134,26 @@ def _quantize(precision: str, float_path: Path, work: Path, calibration: np.ndar
     pre = _preprocess(float_path, work / "pre.onnx")
     out = work / f"{precision}.onnx"
     if precision == "int8-dynamic":
-        quantize_dynamic(str(pre), str(out), weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["Conv", "MatMul", "Gemm"], nodes_to_exclude=list(exclude))
+        quantize_dynamic(
+            str(pre),
+            str(out),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["Conv", "MatMul", "Gemm"],
+            nodes_to_exclude=list(exclude),
+        )
         return out
     if precision == "int8":
-        quantize_static(str(pre), str(out), _Calibration(input_name, calibration), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=list(exclude))
+        quantize_static(
+            str(pre),
+            str(out),
+            _Calibration(input_name, calibration),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=list(exclude),
+        )
         return out
     raise ValueError(f"onnx has no precision {precision!r}")
 
@@ -131,12 +162,25 @@ def _spec(value_info, layout: str | None, kind: str | None) -> TensorSpec:
     dims = value_info.type.tensor_type.shape.dim
     dynamic = bool(dims) and not dims[0].HasField("dim_value")
     shape = [1 if (i == 0 and dynamic) else int(d.dim_value) for i, d in enumerate(dims)]
-    return TensorSpec(shape=shape, dtype=_DTYPES.get(value_info.type.tensor_type.elem_type, "other"),
-                      layout=layout, kind=kind, dynamic_batch=dynamic)
+    return TensorSpec(
+        shape=shape,
+        dtype=_DTYPES.get(value_info.type.tensor_type.elem_type, "other"),
+        layout=layout,
+        kind=kind,
+        dynamic_batch=dynamic,
+    )
 
 
-def convert(program: Any, card: dict[str, Any], calibration: np.ndarray, precision: str, out_path: Path, *,
-            card_sha256: str = "", exclude: tuple[str, ...] = ()) -> ArtifactRecord:
+def convert(
+    program: Any,
+    card: dict[str, Any],
+    calibration: np.ndarray,
+    precision: str,
+    out_path: Path,
+    *,
+    card_sha256: str = "",
+    exclude: tuple[str, ...] = (),
+) -> ArtifactRecord:
     """program → ONNX float → quantize → checker → metadata; returns the record without parity."""
     import onnx
 
@@ -154,13 +198,18 @@ def convert(program: Any, card: dict[str, Any], calibration: np.ndarray, precisi
         onnx.checker.check_model(model, full_check=True)
         onnx.save(model, str(out_path))
     record = ArtifactRecord(
-        file=out_path.name, format="onnx", precision=precision,
+        file=out_path.name,
+        format="onnx",
+        precision=precision,
         input=_spec(model.graph.input[0], card["input"].get("layout"), None),
         output=_spec(model.graph.output[0], None, "logits"),
-        excluded_layers=list(exclude))
+        excluded_layers=list(exclude),
+    )
     if precision == "int8-dynamic":
-        record.notes.append("dynamic int8: Conv/MatMul/Gemm weights int8 per channel (ConvInteger/MatMulInteger), "
-                            "activations quantized at run time; the rest stays float32")
+        record.notes.append(
+            "dynamic int8: Conv/MatMul/Gemm weights int8 per channel (ConvInteger/MatMulInteger), "
+            "activations quantized at run time; the rest stays float32"
+        )
     return record
 
 
@@ -178,7 +227,9 @@ def _session(model: str | bytes):
 def predict(path: Path, x: np.ndarray) -> np.ndarray:
     sess = _session(str(path))
     name = sess.get_inputs()[0].name
-    return np.concatenate([sess.run(None, {name: b})[0] for b in batches(x, 256)]).astype(np.float32)
+    return np.concatenate([sess.run(None, {name: b})[0] for b in batches(x, 256)]).astype(
+        np.float32
+    )
 
 
 def runtime() -> str:
@@ -207,7 +258,9 @@ def _dump(model, x: np.ndarray) -> dict[str, np.ndarray]:
     return dict(zip(names, sess.run(None, {sess.get_inputs()[0].name: x})))
 
 
-def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]) -> list[dict[str, Any]]:
+def layer_errors(
+    student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]
+) -> list[dict[str, Any]]:
     """Float vs quantized activations, node by node, worst first (onnxruntime's qdq_loss_debug idea).
 
     Each float node output is compared with the dequantized value the QDQ model
@@ -218,7 +271,9 @@ def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[st
     x = student.calibration[:128]
     with tempfile.TemporaryDirectory(prefix="tinyship-onnx-dbg-") as tmp:
         work = Path(tmp)
-        pre = _preprocess(export_float(student.program, student.card, work / "float.onnx"), work / "pre.onnx")
+        pre = _preprocess(
+            export_float(student.program, student.card, work / "float.onnx"), work / "pre.onnx"
+        )
         float_model = onnx.load(str(pre))
     quant = _dump(onnx.load(str(out_path)), x)
     ref = _dump(float_model, x)
@@ -230,10 +285,25 @@ def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[st
         got = quant.get(f"{out}_DequantizeLinear_Output", quant.get(out))
         if got is None or out not in ref or got.shape != ref[out].shape:
             continue
-        errors.append({"layer": node.name, "op": node.op_type, "error": round(relative_error(ref[out], got), 6)})
+        errors.append(
+            {
+                "layer": node.name,
+                "op": node.op_type,
+                "error": round(relative_error(ref[out], got), 6),
+            }
+        )
     return sorted(errors, key=lambda e: -e["error"])
 
 
-FORMAT = register(Format(name="onnx", ext="onnx", precisions=("fp32", "fp16", "int8-dynamic", "int8"),
-                         convert=convert, predict=predict, runtime=runtime, layer_errors=layer_errors,
-                         fallback_precisions=("int8",)))
+FORMAT = register(
+    Format(
+        name="onnx",
+        ext="onnx",
+        precisions=("fp32", "fp16", "int8-dynamic", "int8"),
+        convert=convert,
+        predict=predict,
+        runtime=runtime,
+        layer_errors=layer_errors,
+        fallback_precisions=("int8",),
+    )
+)

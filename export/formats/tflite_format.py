@@ -53,14 +53,20 @@ def _quantizer(precision: str, exclude: tuple[str, ...]):
         # PT2EQuantizer.set_module_name refuses a None config, so the skip is applied as a node filter
         # on the global config: nodes from an excluded module get no annotation and stay float.
         def _annotate_for_static_quantization_config(self, model):
-            self._annotate_all_static_patterns(model, self.global_config, lambda n: _module_of(n) not in exclude)
+            self._annotate_all_static_patterns(
+                model, self.global_config, lambda n: _module_of(n) not in exclude
+            )
             return model
 
         def _annotate_for_dynamic_quantization_config(self, model):
-            self._annotate_all_dynamic_patterns(model, self.global_config, lambda n: _module_of(n) not in exclude)
+            self._annotate_all_dynamic_patterns(
+                model, self.global_config, lambda n: _module_of(n) not in exclude
+            )
             return model
 
-    config = pq.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=(precision == "int8-dynamic"))
+    config = pq.get_symmetric_quantization_config(
+        is_per_channel=True, is_dynamic=(precision == "int8-dynamic")
+    )
     return SkipModules().set_global(config)
 
 
@@ -69,11 +75,18 @@ def _reexport(program: Any, calibration: np.ndarray):
     import torch
 
     sample = torch.from_numpy(np.ascontiguousarray(calibration[:4]))
-    return torch.export.export(program.module(), (sample,), dynamic_shapes=({0: torch.export.Dim.AUTO},)).module()
+    return torch.export.export(
+        program.module(), (sample,), dynamic_shapes=({0: torch.export.Dim.AUTO},)
+    ).module()
 
 
-def quantized_module(program: Any, calibration: np.ndarray, precision: str, exclude: tuple[str, ...] = (),
-                     keep_float: bool = False):
+def quantized_module(
+    program: Any,
+    calibration: np.ndarray,
+    precision: str,
+    exclude: tuple[str, ...] = (),
+    keep_float: bool = False,
+):
     """PT2E prepare → calibrate → convert: the torch reference of what the int8 file computes.
 
     With ``keep_float`` also return the calibrated float graph (batch norm already
@@ -104,8 +117,13 @@ def _fp16(float_path: Path, out: Path) -> Path:
     from ai_edge_quantizer import qtyping, quantizer
 
     q = quantizer.Quantizer(str(float_path))
-    q.add_weight_only_config(regex=".*", operation_name=qtyping.TFLOperationName.ALL_SUPPORTED, num_bits=16,
-                             granularity=qtyping.QuantGranularity.TENSORWISE, algorithm_key="float_casting")
+    q.add_weight_only_config(
+        regex=".*",
+        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+        num_bits=16,
+        granularity=qtyping.QuantGranularity.TENSORWISE,
+        algorithm_key="float_casting",
+    )
     del aeq
     out.write_bytes(bytes(q.quantize(enable_progress_report=False).quantized_model))
     return out
@@ -114,12 +132,25 @@ def _fp16(float_path: Path, out: Path) -> Path:
 def _spec(detail: dict, layout: str | None, kind: str | None) -> TensorSpec:
     scale, zero = detail.get("quantization", (0.0, 0))
     quant = {"scale": float(scale), "zero_point": int(zero)} if scale else None
-    return TensorSpec(shape=[int(s) for s in detail["shape"]], dtype=np.dtype(detail["dtype"]).name, layout=layout,
-                      kind=kind, quantization=quant)
+    return TensorSpec(
+        shape=[int(s) for s in detail["shape"]],
+        dtype=np.dtype(detail["dtype"]).name,
+        layout=layout,
+        kind=kind,
+        quantization=quant,
+    )
 
 
-def convert(program: Any, card: dict[str, Any], calibration: np.ndarray, precision: str, out_path: Path, *,
-            card_sha256: str = "", exclude: tuple[str, ...] = ()) -> ArtifactRecord:
+def convert(
+    program: Any,
+    card: dict[str, Any],
+    calibration: np.ndarray,
+    precision: str,
+    out_path: Path,
+    *,
+    card_sha256: str = "",
+    exclude: tuple[str, ...] = (),
+) -> ArtifactRecord:
     """program → LiteRT Torch (quantized for int8) → .tflite; metadata goes in the record (TFLite has no free-form
     metadata table that LiteRT Torch writes), returns the record without parity."""
     import torch
@@ -135,18 +166,27 @@ def convert(program: Any, card: dict[str, Any], calibration: np.ndarray, precisi
         from litert_torch.quantize.quant_config import QuantConfig
 
         module, quantizer = quantized_module(program, calibration, precision, exclude)
-        lt.convert(module, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(str(out_path))
+        lt.convert(module, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(
+            str(out_path)
+        )
     else:
         raise ValueError(f"tflite has no precision {precision!r}")
     it = _interpreter_cls()(model_path=str(out_path))
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
-    rec = ArtifactRecord(file=out_path.name, format="tflite", precision=precision,
-                         input=_spec(inp, card["input"].get("layout"), None), output=_spec(out, None, "logits"),
-                         excluded_layers=list(exclude))
+    rec = ArtifactRecord(
+        file=out_path.name,
+        format="tflite",
+        precision=precision,
+        input=_spec(inp, card["input"].get("layout"), None),
+        output=_spec(out, None, "logits"),
+        excluded_layers=list(exclude),
+    )
     if precision == "int8-full" and (rec.input.dtype != "int8" or rec.output.dtype != "int8"):
-        rec.notes.append(f"int8-full asked, but the file has {rec.input.dtype} input and {rec.output.dtype} output "
-                         f"(layers kept float by the fallback change the I/O)")
+        rec.notes.append(
+            f"int8-full asked, but the file has {rec.input.dtype} input and {rec.output.dtype} output "
+            f"(layers kept float by the fallback change the I/O)"
+        )
     rec.structure = {"metadata": card_metadata(card, card_sha256)}
     return rec
 
@@ -176,7 +216,11 @@ def predict(path: Path, x: np.ndarray) -> np.ndarray:
         it.set_tensor(inp["index"], v)
         it.invoke()
         y = it.get_tensor(out["index"])
-        results.append(dequantize(y, oscale, ozero) if np.dtype(out["dtype"]) != np.float32 else y.astype(np.float32))
+        results.append(
+            dequantize(y, oscale, ozero)
+            if np.dtype(out["dtype"]) != np.float32
+            else y.astype(np.float32)
+        )
     return np.concatenate(results)
 
 
@@ -186,7 +230,9 @@ def runtime() -> str:
     return f"ai-edge-litert {metadata.version('ai-edge-litert')}"
 
 
-def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]) -> list[dict[str, Any]]:
+def layer_errors(
+    student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]
+) -> list[dict[str, Any]]:
     """Float vs int8 activations per torch module, worst first.
 
     The PT2E-converted graph (quantize/dequantize around each op) is the torch
@@ -198,8 +244,9 @@ def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[st
     from torch.fx import Interpreter
 
     x = torch.from_numpy(np.ascontiguousarray(student.calibration[:128]))
-    quant_module, _, float_module = quantized_module(student.program, student.calibration, precision, exclude,
-                                                     keep_float=True)
+    quant_module, _, float_module = quantized_module(
+        student.program, student.calibration, precision, exclude, keep_float=True
+    )
 
     def dump(gm) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         values, owner = {}, {}
@@ -207,7 +254,11 @@ def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[st
         class Record(Interpreter):
             def run_node(self, n):
                 r = super().run_node(n)
-                if n.op == "call_function" and isinstance(r, torch.Tensor) and (m := _module_of(n)) is not None:
+                if (
+                    n.op == "call_function"
+                    and isinstance(r, torch.Tensor)
+                    and (m := _module_of(n)) is not None
+                ):
                     values[n.name], owner[n.name] = r.detach().numpy().copy(), m
                 return r
 
@@ -218,13 +269,29 @@ def layer_errors(student: Any, precision: str, out_path: Path, exclude: tuple[st
     ref, owner = dump(float_module)
     got, _ = dump(quant_module)
     last: dict[str, str] = {}
-    for name, module in owner.items():  # insertion order is graph order: keep each module's last node
+    for (
+        name,
+        module,
+    ) in owner.items():  # insertion order is graph order: keep each module's last node
         last[module] = name
-    errors_ = [{"layer": m, "error": round(relative_error(ref[n], got[n]), 6)} for m, n in last.items()
-               if n in got and m not in exclude and got[n].shape == ref[n].shape]
+    errors_ = [
+        {"layer": m, "error": round(relative_error(ref[n], got[n]), 6)}
+        for m, n in last.items()
+        if n in got and m not in exclude and got[n].shape == ref[n].shape
+    ]
     return sorted(errors_, key=lambda e: -e["error"])
 
 
-FORMAT = register(Format(name="tflite", ext="tflite", precisions=("fp32", "fp16", "int8-dynamic", "int8-full"),
-                         convert=convert, predict=predict, runtime=runtime, layer_errors=layer_errors,
-                         fallback_precisions=("int8-full",), micro_precisions=("int8-full",)))
+FORMAT = register(
+    Format(
+        name="tflite",
+        ext="tflite",
+        precisions=("fp32", "fp16", "int8-dynamic", "int8-full"),
+        convert=convert,
+        predict=predict,
+        runtime=runtime,
+        layer_errors=layer_errors,
+        fallback_precisions=("int8-full",),
+        micro_precisions=("int8-full",),
+    )
+)

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from rundir_fixture import make_run
 
 
@@ -48,23 +47,30 @@ class Sshd:
         self.proc = None
         self.hostkey = base / "ssh_host_ed25519_key"
         self.userkey = base / "id_ed25519"
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.userkey)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.userkey)], check=True
+        )
         (base / "authorized_keys").write_text((base / "id_ed25519.pub").read_text())
         self.new_hostkey()
         (base / "sshd_config").write_text(
             f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {self.hostkey}\nUsePAM no\n"
             f"AuthorizedKeysFile {base / 'authorized_keys'}\nStrictModes no\nPermitRootLogin yes\n"
-            f"PasswordAuthentication no\nPidFile {base / 'sshd.pid'}\nSubsystem sftp internal-sftp\n")
+            f"PasswordAuthentication no\nPidFile {base / 'sshd.pid'}\nSubsystem sftp internal-sftp\n"
+        )
         self.client_config = base / "ssh_config"
         self.client_config.write_text(
-            f"Host tinyship-test\n  HostName 127.0.0.1\n  Port {self.port}\n  User root\n  IdentityFile {self.userkey}\n"
+            f"Host tinyship-test\n  HostName 127.0.0.1\n  Port {self.port}\n  User root\n"
+            f"  IdentityFile {self.userkey}\n"
             f"  IdentitiesOnly yes\n  UserKnownHostsFile {base / 'known_hosts'}\n  StrictHostKeyChecking yes\n"
-            "  BatchMode yes\n  ConnectTimeout 10\n")
+            "  BatchMode yes\n  ConnectTimeout 10\n"
+        )
 
     def new_hostkey(self) -> None:
         for p in (self.hostkey, Path(str(self.hostkey) + ".pub")):
             p.unlink(missing_ok=True)
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.hostkey)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.hostkey)], check=True
+        )
 
     def trust_current_key(self) -> None:
         pub = Path(str(self.hostkey) + ".pub").read_text().split()
@@ -73,8 +79,11 @@ class Sshd:
     def start(self) -> None:
         sshd = shutil.which("sshd") or "/usr/sbin/sshd"
         Path("/run/sshd").mkdir(exist_ok=True)
-        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", str(self.base / "sshd_config")],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [sshd, "-D", "-e", "-f", str(self.base / "sshd_config")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(100):
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:

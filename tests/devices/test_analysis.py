@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -10,7 +8,12 @@ from tinyship.errors import UserError
 MODELS = {
     # (module, input shape, MACs, params) counted by hand
     "linear": (lambda: torch.nn.Linear(4, 3), (1, 4), 4 * 3, 4 * 3 + 3),
-    "conv": (lambda: torch.nn.Conv2d(2, 4, 3), (1, 2, 5, 5), (4 * 3 * 3) * (2 * 3 * 3), 4 * 2 * 3 * 3 + 4),
+    "conv": (
+        lambda: torch.nn.Conv2d(2, 4, 3),
+        (1, 2, 5, 5),
+        (4 * 3 * 3) * (2 * 3 * 3),
+        4 * 2 * 3 * 3 + 4,
+    ),
 }
 
 
@@ -53,8 +56,10 @@ def test_arena_planner_alignment():
     assert plan.arena_bytes == 32
 
 
-@pytest.mark.parametrize("name,macs,params", [("kws_ref_model.tflite", 2_664_780, 22_604),
-                                              ("ad01_int8.tflite", 264_192, 265_864)])
+@pytest.mark.parametrize(
+    "name,macs,params",
+    [("kws_ref_model.tflite", 2_664_780, 22_604), ("ad01_int8.tflite", 264_192, 265_864)],
+)
 def test_real_mlperf_tiny_models(shared_data, name, macs, params):
     a = analyse(shared_data / "mlperf_tiny" / name)
     # reference counts: our own count of these files, checked against the layer shapes by hand

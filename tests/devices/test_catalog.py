@@ -13,7 +13,9 @@ def test_every_figure_has_a_source(name):
         f = dev.figures[key]
         assert f.source.strip(), f"{name}.{key} has no source"
         if f.value is None:
-            assert "not found" in f.source or "not applicable" in f.source, f"{name}.{key} null without 'not found'"
+            assert "not found" in f.source or "not applicable" in f.source, (
+                f"{name}.{key} null without 'not found'"
+            )
         assert f.value != "detect", f"{name}.{key} left undetected"
     assert dev.budget, f"{name} has no default budget"
 
@@ -38,8 +40,21 @@ def test_extra_catalog_adds_device(tmp_path):
     extra = tmp_path / "extra.yaml"
     src = {k: {"value": None, "source": "not found"} for k in FIGURES}
     import yaml
-    extra.write_text(yaml.safe_dump({"devices": {"my-board": {"class": "sbc", **src, "formats": ["tflite"],
-                                                             "budget": {"latency_ms": 5}}}}))
+
+    extra.write_text(
+        yaml.safe_dump(
+            {
+                "devices": {
+                    "my-board": {
+                        "class": "sbc",
+                        **src,
+                        "formats": ["tflite"],
+                        "budget": {"latency_ms": 5},
+                    }
+                }
+            }
+        )
+    )
     cat = load_catalog(extra)
     assert cat.get("my-board").formats == ["tflite"]
 
@@ -60,32 +75,51 @@ def test_catalog_cli_prints(capsys):
 
 
 def _mcu_yaml(published: str) -> str:
-    figures = "\n".join(f"    {k}: {{value: {v}, source: test}}" for k, v in
-                        {"core": "M", "clock_mhz": 100, "cores": 1, "simd": "none", "int8_macs_per_cycle": 2,
-                         "fp32_macs_per_cycle": 1, "ram_bytes": 1000, "flash_bytes": 1000,
-                         "mem_bw_bytes_per_s": "null"}.items())
+    figures = "\n".join(
+        f"    {k}: {{value: {v}, source: test}}"
+        for k, v in {
+            "core": "M",
+            "clock_mhz": 100,
+            "cores": 1,
+            "simd": "none",
+            "int8_macs_per_cycle": 2,
+            "fp32_macs_per_cycle": 1,
+            "ram_bytes": 1000,
+            "flash_bytes": 1000,
+            "mem_bw_bytes_per_s": "null",
+        }.items()
+    )
     return f"devices:\n  board:\n    class: mcu\n{figures}\n    formats: [tflite]\n{published}"
 
 
 def test_published_runs_give_the_int8_efficiency(tmp_path):
     """efficiency = MACs x inferences/s / (clock x MACs/cycle); geometric mean over runs; a model can be left out."""
     extra = tmp_path / "board.yaml"
-    extra.write_text(_mcu_yaml(
-        "    published:\n"
-        "      - {model: a.tflite, macs: 1000000, stack: s, inferences_per_s: 20, source: paper}\n"
-        "      - {model: b.tflite, macs: 4000000, stack: s, inferences_per_s: 20, source: paper}\n"))
+    extra.write_text(
+        _mcu_yaml(
+            "    published:\n"
+            "      - {model: a.tflite, macs: 1000000, stack: s, inferences_per_s: 20, source: paper}\n"
+            "      - {model: b.tflite, macs: 4000000, stack: s, inferences_per_s: 20, source: paper}\n"
+        )
+    )
     dev = load_catalog(extra).get("board")
     # a: 1e6 * 20 / (100e6 * 2) = 0.1; b: 0.4; geometric mean 0.2
     assert dev.int8_efficiency()[0] == pytest.approx(0.2)
     assert dev.int8_efficiency(exclude_model="b.tflite")[0] == pytest.approx(0.1)
     assert "2 published runs" in dev.int8_efficiency()[1] and "paper" in dev.int8_efficiency()[1]
     assert dev.int8_efficiency(exclude_model="a.tflite")[0] == pytest.approx(0.4)
-    assert CATALOG.get("cortex-m55-alif-e7").int8_efficiency() is None  # nothing published: host transfer
+    assert (
+        CATALOG.get("cortex-m55-alif-e7").int8_efficiency() is None
+    )  # nothing published: host transfer
 
 
 def test_bad_published_run_is_named(tmp_path):
     extra = tmp_path / "board.yaml"
-    extra.write_text(_mcu_yaml("    published:\n      - {model: a.tflite, macs: -5, stack: s, "
-                               "inferences_per_s: 20, source: paper}\n"))
+    extra.write_text(
+        _mcu_yaml(
+            "    published:\n      - {model: a.tflite, macs: -5, stack: s, "
+            "inferences_per_s: 20, source: paper}\n"
+        )
+    )
     with pytest.raises(UserError, match=r"board' published\[0\]\.macs must be a positive number"):
         load_catalog(extra)

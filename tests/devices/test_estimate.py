@@ -11,10 +11,24 @@ CAT = load_catalog()
 def test_fit_recovers_latencies_generated_by_the_model(shared_data, exported_run):
     """Latencies made by known parameters are reproduced by the fit (in-sample) to within 2 %."""
     host = CAT.get("host")
-    truth = estimate.Fit({**estimate.PRIOR, "eff_int8": 0.3, "eff_fp32": 0.5, "ovh_litert": 800.0,
-                          "ovh_onnxruntime": 2000.0}, 0, "host")
-    files = sorted(p for p in (exported_run / "export").iterdir() if p.suffix in (".onnx", ".tflite"))
-    files += [shared_data / "mlperf_tiny" / "kws_ref_model.tflite", shared_data / "mlperf_tiny" / "ad01_int8.tflite"]
+    truth = estimate.Fit(
+        {
+            **estimate.PRIOR,
+            "eff_int8": 0.3,
+            "eff_fp32": 0.5,
+            "ovh_litert": 800.0,
+            "ovh_onnxruntime": 2000.0,
+        },
+        0,
+        "host",
+    )
+    files = sorted(
+        p for p in (exported_run / "export").iterdir() if p.suffix in (".onnx", ".tflite")
+    )
+    files += [
+        shared_data / "mlperf_tiny" / "kws_ref_model.tflite",
+        shared_data / "mlperf_tiny" / "ad01_int8.tflite",
+    ]
     samples = []
     for f in files:
         a = analyse(f)
@@ -32,8 +46,12 @@ def test_transfer_scales_with_clock_and_macs_per_cycle(shared_data):
     m7 = fit.predict_s(a, CAT.get("cortex-m7-stm32h7a3"), "litert")
     assert m4 > m7 > 0  # 2 MAC/cycle at 120 MHz is slower than 4 MAC/cycle at 280 MHz
     pda = CAT.get("pda-pxa270")
-    assert 0 < fit.predict_s(a, pda, "litert") < m4  # 2 MAC/cycle (WMADD) at 624 MHz vs 2 at 120 MHz
-    blind = dataclasses.replace(pda, figures={**pda.figures, "int8_macs_per_cycle": Figure(None, "not found")})
+    assert (
+        0 < fit.predict_s(a, pda, "litert") < m4
+    )  # 2 MAC/cycle (WMADD) at 624 MHz vs 2 at 120 MHz
+    blind = dataclasses.replace(
+        pda, figures={**pda.figures, "int8_macs_per_cycle": Figure(None, "not found")}
+    )
     assert fit.predict_s(a, blind, "litert") is None  # no MACs/cycle figure: no guess
 
 
@@ -50,8 +68,17 @@ def test_board_efficiency_predicts_the_other_reference_model(shared_data, device
     (leave-one-model-out) within 35 %; the host-transferred estimate is more than 2x too fast."""
     dev = CAT.get(device)
     a = analyse(shared_data / "mlperf_tiny" / model)
-    fit = estimate.Fit({**estimate.PRIOR, "eff_int8": 0.381, "eff_vector": 0.0891, "ovh_litert": 181.0,
-                        "call_litert": 1000.0}, 0, "host")  # the host fit mlperf_tiny_estimates reported
+    fit = estimate.Fit(
+        {
+            **estimate.PRIOR,
+            "eff_int8": 0.381,
+            "eff_vector": 0.0891,
+            "ovh_litert": 181.0,
+            "call_litert": 1000.0,
+        },
+        0,
+        "host",
+    )  # the host fit mlperf_tiny_estimates reported
     published = [1.0 / r["inferences_per_s"] for r in dev.published if r["model"] == model]
     mid = sorted(published)[len(published) // 2]
     loo = fit.predict_s(a, dev, "litert", exclude_model=model)

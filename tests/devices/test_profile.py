@@ -30,7 +30,9 @@ def test_estimator_loo_error_is_reported(profiled_run):
     loo = _doc(profiled_run)["estimator"]["loo"]
     assert loo["n"] >= 3 and loo["median_ape"] is not None
     assert all(r["predicted_ms"] > 0 and r["ape_pct"] >= 0 for r in loo["per_artifact"])
-    assert "Median absolute percentage error" in (profiled_run / "profile" / "report.md").read_text()
+    assert (
+        "Median absolute percentage error" in (profiled_run / "profile" / "report.md").read_text()
+    )
     est = [r for r in _doc(profiled_run)["records"] if r["method"] == "estimated"]
     assert est and all(r["latency"]["loo_median_ape_pct"] == loo["median_ape"] for r in est)
 
@@ -39,7 +41,10 @@ def test_each_estimate_says_where_its_efficiency_came_from(profiled_run):
     """M4F/M7 are calibrated on published runs on their boards; the others are host transfers; the report says so."""
     est = [r for r in _doc(profiled_run)["records"] if r["method"] == "estimated"]
     by_dev = {r["device"]: r["latency"]["efficiency"] for r in est}
-    assert "published runs" in by_dev["cortex-m4f-stm32l4r5"] and "published runs" in by_dev["cortex-m7-stm32h7a3"]
+    assert (
+        "published runs" in by_dev["cortex-m4f-stm32l4r5"]
+        and "published runs" in by_dev["cortex-m7-stm32h7a3"]
+    )
     assert by_dev["rpi4"].startswith("host fit")
     report = (profiled_run / "profile" / "report.md").read_text()
     assert f"- cortex-m4f-stm32l4r5: {by_dev['cortex-m4f-stm32l4r5']}" in report
@@ -54,6 +59,7 @@ def test_ship_manifest(profiled_run):
     m = json.loads((profiled_run / "ship" / "manifest.json").read_text())
     assert m["files"] and m["labels"] and m["input"]["normalization"]
     from tinyship.rundir import sha256_file
+
     for f in m["files"]:
         assert sha256_file(profiled_run / "ship" / f["file"]) == f["sha256"]
         assert any(v["verdict"] == "fits" for v in f["devices"].values())
@@ -62,7 +68,10 @@ def test_ship_manifest(profiled_run):
 def test_check_gate_exit_codes(profiled_run, capsys):
     assert main(["check", "--run", str(profiled_run), "--budget", "host:latency_ms=1000"]) == 0
     assert main(["check", "--run", str(profiled_run), "--budget", "host:latency_ms=0.000001"]) == 1
-    assert main(["check", "--run", str(profiled_run), "--budget", "cortex-m4f-stm32l4r5:ram_kb=0.5"]) == 1
+    assert (
+        main(["check", "--run", str(profiled_run), "--budget", "cortex-m4f-stm32l4r5:ram_kb=0.5"])
+        == 1
+    )
     assert "FAIL" in capsys.readouterr().out
 
 
@@ -93,7 +102,10 @@ def test_check_default_gate_passes_and_reports_unjudged(profiled_run, capsys):
     assert main(["check", "--run", str(profiled_run)]) == 0
     out = capsys.readouterr().out
     assert "PASS" in out and "not judged" not in out
-    assert any(line.split()[:3] == ["pda-pxa270", "model.int8-full.tflite", "fits"] for line in out.splitlines())
+    assert any(
+        line.split()[:3] == ["pda-pxa270", "model.int8-full.tflite", "fits"]
+        for line in out.splitlines()
+    )
 
 
 def test_check_reports_a_device_with_nothing_judgeable(profiled_run, tmp_path, capsys):
@@ -105,8 +117,12 @@ def test_check_reports_a_device_with_nothing_judgeable(profiled_run, tmp_path, c
     (run / "profile" / "profile.json").write_text(json.dumps(prof))
     assert main(["check", "--run", str(run)]) == 0
     out = capsys.readouterr().out
-    assert any(line.split()[:3] == ["cortex-m4f-stm32l4r5", "-", "not"] for line in out.splitlines()), out
-    assert main(["check", "--run", str(run), "--budget", "cortex-m4f-stm32l4r5:latency_ms=100"]) == 1
+    assert any(
+        line.split()[:3] == ["cortex-m4f-stm32l4r5", "-", "not"] for line in out.splitlines()
+    ), out
+    assert (
+        main(["check", "--run", str(run), "--budget", "cortex-m4f-stm32l4r5:latency_ms=100"]) == 1
+    )
 
 
 def test_budget_flag_with_ssh_device_name():

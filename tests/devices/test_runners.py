@@ -37,14 +37,26 @@ def test_recorded_outputs_have_named_sources():
 
 
 def test_adb_command_quotes_paths():
-    cmd = benchmark_command("/data/local/tmp/tinyship/model.tflite", "/data/local/tmp/tinyship/benchmark_model", 2, 3, 10)
-    assert "--num_threads=2" in cmd and "--enable_op_profiling=false" in cmd and "--warmup_runs=3" in cmd
+    cmd = benchmark_command(
+        "/data/local/tmp/tinyship/model.tflite",
+        "/data/local/tmp/tinyship/benchmark_model",
+        2,
+        3,
+        10,
+    )
+    assert (
+        "--num_threads=2" in cmd
+        and "--enable_op_profiling=false" in cmd
+        and "--warmup_runs=3" in cmd
+    )
 
 
 def test_runner_registry():
     get("host")
     assert {"host", "ssh", "adb"} <= set(RUNNERS)
-    with pytest.raises(UserError, match="unknown runner 'bluetooth'; known runners: adb, host, ssh"):
+    with pytest.raises(
+        UserError, match="unknown runner 'bluetooth'; known runners: adb, host, ssh"
+    ):
         get("bluetooth")
 
 
@@ -54,7 +66,9 @@ def test_host_runner_percentiles(shared_data, model):
     assert 0 < m.p50_ms <= m.p90_ms <= m.p99_ms
     assert m.spread_ms >= 0 and m.spread_kind == "iqr"
     assert m.runs == 30 and m.pin_core == 0 and "litert" in m.runtime
-    assert m.extra["input"]["dtype"] == "int8"  # int8-full input, quantized with the model's own scale
+    assert (
+        m.extra["input"]["dtype"] == "int8"
+    )  # int8-full input, quantized with the model's own scale
 
 
 def test_host_runner_bad_model(tmp_path):

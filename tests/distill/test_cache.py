@@ -54,9 +54,13 @@ def test_hit_avoids_recomputation_and_is_memory_mapped(tmp_path, x):
     m.rows = 0
     second = TeacherCache(tmp_path / "cache").outputs(t, x)  # a new process would see the same file
     assert m.rows == 0
-    assert isinstance(second, np.memmap) and second.dtype == np.float32 and second.shape == (1000, 3)
+    assert (
+        isinstance(second, np.memmap) and second.dtype == np.float32 and second.shape == (1000, 3)
+    )
     np.testing.assert_array_equal(second, first)
-    assert [p.name for p in (tmp_path / "cache").iterdir()] == [cache.path(t, x).name]  # no temp files left
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [
+        cache.path(t, x).name
+    ]  # no temp files left
 
 
 def test_changed_inputs_or_teacher_miss(tmp_path, x):
@@ -103,7 +107,9 @@ def test_shards_cover_the_rows_and_concatenate_to_the_whole(tmp_path, x):
     assert cache.lookup(t, x) is not None and isinstance(stored, np.memmap)
     with pytest.raises(UserError, match=r"shard rank 3 must be in \[0, world\)"):
         shard_bounds(10, 3, 3)
-    with pytest.raises(UserError, match=r"outputs of shape \(999, 3\) do not match 1000 input rows"):
+    with pytest.raises(
+        UserError, match=r"outputs of shape \(999, 3\) do not match 1000 input rows"
+    ):
         cache.store(t, x, whole[:999])
 
 

@@ -26,16 +26,25 @@ def test_normalizer_is_fitted_on_train_only():
     col = Normalizer.fit(x, "column")
     np.testing.assert_allclose(col(x), [[-1, 0], [1, 0]])  # a constant column keeps std 1
     sc = Normalizer.fit(x, "scalar")
-    assert sc.card()["mean"] == pytest.approx(1.0) and sc.card()["note"] == "x_model = (x_raw - mean) / std"
+    assert (
+        sc.card()["mean"] == pytest.approx(1.0)
+        and sc.card()["note"] == "x_model = (x_raw - mean) / std"
+    )
 
 
 def test_unknown_data_name():
-    with pytest.raises(UserError, match=r"data.name' must be one of 'digits', 'mnist', 'adult', 'letter', 'npz'; got 'cifar'"):
+    with pytest.raises(
+        UserError,
+        match=r"data.name' must be one of 'digits', 'mnist', 'adult', 'letter', 'npz'; got 'cifar'",
+    ):
         load_data({"name": "cifar"})
 
 
 def test_missing_path_names_it_and_the_fix(tmp_path):
-    with pytest.raises(UserError, match=r"data.path' points to '.*nowhere.npz', which does not exist .* relative to the repository root"):
+    with pytest.raises(
+        UserError,
+        match=r"data.path' points to '.*nowhere.npz', which does not exist .* relative to the repository root",
+    ):
         load_data({"name": "npz", "path": str(tmp_path / "nowhere.npz")})
 
 
@@ -72,7 +81,9 @@ def test_adult_real_file_quirks(shared_data):
     assert np.all(ds.x_train[:, ds.nominal] == np.round(ds.x_train[:, ds.nominal]))
 
 
-@pytest.mark.parametrize("task,classes,positives", [("letters", 26, None), ("p1", 2, 753), ("p2", 2, None)])
+@pytest.mark.parametrize(
+    "task,classes,positives", [("letters", 26, None), ("p1", 2, 753), ("p2", 2, None)]
+)
 def test_letter_tasks(shared_data, task, classes, positives):
     ds = load_data({"name": "letter", "path": str(shared_data / "uci_letter"), "task": task})
     assert ds.num_classes == classes and ds.n_features == 16
@@ -83,7 +94,9 @@ def test_letter_tasks(shared_data, task, classes, positives):
 
 
 def test_mnist_sha256_and_shapes(shared_data):
-    ds = load_data({"name": "mnist", "path": str(shared_data / "mnist"), "max_train": 500, "max_val": 100})
+    ds = load_data(
+        {"name": "mnist", "path": str(shared_data / "mnist"), "max_train": 500, "max_val": 100}
+    )
     assert ds.image_shape == (1, 28, 28) and len(ds.x_holdout) == 10000
     assert (ds.y_holdout == 3).sum() == 1010  # the figure Hinton et al. 2015 quote
     assert len(ds.x_train) == 500 and ds.x_train.max() == 255.0

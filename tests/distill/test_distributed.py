@@ -84,12 +84,21 @@ def train_once(ctx: D.DistContext) -> dict[str, np.ndarray] | None:
     hit = np.array(D.cached_teacher_outputs(_teacher(), x, again, ctx))
     np.testing.assert_array_equal(hit, cached)
     if again.misses:
-        raise RuntimeError(f"rank {ctx.rank}: the second call relabelled instead of reading the cache")
+        raise RuntimeError(
+            f"rank {ctx.rank}: the second call relabelled instead of reading the cache"
+        )
     if not ctx.is_main:
         return None
     params = torch.nn.utils.parameters_to_vector(D.unwrap_model(net).parameters()).detach().numpy()
-    return {"params": params, "init": init.numpy(), "labels": labels, "cached": cached,
-            "metrics": np.array([sums["loss_sum"] / sums["count"], sums["correct"] / sums["count"], sums["count"]])}
+    return {
+        "params": params,
+        "init": init.numpy(),
+        "labels": labels,
+        "cached": cached,
+        "metrics": np.array(
+            [sums["loss_sum"] / sums["count"], sums["correct"] / sums["count"], sums["count"]]
+        ),
+    }
 
 
 def fit_once(ctx: D.DistContext, workdir: Path) -> dict[str, np.ndarray] | None:
@@ -101,11 +110,28 @@ def fit_once(ctx: D.DistContext, workdir: Path) -> dict[str, np.ndarray] | None:
     model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
     teacher = torch.log(torch.from_numpy(_teacher_probs(x)))
     data = EpochData(torch.from_numpy(x), torch.from_numpy(y), teacher)
-    cfg = train_config({"epochs": EPOCHS, "batch_size": GLOBAL_BATCH, "loss": "hinton", "lr": 1e-2,
-                        "patience": EPOCHS, "baseline": False})
+    cfg = train_config(
+        {
+            "epochs": EPOCHS,
+            "batch_size": GLOBAL_BATCH,
+            "loss": "hinton",
+            "lr": 1e-2,
+            "patience": EPOCHS,
+            "baseline": False,
+        }
+    )
     yv = torch.from_numpy(y[:200])
-    res = fit(model, lambda epoch: data, lambda lg: accuracy_score(lg, yv), torch.from_numpy(x[:200]), cfg,
-              checkpoint=workdir / "ck.pt", fingerprint="ddp-test", ctx=D.train_context(ctx), progress=False)
+    res = fit(
+        model,
+        lambda epoch: data,
+        lambda lg: accuracy_score(lg, yv),
+        torch.from_numpy(x[:200]),
+        cfg,
+        checkpoint=workdir / "ck.pt",
+        fingerprint="ddp-test",
+        ctx=D.train_context(ctx),
+        progress=False,
+    )
     if not ctx.is_main:
         return None
     final = torch.nn.utils.parameters_to_vector(model.parameters()).detach().numpy()
@@ -129,7 +155,12 @@ def test_label_shards_cover_rows_once():
 
 def test_rank_batches_union_is_the_one_process_batch():
     one = D.rank_batches(200, 40, D.DistContext(), seed=3, epoch=1)
-    two = [D.rank_batches(200, 40, D.DistContext(rank=r, world_size=2, backend="gloo"), seed=3, epoch=1) for r in (0, 1)]
+    two = [
+        D.rank_batches(
+            200, 40, D.DistContext(rank=r, world_size=2, backend="gloo"), seed=3, epoch=1
+        )
+        for r in (0, 1)
+    ]
     assert len(one) == len(two[0]) == len(two[1]) == 5
     for k, batch in enumerate(one):
         assert sorted(torch.cat([two[0][k], two[1][k]]).tolist()) == sorted(batch.tolist())
@@ -138,7 +169,10 @@ def test_rank_batches_union_is_the_one_process_batch():
 
 
 def test_global_batch_must_split_evenly():
-    with pytest.raises(UserError, match=r"train.batch_size=63 must be a positive multiple of the number of processes \(2\)"):
+    with pytest.raises(
+        UserError,
+        match=r"train.batch_size=63 must be a positive multiple of the number of processes \(2\)",
+    ):
         D.check_global_batch(63, D.DistContext(rank=0, world_size=2, backend="gloo"))
 
 
@@ -147,11 +181,17 @@ def test_setup_without_torchrun_is_one_process():
     assert (ctx.rank, ctx.world_size, ctx.distributed, ctx.is_main) == (0, 1, False, True)
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"RANK": "x", "WORLD_SIZE": "2"}, r"RANK='x' must be an integer"),
-    ({"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"}, r"RANK=2 and WORLD_SIZE=2 are inconsistent"),
-    ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "1"}, r"MASTER_ADDR is not set"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"RANK": "x", "WORLD_SIZE": "2"}, r"RANK='x' must be an integer"),
+        (
+            {"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "1"},
+            r"RANK=2 and WORLD_SIZE=2 are inconsistent",
+        ),
+        ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_PORT": "1"}, r"MASTER_ADDR is not set"),
+    ],
+)
 def test_setup_rejects_bad_environment(env, message):
     with pytest.raises(UserError, match=message):
         D.setup(env=env)
@@ -161,10 +201,21 @@ def test_two_gloo_processes_match_one_process(tmp_path):
     """torchrun with 2 CPU processes (gloo) vs 1 process: same weights, order and global batch."""
     out = tmp_path / "ddp.npz"
     env = {k: v for k, v in os.environ.items() if k not in D.ENV_VARS}
-    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]),
-               TINYSHIP_TEST_CACHE=str(tmp_path / "cache"))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", __file__, str(out)]
+    env.update(
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),
+        TINYSHIP_TEST_CACHE=str(tmp_path / "cache"),
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        __file__,
+        str(out),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(out, allow_pickle=False) as z:
@@ -190,8 +241,17 @@ def test_fit_under_torchrun_matches_one_process(tmp_path):
     out = tmp_path / "fit.npz"
     env = {k: v for k, v in os.environ.items() if k not in D.ENV_VARS}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-           f"--master_port={_free_port()}", __file__, str(out), "fit"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        __file__,
+        str(out),
+        "fit",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(out, allow_pickle=False) as z:
@@ -201,7 +261,9 @@ def test_fit_under_torchrun_matches_one_process(tmp_path):
     one = fit_once(D.DistContext(), tmp_path / "one")
     torch.use_deterministic_algorithms(False)
     np.testing.assert_allclose(ddp["params"], one["params"], atol=2e-4)
-    np.testing.assert_allclose(ddp["loss"], one["loss"], rtol=1e-4)  # epoch losses all-reduced over both ranks
+    np.testing.assert_allclose(
+        ddp["loss"], one["loss"], rtol=1e-4
+    )  # epoch losses all-reduced over both ranks
 
 
 CLI_RECIPE = """
@@ -223,22 +285,49 @@ def test_torchrun_distill_cli_matches_one_process(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in D.ENV_VARS}
     env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     common = ["-m", "distill", "--recipe", str(recipe), "--quiet"]
-    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                          "--master_addr=127.0.0.1", f"--master_port={_free_port()}", *common,
-                          "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=240)
+    two = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node=2",
+            "--master_addr=127.0.0.1",
+            f"--master_port={_free_port()}",
+            *common,
+            "--out",
+            str(tmp_path / "two"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert two.returncode == 0, two.stderr[-3000:]
     assert two.stdout.count("distill two: holdout") == 1  # only rank 0 prints
-    one = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], env=env, capture_output=True,
-                         text=True, timeout=240)
+    one = subprocess.run(
+        [sys.executable, *common, "--out", str(tmp_path / "one")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
-    cards = {k: json.loads((tmp_path / k / "student" / "card.json").read_text()) for k in ("one", "two")}
+    cards = {
+        k: json.loads((tmp_path / k / "student" / "card.json").read_text()) for k in ("one", "two")
+    }
     assert cards["two"]["lineage"]["processes"]["world_size"] == 2
     assert cards["one"]["lineage"]["processes"]["world_size"] == 1
     h1, h2 = (cards[k]["training"]["student"]["history"] for k in ("one", "two"))
-    np.testing.assert_allclose([e["train_loss"] for e in h2], [e["train_loss"] for e in h1], rtol=1e-4)
+    np.testing.assert_allclose(
+        [e["train_loss"] for e in h2], [e["train_loss"] for e in h1], rtol=1e-4
+    )
     s1, s2 = (cards[k]["metrics"]["holdout"]["student"] for k in ("one", "two"))
-    assert abs(s1["accuracy"] - s2["accuracy"]) <= 1 / 359 + 1e-9 and abs(s1["nll"] - s2["nll"]) < 1e-3
-    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.name != ".work") == ["student"]  # no .partial left
+    assert (
+        abs(s1["accuracy"] - s2["accuracy"]) <= 1 / 359 + 1e-9 and abs(s1["nll"] - s2["nll"]) < 1e-3
+    )
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.name != ".work") == [
+        "student"
+    ]  # no .partial left
 
 
 def _worker(out: str, what: str) -> None:
@@ -246,7 +335,11 @@ def _worker(out: str, what: str) -> None:
 
     with D.session("gloo") as ctx:
         torch.set_num_threads(1)
-        res = train_once(ctx) if what == "manual" else fit_once(ctx, Path(out).parent / f"rank{ctx.rank}")
+        res = (
+            train_once(ctx)
+            if what == "manual"
+            else fit_once(ctx, Path(out).parent / f"rank{ctx.rank}")
+        )
         if ctx.is_main:
             rundir.atomic_write_npz(out, **res)
 

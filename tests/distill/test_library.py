@@ -60,13 +60,19 @@ def test_same_seed_same_model(digits):
 
 def test_unknown_model_is_refused(digits):
     x, y, _, _ = digits
-    with pytest.raises(UserError, match=r"library model\(s\) \['xgboost'\] are not known; allowed: rf, "):
+    with pytest.raises(
+        UserError, match=r"library model\(s\) \['xgboost'\] are not known; allowed: rf, "
+    ):
         build_library(["rf", "xgboost"], x, y, seed=0)
 
 
 def test_build_teacher_from_library_runs_selection(digits):
     x, y, xv, yv = digits
-    section = {"library": ["knn", "logreg", "mlp_small"], "selection_iters": 10, "selection_init": 1}
+    section = {
+        "library": ["knn", "logreg", "mlp_small"],
+        "selection_iters": 10,
+        "selection_init": 1,
+    }
     t = build_teacher(section, x, y, xv, yv, seed=0, base_dir=Path("."))
     d = t.describe()
     assert d["selection"]["metric"] == "nll" and len(d["selection"]["history"]) == 11
@@ -74,7 +80,9 @@ def test_build_teacher_from_library_runs_selection(digits):
     assert d["bytes"] == sum(m["bytes"] for m in d["members"] if m["weight"] > 0)
     with pytest.raises(UserError, match=r"teacher\.selection 'greedy' needs a validation split"):
         build_teacher(section, x, y, None, None, seed=0, base_dir=Path("."))
-    t2 = build_teacher({**section, "selection": "none"}, x, y, None, None, seed=0, base_dir=Path("."))
+    t2 = build_teacher(
+        {**section, "selection": "none"}, x, y, None, None, seed=0, base_dir=Path(".")
+    )
     assert t2.selection is None and np.all(t2.weights == 1)
 
 

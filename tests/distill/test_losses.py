@@ -8,7 +8,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from distill.losses import LOSSES, hard_ce, hinton_loss, logit_regression, prob_regression, soft_targets
+from distill.losses import (
+    LOSSES,
+    hard_ce,
+    hinton_loss,
+    logit_regression,
+    prob_regression,
+    soft_targets,
+)
 
 
 def test_soft_targets_two_class_by_hand():
@@ -16,7 +23,9 @@ def test_soft_targets_two_class_by_hand():
     q = soft_targets(torch.log(torch.tensor([[0.8, 0.2]])), 2.0)
     assert q[0].tolist() == pytest.approx([2 / 3, 1 / 3], abs=1e-6)
     # T = 1 gives the teacher's probabilities back
-    assert soft_targets(torch.log(torch.tensor([[0.8, 0.2]])), 1.0)[0].tolist() == pytest.approx([0.8, 0.2], abs=1e-6)
+    assert soft_targets(torch.log(torch.tensor([[0.8, 0.2]])), 1.0)[0].tolist() == pytest.approx(
+        [0.8, 0.2], abs=1e-6
+    )
 
 
 def test_hinton_kl_two_class_by_hand():
@@ -26,7 +35,13 @@ def test_hinton_kl_two_class_by_hand():
     qs = [e / (e + 1), 1 / (e + 1)]  # softmax([0.5, 0])
     kl = sum(a * math.log(a / b) for a, b in zip(qt, qs))
     assert kl == pytest.approx(0.0042295, rel=1e-4)  # by hand: 2/3 ln(1.071023) + 1/3 ln(0.882911)
-    got = hinton_loss(torch.tensor([[1.0, 0.0]]), torch.log(torch.tensor([[0.8, 0.2]])), torch.tensor([0]), 2.0, 1.0)
+    got = hinton_loss(
+        torch.tensor([[1.0, 0.0]]),
+        torch.log(torch.tensor([[0.8, 0.2]])),
+        torch.tensor([0]),
+        2.0,
+        1.0,
+    )
     assert got.item() == pytest.approx(4 * kl, rel=1e-5)  # T^2 * KL
 
 
@@ -35,7 +50,9 @@ def test_hinton_mixes_hard_term_with_weight_one_minus_alpha():
     soft = hinton_loss(s, t, y, 2.0, 1.0)
     ce = F.cross_entropy(s, y)  # = log(1 + e) = 1.3133
     assert ce.item() == pytest.approx(math.log(1 + math.e), rel=1e-6)
-    assert hinton_loss(s, t, y, 2.0, 0.7).item() == pytest.approx(0.7 * soft.item() + 0.3 * ce.item(), rel=1e-6)
+    assert hinton_loss(s, t, y, 2.0, 0.7).item() == pytest.approx(
+        0.7 * soft.item() + 0.3 * ce.item(), rel=1e-6
+    )
     assert hinton_loss(s, t, y, 2.0, 0.0).item() == pytest.approx(ce.item(), rel=1e-6)
 
 
@@ -45,7 +62,7 @@ def _soft_grad(temperature: float, scaled: bool) -> torch.Tensor:
     t = torch.log_softmax(0.5 * torch.randn(16, 10), 1)
     loss = hinton_loss(s, t, torch.zeros(16, dtype=torch.long), temperature, 1.0)
     if not scaled:
-        loss = loss / temperature ** 2
+        loss = loss / temperature**2
     loss.backward()
     return s.grad.norm()
 
@@ -66,7 +83,9 @@ def test_soft_gradient_stays_comparable_with_the_t_squared_factor():
 
 def test_prob_regression_by_hand():
     # student logits [0, 0] -> p = [.5, .5]; teacher [1, 0]: squared error .25 + .25
-    assert prob_regression(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]])).item() == pytest.approx(0.5)
+    assert prob_regression(torch.zeros(1, 2), torch.tensor([[1.0, 0.0]])).item() == pytest.approx(
+        0.5
+    )
 
 
 def test_logit_regression_ignores_a_constant_per_row():
@@ -87,7 +106,9 @@ def test_every_registered_loss_is_finite_and_differentiable(name):
     torch.manual_seed(1)
     s = torch.randn(5, 4, requires_grad=True)
     t = torch.log_softmax(torch.randn(5, 4), 1)
-    t[0] = torch.log(torch.tensor([1.0, 1e-7, 1e-7, 1e-7]))  # a tree's near-one-hot vote stays finite
+    t[0] = torch.log(
+        torch.tensor([1.0, 1e-7, 1e-7, 1e-7])
+    )  # a tree's near-one-hot vote stays finite
     loss = LOSSES[name](s, t, torch.tensor([0, 1, 2, 3, 0]), temperature=3.0, alpha=0.9)
     loss.backward()
     assert torch.isfinite(loss) and loss.item() >= 0

@@ -29,7 +29,14 @@ SMALL = {
     "teacher": {"library": ["logreg", "knn"], "combine": "mean", "selection": "none"},
     "transfer": {"method": "munge", "size_multiplier": 3, "p": 0.5, "s": 10.0},
     "student": {"kind": "cnn", "channels": [4, 8]},
-    "train": {"epochs": 6, "batch_size": 128, "lr": 0.005, "temperature": 4.0, "alpha": 0.9, "patience": 6},
+    "train": {
+        "epochs": 6,
+        "batch_size": 128,
+        "lr": 0.005,
+        "temperature": 4.0,
+        "alpha": 0.9,
+        "patience": 6,
+    },
 }
 
 
@@ -46,22 +53,42 @@ def small_run(tmp_path_factory) -> Path:
 
 def test_card_has_every_contract_field(small_run):
     card = json.loads((small_run / "student" / "card.json").read_text())
-    for key in ("schema", "run", "task", "input", "output", "labels", "student", "teacher", "metrics", "sizes",
-                "lineage", "sha256"):
+    for key in (
+        "schema",
+        "run",
+        "task",
+        "input",
+        "output",
+        "labels",
+        "student",
+        "teacher",
+        "metrics",
+        "sizes",
+        "lineage",
+        "sha256",
+    ):
         assert key in card, key
     assert card["schema"] == "tinyship.card/1" and card["input"]["shape"] == [1, 8, 8]
-    assert card["input"]["layout"] == "NCHW" and set(card["input"]["normalization"]) >= {"mean", "std", "note"}
+    assert card["input"]["layout"] == "NCHW" and set(card["input"]["normalization"]) >= {
+        "mean",
+        "std",
+        "note",
+    }
     h = card["metrics"]["holdout"]
     assert h["n"] == 359 and set(h["members"]) == {"logreg", "knn"}
     assert {"accuracy", "agreement_with_teacher", "nll"} <= set(h["student"])
     assert card["sizes"]["student_bytes"] == (small_run / "student" / "student.pt2").stat().st_size
     assert card["sizes"]["student_param_bytes"] == 4 * card["student"]["params"]
-    assert card["sizes"]["teacher_bytes"] == sum(m["bytes"] for m in card["teacher"]["members"] if m["weight"] > 0)
+    assert card["sizes"]["teacher_bytes"] == sum(
+        m["bytes"] for m in card["teacher"]["members"] if m["weight"] > 0
+    )
     assert "student.pt2" in card["sizes"]["method"] and "fp32" in card["sizes"]["method"]
     for name, digest in card["sha256"].items():
         assert rundir.sha256_file(small_run / "student" / name) == digest
     cal = np.load(small_run / "student" / "calibration.npz", allow_pickle=False)
-    assert cal["x"].dtype == np.float32 and cal["x"].shape[1:] == (1, 8, 8) and len(cal["x"]) <= 1024
+    assert (
+        cal["x"].dtype == np.float32 and cal["x"].shape[1:] == (1, 8, 8) and len(cal["x"]) <= 1024
+    )
     assert not (small_run / "student").joinpath(".work").exists() and (small_run / ".work").is_dir()
 
 
@@ -77,17 +104,29 @@ def test_student_pt2_reproduces_the_card_exactly(small_run):
     with torch.no_grad():
         logits = program(torch.from_numpy(ho["x"]))
     probs = torch.softmax(logits.double(), 1).float().numpy()
-    assert float((probs.argmax(1) == ho["y"]).mean()) == card["metrics"]["holdout"]["student"]["accuracy"]
+    assert (
+        float((probs.argmax(1) == ho["y"]).mean())
+        == card["metrics"]["holdout"]["student"]["accuracy"]
+    )
     np.testing.assert_allclose(probs, ho["student_probs"], atol=1e-6)
-    assert float((ho["teacher_probs"].argmax(1) == ho["y"]).mean()) == card["metrics"]["holdout"]["teacher"]["accuracy"]
+    assert (
+        float((ho["teacher_probs"].argmax(1) == ho["y"]).mean())
+        == card["metrics"]["holdout"]["teacher"]["accuracy"]
+    )
     with torch.no_grad():
         assert program(torch.from_numpy(ho["x"][:1])).shape == (1, 10)  # dynamic batch
         assert program(torch.from_numpy(ho["x"][:7])).shape == (1 * 7, 10)
 
 
 def _cli(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "distill", *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "distill", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def test_killed_run_resumes_to_identical_metrics(tmp_path):
@@ -96,7 +135,9 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path):
     whole = _cli(["--recipe", str(recipe), "--out", str(tmp_path / "whole"), "--quiet"])
     assert whole.returncode == 0, whole.stderr
 
-    killed = _cli(["--recipe", str(recipe), "--out", str(tmp_path / "cut"), "--quiet"], env={KILL_ENV: "3"})
+    killed = _cli(
+        ["--recipe", str(recipe), "--out", str(tmp_path / "cut"), "--quiet"], env={KILL_ENV: "3"}
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (tmp_path / "cut" / "student").exists()
     assert (tmp_path / "cut" / ".work" / "checkpoints" / "student.pt").is_file()
@@ -110,8 +151,9 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path):
     ha = np.load(tmp_path / "whole" / "student" / "holdout.npz")
     hb = np.load(tmp_path / "cut" / "student" / "holdout.npz")
     np.testing.assert_array_equal(ha["student_probs"], hb["student_probs"])
-    assert [e["train_loss"] for e in a["training"]["student"]["history"]] == \
-           [e["train_loss"] for e in b["training"]["student"]["history"]]
+    assert [e["train_loss"] for e in a["training"]["student"]["history"]] == [
+        e["train_loss"] for e in b["training"]["student"]["history"]
+    ]
 
 
 def test_cli_help_and_user_error_exit_code(tmp_path):
@@ -150,15 +192,30 @@ def _bad(path: str, value) -> dict:
 
 BAD = {
     "unknown key": (_bad("train.learning_rate", 0.1), r"train.learning_rate' is not known"),
-    "bad value": (_bad("train.alpha", 1.5), r"train.alpha' must be in the range \[0.0, 1.0\]; got 1.5"),
-    "unknown student": (_bad("student.kind", "transformer"), r"student.kind' must be one of 'mlp', 'cnn', 'dscnn'"),
-    "unknown member kind": (_bad("teacher.members", [{"name": "m", "kind": "tflite", "path": "m.tflite"}]),
-                            r"teacher.members\[0\].kind' must be one of"),
-    "unknown library model": (_bad("teacher.library", ["rf", "deepnet"]), r"unknown model\(s\) \['deepnet'\]"),
-    "shape mismatch": ({**copy.deepcopy(SMALL), "data": {"name": "npz", "path": "FLAT"}},
-                       r"student kind 'cnn' needs image-shaped data .* 5 features"),
-    "nan inputs": ({**copy.deepcopy(SMALL), "data": {"name": "npz", "path": "NAN"}},
-                   r"has 1 NaN/inf values \(first at row 4, column 1\)"),
+    "bad value": (
+        _bad("train.alpha", 1.5),
+        r"train.alpha' must be in the range \[0.0, 1.0\]; got 1.5",
+    ),
+    "unknown student": (
+        _bad("student.kind", "transformer"),
+        r"student.kind' must be one of 'mlp', 'cnn', 'dscnn'",
+    ),
+    "unknown member kind": (
+        _bad("teacher.members", [{"name": "m", "kind": "tflite", "path": "m.tflite"}]),
+        r"teacher.members\[0\].kind' must be one of",
+    ),
+    "unknown library model": (
+        _bad("teacher.library", ["rf", "deepnet"]),
+        r"unknown model\(s\) \['deepnet'\]",
+    ),
+    "shape mismatch": (
+        {**copy.deepcopy(SMALL), "data": {"name": "npz", "path": "FLAT"}},
+        r"student kind 'cnn' needs image-shaped data .* 5 features",
+    ),
+    "nan inputs": (
+        {**copy.deepcopy(SMALL), "data": {"name": "npz", "path": "NAN"}},
+        r"has 1 NaN/inf values \(first at row 4, column 1\)",
+    ),
 }
 
 
@@ -171,7 +228,9 @@ def test_bad_input_fails_clearly_and_leaves_no_half_written_run(case, tmp_path, 
     x[4, 1] = np.nan
     np.savez(tmp_path / "nan.npz", x=x, y=np.arange(80) % 2)
     if recipe["data"].get("path") in ("FLAT", "NAN"):
-        recipe["data"]["path"] = str(tmp_path / ("flat.npz" if recipe["data"]["path"] == "FLAT" else "nan.npz"))
+        recipe["data"]["path"] = str(
+            tmp_path / ("flat.npz" if recipe["data"]["path"] == "FLAT" else "nan.npz")
+        )
     # a fresh run directory gets no student/
     with pytest.raises(UserError, match=pattern):
         distill(copy.deepcopy(recipe), tmp_path / "fresh", progress=False)
@@ -188,6 +247,9 @@ def test_bad_input_fails_clearly_and_leaves_no_half_written_run(case, tmp_path, 
 def test_existing_student_is_refused_before_any_work(small_run, tmp_path):
     shutil.copytree(small_run / "student", tmp_path / "run" / "student")
     r = copy.deepcopy(SMALL)
-    r["data"] = {"name": "npz", "path": str(tmp_path / "does-not-exist.npz")}  # would fail if any work started
+    r["data"] = {
+        "name": "npz",
+        "path": str(tmp_path / "does-not-exist.npz"),
+    }  # would fail if any work started
     with pytest.raises(UserError, match=r"already exists. Pass --force"):
         distill(r, tmp_path / "run", progress=False)

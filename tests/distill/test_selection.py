@@ -43,10 +43,14 @@ def test_selection_finds_the_complementary_experts(metric, combine):
     r = ensemble_selection(probas, y, metric=metric, init_k=1, max_iter=20, combine=combine)
     fn = METRICS[metric]
     best_single = min(fn(p, y) for p in probas.values())
-    chosen = combine_probas([probas[n] for n in r.weights], np.array(list(r.weights.values())), combine)
+    chosen = combine_probas(
+        [probas[n] for n in r.weights], np.array(list(r.weights.values())), combine
+    )
     assert fn(chosen.astype(np.float64), y) < best_single - 0.1
     assert r.weights["noise"] < 0.05
-    if metric != "accuracy":  # accuracy is flat: under the geometric mean two experts already reach 1.0
+    if (
+        metric != "accuracy"
+    ):  # accuracy is flat: under the geometric mean two experts already reach 1.0
         for k in range(3):
             assert abs(r.weights[f"expert{k}"] - 1 / 3) < 0.1, r.weights
     assert abs(sum(r.weights.values()) - 1) < 1e-9
@@ -67,7 +71,11 @@ def test_never_worse_than_the_best_single_model():
     rng = np.random.default_rng(0)
     y = rng.integers(0, 4, 500)
     perfect = np.eye(4)[y] * 0.97 + 0.01
-    probas = {"bad": rng.dirichlet(np.ones(4), 500), "perfect": perfect, "bad2": rng.dirichlet(np.ones(4), 500)}
+    probas = {
+        "bad": rng.dirichlet(np.ones(4), 500),
+        "perfect": perfect,
+        "bad2": rng.dirichlet(np.ones(4), 500),
+    }
     r = ensemble_selection(probas, y, metric="nll", init_k=3, max_iter=10)
     assert r.weights == {"bad": 0.0, "perfect": 1.0, "bad2": 0.0}
 
@@ -86,15 +94,22 @@ def test_selection_beats_best_single_member_on_digits():
     r = ensemble_selection(probas, y[900:1350], metric="nll", init_k=1, max_iter=25)
     single = {n: nll(p, y[900:1350]) for n, p in probas.items()}
     ens = combine_probas([probas[n] for n in r.weights], np.array(list(r.weights.values())), "mean")
-    assert nll(ens.astype(np.float64), y[900:1350]) < 0.85 * min(single.values()), (single, r.counts)
+    assert nll(ens.astype(np.float64), y[900:1350]) < 0.85 * min(single.values()), (
+        single,
+        r.counts,
+    )
     assert sum(c > 0 for c in r.counts.values()) >= 2
 
 
 def test_bagged_selection_averages_its_bags_and_keeps_the_experts():
     """Caruana §2.4: each bag sees half the library; the average still mixes the three experts."""
     probas, y = experts()
-    probas.update({f"noise{i}": np.random.default_rng(i).dirichlet(np.ones(3), len(y)) for i in range(3)})
-    r = bagged_ensemble_selection(probas, y, bags=30, fraction=0.5, seed=0, metric="nll", init_k=1, max_iter=15)
+    probas.update(
+        {f"noise{i}": np.random.default_rng(i).dirichlet(np.ones(3), len(y)) for i in range(3)}
+    )
+    r = bagged_ensemble_selection(
+        probas, y, bags=30, fraction=0.5, seed=0, metric="nll", init_k=1, max_iter=15
+    )
     assert abs(sum(r.weights.values()) - 1) < 1e-9
     assert len(r.bags) == 30 and all(len(b["models"]) == 4 for b in r.bags)
     # a model's weight is the mean over bags of its weight there, zero in bags that did not draw it
@@ -102,10 +117,16 @@ def test_bagged_selection_averages_its_bags_and_keeps_the_experts():
         drawn = [b for b in r.bags if name in b["models"]]
         assert (r.weights[name] > 0) == any(b["counts"].get(name) for b in drawn)
     assert sum(r.weights[f"expert{k}"] for k in range(3)) > 0.6, r.weights  # 3 of 7 models
-    chosen = combine_probas([probas[n] for n in r.weights], np.array(list(r.weights.values())), "mean")
-    assert METRICS["nll"](chosen.astype(np.float64), y) < min(METRICS["nll"](p, y) for p in probas.values())
+    chosen = combine_probas(
+        [probas[n] for n in r.weights], np.array(list(r.weights.values())), "mean"
+    )
+    assert METRICS["nll"](chosen.astype(np.float64), y) < min(
+        METRICS["nll"](p, y) for p in probas.values()
+    )
     assert r.record()["score"] == r.history[0]["score"] and "bagged" in r.record()["method"]
-    again = bagged_ensemble_selection(probas, y, bags=30, fraction=0.5, seed=0, metric="nll", init_k=1, max_iter=15)
+    again = bagged_ensemble_selection(
+        probas, y, bags=30, fraction=0.5, seed=0, metric="nll", init_k=1, max_iter=15
+    )
     assert again.weights == r.weights
 
 
@@ -124,9 +145,9 @@ def test_paired_errors_counts_discordant_and_shared_rows():
 
     y = np.array([0, 1, 1, 0])
     onehot = lambda labels: np.eye(2)[labels]  # noqa: E731
-    teacher = onehot([0, 1, 0, 1])   # wrong on rows 2, 3
-    member = onehot([1, 1, 0, 0])    # wrong on rows 0, 2
-    other = onehot([0, 0, 0, 0])     # wrong on rows 1, 2
+    teacher = onehot([0, 1, 0, 1])  # wrong on rows 2, 3
+    member = onehot([1, 1, 0, 0])  # wrong on rows 0, 2
+    other = onehot([0, 0, 0, 0])  # wrong on rows 1, 2
     out = paired_errors(teacher, member, y, {"member": member, "other": other})
     assert out["teacher_errors"] == 2 and out["member_errors"] == 2
     assert out["only_teacher_wrong"] == 1 and out["only_member_wrong"] == 1

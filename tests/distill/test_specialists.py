@@ -2,7 +2,8 @@
 
 Recorded figure (digits, 1,257 train / 359 holdout rows, scalar-normalized, generalist mlp [64]
 15 epochs, 3 specialists x 8 epochs, top_n 2; see benchmarks/RESULTS.md): generalist 0.9582,
-combined 0.9582 holdout accuracy, subsets [[0, 4, 6], [1, 8], [2, 3, 5, 7, 9]]. The specialists add training on top of the generalist, so no improvement is
+combined 0.9582 holdout accuracy, subsets [[0, 4, 6], [1, 8], [2, 3, 5, 7, 9]]. The specialists add
+training on top of the generalist, so no improvement is
 asserted; only that the combination is not worse by more than 2 points.
 """
 
@@ -17,8 +18,13 @@ from distill.data import Normalizer, load_data
 from distill.students import STUDENTS
 from tinyship.errors import UserError
 
-SECTION = {"n_specialists": 3, "generalist": {"kind": "mlp", "hidden": [64]}, "generalist_epochs": 15,
-           "epochs": 8, "top_n": 2}
+SECTION = {
+    "n_specialists": 3,
+    "generalist": {"kind": "mlp", "hidden": [64]},
+    "generalist_epochs": 15,
+    "epochs": 8,
+    "top_n": 2,
+}
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +111,11 @@ def test_combined_probabilities_and_objective(fitted, digits):
 def test_combined_not_worse_than_generalist(fitted, digits):
     ds, _, xho = digits
     report = SP.evaluate(fitted, xho, ds.y_holdout)
-    print(f"\ndigits holdout n={report.n}: generalist {report.generalist_accuracy:.4f}, "
-          f"combined {report.combined_accuracy:.4f}, subsets {report.subsets}, "
-          f"mean active specialists {report.active_mean:.2f}")
+    print(
+        f"\ndigits holdout n={report.n}: generalist {report.generalist_accuracy:.4f}, "
+        f"combined {report.combined_accuracy:.4f}, subsets {report.subsets}, "
+        f"mean active specialists {report.active_mean:.2f}"
+    )
     assert report.generalist_accuracy > 0.85
     assert report.combined_accuracy >= report.generalist_accuracy - 0.02
 
@@ -126,18 +134,40 @@ def test_member_protocol(fitted, digits):
     np.testing.assert_allclose(t.predict_proba(xho[:7]), p, atol=1e-5)
 
 
-@pytest.mark.parametrize("section, message", [
-    ({"n_specialist": 2}, r"recipe key 'specialists.n_specialist' is not known. Did you mean 'n_specialists'\?"),
-    ({"n_specialists": 11}, r"'specialists.n_specialists' must be between 1 and the number of classes \(10\); got 11"),
-    ({"top_n": 0}, r"'specialists.top_n' must be in the range \[1, inf\]; got 0"),
-    ({"top_n": 12}, r"'specialists.top_n' must be at most the number of classes \(10\); got 12"),
-    ({"generalist": {"hidden": [8]}}, r"'specialists.generalist': must be a student spec mapping with a 'kind' key"),
-])
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        (
+            {"n_specialist": 2},
+            r"recipe key 'specialists.n_specialist' is not known. Did you mean 'n_specialists'\?",
+        ),
+        (
+            {"n_specialists": 11},
+            r"'specialists.n_specialists' must be between 1 and the number of classes \(10\); got 11",
+        ),
+        ({"top_n": 0}, r"'specialists.top_n' must be in the range \[1, inf\]; got 0"),
+        (
+            {"top_n": 12},
+            r"'specialists.top_n' must be at most the number of classes \(10\); got 12",
+        ),
+        (
+            {"generalist": {"hidden": [8]}},
+            r"'specialists.generalist': must be a student spec mapping with a 'kind' key",
+        ),
+    ],
+)
 def test_recipe_errors(section, message, digits):
     ds, xtr, _ = digits
     base = {"generalist_epochs": 1, "epochs": 1}
     with pytest.raises(UserError, match=message):
-        SP.fit_specialists({**base, **section}, xtr[:200], ds.y_train[:200], input_shape=(64,), num_classes=10, seed=0)
+        SP.fit_specialists(
+            {**base, **section},
+            xtr[:200],
+            ds.y_train[:200],
+            input_shape=(64,),
+            num_classes=10,
+            seed=0,
+        )
 
 
 def test_specialists_teach_a_student_through_the_distill_stage(tmp_path):
@@ -146,14 +176,26 @@ def test_specialists_teach_a_student_through_the_distill_stage(tmp_path):
 
     from distill.run import distill
 
-    recipe = {"name": "spec-test", "data": {"name": "digits", "normalize": "scalar"},
-              "specialists": {**SECTION, "generalist_epochs": 5, "epochs": 2, "combine_steps": 50},
-              "teacher": {"selection": "none"}, "transfer": {"method": "original"},
-              "student": {"kind": "mlp", "hidden": [16]}, "train": {"epochs": 3, "baseline": False}}
+    recipe = {
+        "name": "spec-test",
+        "data": {"name": "digits", "normalize": "scalar"},
+        "specialists": {**SECTION, "generalist_epochs": 5, "epochs": 2, "combine_steps": 50},
+        "teacher": {"selection": "none"},
+        "transfer": {"method": "original"},
+        "student": {"kind": "mlp", "hidden": [16]},
+        "train": {"epochs": 3, "baseline": False},
+    }
     ds = load_data(recipe["data"])
     nz = Normalizer.fit(ds.x_train, "scalar")
-    member = SP.member_from_recipe(recipe["specialists"], nz(ds.x_train), ds.y_train, n_features=64,
-                                   image_shape=ds.image_shape, num_classes=10, seed=0)
+    member = SP.member_from_recipe(
+        recipe["specialists"],
+        nz(ds.x_train),
+        ds.y_train,
+        n_features=64,
+        image_shape=ds.image_shape,
+        num_classes=10,
+        seed=0,
+    )
     res = distill(recipe, tmp_path / "run", members=[member], progress=False)
     card = json.loads((tmp_path / "run" / "student" / "card.json").read_text())
     assert [m["name"] for m in card["teacher"]["members"]] == ["specialists"]

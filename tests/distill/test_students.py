@@ -9,9 +9,11 @@ from distill.students import STUDENTS, build_student, count_params_macs, student
 from tinyship.errors import UserError
 
 SHAPES = {"NC": (64,), "NCHW": (1, 8, 8)}
-SMALL = {"mlp": {"kind": "mlp", "hidden": [32]},
-         "cnn": {"kind": "cnn", "channels": [4]},
-         "dscnn": {"kind": "dscnn", "channels": 8, "blocks": 1}}
+SMALL = {
+    "mlp": {"kind": "mlp", "hidden": [32]},
+    "cnn": {"kind": "cnn", "channels": [4]},
+    "dscnn": {"kind": "dscnn", "channels": 8, "blocks": 1},
+}
 
 
 def test_every_registered_student_has_a_small_spec_here():
@@ -36,7 +38,7 @@ def test_dscnn_counts_by_hand():
     c = count_params_macs(build_student(SMALL["dscnn"], (1, 8, 8), 10), (1, 8, 8))
     assert c.params == 72 + 16 + 72 + 16 + 64 + 16 + 90 == 346
     assert c.macs == 8 * 64 * 9 + 8 * 64 * 9 + 8 * 64 * 8 + 80 == 13392
-    assert [l["type"] for l in c.layers] == ["Conv2d", "Conv2d", "Conv2d", "Linear"]
+    assert [layer["type"] for layer in c.layers] == ["Conv2d", "Conv2d", "Conv2d", "Linear"]
 
 
 @pytest.mark.parametrize("kind", sorted(STUDENTS))
@@ -57,7 +59,9 @@ def test_student_exports_with_dynamic_batch(kind, tmp_path):
 
 
 def test_unknown_student_kind_names_the_choices():
-    with pytest.raises(UserError, match=r"student.kind' must be one of 'mlp', 'cnn', 'dscnn'; got 'resnet'"):
+    with pytest.raises(
+        UserError, match=r"student.kind' must be one of 'mlp', 'cnn', 'dscnn'; got 'resnet'"
+    ):
         build_student({"kind": "resnet"}, (64,), 10)
 
 
@@ -67,10 +71,14 @@ def test_unknown_student_key_suggests_the_right_one():
 
 
 def test_bad_student_value():
-    with pytest.raises(UserError, match=r"student.hidden': must be a non-empty list of positive integers"):
+    with pytest.raises(
+        UserError, match=r"student.hidden': must be a non-empty list of positive integers"
+    ):
         build_student({"kind": "mlp", "hidden": [0]}, (64,), 10)
 
 
 def test_conv_student_on_flat_data_is_refused():
-    with pytest.raises(UserError, match=r"student kind 'cnn' needs image-shaped data .* 14 features"):
+    with pytest.raises(
+        UserError, match=r"student kind 'cnn' needs image-shaped data .* 14 features"
+    ):
         student_input_shape({"kind": "cnn"}, 14, None)

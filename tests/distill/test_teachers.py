@@ -10,8 +10,18 @@ import pytest
 import torch
 from torch import nn
 
-from distill.teachers import (KINDS, MEMBER_LOADERS, OnnxMember, PrecomputedMember, Pt2Member, SklearnMember,
-                              Teacher, TorchMember, build_teacher, load_member)
+from distill.teachers import (
+    KINDS,
+    MEMBER_LOADERS,
+    OnnxMember,
+    PrecomputedMember,
+    Pt2Member,
+    SklearnMember,
+    Teacher,
+    TorchMember,
+    build_teacher,
+    load_member,
+)
 from tinyship.errors import UserError
 
 
@@ -24,7 +34,9 @@ class Fixed:
         self.name, self.rows, self.width = name, np.asarray(rows, dtype=np.float64), width
 
     def predict_proba(self, x):
-        return np.repeat(self.rows[None, :], len(x), 0) if self.rows.ndim == 1 else self.rows[:len(x)]
+        return (
+            np.repeat(self.rows[None, :], len(x), 0) if self.rows.ndim == 1 else self.rows[: len(x)]
+        )
 
     def serialized_bytes(self):
         return 10, "fixed"
@@ -56,8 +68,11 @@ def models(digits):
     x, y, _, _ = digits
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(64, 16), nn.ReLU(), nn.Linear(16, 10)).eval()
-    return {"rf": RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y),
-            "lr": LogisticRegression(max_iter=300).fit(x, y), "net": net}
+    return {
+        "rf": RandomForestClassifier(n_estimators=20, random_state=0).fit(x, y),
+        "lr": LogisticRegression(max_iter=300).fit(x, y),
+        "net": net,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +86,9 @@ def files(models, digits, tmp_path_factory):
         onx = to_onnx(models["rf"], xv[:1], options={"zipmap": zipmap}, target_opset=17)
         (root / f"rf{'_zipmap' if zipmap else ''}.onnx").write_bytes(onx.SerializeToString())
     net = models["net"]
-    ep = torch.export.export(net, (torch.from_numpy(xv[:4]),), dynamic_shapes=({0: torch.export.Dim("batch")},))
+    ep = torch.export.export(
+        net, (torch.from_numpy(xv[:4]),), dynamic_shapes=({0: torch.export.Dim("batch")},)
+    )
     torch.export.save(ep, str(root / "net.pt2"))
     torch.jit.save(torch.jit.trace(net, torch.from_numpy(xv[:4])), str(root / "net.ts"))
     (root / "lr.pkl").write_bytes(pickle.dumps(models["lr"]))
@@ -90,11 +107,22 @@ def member_case(kind: str, models, files) -> tuple:
     """(member built as a user would, the reference probabilities function)."""
     specs = {
         "onnx": ({"name": "m", "kind": "onnx", "path": "rf.onnx"}, models["rf"].predict_proba),
-        "pt2": ({"name": "m", "kind": "pt2", "path": "net.pt2"}, lambda x: softmax_net(models["net"], x)),
-        "torch": ({"name": "m", "kind": "torch", "path": "net.ts"}, lambda x: softmax_net(models["net"], x)),
-        "precomputed": ({"name": "m", "kind": "precomputed", "inputs": "x.npy", "outputs": "rf_probs.npy"},
-                        models["rf"].predict_proba),
-        "sklearn-pickle": ({"name": "m", "kind": "sklearn-pickle", "path": "lr.pkl"}, models["lr"].predict_proba),
+        "pt2": (
+            {"name": "m", "kind": "pt2", "path": "net.pt2"},
+            lambda x: softmax_net(models["net"], x),
+        ),
+        "torch": (
+            {"name": "m", "kind": "torch", "path": "net.ts"},
+            lambda x: softmax_net(models["net"], x),
+        ),
+        "precomputed": (
+            {"name": "m", "kind": "precomputed", "inputs": "x.npy", "outputs": "rf_probs.npy"},
+            models["rf"].predict_proba,
+        ),
+        "sklearn-pickle": (
+            {"name": "m", "kind": "sklearn-pickle", "path": "lr.pkl"},
+            models["lr"].predict_proba,
+        ),
     }
     if kind == "sklearn":
         return SklearnMember("m", models["lr"]), models["lr"].predict_proba
@@ -136,22 +164,33 @@ def test_in_process_torch_member(models, digits):
     _, _, xv, _ = digits
     m = TorchMember("net", models["net"])
     np.testing.assert_allclose(m.predict_proba(xv), softmax_net(models["net"], xv), atol=1e-6)
-    with pytest.raises(UserError, match=r"member 'net' \(torch\) failed on inputs of shape \[5, 60\]"):
+    with pytest.raises(
+        UserError, match=r"member 'net' \(torch\) failed on inputs of shape \[5, 60\]"
+    ):
         m.predict_proba(xv[:5, :60])
 
 
 def test_arithmetic_and_geometric_mean_on_hand_computed_numbers():
     a, b = Fixed("a", [0.9, 0.1]), Fixed("b", [0.5, 0.5])
     x = np.zeros((3, 2), np.float32)
-    np.testing.assert_allclose(Teacher([a, b], np.ones(2), "mean").predict_proba(x)[0], [0.7, 0.3], atol=1e-6)
+    np.testing.assert_allclose(
+        Teacher([a, b], np.ones(2), "mean").predict_proba(x)[0], [0.7, 0.3], atol=1e-6
+    )
     # geometric: sqrt(.9*.5)=0.67082, sqrt(.1*.5)=0.22361 -> renormalized 0.75, 0.25
-    np.testing.assert_allclose(Teacher([a, b], np.ones(2), "geometric").predict_proba(x)[0], [0.75, 0.25], atol=1e-6)
-    np.testing.assert_allclose(Teacher([a, b], np.array([3.0, 1.0]), "weights").predict_proba(x)[0], [0.8, 0.2],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        Teacher([a, b], np.ones(2), "geometric").predict_proba(x)[0], [0.75, 0.25], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        Teacher([a, b], np.array([3.0, 1.0]), "weights").predict_proba(x)[0], [0.8, 0.2], atol=1e-6
+    )
     # weighted geometric: .9^.75 .5^.25 = 0.7794, .1^.75 .5^.25 = 0.1495 -> 0.8391, 0.1609
     g = Teacher([a, b], np.array([3.0, 1.0]), "geometric").predict_proba(x)[0]
-    np.testing.assert_allclose(g, [0.9 ** .75 * .5 ** .25, 0.1 ** .75 * .5 ** .25] / np.sum(
-        [0.9 ** .75 * .5 ** .25, 0.1 ** .75 * .5 ** .25]), atol=1e-6)
+    np.testing.assert_allclose(
+        g,
+        [0.9**0.75 * 0.5**0.25, 0.1**0.75 * 0.5**0.25]
+        / np.sum([0.9**0.75 * 0.5**0.25, 0.1**0.75 * 0.5**0.25]),
+        atol=1e-6,
+    )
 
 
 def test_zero_weight_members_are_not_run():
@@ -169,12 +208,19 @@ def test_non_negative_unnormalized_outputs_are_renormalized():
     np.testing.assert_allclose(t.predict_proba(np.zeros((2, 2)))[0], [0.75, 0.25], atol=1e-6)
 
 
-@pytest.mark.parametrize("rows, num_classes, match", [
-    ([2.0, -1.0], None, r"member 'bad' returned negative values .* set the member's 'output: logits'"),
-    ([0.5, 0.5], 3, r"member 'bad' returned 2 classes; the data has 3"),
-    ([np.nan, 1.0], None, r"member 'bad' returned NaN or infinite outputs"),
-    ([0.0, 0.0], None, r"member 'bad' returned an all-zero row"),
-])
+@pytest.mark.parametrize(
+    "rows, num_classes, match",
+    [
+        (
+            [2.0, -1.0],
+            None,
+            r"member 'bad' returned negative values .* set the member's 'output: logits'",
+        ),
+        ([0.5, 0.5], 3, r"member 'bad' returned 2 classes; the data has 3"),
+        ([np.nan, 1.0], None, r"member 'bad' returned NaN or infinite outputs"),
+        ([0.0, 0.0], None, r"member 'bad' returned an all-zero row"),
+    ],
+)
 def test_bad_member_outputs_name_the_member(rows, num_classes, match):
     t = Teacher([Fixed("bad", rows)], np.ones(1), num_classes=num_classes)
     with pytest.raises(UserError, match=match):
@@ -187,8 +233,13 @@ def test_describe_and_fingerprint(models, files):
     t = Teacher([a, b], np.array([1.0, 3.0]), "mean")
     d = t.describe()
     assert [m["name"] for m in d["members"]] == ["lr", "rf"]
-    assert d["members"][1] == {"name": "rf", "kind": "onnx", "weight": 0.75,
-                               "bytes": (files / "rf.onnx").stat().st_size, "bytes_method": "ONNX file size"}
+    assert d["members"][1] == {
+        "name": "rf",
+        "kind": "onnx",
+        "weight": 0.75,
+        "bytes": (files / "rf.onnx").stat().st_size,
+        "bytes_method": "ONNX file size",
+    }
     assert d["bytes"] == sum(m["bytes"] for m in d["members"])
     assert t.fingerprint() == Teacher([a, b], np.array([1.0, 3.0]), "mean").fingerprint()
     assert t.fingerprint() != Teacher([a, b], np.array([1.0, 1.0]), "mean").fingerprint()
@@ -198,7 +249,9 @@ def test_describe_and_fingerprint(models, files):
 def test_pickle_refused_without_trust_flag(files, digits):
     x, y, xv, yv = digits
     section = {"members": [{"name": "lr", "kind": "sklearn-pickle", "path": "lr.pkl"}]}
-    with pytest.raises(UserError, match=r"member 'lr' is a pickled model .*runs arbitrary code.*--trust-pickles"):
+    with pytest.raises(
+        UserError, match=r"member 'lr' is a pickled model .*runs arbitrary code.*--trust-pickles"
+    ):
         build_teacher(section, x, y, xv, yv, seed=0, base_dir=files)
     t = build_teacher(section, x, y, xv, yv, seed=0, base_dir=files, trust_pickles=True)
     assert t.members[0].kind == "sklearn-pickle"
@@ -212,18 +265,32 @@ def test_precomputed_member_refuses_rows_it_has_no_outputs_for(files, digits):
     p = m.predict_proba(xv[::-1][:50])  # any subset, any order
     np.testing.assert_allclose(p, np.load(files / "rf_probs.npy")[::-1][:50])
     munged = xv[:10] + 0.05
-    with pytest.raises(UserError, match=r"precomputed member 'pre' has no outputs for 10 of 10 rows.*"
-                                        r"MUNGE, RANDOM and NBE transfer sets and jitter create new rows, "
-                                        r"which need a runnable member"):
+    with pytest.raises(
+        UserError,
+        match=r"precomputed member 'pre' has no outputs for 10 of 10 rows.*"
+        r"MUNGE, RANDOM and NBE transfer sets and jitter create new rows, "
+        r"which need a runnable member",
+    ):
         m.predict_proba(munged)
 
 
 def test_build_teacher_mixes_recipe_and_python_members(models, files, digits):
     x, y, xv, yv = digits
-    section = {"members": [{"name": "rf", "kind": "onnx", "path": str(files / "rf.onnx")}],
-               "combine": "weights", "weights": {"rf": 1, "lr": 1}}
-    t = build_teacher(section, x, y, xv, yv, seed=0, base_dir=Path("/nonexistent"),
-                      members=[SklearnMember("lr", models["lr"])])
+    section = {
+        "members": [{"name": "rf", "kind": "onnx", "path": str(files / "rf.onnx")}],
+        "combine": "weights",
+        "weights": {"rf": 1, "lr": 1},
+    }
+    t = build_teacher(
+        section,
+        x,
+        y,
+        xv,
+        yv,
+        seed=0,
+        base_dir=Path("/nonexistent"),
+        members=[SklearnMember("lr", models["lr"])],
+    )
     expected = (models["rf"].predict_proba(xv) + models["lr"].predict_proba(xv)) / 2
     np.testing.assert_allclose(t.predict_proba(xv), expected, atol=1e-5)
     assert t.describe()["combine"] == "weights"
@@ -239,23 +306,50 @@ def test_sklearn_member_missing_classes_are_placed_at_their_label(digits):
     assert p.shape == (len(xv), 10) and np.all(p[:, 3] == 0)
 
 
-@pytest.mark.parametrize("section, match", [
-    ({"members": [{"name": "m", "kind": "tensorflow", "path": "x"}]},
-     r"teacher\.members\[0\]\.kind' must be one of onnx, pt2, torch, precomputed, sklearn-pickle; got 'tensorflow'"),
-    ({"members": [{"name": "m", "kind": "onnx", "path": "missing.onnx"}]},
-     r"teacher\.members\[0\]\.path': file '.*missing\.onnx' not found"),
-    ({"members": [{"name": "m", "kind": "onnx"}]}, r"teacher\.members\[0\]\.path' is required for kind 'onnx'"),
-    ({"members": [{"name": "m", "kind": "onnx", "path": "bad.onnx"}]}, r"member 'm': '.*bad\.onnx' is not a valid ONNX model"),
-    ({"members": [{"name": "m", "kind": "pt2", "path": "bad.onnx"}]}, r"'.*bad\.onnx' is not a readable torch\.export program"),
-    ({"members": [{"name": "m", "kind": "onnx", "path": "rf.onnx", "colour": 1}]},
-     r"teacher\.members\[0\]\.colour' is not known"),
-    ({"combne": "mean"}, r"teacher\.combne' is not known\. Did you mean 'combine'"),
-    ({"library": ["rf", "deep_forest"]}, r"teacher\.library': unknown model\(s\) \['deep_forest'\]"),
-    ({"combine": "median"}, r"teacher\.combine' must be one of 'mean', 'geometric', 'weights'; got 'median'"),
-    ({}, r"the teacher has no members"),
-    ({"members": [{"name": "rf", "kind": "onnx", "path": "rf.onnx"}], "combine": "weights"},
-     r"teacher\.weights' must give a weight for every member \['rf'\]; missing \['rf'\]"),
-])
+@pytest.mark.parametrize(
+    "section, match",
+    [
+        (
+            {"members": [{"name": "m", "kind": "tensorflow", "path": "x"}]},
+            r"teacher\.members\[0\]\.kind' must be one of onnx, pt2, torch, precomputed, "
+            r"sklearn-pickle; got 'tensorflow'",
+        ),
+        (
+            {"members": [{"name": "m", "kind": "onnx", "path": "missing.onnx"}]},
+            r"teacher\.members\[0\]\.path': file '.*missing\.onnx' not found",
+        ),
+        (
+            {"members": [{"name": "m", "kind": "onnx"}]},
+            r"teacher\.members\[0\]\.path' is required for kind 'onnx'",
+        ),
+        (
+            {"members": [{"name": "m", "kind": "onnx", "path": "bad.onnx"}]},
+            r"member 'm': '.*bad\.onnx' is not a valid ONNX model",
+        ),
+        (
+            {"members": [{"name": "m", "kind": "pt2", "path": "bad.onnx"}]},
+            r"'.*bad\.onnx' is not a readable torch\.export program",
+        ),
+        (
+            {"members": [{"name": "m", "kind": "onnx", "path": "rf.onnx", "colour": 1}]},
+            r"teacher\.members\[0\]\.colour' is not known",
+        ),
+        ({"combne": "mean"}, r"teacher\.combne' is not known\. Did you mean 'combine'"),
+        (
+            {"library": ["rf", "deep_forest"]},
+            r"teacher\.library': unknown model\(s\) \['deep_forest'\]",
+        ),
+        (
+            {"combine": "median"},
+            r"teacher\.combine' must be one of 'mean', 'geometric', 'weights'; got 'median'",
+        ),
+        ({}, r"the teacher has no members"),
+        (
+            {"members": [{"name": "rf", "kind": "onnx", "path": "rf.onnx"}], "combine": "weights"},
+            r"teacher\.weights' must give a weight for every member \['rf'\]; missing \['rf'\]",
+        ),
+    ],
+)
 def test_recipe_errors_name_the_key(section, match, files, digits):
     x, y, xv, yv = digits
     with pytest.raises(UserError, match=match):
@@ -288,7 +382,9 @@ def test_image_teachers_get_rows_reshaped_to_their_input_shape(tmp_path, digits)
 
     _, _, xv, _ = digits
     torch.manual_seed(0)
-    cnn = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10)).eval()
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 10)
+    ).eval()
     img = torch.from_numpy(xv[:4]).reshape(4, 1, 8, 8)
     ep = torch.export.export(cnn, (img,), dynamic_shapes=({0: torch.export.Dim("batch")},))
     torch.export.save(ep, str(tmp_path / "cnn.pt2"))
@@ -298,20 +394,31 @@ def test_image_teachers_get_rows_reshaped_to_their_input_shape(tmp_path, digits)
     pt2 = load_member({"name": "c", "kind": "pt2", "path": "cnn.pt2"}, 0, tmp_path)
     assert pt2.input_shape == (1, 8, 8) and pt2.width == 64
     np.testing.assert_allclose(pt2.predict_proba(xv), ref, atol=1e-5)
-    ts = load_member({"name": "c", "kind": "torch", "path": "cnn.ts", "input_shape": [1, 8, 8]}, 0, tmp_path)
+    ts = load_member(
+        {"name": "c", "kind": "torch", "path": "cnn.ts", "input_shape": [1, 8, 8]}, 0, tmp_path
+    )
     np.testing.assert_allclose(ts.predict_proba(xv), ref, atol=1e-5)
     # an ONNX graph taking [N, 1, 8, 8]: flatten, a fixed linear map, softmax
     w = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32)
     graph = helper.make_graph(
-        [helper.make_node("Flatten", ["x"], ["f"]), helper.make_node("MatMul", ["f", "w"], ["z"]),
-         helper.make_node("Softmax", ["z"], ["p"], axis=1)], "g",
+        [
+            helper.make_node("Flatten", ["x"], ["f"]),
+            helper.make_node("MatMul", ["f", "w"], ["z"]),
+            helper.make_node("Softmax", ["z"], ["p"], axis=1),
+        ],
+        "g",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 8, 8])],
         [helper.make_tensor_value_info("p", TensorProto.FLOAT, ["N", 10])],
-        [helper.make_tensor("w", TensorProto.FLOAT, [64, 10], w.ravel())])
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "img.onnx")
+        [helper.make_tensor("w", TensorProto.FLOAT, [64, 10], w.ravel())],
+    )
+    onnx.save(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "img.onnx"
+    )
     m = OnnxMember("img", tmp_path / "img.onnx")
     z = xv @ w
     expected = np.exp(z - z.max(1, keepdims=True))
-    np.testing.assert_allclose(m.predict_proba(xv), expected / expected.sum(1, keepdims=True), atol=1e-5)
+    np.testing.assert_allclose(
+        m.predict_proba(xv), expected / expected.sum(1, keepdims=True), atol=1e-5
+    )
     with pytest.raises(UserError, match=r"member 'img' expects 64 features per row; got 60"):
         m.predict_proba(xv[:, :60])

@@ -17,12 +17,18 @@ def _problem(seed: int = 0):
     w = rng.normal(size=(6, 3))
     logits = x @ w
     probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
-    return torch.from_numpy(x), torch.from_numpy(np.log(probs).astype(np.float32)), torch.from_numpy(probs.argmax(1))
+    return (
+        torch.from_numpy(x),
+        torch.from_numpy(np.log(probs).astype(np.float32)),
+        torch.from_numpy(probs.argmax(1)),
+    )
 
 
 def _run(tmp_path, name, resume=False, epochs=6, jittered=True, patience=10):
     x, t, y = _problem()
-    cfg = train_config({"epochs": epochs, "batch_size": 32, "patience": patience, "temperature": 2.0})
+    cfg = train_config(
+        {"epochs": epochs, "batch_size": 32, "patience": patience, "temperature": 2.0}
+    )
 
     def epoch_data(epoch: int) -> EpochData:  # new inputs every epoch, as with jitter
         if not jittered:
@@ -32,8 +38,17 @@ def _run(tmp_path, name, resume=False, epochs=6, jittered=True, patience=10):
 
     torch.manual_seed(0)
     model = build_student({"kind": "mlp", "hidden": [16], "dropout": 0.1}, (6,), 3)
-    res = fit(model, epoch_data, lambda lg: fidelity_score(lg, t[200:].exp()), x[200:], cfg,
-              checkpoint=tmp_path / f"{name}.pt", fingerprint="f", resume=resume, progress=False)
+    res = fit(
+        model,
+        epoch_data,
+        lambda lg: fidelity_score(lg, t[200:].exp()),
+        x[200:],
+        cfg,
+        checkpoint=tmp_path / f"{name}.pt",
+        fingerprint="f",
+        resume=resume,
+        progress=False,
+    )
     return model, res
 
 
@@ -55,8 +70,16 @@ def test_resume_from_a_middle_checkpoint_is_exact(tmp_path):
     torch.manual_seed(0)
     model = build_student({"kind": "mlp", "hidden": [16], "dropout": 0.1}, (6,), 3)
     with pytest.raises(KeyboardInterrupt):
-        tr.fit(model, stop_after_three, lambda lg: fidelity_score(lg, t[200:].exp()), x[200:], cfg,
-               checkpoint=tmp_path / "mid.pt", fingerprint="f", progress=False)
+        tr.fit(
+            model,
+            stop_after_three,
+            lambda lg: fidelity_score(lg, t[200:].exp()),
+            x[200:],
+            cfg,
+            checkpoint=tmp_path / "mid.pt",
+            fingerprint="f",
+            progress=False,
+        )
     assert torch.load(tmp_path / "mid.pt", weights_only=True)["epoch"] == 3
     resumed_model, resumed = _run(tmp_path, "mid", resume=True)
     assert resumed.resumed_from == 3
@@ -71,8 +94,17 @@ def test_checkpoint_of_another_configuration_is_not_resumed(tmp_path):
     x, t, y = _problem()
     cfg = train_config({"epochs": 2, "batch_size": 32})
     model = build_student({"kind": "mlp", "hidden": [16]}, (6,), 3)
-    res = fit(model, lambda e: EpochData(x[:200], y[:200], t[:200]), lambda lg: accuracy_score(lg, y[200:]), x[200:],
-              cfg, checkpoint=tmp_path / "a.pt", fingerprint="other", resume=True, progress=False)
+    res = fit(
+        model,
+        lambda e: EpochData(x[:200], y[:200], t[:200]),
+        lambda lg: accuracy_score(lg, y[200:]),
+        x[200:],
+        cfg,
+        checkpoint=tmp_path / "a.pt",
+        fingerprint="other",
+        resume=True,
+        progress=False,
+    )
     assert res.resumed_from == 0 and res.epochs_run == 2
 
 
@@ -82,7 +114,9 @@ def test_early_stopping_uses_patience_on_validation(tmp_path):
 
 
 def test_train_section_errors():
-    with pytest.raises(UserError, match=r"train.optimizer' must be one of 'adamw', 'sgd'; got 'lbfgs'"):
+    with pytest.raises(
+        UserError, match=r"train.optimizer' must be one of 'adamw', 'sgd'; got 'lbfgs'"
+    ):
         train_config({"optimizer": "lbfgs"})
     with pytest.raises(UserError, match=r"train.temperature' must be in the range"):
         train_config({"temperature": 0.0})
@@ -94,5 +128,8 @@ def test_one_process_distributed_context_gives_the_same_batches():
 
     a, b = TrainContext(), train_context(DistContext())
     for epoch in (0, 3):
-        assert all(torch.equal(u, v) for u, v in zip(a.batches(100, 32, 7, epoch), b.batches(100, 32, 7, epoch)))
+        assert all(
+            torch.equal(u, v)
+            for u, v in zip(a.batches(100, 32, 7, epoch), b.batches(100, 32, 7, epoch))
+        )
     assert b.reduce_sums({"loss": 2.0, "n": 4.0}) == {"loss": 2.0, "n": 4.0}

@@ -5,8 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from distill.transfer import (GENERATORS, TRANSFER_FIELDS, _conflict_free_chunks, hard_labels, jitter,
-                              make_transfer, munge_pass, nearest_neighbours)
+from distill.transfer import (
+    GENERATORS,
+    TRANSFER_FIELDS,
+    _conflict_free_chunks,
+    hard_labels,
+    jitter,
+    make_transfer,
+    munge_pass,
+    nearest_neighbours,
+)
 from tinyship.errors import UserError
 
 SYNTHETIC = [m for m in GENERATORS if m != "original"]
@@ -17,12 +25,22 @@ def mixed_data(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     a = rng.normal(size=n)
     cluster = rng.integers(0, 2, n)
-    x = np.stack([a + 5 * cluster, 2 * a + 5 * cluster + 0.1 * rng.normal(size=n), rng.exponential(size=n),
-                  rng.choice([3.0, 7.0, 11.0], n), rng.choice([0.0, 1.0], n)], axis=1).astype(np.float32)
+    x = np.stack(
+        [
+            a + 5 * cluster,
+            2 * a + 5 * cluster + 0.1 * rng.normal(size=n),
+            rng.exponential(size=n),
+            rng.choice([3.0, 7.0, 11.0], n),
+            rng.choice([0.0, 1.0], n),
+        ],
+        axis=1,
+    ).astype(np.float32)
     return x, np.array([False, False, False, True, True])
 
 
-def pairs(n_pairs: int, gap: float = 1.0, nominal: bool = True, dims: int = 20) -> tuple[np.ndarray, np.ndarray]:
+def pairs(
+    n_pairs: int, gap: float = 1.0, nominal: bool = True, dims: int = 20
+) -> tuple[np.ndarray, np.ndarray]:
     """Mutual nearest-neighbour pairs: random centres in ``dims`` dimensions (far apart relative to
     ``gap``), row 2k at centre k, row 2k+1 at centre k + gap; a nominal column holding 0 in even
     rows and 1 in odd rows (the Hamming term, 1, is small next to the distance between centres)."""
@@ -37,20 +55,24 @@ def test_size_original_first_nominal_in_set_and_seeded(method):
     x, nominal = mixed_data()
     out = make_transfer({"method": method, "size_multiplier": 4}, x, nominal, seed=1)
     assert out.shape == (4 * len(x), x.shape[1]) and out.dtype == np.float32
-    np.testing.assert_array_equal(out[:len(x)], x)
+    np.testing.assert_array_equal(out[: len(x)], x)
     for a in np.flatnonzero(nominal):
         assert set(np.unique(out[:, a])) <= set(np.unique(x[:, a]))
     assert np.isfinite(out).all()
-    np.testing.assert_array_equal(out, make_transfer({"method": method, "size_multiplier": 4}, x, nominal, seed=1))
-    assert not np.array_equal(out, make_transfer({"method": method, "size_multiplier": 4}, x, nominal, seed=2))
-    synth = out[len(x):]
-    assert not np.array_equal(synth[:len(x)], x), "synthetic rows must differ from the originals"
+    np.testing.assert_array_equal(
+        out, make_transfer({"method": method, "size_multiplier": 4}, x, nominal, seed=1)
+    )
+    assert not np.array_equal(
+        out, make_transfer({"method": method, "size_multiplier": 4}, x, nominal, seed=2)
+    )
+    synth = out[len(x) :]
+    assert not np.array_equal(synth[: len(x)], x), "synthetic rows must differ from the originals"
 
 
 @pytest.mark.parametrize("method", SYNTHETIC)
 def test_marginals_roughly_preserved(method):
     x, nominal = mixed_data(600)
-    synth = make_transfer({"method": method, "size_multiplier": 6}, x, nominal, seed=0)[len(x):]
+    synth = make_transfer({"method": method, "size_multiplier": 6}, x, nominal, seed=0)[len(x) :]
     for a in range(x.shape[1]):
         sd = x[:, a].std()
         assert abs(synth[:, a].mean() - x[:, a].mean()) < 0.15 * sd, a
@@ -63,8 +85,12 @@ def test_marginals_roughly_preserved(method):
 def test_random_breaks_dependence_but_nbe_and_munge_keep_it():
     """RANDOM samples each attribute independently (§4.1); NBE's mixture and MUNGE keep structure."""
     x, nominal = mixed_data(600)
-    corr = {m: np.corrcoef(make_transfer({"method": m, "size_multiplier": 5}, x, nominal, seed=0)[len(x):, :2].T)[0, 1]
-            for m in SYNTHETIC}
+    corr = {
+        m: np.corrcoef(
+            make_transfer({"method": m, "size_multiplier": 5}, x, nominal, seed=0)[len(x) :, :2].T
+        )[0, 1]
+        for m in SYNTHETIC
+    }
     assert np.corrcoef(x[:, :2].T)[0, 1] > 0.95
     assert abs(corr["random"]) < 0.1
     assert corr["nbe"] > 0.6 and corr["munge"] > 0.9, corr
@@ -72,14 +98,14 @@ def test_random_breaks_dependence_but_nbe_and_munge_keep_it():
 
 def test_random_draws_only_observed_values():
     x, nominal = mixed_data()
-    synth = make_transfer({"method": "random", "size_multiplier": 3}, x, nominal, seed=0)[len(x):]
+    synth = make_transfer({"method": "random", "size_multiplier": 3}, x, nominal, seed=0)[len(x) :]
     for a in range(x.shape[1]):
         assert set(np.unique(synth[:, a])) <= set(np.unique(x[:, a]))
 
 
 def test_nbe_stays_in_observed_range():
     x, nominal = mixed_data()
-    synth = make_transfer({"method": "nbe", "size_multiplier": 5}, x, nominal, seed=0)[len(x):]
+    synth = make_transfer({"method": "nbe", "size_multiplier": 5}, x, nominal, seed=0)[len(x) :]
     assert (synth.min(0) >= x.min(0)).all() and (synth.max(0) <= x.max(0)).all()
 
 
@@ -114,7 +140,7 @@ def test_munge_full_walk_on_mutual_pairs_changes_nominal_at_2p_1_minus_p():
     p = 0.2
     x, nominal = pairs(2000)
     out = make_transfer({"method": "munge", "size_multiplier": 6, "p": p}, x, nominal, seed=3)
-    synth = out[len(x):]
+    synth = out[len(x) :]
     changed = (synth[:, -1] != np.tile(x[:, -1], 5)).mean()
     assert abs(changed - 2 * p * (1 - p)) < 0.02, changed
     assert set(np.unique(synth[:, -1])) == {0.0, 1.0}
@@ -127,8 +153,8 @@ def test_munge_continuous_sd_is_distance_over_s(s):
     nn = nearest_neighbours(x, nominal)
     evens = np.arange(0, len(x), 2)
     t = munge_pass(x.copy(), nominal, nn, 1.0, s, np.random.default_rng(0), chunks=[evens])
-    e_new = t[evens, 0] - x[evens + 1, 0]   # e_a ~ N(e'_a, |a-b|/s)
-    f_new = t[evens + 1, 0] - x[evens, 0]   # e'_a ~ N(e_a, |a-b|/s)
+    e_new = t[evens, 0] - x[evens + 1, 0]  # e_a ~ N(e'_a, |a-b|/s)
+    f_new = t[evens + 1, 0] - x[evens, 0]  # e'_a ~ N(e_a, |a-b|/s)
     for dev in (e_new, f_new):
         assert abs(dev.mean()) < 0.05 * gap / s
         assert abs(dev.std() / (gap / s) - 1) < 0.05
@@ -140,8 +166,10 @@ def test_munge_smaller_s_spreads_wider():
     x, nominal = pairs(1000, gap=1.0)
     spread = {}
     for s in (1.0, 10.0):
-        out = make_transfer({"method": "munge", "size_multiplier": 3, "p": 0.5, "s": s}, x, nominal, seed=0)
-        synth, base = out[len(x):, 0], np.tile(np.repeat(x[0::2, 0], 2), 2)
+        out = make_transfer(
+            {"method": "munge", "size_multiplier": 3, "p": 0.5, "s": s}, x, nominal, seed=0
+        )
+        synth, base = out[len(x) :, 0], np.tile(np.repeat(x[0::2, 0], 2), 2)
         spread[s] = np.minimum(np.abs(synth - base), np.abs(synth - base - 1.0)).mean()
     assert spread[1.0] > 4 * spread[10.0], spread
 
@@ -174,19 +202,34 @@ def test_munge_chunks_reproduce_the_sequential_walk():
 def test_original_returns_training_rows():
     x, nominal = mixed_data()
     np.testing.assert_array_equal(make_transfer({}, x, nominal, seed=0), x)
-    np.testing.assert_array_equal(make_transfer({"method": "munge", "size_multiplier": 1}, x, nominal, seed=0), x)
+    np.testing.assert_array_equal(
+        make_transfer({"method": "munge", "size_multiplier": 1}, x, nominal, seed=0), x
+    )
 
 
-@pytest.mark.parametrize("section, x, nominal, match", [
-    ({"method": "smote"}, None, None, r"transfer\.method' must be one of 'original', 'munge'"),
-    ({"method": "original", "size_multiplier": 5}, None, None, r"adds no rows"),
-    ({"method": "munge", "p": 1.5}, None, None, r"transfer\.p' must be in the range \[0.0, 1.0\]; got 1.5"),
-    ({"method": "munge", "s": 0}, None, None, r"transfer\.s' must be in the range"),
-    ({"method": "munge", "multiplier": 3}, None, None, r"Did you mean 'size_multiplier'"),
-    ({"method": "munge"}, np.array([[1.0, np.nan], [2.0, 3.0]]), None, r"row 0, column 1 is nan"),
-    ({"method": "munge"}, np.ones((4, 2)), np.array([True]), r"one entry per column \(2\)"),
-    ({"method": "munge"}, np.ones(4), None, r"shape \(4,\)"),
-])
+@pytest.mark.parametrize(
+    "section, x, nominal, match",
+    [
+        ({"method": "smote"}, None, None, r"transfer\.method' must be one of 'original', 'munge'"),
+        ({"method": "original", "size_multiplier": 5}, None, None, r"adds no rows"),
+        (
+            {"method": "munge", "p": 1.5},
+            None,
+            None,
+            r"transfer\.p' must be in the range \[0.0, 1.0\]; got 1.5",
+        ),
+        ({"method": "munge", "s": 0}, None, None, r"transfer\.s' must be in the range"),
+        ({"method": "munge", "multiplier": 3}, None, None, r"Did you mean 'size_multiplier'"),
+        (
+            {"method": "munge"},
+            np.array([[1.0, np.nan], [2.0, 3.0]]),
+            None,
+            r"row 0, column 1 is nan",
+        ),
+        ({"method": "munge"}, np.ones((4, 2)), np.array([True]), r"one entry per column \(2\)"),
+        ({"method": "munge"}, np.ones(4), None, r"shape \(4,\)"),
+    ],
+)
 def test_errors_name_the_value(section, x, nominal, match):
     if x is None:
         x, nominal = mixed_data(20)
@@ -229,7 +272,15 @@ def test_a_400k_row_transfer_set_is_feasible(method):
 def test_hard_labels_keep_true_labels_only_where_rows_are_the_training_rows():
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
     y = np.array([2, 0, 1])
-    probs = np.eye(3, dtype=np.float32)[[1, 1, 1, 0, 2]]  # the teacher disagrees with every true label
+    probs = np.eye(3, dtype=np.float32)[
+        [1, 1, 1, 0, 2]
+    ]  # the teacher disagrees with every true label
     grown = np.concatenate([x, x[:2] + 0.5])
     assert hard_labels(grown, x, y, probs).tolist() == [2, 0, 1, 0, 2]
-    assert hard_labels(grown[::-1].copy(), x, y, probs).tolist() == [1, 1, 1, 0, 2]  # rows not in place: teacher's
+    assert hard_labels(grown[::-1].copy(), x, y, probs).tolist() == [
+        1,
+        1,
+        1,
+        0,
+        2,
+    ]  # rows not in place: teacher's

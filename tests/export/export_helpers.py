@@ -31,10 +31,14 @@ def rewrite_student(run_dir: Path, model: nn.Module) -> Path:
         holdout = {k: z[k] for k in z.files}
     model.eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
-    ep = torch.export.export(model, (torch.from_numpy(holdout["x"][:4]),), dynamic_shapes=({0: batch},))
+    ep = torch.export.export(
+        model, (torch.from_numpy(holdout["x"][:4]),), dynamic_shapes=({0: batch},)
+    )
     torch.export.save(ep, student / "student.pt2")
     with torch.no_grad():
-        holdout["student_probs"] = torch.softmax(ep.module()(torch.from_numpy(holdout["x"])), -1).numpy()
+        holdout["student_probs"] = torch.softmax(
+            ep.module()(torch.from_numpy(holdout["x"])), -1
+        ).numpy()
     rundir.atomic_write_npz(student / "holdout.npz", **holdout)
     refresh_hashes(run_dir, card)
     return run_dir
@@ -43,7 +47,10 @@ def rewrite_student(run_dir: Path, model: nn.Module) -> Path:
 def refresh_hashes(run_dir: Path, card: dict | None = None) -> None:
     student = run_dir / "student"
     card = card if card is not None else json.loads((student / "card.json").read_text())
-    card["sha256"] = {n: rundir.sha256_file(student / n) for n in ("student.pt2", "calibration.npz", "holdout.npz")}
+    card["sha256"] = {
+        n: rundir.sha256_file(student / n)
+        for n in ("student.pt2", "calibration.npz", "holdout.npz")
+    }
     rundir.atomic_write_json(student / "card.json", card)
 
 
@@ -75,8 +82,16 @@ def outlier_mlp(run_dir: Path, factor: float = 2000.0) -> Path:
 def wide_cnn(run_dir: Path, seed: int = 0) -> Path:
     """A wider CNN (~30k weights) on the fixture's 1x8x8 digits; weights trained for a few steps."""
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 48, 3, padding=1, stride=2),
-                          nn.ReLU(), nn.Flatten(), nn.Linear(48 * 16, 32), nn.ReLU(), nn.Linear(32, 10))
+    model = nn.Sequential(
+        nn.Conv2d(1, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(32, 48, 3, padding=1, stride=2),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(48 * 16, 32),
+        nn.ReLU(),
+        nn.Linear(32, 10),
+    )
     # a few steps on the holdout labels so the logits are not random (sizes are what this student is for)
     with np.load(run_dir / "student" / "holdout.npz", allow_pickle=False) as z:
         hx, hy = torch.from_numpy(z["x"]), torch.from_numpy(z["y"])

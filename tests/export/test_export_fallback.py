@@ -31,18 +31,32 @@ def test_outlier_layer_is_kept_float_and_recorded(outlier_run, tmp_path, fmt, pr
 
         model = onnx.load(str(run / "export" / rec.file))
         assert any(i.data_type == onnx.TensorProto.INT8 for i in model.graph.initializer)
-        assert "node_linear" not in rec.excluded_layers  # the first layer (no outlier) stayed quantized
+        assert (
+            "node_linear" not in rec.excluded_layers
+        )  # the first layer (no outlier) stayed quantized
     assert any("first attempt agreement" in n and "gate passed" in n for n in rec.notes)
     if fmt == "tflite":
-        assert rec.input.dtype == "int8" and "0" not in rec.excluded_layers  # first layer stayed int8
+        assert (
+            rec.input.dtype == "int8" and "0" not in rec.excluded_layers
+        )  # first layer stayed int8
         assert rec.tflm_arena_bytes and rec.tflm_parity.passed
 
 
-def test_threshold_too_high_for_any_exclusion_still_fails_with_all_layers_tried(fixture_runs, tmp_path):
+def test_threshold_too_high_for_any_exclusion_still_fails_with_all_layers_tried(
+    fixture_runs, tmp_path
+):
     run = copy_run(fixture_runs["mlp"], tmp_path / "run")
-    report = export.run(run, formats=["onnx"], precisions=["int8"], thresholds={"int8": 1.0}, keep_going=True,
-                        progress=False)
+    report = export.run(
+        run,
+        formats=["onnx"],
+        precisions=["int8"],
+        thresholds={"int8": 1.0},
+        keep_going=True,
+        progress=False,
+    )
     rec = report.artifact("onnx:int8")
-    if rec.parity.agreement < 1.0:  # the first attempt misses at least one example: the fallback must have run
+    if (
+        rec.parity.agreement < 1.0
+    ):  # the first attempt misses at least one example: the fallback must have run
         assert rec.excluded_layers and rec.layer_errors
     assert rec.passed == (rec.parity.agreement >= 1.0)

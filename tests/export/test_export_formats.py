@@ -13,7 +13,6 @@ import export
 from export import parity
 from export.registry import formats
 from tinyship import rundir
-from tinyship.errors import UserError
 
 PAIRS = [(f.name, p) for f in formats().values() for p in f.precisions]
 RUNNABLE_HERE = [(f, p) for f, p in PAIRS if formats()[f].cannot_run() is None]
@@ -44,10 +43,14 @@ def test_runnable_artifacts_agree_with_the_student(cnn_export, fmt, precision):
     if precision == "fp32":
         assert rec.parity.max_abs_prob_err < 1e-4
     if precision.startswith("int8"):
-        assert rec.parity.max_abs_prob_err > 0  # really quantized: not bit-identical to the float student
+        assert (
+            rec.parity.max_abs_prob_err > 0
+        )  # really quantized: not bit-identical to the float student
 
 
-@pytest.mark.skipif(sys.platform == "darwin", reason="on macOS Core ML runs, so parity is checked numerically")
+@pytest.mark.skipif(
+    sys.platform == "darwin", reason="on macOS Core ML runs, so parity is checked numerically"
+)
 @pytest.mark.parametrize("precision", formats()["coreml"].precisions)
 def test_coreml_on_linux_says_parity_was_not_checked(cnn_export, precision):
     rec = cnn_export[1].artifact(f"coreml:{precision}")
@@ -55,7 +58,10 @@ def test_coreml_on_linux_says_parity_was_not_checked(cnn_export, precision):
     assert any("Core ML prediction needs macOS" in n for n in rec.not_checked)
 
 
-@pytest.mark.skipif(sys.platform != "darwin", reason="Core ML prediction needs macOS (coremltools cannot run predictions on Linux)")
+@pytest.mark.skipif(
+    sys.platform != "darwin",
+    reason="Core ML prediction needs macOS (coremltools cannot run predictions on Linux)",
+)
 @pytest.mark.parametrize("precision", formats()["coreml"].precisions)
 def test_coreml_parity_on_macos(cnn_export, precision):
     rec = cnn_export[1].artifact(f"coreml:{precision}")
@@ -72,7 +78,10 @@ def test_coreml_structure_matches_the_precision(cnn_export):
         assert json.loads(info["metadata"]["labels"]) == [str(i) for i in range(10)]
     assert set(s["fp32"]["weight_dtypes"]) == {"FLOAT32"}
     assert set(s["fp16"]["weight_dtypes"]) == {"FLOAT16"}
-    assert s["int8-weights"]["weight_dtypes"].get("constexpr_affine_dequantize.quantized_data:INT8", 0) == 3
+    assert (
+        s["int8-weights"]["weight_dtypes"].get("constexpr_affine_dequantize.quantized_data:INT8", 0)
+        == 3
+    )
     assert s["palette4"]["palette_entries"] == [16] and s["palette6"]["palette_entries"] == [64]
     assert s["palette4"]["weight_dtypes"].get("constexpr_lut_to_dense.lut:FLOAT16", 0) == 3
 
@@ -95,10 +104,15 @@ def test_int8_input_scaling_round_trips_within_half_a_scale(cnn_export, fixture_
         x = z["x"]
     back = dequantize(quantize_input(x, scale, zero), scale, zero)
     lo, hi = (-128 - zero) * scale, (127 - zero) * scale
-    assert x.min() >= lo - scale / 2 and x.max() <= hi + scale / 2  # calibration covered the holdout's range
+    assert (
+        x.min() >= lo - scale / 2 and x.max() <= hi + scale / 2
+    )  # calibration covered the holdout's range
     assert np.abs(back - x).max() <= scale / 2 + 1e-6
     # and saturation, not wrap-around, beyond the range
-    assert quantize_input(np.array([hi + 100 * scale, lo - 100 * scale]), scale, zero).tolist() == [127, -128]
+    assert quantize_input(np.array([hi + 100 * scale, lo - 100 * scale]), scale, zero).tolist() == [
+        127,
+        -128,
+    ]
 
 
 def test_int8_files_are_smaller_than_fp32(cnn_export):
@@ -125,8 +139,13 @@ def test_a_corrupted_artifact_fails_the_parity_gate(cnn_export, tmp_path):
             init.CopyFrom(numpy_helper.from_array(np.roll(w, 1, axis=0), init.name))
     broken = tmp_path / "model.fp32.onnx"
     onnx.save(model, str(broken))
-    rec = parity.verify(formats()["onnx"], broken, ArtifactRecord(file=broken.name, format="onnx", precision="fp32"),
-                        load_student(run), parity.DEFAULT_THRESHOLDS)
+    rec = parity.verify(
+        formats()["onnx"],
+        broken,
+        ArtifactRecord(file=broken.name, format="onnx", precision="fp32"),
+        load_student(run),
+        parity.DEFAULT_THRESHOLDS,
+    )
     assert rec.passed is False and rec.parity.agreement < 0.5
     assert "model.fp32.onnx: agreement" in rec.failure()
 
@@ -134,14 +153,29 @@ def test_a_corrupted_artifact_fails_the_parity_gate(cnn_export, tmp_path):
 def test_cli_prints_the_table_and_refuses_to_overwrite(cnn_export):
     run, _ = cnn_export
     before = (run / "export" / "exports.json").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "export", "--run", str(run), "--formats", "onnx",
-                           "--precisions", "fp32"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "export",
+            "--run",
+            str(run),
+            "--formats",
+            "onnx",
+            "--precisions",
+            "fp32",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 2 and "already exists. Pass --force" in proc.stderr
     assert (run / "export" / "exports.json").read_bytes() == before
 
 
 def test_cli_help():
-    proc = subprocess.run([sys.executable, "-m", "export", "--help"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "export", "--help"], capture_output=True, text=True
+    )
     assert proc.returncode == 0 and "--keep-going" in proc.stdout and "--precisions" in proc.stdout
 
 
@@ -157,7 +191,9 @@ def test_full_matrix_on_every_fixture_student(fixture_runs, tmp_path, kind, fmt)
     from export_helpers import copy_run
 
     run = copy_run(fixture_runs[kind], tmp_path / kind)
-    report = export.run(run, formats=[fmt], thresholds={"fp32": 0.999, "fp16": 0.99, "int8": 0.97}, progress=False)
+    report = export.run(
+        run, formats=[fmt], thresholds={"fp32": 0.999, "fp16": 0.99, "int8": 0.97}, progress=False
+    )
     assert report.passed
     for rec in report.artifacts:
         assert rec.error is None and rec.bytes > 0
@@ -174,8 +210,12 @@ def test_int8_is_at_most_35_percent_of_fp32_on_a_30k_weight_cnn(fixture_runs, tm
     from export_helpers import copy_run, wide_cnn
 
     run = wide_cnn(copy_run(fixture_runs["cnn"], tmp_path / "wide"))
-    report = export.run(run, formats=["onnx", "tflite"], precisions=["fp32", "int8", "int8-full"], progress=False)
-    ratios = {fmt: report.artifact(f"{fmt}:{q}").bytes / report.artifact(f"{fmt}:fp32").bytes
-              for fmt, q in (("onnx", "int8"), ("tflite", "int8-full"))}
+    report = export.run(
+        run, formats=["onnx", "tflite"], precisions=["fp32", "int8", "int8-full"], progress=False
+    )
+    ratios = {
+        fmt: report.artifact(f"{fmt}:{q}").bytes / report.artifact(f"{fmt}:fp32").bytes
+        for fmt, q in (("onnx", "int8"), ("tflite", "int8-full"))
+    }
     print("int8/fp32 bytes on the 30k-weight CNN:", ratios)
     assert all(r <= 0.35 for r in ratios.values()), ratios

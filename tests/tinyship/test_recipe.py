@@ -17,15 +17,21 @@ def test_defaults_filled_and_int_promoted_to_float():
     assert out == {"arch": "mlp", "epochs": 10, "lr": 1.0, "hidden": None, "data": "digits"}
 
 
-@pytest.mark.parametrize("given, message", [
-    ({"data": "d", "arch": "resnet"}, r"'student.arch' must be one of 'mlp', 'cnn', 'dscnn'; got 'resnet'"),
-    ({"data": "d", "epochs": 0}, r"'student.epochs' must be in the range \[1, inf\]; got 0"),
-    ({"data": "d", "epochs": "5"}, r"'student.epochs' must be int; got str '5'"),
-    ({"data": "d", "epochs": True}, r"'student.epochs' must be int; got bool True"),
-    ({"data": "d", "epoch": 5}, r"'student.epoch' is not known. Did you mean 'epochs'\?"),
-    ({"data": "d", "lr": float("nan")}, r"'student.lr' must be a finite number"),
-    ({}, r"'student.data' is required \(dataset name\)"),
-])
+@pytest.mark.parametrize(
+    "given, message",
+    [
+        (
+            {"data": "d", "arch": "resnet"},
+            r"'student.arch' must be one of 'mlp', 'cnn', 'dscnn'; got 'resnet'",
+        ),
+        ({"data": "d", "epochs": 0}, r"'student.epochs' must be in the range \[1, inf\]; got 0"),
+        ({"data": "d", "epochs": "5"}, r"'student.epochs' must be int; got str '5'"),
+        ({"data": "d", "epochs": True}, r"'student.epochs' must be int; got bool True"),
+        ({"data": "d", "epoch": 5}, r"'student.epoch' is not known. Did you mean 'epochs'\?"),
+        ({"data": "d", "lr": float("nan")}, r"'student.lr' must be a finite number"),
+        ({}, r"'student.data' is required \(dataset name\)"),
+    ],
+)
 def test_bad_values_name_key_value_and_allowed(given, message):
     with pytest.raises(UserError, match=message):
         validate("student", given, FIELDS)
