@@ -20,12 +20,20 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all]'
 	@touch $(STAMP)
 
-# Debian packages the tests need: an sshd for the SSH runner's tests.
+# Debian packages the tests need: an sshd for the SSH runner, Chromium for the report's
+# rendering test, gcc and arm-none-eabi-gcc for the MCU C files. Installed once, as root.
+SYSTEM_PKGS := openssh-server openssh-client chromium gcc-arm-none-eabi libnewlib-arm-none-eabi
 system-deps:
-	@command -v sshd >/dev/null || test -x /usr/sbin/sshd || { \
+	@missing=""; \
+	command -v sshd >/dev/null || test -x /usr/sbin/sshd || missing="$$missing openssh-server openssh-client"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v arm-none-eabi-gcc >/dev/null || missing="$$missing gcc-arm-none-eabi libnewlib-arm-none-eabi"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client >/dev/null; \
-	  else echo "note: openssh-server missing and not root; the ssh runner tests will be skipped"; fi; }
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing Debian packages:$$missing (not root); tests that need them are skipped"; fi; \
+	fi
 
 demo: setup
 	$(PY) -m distill --recipe $(RECIPE) --out $(OUT) $(FORCE)
