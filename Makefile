@@ -22,7 +22,6 @@ $(STAMP): pyproject.toml
 
 # Debian packages the tests need: an sshd for the SSH runner, Chromium for the report's
 # rendering test, gcc and arm-none-eabi-gcc for the MCU C files. Installed once, as root.
-SYSTEM_PKGS := openssh-server openssh-client chromium gcc-arm-none-eabi libnewlib-arm-none-eabi
 system-deps:
 	@missing=""; \
 	command -v sshd >/dev/null || test -x /usr/sbin/sshd || missing="$$missing openssh-server openssh-client"; \
