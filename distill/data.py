@@ -9,6 +9,7 @@ nothing is ever tuned on it). Normalization is fitted on the training split only
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 from collections.abc import Callable
@@ -463,6 +464,17 @@ LOADERS: dict[str, Callable[[dict], Dataset]] = {
     "letter": load_letter,
     "npz": load_npz,
 }
+LOADER_FIELDS: dict[str, dict[str, Field]] = {}  # extra data.* keys a registered loader reads
+
+
+def register_loader(
+    name: str, loader: Callable[[dict], Dataset], fields: dict[str, Field] | None = None
+) -> None:
+    """Add a loader under ``data.name: <name>``, with the extra recipe keys it reads."""
+    LOADERS[name] = loader
+    LOADER_FIELDS[name] = dict(fields or {})
+    DATA_FIELDS["name"] = dataclasses.replace(DATA_FIELDS["name"], choices=tuple(LOADERS))
+
 
 DATA_FIELDS: dict[str, Field] = {
     "name": Field(str, choices=tuple(LOADERS), doc="which data set"),
@@ -498,7 +510,8 @@ DATA_FIELDS: dict[str, Field] = {
 
 def validate_section(section: dict | None) -> dict:
     """The recipe's data section with defaults filled in (UserError naming a bad key or value)."""
-    return validate("data", section, DATA_FIELDS)
+    name = section.get("name") if isinstance(section, dict) else None
+    return validate("data", section, {**DATA_FIELDS, **LOADER_FIELDS.get(name, {})})
 
 
 def load_data(section: dict) -> Dataset:
@@ -513,3 +526,6 @@ def load_data(section: dict) -> Dataset:
             f"{int(ds.y_train.max())} for {ds.num_classes} names."
         )
     return ds
+
+
+from . import audio as _audio  # noqa: E402,F401  (registers data.name: audio_folder)

@@ -51,7 +51,8 @@ def table(title: str, fields: Mapping[str, Field], intro: str = "") -> str:
 def render() -> str:
     """The whole reference, section by section in pipeline order."""
     from devices.budgets import RECIPE_FIELDS as DEVICE_FIELDS
-    from distill.data import DATA_FIELDS
+    from distill.audio import FRONTEND_FIELDS
+    from distill.data import DATA_FIELDS, LOADER_FIELDS
     from distill.specialists import SPECIALIST_FIELDS
     from distill.students import STUDENTS
     from distill.teachers import MEMBER_FIELDS, TEACHER_FIELDS
@@ -62,6 +63,11 @@ def render() -> str:
     parts = [
         HEADER,
         table("data", DATA_FIELDS),
+        *(
+            table(f"data (name: {n})", f, "Extra keys of this loader.")
+            for n, f in LOADER_FIELDS.items()
+        ),
+        table("data.frontend", FRONTEND_FIELDS, "audio_folder: the MFCC / log-mel front-end."),
         table("teacher", TEACHER_FIELDS),
         table("teacher.members[i]", MEMBER_FIELDS, "One explicit ensemble member."),
         table("transfer", TRANSFER_FIELDS),

@@ -35,7 +35,7 @@ def test_normalizer_is_fitted_on_train_only():
 def test_unknown_data_name():
     with pytest.raises(
         UserError,
-        match=r"data.name' must be one of 'digits', 'mnist', 'adult', 'letter', 'npz'; got 'cifar'",
+        match=r"data.name' must be one of 'digits', 'mnist', 'adult', 'letter', 'npz', 'audio_folder'; got 'cifar'",
     ):
         load_data({"name": "cifar"})
 
