@@ -54,9 +54,9 @@ def run_problem(
 ) -> dict:
     import torch
 
+    from distill.building import build_teacher
     from distill.data import Normalizer
     from distill.students import build_student
-    from distill.teachers import build_teacher
     from distill.transfer import make_transfer
 
     ds, (x_tr_raw, y_tr), (x_va_raw, y_va), (x_te_raw, y_te) = pooled_split(

@@ -71,9 +71,9 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path) -> dict:
     import torch
 
+    from distill.building import build_teacher
     from distill.data import Normalizer, load_data
     from distill.students import build_student
-    from distill.teachers import build_teacher
     from distill.transfer import make_transfer
 
     ds = load_data({**section, "max_train": args.max_train, "verify_sha256": True})

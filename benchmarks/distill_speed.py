@@ -105,10 +105,10 @@ def run(args) -> int:
 
     import torch
 
+    from distill.building import build_teacher
     from distill.cache import TeacherCache
     from distill.data import Normalizer, load_data
     from distill.students import build_student
-    from distill.teachers import build_teacher
     from distill.train import train_config
     from distill.transfer import make_transfer
 

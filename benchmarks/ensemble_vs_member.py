@@ -51,8 +51,8 @@ def cnn_member(
     """A CNN trained on hard labels with one-pixel shifts, through distill.train.fit (early stopping on validation)."""
     import torch
 
+    from distill.members import TorchMember
     from distill.students import build_student
-    from distill.teachers import TorchMember
     from distill.train import EpochData
 
     side = int(round(x.shape[1] ** 0.5))
@@ -92,7 +92,7 @@ def wide_extras(x, y, xv, yv, seed: int, cnn_epochs: int, quick: bool) -> dict:
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.svm import SVC
 
-    from distill.teachers import SklearnMember
+    from distill.members import SklearnMember
 
     ests = {
         "svm_rbf_c1": SVC(C=1.0, gamma="scale"),
@@ -130,8 +130,8 @@ def select(
 
 def one_split(split: int, args, libraries: list[str]) -> dict:
     from distill import data as D
+    from distill.ensemble import combine_probas
     from distill.library import build_library
-    from distill.teachers import combine_probas
     from tinyship.recipe import load_recipe
 
     recipe = load_recipe(common.ROOT / "recipes" / "demo.yaml")

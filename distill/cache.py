@@ -24,7 +24,8 @@ import numpy as np
 
 from tinyship.errors import UserError
 
-from .teachers import Teacher, check_inputs
+from .ensemble import Teacher
+from .members import check_inputs
 
 
 def inputs_sha256(x: np.ndarray) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 
 from tinyship.errors import UserError
 
-from .teachers import Member, SklearnMember, TorchMember
+from .members import Member, SklearnMember, TorchMember
 
 Factory = Callable[[np.ndarray, np.ndarray, int, int], Member]
 MODELS: dict[str, Factory] = {}

@@ -29,6 +29,7 @@ from tinyship.errors import InternalError, UserError
 from tinyship.recipe import load_recipe, validate
 
 from . import data as data_mod
+from .probs import nll
 from .selection import paired_errors
 from .students import build_student, count_params_macs, student_input_shape, validate_spec
 from .train import (
@@ -38,7 +39,6 @@ from .train import (
     fidelity_score,
     fit,
     log_probs,
-    nll,
     predict_logits,
     train_config,
 )
@@ -104,8 +104,8 @@ def distill(
     ``dist_ctx`` (a ``distill.distributed.DistContext``, as under torchrun) shards the teacher
     labelling across ranks and trains with DDP; only rank 0 writes ``student/``.
     """
+    from .building import TEACHER_FIELDS, build_teacher
     from .cache import TeacherCache
-    from .teachers import TEACHER_FIELDS, build_teacher
     from .transfer import TRANSFER_FIELDS, hard_labels, jitter, make_transfer
 
     t0 = time.perf_counter()

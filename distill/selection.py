@@ -22,12 +22,8 @@ import numpy as np
 
 from tinyship.errors import UserError
 
-from .teachers import LOG_FLOOR, combine_probas
-
-
-def nll(p: np.ndarray, y: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true labels (lower is better)."""
-    return float(-np.mean(np.log(np.maximum(p[np.arange(len(y)), y], LOG_FLOOR))))
+from .ensemble import combine_probas
+from .probs import nll
 
 
 def error_rate(p: np.ndarray, y: np.ndarray) -> float:

@@ -22,7 +22,7 @@ summed into the dustbin. q is parameterised by logits z (q = softmax z) and foun
 gradient steps from z = log p^g. With no active specialist the minimum is q = p^g exactly.
 
 The combined model is a teacher *member* (``SpecialistsMember``, the Member protocol of
-``distill.teachers``): the specialists make the teacher better, the small student ships.
+``distill.ensemble``): the specialists make the teacher better, the small student ships.
 """
 
 from __future__ import annotations
@@ -382,7 +382,7 @@ class SpecialistEnsemble:
 
 @dataclass
 class SpecialistsMember:
-    """The combined model as a teacher member (the Member protocol of distill.teachers)."""
+    """The combined model as a teacher member (the Member protocol of distill.members)."""
 
     ensemble: SpecialistEnsemble
     name: str = "specialists"

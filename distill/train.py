@@ -330,12 +330,6 @@ def log_probs(probs: np.ndarray, floor: float = 1e-7) -> torch.Tensor:
     return torch.from_numpy(np.log(p).astype(np.float32))
 
 
-def nll(probs: np.ndarray, labels: np.ndarray, floor: float = 1e-7) -> float:
-    """Mean negative log-likelihood of the true labels."""
-    p = np.clip(np.asarray(probs, dtype=np.float64)[np.arange(len(labels)), labels], floor, 1.0)
-    return float(-np.log(p).mean())
-
-
 def check_finite_loss(value: float, what: str) -> None:
     if not math.isfinite(value):
         raise UserError(
@@ -354,5 +348,4 @@ __all__ = [
     "accuracy_score",
     "predict_logits",
     "log_probs",
-    "nll",
 ]

@@ -52,10 +52,10 @@ def render() -> str:
     """The whole reference, section by section in pipeline order."""
     from devices.budgets import RECIPE_FIELDS as DEVICE_FIELDS
     from distill.audio import FRONTEND_FIELDS
+    from distill.building import MEMBER_FIELDS, TEACHER_FIELDS
     from distill.data import DATA_FIELDS, LOADER_FIELDS
     from distill.specialists import SPECIALIST_FIELDS
     from distill.students import STUDENTS
-    from distill.teachers import MEMBER_FIELDS, TEACHER_FIELDS
     from distill.train import TRAIN_FIELDS
     from distill.transfer import TRANSFER_FIELDS
     from export.settings import FIELDS as EXPORT_FIELDS

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from distill.cache import TeacherCache, inputs_sha256, label_shard, shard_bounds
-from distill.teachers import Teacher
+from distill.ensemble import Teacher
 from tinyship.errors import UserError
 
 

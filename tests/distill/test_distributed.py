@@ -46,10 +46,11 @@ _CACHE = Path(os.environ.get("TINYSHIP_TEST_CACHE", "/nonexistent"))
 
 
 def _teacher():
-    """A real teacher (distill.teachers) for the sharded labelling through the cache."""
+    """A real teacher (distill.ensemble) for the sharded labelling through the cache."""
     from sklearn.linear_model import LogisticRegression
 
-    from distill.teachers import SklearnMember, Teacher
+    from distill.ensemble import Teacher
+    from distill.members import SklearnMember
 
     x, y = _data()
     est = LogisticRegression(max_iter=200).fit(x[:500], y[:500])

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from distill.building import build_teacher
+from distill.ensemble import Teacher
 from distill.library import MODELS, build_library
-from distill.teachers import Teacher, build_teacher
 from tinyship.errors import UserError
 
 

@@ -168,7 +168,7 @@ def test_python_api_members(tmp_path):
     from sklearn.naive_bayes import GaussianNB
 
     from distill.data import load_data
-    from distill.teachers import SklearnMember
+    from distill.members import SklearnMember
 
     recipe = copy.deepcopy(SMALL)
     recipe["data"]["normalize"] = "none"  # the estimator was fitted on raw pixels

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from distill.ensemble import combine_probas
 from distill.selection import METRICS, bagged_ensemble_selection, ensemble_selection
-from distill.teachers import combine_probas
 from tinyship.errors import UserError
 
 

@@ -129,8 +129,8 @@ def test_member_protocol(fitted, digits):
     nbytes, how = member.serialized_bytes()
     assert nbytes > 4 * sum(p.numel() for p in fitted.generalist.parameters())
     assert "3 specialists" in how
-    teachers = pytest.importorskip("distill.teachers")
-    t = teachers.Teacher(members=[member], weights=np.ones(1), combine="mean")
+    ensemble = pytest.importorskip("distill.ensemble")
+    t = ensemble.Teacher(members=[member], weights=np.ones(1), combine="mean")
     np.testing.assert_allclose(t.predict_proba(xho[:7]), p, atol=1e-5)
 
 

@@ -10,17 +10,15 @@ import pytest
 import torch
 from torch import nn
 
-from distill.teachers import (
+from distill.building import MEMBER_LOADERS, build_teacher, load_member
+from distill.ensemble import Teacher
+from distill.members import (
     KINDS,
-    MEMBER_LOADERS,
     OnnxMember,
     PrecomputedMember,
     Pt2Member,
     SklearnMember,
-    Teacher,
     TorchMember,
-    build_teacher,
-    load_member,
 )
 from tinyship.errors import UserError
 

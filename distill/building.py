@@ -1,0 +1,315 @@
+"""Building a teacher from a recipe: the ``teacher`` schema, member loaders, selection.
+
+A recipe's ``teacher`` section names library models (fitted here on the training
+split), explicit members stored in files, and how to combine them; ensemble
+selection (Caruana et al. 2004) then weights the members on the validation split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tinyship.errors import UserError
+from tinyship.recipe import Field, validate
+
+from .ensemble import COMBINES, Teacher
+from .library import MODELS, build_library
+from .members import (
+    OUTPUTS,
+    Member,
+    OnnxMember,
+    PrecomputedMember,
+    Pt2Member,
+    SklearnMember,
+    SklearnPickleMember,
+    TorchMember,
+    check_inputs,
+)
+from .selection import bagged_ensemble_selection, ensemble_selection
+
+
+def _check_weights(v: Any) -> str | None:
+    if not isinstance(v, dict) or not all(
+        isinstance(k, str) and isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+        for k, w in v.items()
+    ):
+        return "must map member names to non-negative numbers, e.g. {rf: 2, knn: 1}"
+    return None
+
+
+def _check_library(v: Any) -> str | None:
+    if not isinstance(v, list) or not all(isinstance(n, str) for n in v):
+        return "must be a list of model names"
+    bad = [n for n in v if n not in MODELS]
+    if bad:
+        return f"unknown model(s) {bad}; allowed: {', '.join(MODELS)}"
+    if len(set(v)) != len(v):
+        return "lists a model twice"
+    return None
+
+
+MEMBER_FIELDS: dict[str, Field] = {
+    "name": Field(str, doc="unique member name"),
+    "kind": Field(
+        str,
+        choices=("onnx", "pt2", "torch", "precomputed", "sklearn-pickle"),
+        doc="how the member is stored",
+    ),
+    "path": Field(
+        str, default=None, doc="model file (onnx, pt2, TorchScript, pickle), relative to the recipe"
+    ),
+    "inputs": Field(
+        str, default=None, doc="precomputed: .npy of the model-ready inputs the outputs belong to"
+    ),
+    "outputs": Field(str, default=None, doc="precomputed: .npy of outputs aligned with 'inputs'"),
+    "input_shape": Field(
+        list,
+        default=None,
+        check=lambda v: (
+            None
+            if all(isinstance(i, int) and i > 0 for i in v)
+            else "must be a list of positive ints, e.g. [1, 8, 8]"
+        ),
+        doc="torch (TorchScript): per-row input shape; pt2 and onnx read it from the file",
+    ),
+    "output": Field(
+        str,
+        default=None,
+        choices=OUTPUTS,
+        doc="what the member returns: probs or logits (default: logits for torch/pt2, probs otherwise)",
+    ),
+}
+
+TEACHER_FIELDS: dict[str, Field] = {
+    "library": Field(
+        list, default=[], check=_check_library, doc="models built and fitted on the training split"
+    ),
+    "members": Field(
+        list,
+        default=[],
+        doc="explicit members: list of {name, kind, path | inputs+outputs, output}",
+    ),
+    "combine": Field(
+        str, default="mean", choices=COMBINES, doc="how member probabilities are combined"
+    ),
+    "weights": Field(
+        dict, default=None, check=_check_weights, doc="combine: weights -> member name to weight"
+    ),
+    "selection": Field(
+        str,
+        default="greedy",
+        choices=("greedy", "bagged", "none"),
+        doc="Caruana 2004 ensemble selection on the validation split (when >= 2 members); "
+        "bagged: §2.4, selection on random halves of the library, averaged",
+    ),
+    "selection_bags": Field(int, default=20, min=1, max=1000, doc="bagged: number of bags"),
+    "selection_bag_fraction": Field(
+        float,
+        default=0.5,
+        min=0.05,
+        max=1.0,
+        doc="bagged: share of the library drawn into each bag",
+    ),
+    "selection_metric": Field(
+        str,
+        default="nll",
+        choices=("nll", "accuracy", "rmse"),
+        doc="validation score ensemble selection optimizes",
+    ),
+    "selection_init": Field(
+        int, default=3, min=0, doc="sorted initialization: start from the k best members"
+    ),
+    "selection_iters": Field(int, default=50, min=1, doc="greedy additions (with replacement)"),
+    "trust_pickles": Field(
+        bool, default=False, doc="allow sklearn-pickle members (a pickle runs code when loaded)"
+    ),
+    "num_classes": Field(int, default=None, min=2, doc="default: max label + 1"),
+}
+
+PICKLE_RISK = (
+    "loading a pickle runs arbitrary code from the file, so pickled models are refused by default. "
+    "If you made this file yourself or trust its source, pass --trust-pickles (or set "
+    "teacher.trust_pickles: true in the recipe); better, convert it to ONNX with skl2onnx."
+)
+
+
+def _resolve(base_dir: Path, spec: dict, key: str, i: int) -> Path:
+    value = spec.get(key)
+    if not value:
+        raise UserError(
+            f"recipe key 'teacher.members[{i}].{key}' is required for kind '{spec['kind']}'."
+        )
+    p = Path(value)
+    p = p if p.is_absolute() else Path(base_dir) / p
+    if not p.exists():
+        raise UserError(
+            f"recipe key 'teacher.members[{i}].{key}': file '{p}' not found "
+            f"(paths are relative to '{base_dir}'). Fix the path or create the file."
+        )
+    return p
+
+
+def _load_onnx(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
+    return OnnxMember(
+        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "probs"
+    )
+
+
+def _load_pt2(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
+    return Pt2Member(
+        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "logits"
+    )
+
+
+def _load_torchscript(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
+    import torch
+
+    path = _resolve(base, spec, "path", i)
+    try:
+        module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise UserError(
+            f"member '{spec['name']}': '{path}' is not a TorchScript file ({type(exc).__name__}). "
+            "Save with torch.jit.save(torch.jit.script(model)), or use kind 'pt2' for torch.export."
+        ) from exc
+    return TorchMember(
+        spec["name"],
+        module,
+        output=spec["output"] or "logits",
+        path=path,
+        input_shape=spec["input_shape"],
+    )
+
+
+def _load_precomputed(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
+    return PrecomputedMember(
+        spec["name"],
+        _resolve(base, spec, "inputs", i),
+        _resolve(base, spec, "outputs", i),
+        output=spec["output"] or "probs",
+    )
+
+
+def _load_pickle(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
+    path = _resolve(base, spec, "path", i)
+    if not trust:
+        raise UserError(f"member '{spec['name']}' is a pickled model ('{path}'): {PICKLE_RISK}")
+    return SklearnPickleMember(spec["name"], path, nc)
+
+
+MEMBER_LOADERS: dict[str, Callable[[dict, int, Path, int | None, bool], Member]] = {
+    "onnx": _load_onnx,
+    "pt2": _load_pt2,
+    "torch": _load_torchscript,
+    "precomputed": _load_precomputed,
+    "sklearn-pickle": _load_pickle,
+}
+
+
+def load_member(
+    spec: dict, i: int, base_dir: Path, num_classes: int | None = None, trust_pickles: bool = False
+) -> Member:
+    """Build one explicit member from its recipe entry (validated against MEMBER_FIELDS)."""
+    if isinstance(spec, dict) and "kind" in spec and spec["kind"] not in MEMBER_LOADERS:
+        raise UserError(
+            f"recipe key 'teacher.members[{i}].kind' must be one of {', '.join(MEMBER_LOADERS)}; "
+            f"got {spec['kind']!r}. (kind 'sklearn' is for estimators passed in Python.)"
+        )
+    spec = validate(f"teacher.members[{i}]", spec, MEMBER_FIELDS)
+    return MEMBER_LOADERS[spec["kind"]](spec, i, Path(base_dir), num_classes, trust_pickles)
+
+
+def build_teacher(
+    section: dict | None,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    *,
+    seed: int,
+    base_dir: Path,
+    members: list[Member] | None = None,
+    trust_pickles: bool = False,
+) -> Teacher:
+    """Build the teacher a recipe describes: library models fitted on train, explicit members
+    loaded from files, Python members; then ensemble selection on the validation split
+    (Caruana et al. 2004, as used by Bucilua et al. 2006 §2) unless combine is 'weights'.
+    """
+    cfg = validate("teacher", section, TEACHER_FIELDS)
+    trust = trust_pickles or cfg["trust_pickles"]
+    y_train = np.asarray(y_train)
+    labels = [y_train] + ([np.asarray(y_val)] if y_val is not None else [])
+    nc = cfg["num_classes"] or int(max(int(y.max()) for y in labels if len(y)) + 1)
+    x_train = check_inputs(x_train, "teacher training data")
+
+    built: list[Member] = []
+    if cfg["library"]:
+        built.extend(
+            build_library(cfg["library"], x_train, y_train, seed=seed, num_classes=nc).values()
+        )
+    for i, spec in enumerate(cfg["members"]):
+        built.append(load_member(spec, i, base_dir, nc, trust))
+    for m in members or []:
+        if not isinstance(m, Member):
+            raise UserError(
+                f"members=[...] must hold Member objects (e.g. SklearnMember(name, estimator)); "
+                f"got {type(m).__name__}."
+            )
+        if isinstance(m, SklearnMember) and m.num_classes is None:
+            m.num_classes = nc
+        built.append(m)
+    if not built:
+        raise UserError(
+            "the teacher has no members: set teacher.library (e.g. [rf, knn, logreg]) or "
+            "teacher.members, or pass members=[...]."
+        )
+
+    if cfg["combine"] == "weights":
+        given = cfg["weights"] or {}
+        names = [m.name for m in built]
+        unknown = sorted(set(given) - set(names))
+        missing = [n for n in names if n not in given]
+        if unknown or missing:
+            raise UserError(
+                f"recipe key 'teacher.weights' must give a weight for every member {names}; "
+                f"missing {missing}, unknown {unknown}."
+            )
+        return Teacher(built, np.array([given[n] for n in names], float), "weights", nc, None)
+
+    teacher = Teacher(built, np.ones(len(built)), cfg["combine"], nc, None)
+    if cfg["selection"] != "none" and len(built) > 1:
+        if x_val is None or y_val is None or len(y_val) == 0:
+            raise UserError(
+                f"teacher.selection '{cfg['selection']}' needs a validation split; set "
+                "data.val_fraction > 0 or teacher.selection: none."
+            )
+        probas = teacher.member_probas(x_val)
+        common = dict(
+            metric=cfg["selection_metric"],
+            init_k=cfg["selection_init"],
+            max_iter=cfg["selection_iters"],
+            combine=cfg["combine"],
+        )
+        if cfg["selection"] == "bagged":
+            result = bagged_ensemble_selection(
+                probas,
+                np.asarray(y_val),
+                bags=cfg["selection_bags"],
+                fraction=cfg["selection_bag_fraction"],
+                seed=seed,
+                **common,
+            )
+        else:
+            result = ensemble_selection(probas, np.asarray(y_val), **common)
+        teacher = Teacher(
+            built,
+            np.array([result.weights[m.name] for m in built]),
+            cfg["combine"],
+            nc,
+            result.record(),
+        )
+    return teacher
