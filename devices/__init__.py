@@ -6,6 +6,16 @@ Public API: :func:`profile` (writes profile/ and ship/), :func:`check` (CI gate)
 
 from .analysis import analyse
 from .catalog import load_catalog
-from .profile import ProfileReport, check, profile
+from .profile import ProfileReport, Settings, Target, adb_targets, check, profile, ssh_targets
 
-__all__ = ["profile", "check", "load_catalog", "analyse", "ProfileReport"]
+__all__ = [
+    "profile",
+    "check",
+    "load_catalog",
+    "analyse",
+    "ProfileReport",
+    "Settings",
+    "Target",
+    "ssh_targets",
+    "adb_targets",
+]

@@ -103,24 +103,18 @@ def main(argv: list[str] | None = None) -> int:
             )
         print("check: PASS" if ok else "check: FAIL (an artifact does not fit; see above)")
         return 0 if ok else 1
-    from .profile import profile
+    from .profile import Settings, adb_targets, profile, ssh_targets
 
+    targets = ssh_targets(args.ssh, args.ssh_config, args.ssh_option, args.remote_python)
+    targets += adb_targets(args.adb, args.benchmark_model)
     rep = profile(
         args.run,
         devices=args.devices.split(",") if args.devices else None,
-        force=args.force,
-        ssh=args.ssh,
-        ssh_config=args.ssh_config,
-        ssh_options=args.ssh_option,
-        remote_python=args.remote_python,
-        adb=args.adb,
-        benchmark_model=args.benchmark_model,
-        threads=args.threads,
-        runs=args.runs,
-        warmup=args.warmup,
+        targets=targets,
+        settings=Settings(args.threads, args.runs, args.warmup, args.pin_core),
         catalog=args.catalog,
         budgets=budgets or None,
-        pin_core=args.pin_core,
+        force=args.force,
     )
     loo = rep.estimator["loo"]
     print(

@@ -28,7 +28,7 @@ FIGURES = (
     "mem_bw_bytes_per_s",
 )
 CLASSES = ("host", "sbc", "phone", "pda", "mcu")
-FORMATS = ("onnx", "tflite", "mlpackage")
+FORMATS = ("onnx", "tflite", "coreml")  # export format names (exports.json "format")
 
 
 @dataclass

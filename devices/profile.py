@@ -1,4 +1,6 @@
-"""The devices stage: analyse every exported artifact, measure where reachable, estimate elsewhere, judge.
+"""The devices stage as named steps: plan -> analyse -> measure -> estimate -> verdicts -> report -> ship.
+
+Each step is a function returning a record, testable alone; :func:`profile` runs them in order.
 
 Writes ``profile/`` (profile.json, report.md, report.html, plots) and ``ship/`` (the
 artifacts that fit at least one device, with manifest.json), each through
@@ -28,14 +30,13 @@ from .catalog import Catalog, Device, load_catalog
 from .runners import Measurement
 from .runners import get as get_runner
 
-MCU_PRECISIONS = (
-    "fp32",
-    "int8-full",
-)  # TFLite Micro: float and full-int8 kernels; no hybrid (int8-dynamic) kernels
+HOST = "host"
 
 
 @dataclass
 class Record:
+    """One artifact judged on one device: how its latency, RAM and flash were found, and the verdict."""
+
     artifact: str
     format: str
     precision: str
@@ -65,91 +66,103 @@ class ProfileReport:
     not_checked: list[str]
 
 
-def runnable_reason(dev: Device, fmt: str, precision: str) -> str | None:
-    """None if ``fmt``/``precision`` can run on ``dev``; else why not (documented in devices/README.md)."""
-    if fmt in ("mlpackage", "coreml"):
-        return "Core ML runs only on Apple devices; no Apple device in this catalog (add one with --catalog)"
-    if fmt not in dev.formats:
-        return f"no {fmt} runtime for {dev.cls} class '{dev.name}' (runnable formats: {', '.join(dev.formats)})"
-    if dev.cls in ("mcu", "pda") and precision not in MCU_PRECISIONS:
-        return f"TFLite Micro has no kernels for '{precision}' (runs {', '.join(MCU_PRECISIONS)})"
-    return None
+@dataclass(frozen=True)
+class Target:
+    """A reachable machine to measure on: a registered runner, its address and its own options.
+
+    ``options`` are the runner's keyword arguments beyond the shared settings, e.g.
+    ``{"ssh_config": ..., "remote_python": ...}`` for ssh or ``{"benchmark_model": ...}`` for adb.
+    """
+
+    runner: str
+    address: str = HOST
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def device(self) -> str:
+        """The device name in profile.json: ``host`` or ``<runner>:<address>``."""
+        return self.address if self.runner == HOST else f"{self.runner}:{self.address}"
 
 
-def _memory(a: dict, dev: Device) -> tuple[int | None, str, int | None, str]:
-    peak = a.get("peak_activation_bytes")
-    tflm = a.get("tflm_arena_bytes")
-    deq = a.get("dequantized_weight_bytes") or 0
-    ovh = (dev.runtime.get("ram_overhead_bytes") or {}).get("value")
-    code = (dev.runtime.get("flash_overhead_bytes") or {}).get("value")
-    if peak is None:
-        return None, "not analysed", a["bytes"], "file bytes"
-    if dev.cls in ("mcu", "pda"):
-        arena = max(peak, tflm or 0)
-        ram = arena + deq + (ovh or 0)
-        rm = (
-            (
-                "max(arena plan, TFLM arena measured by export)"
-                if tflm
-                else "arena plan (no TFLM arena recorded)"
-            )
-            + (" + dequantized weights" if deq else "")
-            + (" + runtime overhead" if ovh else "; runtime RAM overhead not found, not included")
-        )
-        flash = a["bytes"] + (code or 0)
-        fm = "model flatbuffer bytes" + (
-            " + runtime code" if code else "; runtime code size not found, not included"
-        )
-        return int(ram), rm, int(flash), fm
-    ram = peak + (a.get("weight_bytes") or 0) + deq + (ovh or 0)
-    return (
-        int(ram),
-        "arena plan + weights loaded in RAM"
-        + (" + dequantized weights" if deq else "")
-        + ("" if ovh else "; runtime overhead not found, not included"),
-        int(a["bytes"]),
-        "file bytes (storage)",
-    )
+@dataclass(frozen=True)
+class Settings:
+    """How each measurement runs; None takes the recipe's ``devices`` section."""
+
+    threads: int | None = None
+    runs: int | None = None
+    warmup: int | None = None
+    pin_core: int | None = None
 
 
-def _input_npy(run_dir: Path, tmp: Path) -> Path | None:
-    cal = run_dir / rundir.CALIBRATION
-    if not cal.is_file():
-        return None
-    x = rundir.read_npz(cal, "calibration.npz", ("x",))["x"]
-    p = tmp / "input.npy"
-    np.save(p, x[:1].astype(np.float32), allow_pickle=False)
-    return p
-
-
-def _progress(items, desc: str):
-    try:
-        from tqdm import tqdm
-
-        return tqdm(items, desc=desc, file=sys.stderr, leave=False)
-    except ImportError:
-        return items
-
-
-def profile(
-    run_dir: str | Path,
-    devices: list[str] | None = None,
-    force: bool = False,
-    ssh: list[str] | None = None,
+def ssh_targets(
+    hosts: list[str] | None,
     ssh_config: str | None = None,
     ssh_options: list[str] | None = None,
     remote_python: str = "python3",
-    adb: list[str] | None = None,
-    benchmark_model: str | None = None,
-    threads: int | None = None,
-    runs: int | None = None,
-    warmup: int | None = None,
-    catalog: str | None = None,
-    budgets: dict[str, dict[str, float]] | None = None,
-    pin_core: int | None = None,
-) -> ProfileReport:
-    """Profile every artifact of ``run_dir/export`` on the selected devices; write profile/ and ship/."""
-    run_dir = Path(run_dir)
+) -> list[Target]:
+    """Targets for ``--ssh user@host`` (the user's own ssh config, keys and known_hosts)."""
+    opts = {"ssh_config": ssh_config, "ssh_options": ssh_options, "remote_python": remote_python}
+    return [Target("ssh", h, dict(opts)) for h in hosts or []]
+
+
+def adb_targets(serials: list[str] | None, benchmark_model: str | None) -> list[Target]:
+    """Targets for ``--adb SERIAL``: TFLite's benchmark_model binary is required."""
+    if serials and not benchmark_model:
+        raise UserError(
+            "--adb needs --benchmark-model PATH (TFLite's benchmark_model binary for the phone)."
+        )
+    return [Target("adb", s, {"benchmark_model": benchmark_model}) for s in serials or []]
+
+
+# ---------------------------------------------------------------- step records
+
+
+@dataclass
+class Plan:
+    """What the run directory and the user ask for: artifacts, devices, targets, settings, budgets."""
+
+    run_dir: Path
+    card: dict
+    exports: dict
+    artifacts: list[tuple[dict, Path]]
+    catalog: Catalog
+    devices: list[Device]  # catalog devices judged (host first)
+    targets: list[Target]  # machines measured (host first)
+    settings: dict[str, Any]  # threads, runs, warmup, pin_core
+    budgets: dict[str, dict[str, float]]  # per device name, over the catalog's
+
+
+@dataclass
+class Measured:
+    """One measurement of one artifact on one target."""
+
+    artifact: str
+    device: str
+    measurement: Measurement
+
+
+@dataclass
+class Estimator:
+    """The latency cost model fitted on the host measurements, with its leave-one-out error."""
+
+    fitted: _estimate.Fit | None
+    loo: Any
+    record: dict[str, Any]
+
+
+# ---------------------------------------------------------------- steps
+
+
+def plan(
+    run_dir: Path,
+    devices: list[str] | None,
+    targets: list[Target],
+    settings: Settings,
+    catalog: str | None,
+    budgets: dict[str, dict[str, float]] | None,
+    force: bool,
+) -> Plan:
+    """Read card and exports, refuse to overwrite, resolve devices, targets, settings, budgets."""
     card = rundir.read_json(run_dir / rundir.CARD, "student card (student/card.json)")
     exports = rundir.read_json(run_dir / rundir.EXPORTS, "exports record (export/exports.json)")
     for stage in ("profile", "ship"):
@@ -159,174 +172,187 @@ def profile(
                 "(the old one is kept until the new one is complete)."
             )
     section = _budgets.recipe_devices_section(card)
-    threads = threads or section["threads"]
-    runs = runs or section["runs"]
-    warmup = section["warmup"] if warmup is None else warmup
-    if adb and not benchmark_model:
-        raise UserError(
-            "--adb needs --benchmark-model PATH (TFLite's benchmark_model binary for the phone)."
-        )
+    resolved = {
+        "threads": settings.threads or section["threads"],
+        "runs": settings.runs or section["runs"],
+        "warmup": section["warmup"] if settings.warmup is None else settings.warmup,
+        "pin_core": settings.pin_core,
+    }
+    for t in targets:
+        get_runner(t.runner)  # an unknown runner fails before any work
     cat: Catalog = load_catalog(catalog)
     selected = cat.select(devices or section["targets"])
-    if "host" not in [d.name for d in selected]:
-        selected = [
-            cat.get("host")
-        ] + selected  # the host is always measured: it calibrates the estimator
-    host = cat.get("host")
-    budget_over = {**(section["budgets"] or {}), **(budgets or {})}
-    for name in budget_over:
-        if name not in cat.devices and not name.startswith(("ssh:", "adb:")):
+    if HOST not in [d.name for d in selected]:
+        selected = [cat.get(HOST)] + selected  # the host is always measured: it calibrates
+    over = {**(section["budgets"] or {}), **(budgets or {})}
+    reachable = {t.device for t in targets}
+    for name in over:
+        if name not in cat.devices and name not in reachable and ":" not in name:
             cat.get(name)  # raises, listing the known devices
-
-    artifacts = []
-    for art in exports.get("artifacts", []):
-        p = run_dir / "export" / art["file"]
-        if art.get("error") or not p.exists():
-            continue
-        artifacts.append((art, p))
+    artifacts = [
+        (art, run_dir / "export" / art["file"])
+        for art in exports.get("artifacts", [])
+        if not art.get("error") and (run_dir / "export" / art["file"]).exists()
+    ]
     if not artifacts:
         raise UserError(
             f"'{run_dir / rundir.EXPORTS}' lists no usable artifact (all failed or missing). "
             "Re-run the export stage."
         )
+    for art, _ in artifacts:
+        facts(art)  # an exports.json without format facts fails here, before any work
+    host_target = [t for t in targets if t.runner == HOST] or [Target(HOST)]
+    others = [t for t in targets if t.runner != HOST]
+    return Plan(
+        run_dir, card, exports, artifacts, cat, selected, host_target + others, resolved, over
+    )
 
-    analyses: dict[str, dict] = {}
-    an_obj: dict[str, _analysis.Analysis] = {}
-    for art, p in _progress(artifacts, "analyse"):
-        a = _analysis.analyse(p, art.get("tflm_arena_bytes"))
-        an_obj[art["file"]] = a
-        analyses[art["file"]] = dataclasses.asdict(a)
 
-    measurements: list[
-        tuple[dict, str, str, Measurement]
-    ] = []  # (artifact, device name, device class, m)
-    not_checked: list[str] = []
+def facts(art: dict) -> tuple[str, list[str], dict[str, str]]:
+    """An artifact's format facts from exports.json: runtime family, device classes it runs on,
+    and why it does not run on the others (the export stage knows its formats; devices does not)."""
+    fam, runs_on = art.get("runtime_family"), art.get("runs_on")
+    if not isinstance(fam, str) or not isinstance(runs_on, list):
+        raise UserError(
+            f"exports.json artifact '{art.get('file')}' has no format facts (runtime_family, runs_on); "
+            "it was written by an older export stage. Re-run the export stage with --force."
+        )
+    return fam, runs_on, dict(art.get("not_on") or {})
+
+
+def runnable_reason(dev: Device, art: dict) -> str | None:
+    """None if the artifact can run on catalog device ``dev``; else why not (devices/README.md)."""
+    fam, runs_on, not_on = facts(art)
+    if dev.cls not in runs_on:
+        return not_on.get(dev.cls) or f"{fam} does not run on {dev.cls} class devices"
+    if art["format"] not in dev.formats:
+        return (
+            f"no {art['format']} runtime for {dev.cls} class '{dev.name}' "
+            f"(runnable formats: {', '.join(dev.formats)})"
+        )
+    return None
+
+
+def analyse(p: Plan) -> dict[str, _analysis.Analysis]:
+    """Static analysis of every artifact: params, MACs, weight bytes, arena plan."""
+    return {
+        art["file"]: _analysis.analyse(path, art.get("tflm_arena_bytes"))
+        for art, path in _progress(p.artifacts, "analyse")
+    }
+
+
+def measure(p: Plan) -> list[Measured]:
+    """Run every artifact on every target whose runner runs its runtime family (host first)."""
+    out: list[Measured] = []
+    host = p.catalog.get(HOST)
     with tempfile.TemporaryDirectory(prefix="tinyship-profile-") as tmpd:
-        inp = _input_npy(run_dir, Path(tmpd))
-        host_run = get_runner("host")
-        for art, p in _progress(artifacts, "host"):
-            if art["format"] not in host.formats:
-                continue
-            m = host_run(
-                p, input_npy=inp, threads=threads, warmup=warmup, runs=runs, pin_core=pin_core
-            )
-            measurements.append((art, "host", "host", m))
-        for target in ssh or []:
-            run = get_runner("ssh")
-            for art, p in _progress(artifacts, f"ssh {target}"):
-                if art["format"] in ("onnx", "tflite"):
-                    m = run(
-                        p,
-                        target=target,
-                        input_npy=inp,
-                        threads=threads,
-                        warmup=warmup,
-                        runs=runs,
-                        pin_core=pin_core,
-                        remote_python=remote_python,
-                        ssh_config=ssh_config,
-                        ssh_options=ssh_options,
-                    )
-                    measurements.append((art, f"ssh:{target}", "sbc", m))
-        for serial in adb or []:
-            run = get_runner("adb")
-            for art, p in _progress(artifacts, f"adb {serial}"):
-                if art["format"] == "tflite":
-                    m = run(
-                        p,
-                        serial=serial,
-                        benchmark_model=benchmark_model,
-                        threads=threads,
-                        warmup=warmup,
-                        runs=runs,
-                    )
-                    measurements.append((art, f"adb:{serial}", "phone", m))
+        settings = {**p.settings, "input_npy": _input_npy(p.run_dir, Path(tmpd))}
+        for t in p.targets:
+            runner = get_runner(t.runner)
+            for art, path in _progress(p.artifacts, t.device):
+                if facts(art)[0] not in runner.runtimes:
+                    continue
+                if t.runner == HOST and runnable_reason(host, art) is not None:
+                    continue
+                m = runner.run(path, t.address, t.options, settings)
+                out.append(Measured(art["file"], t.device, m))
+    return out
 
-    # estimator: fit on host measurements, leave-one-out error
-    samples, labels = [], []
-    for art, dname, _, m in measurements:
-        if dname == "host":
-            samples.append((an_obj[art["file"]], _estimate.family(m.runtime), m.p50_ms / 1e3))
-            labels.append(art["file"])
-    loo = _estimate.leave_one_out(samples, labels, host)
+
+def estimate(
+    p: Plan, analyses: dict[str, _analysis.Analysis], measured: list[Measured]
+) -> Estimator:
+    """Fit the cost model on host p50 latencies; report its leave-one-out error."""
+    host = p.catalog.get(HOST)
+    host_rows = [m for m in measured if m.device == HOST]
+    samples = [
+        (analyses[m.artifact], _estimate.family(m.measurement.runtime), m.measurement.p50_ms / 1e3)
+        for m in host_rows
+    ]
+    loo = _estimate.leave_one_out(samples, [m.artifact for m in host_rows], host)
     fitted = _estimate.fit(samples, host) if samples else None
-    estimator = {
+    record = {
         "model": _estimate.MODEL_NAME,
         "calibrated_on": "host p50 latencies",
         "params": fitted.params if fitted else None,
         "n_measurements": len(samples),
         "loo": dataclasses.asdict(loo),
-        "loo_mape": None
-        if loo.median_ape is None
-        else loo.median_ape / 100.0,  # fraction, for tinyship.summary
+        # a fraction, for tinyship.summary
+        "loo_mape": None if loo.median_ape is None else loo.median_ape / 100.0,
         "transfer": "device estimate = same efficiencies and per-op overhead cycles, with the device's own "
         "MACs/cycle and clock; TFLite Micro and benchmark_model use the LiteRT overhead; "
         "devices with published int8 runs on the same board (catalog 'published') take their "
         "int8 conv/FC efficiency from those runs",
     }
+    return Estimator(fitted, loo, record)
 
-    records: list[Record] = []
-    by_art_dev = {(a["file"], d): m for a, d, _, m in measurements}
-    device_names = (
-        [(d.name, d.cls, d) for d in selected]
-        + [(f"ssh:{t}", "sbc", None) for t in ssh or []]
-        + [(f"adb:{s}", "phone", None) for s in adb or []]
-    )
-    for art, _p in artifacts:
+
+def _judged_devices(p: Plan) -> list[tuple[str, str, Device, bool]]:
+    """(name, class, device whose budget and memory model apply, in the catalog?) per judged device."""
+    rows = [(d.name, d.cls, d, True) for d in p.devices]
+    for t in p.targets:
+        if t.runner != HOST:
+            r = get_runner(t.runner)
+            rows.append((t.device, r.device_class, p.catalog.get(r.reference_device), False))
+    return rows
+
+
+def _latency(
+    art: dict,
+    dev: Device,
+    a: _analysis.Analysis,
+    m: Measurement | None,
+    est: Estimator,
+    listed: bool,
+) -> tuple[float | None, dict | None, str]:
+    """(latency ms, how it was found, method): measured when a measurement exists, else estimated."""
+    if m is not None:
+        return m.p50_ms, dataclasses.asdict(m), "measured"
+    if est.fitted is None or not listed:
+        return None, None, "none"
+    fam = facts(art)[0]
+    s = est.fitted.predict_s(a, dev, fam)
+    if s is None:
+        why = "catalog lacks this device's clock or MACs/cycle for the model's dtype (figure 'not found')"
+        return None, {"estimate_ms": None, "why": why}, "none"
+    detail = {
+        "estimate_ms": s * 1e3,
+        "model": _estimate.MODEL_NAME,
+        "runtime_family": fam,
+        "efficiency": _estimate.efficiency_source(dev),
+        "loo_median_ape_pct": est.loo.median_ape,
+        "loo_n": est.loo.n,
+    }
+    return s * 1e3, detail, "estimated"
+
+
+def verdicts(
+    p: Plan, analyses: dict[str, _analysis.Analysis], measured: list[Measured], est: Estimator
+) -> list[Record]:
+    """Judge every artifact on every device against its budget (fits / misses / unknown / not runnable)."""
+    by_key = {(m.artifact, m.device): m.measurement for m in measured}
+    records = []
+    for art, _ in p.artifacts:
         a = analyses[art["file"]]
-        for dname, dcls, dev in device_names:
-            ref = (
-                dev
-                if dev is not None
-                else cat.get("rpi4" if dcls == "sbc" else "phone-midrange-a78")
-            )
-            budget = {**ref.budget, **budget_over.get(dname, {})}
-            why = (
-                runnable_reason(ref, art["format"], art["precision"])
-                if dev is not None
-                else (
-                    None
-                    if art["format"] in ("onnx", "tflite")
-                    and (dcls == "sbc" or art["format"] == "tflite")
-                    else f"{dname} runner does not run {art['format']}"
-                )
-            )
-            ram, rm, flash, fm = _memory(a, ref)
-            m = by_art_dev.get((art["file"], dname))
-            lat, latd, method = None, None, "none"
-            if why is None and m is not None:
-                lat, method = m.p50_ms, "measured"
-                latd = dataclasses.asdict(m)
-            elif why is None and fitted is not None and dev is not None:
-                fam = "onnxruntime" if art["format"] == "onnx" else "litert"
-                s = fitted.predict_s(an_obj[art["file"]], dev, fam)
-                if s is not None:
-                    lat, method = s * 1e3, "estimated"
-                    latd = {
-                        "estimate_ms": lat,
-                        "model": _estimate.MODEL_NAME,
-                        "runtime_family": fam,
-                        "efficiency": _estimate.efficiency_source(dev),
-                        "loo_median_ape_pct": loo.median_ape,
-                        "loo_n": loo.n,
-                    }
-                else:
-                    latd = {
-                        "estimate_ms": None,
-                        "why": "catalog lacks this device's clock or MACs/cycle for the "
-                        "model's dtype (figure 'not found')",
-                    }
+        for name, cls, dev, listed in _judged_devices(p):
+            budget = {**dev.budget, **p.budgets.get(name, {})}
+            why = runnable_reason(dev, art) if listed else _target_reason(name, art)
+            ram, rm, flash, fm = _memory(dataclasses.asdict(a), dev)
+            lat, detail, method = None, None, "none"
+            if why is None:
+                m = by_key.get((art["file"], name))
+                lat, detail, method = _latency(art, dev, a, m, est, listed)
             v, reasons = _budgets.verdict(lat, ram, flash, why, budget)
             records.append(
                 Record(
                     art["file"],
                     art["format"],
                     art["precision"],
-                    dname,
-                    dcls,
+                    name,
+                    cls,
                     method,
                     lat,
-                    latd,
+                    detail,
                     ram,
                     rm,
                     flash,
@@ -334,46 +360,144 @@ def profile(
                     budget,
                     v,
                     reasons,
-                )
+                )  # fmt: skip
             )
+    return records
 
-    not_checked += [
+
+def _target_reason(device: str, art: dict) -> str | None:
+    """Why a measured target (``ssh:...``, ``adb:...``) does not run this artifact, or None."""
+    runner = get_runner(device.split(":", 1)[0])
+    fam, runs_on, not_on = facts(art)
+    if fam not in runner.runtimes or runner.device_class not in runs_on:
+        return not_on.get(runner.device_class) or f"{device} runner does not run {art['format']}"
+    return None
+
+
+def not_checked(p: Plan, records: list[Record]) -> list[str]:
+    """What this profile did not check, said in profile.json rather than hidden."""
+    out = [
         "latency on catalog devices other than the host is estimated, not measured",
         "the adb runner is untested on a phone (parser tested on recorded outputs only)",
     ]
-    if any(a["format"] in ("mlpackage", "coreml") for a, _ in artifacts):
-        not_checked.append("Core ML (.mlpackage) latency and RAM: prediction needs macOS/iOS")
-    doc = {
-        "schema": "tinyship.profile/1",
-        "run": card.get("run", run_dir.name),
-        "created": _dt.datetime.now(_dt.UTC).isoformat(),
-        "card_sha256": rundir.sha256_file(run_dir / rundir.CARD),
-        "exports_sha256": rundir.sha256_file(run_dir / rundir.EXPORTS),
-        "settings": {"threads": threads, "runs": runs, "warmup": warmup, "pin_core": pin_core},
-        "devices": [d.to_dict() for d in selected],
-        "artifacts": analyses,
-        "estimator": estimator,
-        "records": [dataclasses.asdict(r) for r in records],
-        "not_checked": not_checked,
-    }
+    for art, _ in p.artifacts:
+        if all(r.verdict == "not runnable" for r in records if r.artifact == art["file"]):
+            fam, runs_on, _ = facts(art)
+            out.append(
+                f"{art['file']}: no profiled device runs {fam} (it runs on {', '.join(runs_on)}), "
+                "so its latency and RAM were not checked"
+            )
+    return out
+
+
+def report(p: Plan, analyses: dict, est: Estimator, records: list[Record], force: bool) -> dict:
+    """Write profile/ (profile.json, report.md, report.html, plots); returns the profile document."""
     from . import report as _report
 
-    with rundir.staged_dir(run_dir, "profile", force=force) as out:
+    doc = {
+        "schema": "tinyship.profile/1",
+        "run": p.card.get("run", p.run_dir.name),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(),
+        "card_sha256": rundir.sha256_file(p.run_dir / rundir.CARD),
+        "exports_sha256": rundir.sha256_file(p.run_dir / rundir.EXPORTS),
+        "settings": p.settings,
+        "devices": [d.to_dict() for d in p.devices],
+        "artifacts": {k: dataclasses.asdict(a) for k, a in analyses.items()},
+        "estimator": est.record,
+        "records": [dataclasses.asdict(r) for r in records],
+        "not_checked": not_checked(p, records),
+    }
+    with rundir.staged_dir(p.run_dir, "profile", force=force) as out:
         rundir.atomic_write_json(out / "profile.json", doc)
-        _report.write(out, doc, card, exports)
+        _report.write(out, doc, p.card, p.exports)
+    return doc
+
+
+def ship(p: Plan, records: list[Record], force: bool) -> list[str]:
+    """Write ship/: the artifacts that fit at least one device, with manifest.json; returns their names."""
     passing = sorted({r.artifact for r in records if r.verdict == "fits"})
-    with rundir.staged_dir(run_dir, "ship", force=force) as out:
-        _write_ship(out, run_dir, passing, card, exports, records)
+    with rundir.staged_dir(p.run_dir, "ship", force=force) as out:
+        _write_ship(out, p.run_dir, passing, p.card, p.exports, records)
+    return passing
+
+
+def profile(
+    run_dir: str | Path,
+    devices: list[str] | None = None,
+    *,
+    targets: list[Target] | None = None,
+    settings: Settings | None = None,
+    catalog: str | None = None,
+    budgets: dict[str, dict[str, float]] | None = None,
+    force: bool = False,
+) -> ProfileReport:
+    """Profile every artifact of ``run_dir/export`` on the selected devices; write profile/ and ship/.
+
+    ``devices``: catalog names (default: the recipe's ``devices.targets``); ``targets``:
+    machines to measure on besides the host (:func:`ssh_targets`, :func:`adb_targets`).
+    """
+    p = plan(Path(run_dir), devices, targets or [], settings or Settings(), catalog, budgets, force)
+    analyses = analyse(p)
+    measured = measure(p)
+    est = estimate(p, analyses, measured)
+    records = verdicts(p, analyses, measured, est)
+    doc = report(p, analyses, est, records, force)
+    passing = ship(p, records, force)
     return ProfileReport(
-        doc["run"],
-        records,
-        analyses,
-        estimator,
-        doc["devices"],
-        run_dir / rundir.PROFILE,
-        passing,
-        not_checked,
-    )
+        doc["run"], records, doc["artifacts"], est.record, doc["devices"],
+        p.run_dir / rundir.PROFILE, passing, doc["not_checked"],
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _memory(a: dict, dev: Device) -> tuple[int | None, str, int | None, str]:
+    """(RAM bytes, how, flash bytes, how) of one analysed artifact on one device."""
+    peak = a.get("peak_activation_bytes")
+    tflm = a.get("tflm_arena_bytes")
+    deq = a.get("dequantized_weight_bytes") or 0
+    ovh = (dev.runtime.get("ram_overhead_bytes") or {}).get("value")
+    code = (dev.runtime.get("flash_overhead_bytes") or {}).get("value")
+    if peak is None:
+        return None, "not analysed", a["bytes"], "file bytes"
+    if dev.cls in ("mcu", "pda"):  # an interpreter with one arena (TFLite Micro)
+        arena = max(peak, tflm or 0)
+        ram = arena + deq + (ovh or 0)
+        rm = (
+            "max(arena plan, TFLM arena measured by export)"
+            if tflm
+            else "arena plan (no TFLM arena recorded)"
+        )
+        rm += " + dequantized weights" if deq else ""
+        rm += " + runtime overhead" if ovh else "; runtime RAM overhead not found, not included"
+        flash = a["bytes"] + (code or 0)
+        fm = "model flatbuffer bytes"
+        fm += " + runtime code" if code else "; runtime code size not found, not included"
+        return int(ram), rm, int(flash), fm
+    ram = peak + (a.get("weight_bytes") or 0) + deq + (ovh or 0)
+    rm = "arena plan + weights loaded in RAM" + (" + dequantized weights" if deq else "")
+    rm += "" if ovh else "; runtime overhead not found, not included"
+    return int(ram), rm, int(a["bytes"]), "file bytes (storage)"
+
+
+def _input_npy(run_dir: Path, tmp: Path) -> Path | None:
+    cal = run_dir / rundir.CALIBRATION
+    if not cal.is_file():
+        return None
+    x = rundir.read_npz(cal, "calibration.npz", ("x",))["x"]
+    path = tmp / "input.npy"
+    np.save(path, x[:1].astype(np.float32), allow_pickle=False)
+    return path
+
+
+def _progress(items, desc: str):
+    try:
+        from tqdm import tqdm
+
+        return tqdm(items, desc=desc, file=sys.stderr, leave=False)
+    except ImportError:
+        return items
 
 
 def _write_ship(

@@ -124,6 +124,12 @@ def export_one(
         )
     if record.error is not None and path.exists():
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+    facts = fmt.facts(precision)
+    record.runtime_family, record.runs_on, record.not_on = (
+        facts["runtime_family"],
+        facts["runs_on"],
+        facts["not_on"],
+    )
     return _finish(record, path)
 
 

@@ -50,6 +50,10 @@ class ArtifactRecord:
     parity: Parity | None = None
     accuracy: float | None = None
     runtime: str | None = None
+    #: Format facts (Format.facts): the runtime family and the device classes that run the file.
+    runtime_family: str | None = None
+    runs_on: list[str] = field(default_factory=list)
+    not_on: dict[str, str] = field(default_factory=dict)
     tflm_arena_bytes: int | None = None
     tflm_parity: Parity | None = None
     excluded_layers: list[str] = field(default_factory=list)

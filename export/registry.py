@@ -1,7 +1,9 @@
 """Export formats looked up by name (timm-style registry, STYLE.md).
 
-Adding a format is adding one module under ``export/formats/`` that calls
-:func:`register`; the pipeline never switches on a format name.
+Adding a format is adding one module ``export/formats/<name>_format.py`` that calls
+:func:`register` (found automatically), or calling :func:`register` from your own code
+before ``export.run``; the pipeline never switches on a format name, and the devices
+stage reads what it needs from the facts each format writes into exports.json.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyship.errors import UserError
+from tinyship.errors import InternalError, UserError
 
 #: Convert one precision: (program, card, calibration, precision, out_path, exclude) -> ArtifactRecord.
 Convert = Callable[..., Any]
@@ -31,6 +33,19 @@ THRESHOLD_FAMILY = {
     "palette6": "palette",
     "palette4": "palette",
 }
+
+
+#: Device classes the catalog knows; a format's facts say which of them run it.
+DEVICE_CLASSES = ("host", "sbc", "phone", "mcu", "pda", "apple")
+
+
+@dataclass(frozen=True)
+class DeviceRuntime:
+    """A runtime on some device classes that runs a format (optionally only some precisions)."""
+
+    classes: tuple[str, ...]
+    runtime: str
+    precisions: tuple[str, ...] | None = None  # None: every precision of the format
 
 
 @dataclass(frozen=True)
@@ -51,26 +66,56 @@ class Format:
     fallback_precisions: tuple[str, ...] = ()
     #: Precisions also run in TFLite Micro (arena bytes and a second parity figure).
     micro_precisions: tuple[str, ...] = ()
+    #: The runtime family that runs the files on a device (exports.json ``runtime_family``).
+    runtime_family: str = ""
+    #: Which device classes run the files, with which runtime (exports.json ``runs_on``).
+    device_runtimes: tuple[DeviceRuntime, ...] = ()
+    #: Why the other device classes cannot (exports.json ``not_on``).
+    not_on_reason: str = ""
+    #: Place in the table (exports.json, summary); ties keep registration order.
+    rank: int = 100
 
     def filename(self, precision: str) -> str:
         return f"model.{precision}.{self.ext}"
+
+    def facts(self, precision: str) -> dict[str, Any]:
+        """The format facts written into exports.json, so the devices stage never switches on a name."""
+        runs_on: list[str] = []
+        not_on: dict[str, str] = {}
+        for dr in self.device_runtimes:
+            if dr.precisions is None or precision in dr.precisions:
+                runs_on += [c for c in dr.classes if c not in runs_on]
+            else:
+                for c in dr.classes:
+                    not_on[c] = (
+                        f"{dr.runtime} has no kernels for '{precision}' "
+                        f"(runs {', '.join(dr.precisions)})"
+                    )
+        default = self.not_on_reason or f"no {self.runtime_family} runtime on this device class"
+        for c in DEVICE_CLASSES:
+            if c not in runs_on and c not in not_on:
+                not_on[c] = default
+        return {"runtime_family": self.runtime_family, "runs_on": runs_on, "not_on": not_on}
 
 
 FORMATS: dict[str, Format] = {}
 
 
 def register(fmt: Format) -> Format:
+    """Add ``fmt`` to the table (order of registration is the order of exports.json)."""
     if fmt.name in FORMATS:
-        raise ValueError(f"export format {fmt.name!r} registered twice")
+        raise InternalError(f"export format {fmt.name!r} registered twice")
+    if not fmt.runtime_family or not fmt.device_runtimes:
+        raise InternalError(f"export format {fmt.name!r} has no runtime_family or device_runtimes")
     FORMATS[fmt.name] = fmt
     return fmt
 
 
 def formats() -> dict[str, Format]:
     """All registered formats (importing their modules registers them; heavy deps stay lazy)."""
-    from . import formats as _  # noqa: F401  (registers onnx, tflite, coreml)
+    from . import formats as _  # noqa: F401  (registers every *_format module)
 
-    return FORMATS
+    return dict(sorted(FORMATS.items(), key=lambda kv: kv[1].rank))
 
 
 def get(name: str) -> Format:

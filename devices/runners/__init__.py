@@ -1,7 +1,8 @@
 """Measured runners, looked up by name: host (local subprocess), ssh (a Linux board), adb (Android).
 
-Each runner module registers a ``measure(model_path, options) -> Measurement`` function
-with :func:`register`; the profile stage loops over what the user asked for.
+Each runner module registers its ``measure`` function with :func:`register`, with the
+facts the profile stage needs (what it runs, how its targets are judged); the profile
+stage loops over the targets the user asked for and never names a runner.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyship.errors import UserError
+from tinyship.errors import InternalError, UserError
 
 REMOTE_BENCH = Path(__file__).with_name("remote_bench.py")
 
@@ -38,18 +39,71 @@ class Measurement:
     extra: dict = field(default_factory=dict)
 
 
-RUNNERS: dict[str, Callable[..., Measurement]] = {}
+#: The measurement settings a runner may take; each runner names the ones it uses.
+SETTINGS = ("input_npy", "threads", "warmup", "runs", "pin_core")
 
 
-def register(name: str):
-    def deco(fn):
-        RUNNERS[name] = fn
+@dataclass(frozen=True)
+class Runner:
+    """A way to measure on a reachable machine, and the facts the profile stage needs about it.
+
+    ``measure(model, [address_arg=address], **options, **settings)`` returns a Measurement;
+    ``settings`` lists which of :data:`SETTINGS` it takes (adb has no input file or pinning);
+    ``runtimes`` are the runtime families it runs (exports.json ``runtime_family``);
+    ``device_class`` and ``reference_device`` say how a target that is not in the catalog
+    is judged (its budget and memory model come from the reference catalog device).
+    """
+
+    name: str
+    measure: Callable[..., Measurement]
+    device_class: str
+    reference_device: str
+    runtimes: tuple[str, ...]
+    settings: tuple[str, ...]
+    address_arg: str | None = None
+
+    def __call__(self, model: str | Path, **kwargs: object) -> Measurement:
+        return self.measure(model, **kwargs)
+
+    def run(
+        self, model: Path, address: str, options: dict[str, object], settings: dict[str, object]
+    ) -> Measurement:
+        """Measure ``model`` on ``address`` with the runner's own options and the settings it takes."""
+        kwargs = {k: v for k, v in settings.items() if k in self.settings}
+        if self.address_arg is not None:
+            kwargs[self.address_arg] = address
+        return self.measure(model, **options, **kwargs)
+
+
+RUNNERS: dict[str, Runner] = {}
+
+
+def register(
+    name: str,
+    *,
+    device_class: str,
+    reference_device: str,
+    runtimes: tuple[str, ...],
+    settings: tuple[str, ...],
+    address_arg: str | None = None,
+) -> Callable[[Callable[..., Measurement]], Callable[..., Measurement]]:
+    """Register a runner's ``measure`` function under ``name`` (a second ``name`` is refused)."""
+    unknown = set(settings) - set(SETTINGS)
+    if unknown:
+        raise InternalError(f"runner {name!r} names unknown settings {sorted(unknown)}")
+
+    def deco(fn: Callable[..., Measurement]) -> Callable[..., Measurement]:
+        if name in RUNNERS:
+            raise InternalError(f"device runner {name!r} registered twice")
+        RUNNERS[name] = Runner(
+            name, fn, device_class, reference_device, tuple(runtimes), tuple(settings), address_arg
+        )
         return fn
 
     return deco
 
 
-def get(name: str) -> Callable[..., Measurement]:
+def get(name: str) -> Runner:
     _load_all()
     if name not in RUNNERS:
         raise UserError(f"unknown runner '{name}'; known runners: {', '.join(sorted(RUNNERS))}.")

@@ -111,7 +111,14 @@ def _adb(args: list[str], serial: str, timeout_s: float) -> str:
     return res.stdout + res.stderr
 
 
-@register("adb")
+@register(
+    "adb",
+    device_class="phone",
+    reference_device="phone-midrange-a78",
+    runtimes=("litert",),
+    settings=("threads", "warmup", "runs"),
+    address_arg="serial",
+)
 def measure(
     model: str | Path,
     serial: str,
@@ -120,7 +127,6 @@ def measure(
     warmup: int = 5,
     runs: int = 50,
     timeout_s: float = 600.0,
-    **_: object,
 ) -> Measurement:
     """Push ``model`` and ``benchmark_model`` to the phone, run it, parse the timings, remove both."""
     model, binary = Path(model), Path(benchmark_model)

@@ -11,7 +11,13 @@ from tinyship.errors import UserError
 from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, register
 
 
-@register("host")
+@register(
+    "host",
+    device_class="host",
+    reference_device="host",
+    runtimes=("onnxruntime", "litert"),
+    settings=("input_npy", "threads", "warmup", "runs", "pin_core"),
+)
 def measure(
     model: str | Path,
     input_npy: str | Path | None = None,
@@ -20,7 +26,6 @@ def measure(
     runs: int = 50,
     pin_core: int | None = None,
     timeout_s: float = 300.0,
-    **_: object,
 ) -> Measurement:
     """Measure ``model`` on this machine with onnxruntime or the LiteRT interpreter."""
     cmd = [

@@ -55,7 +55,14 @@ def _run(cmd: list[str], target: str, what: str, timeout_s: float) -> subprocess
     return res
 
 
-@register("ssh")
+@register(
+    "ssh",
+    device_class="sbc",
+    reference_device="rpi4",
+    runtimes=("onnxruntime", "litert"),
+    settings=("input_npy", "threads", "warmup", "runs", "pin_core"),
+    address_arg="target",
+)
 def measure(
     model: str | Path,
     target: str,
@@ -68,7 +75,6 @@ def measure(
     ssh_config: str | None = None,
     ssh_options: list[str] | None = None,
     timeout_s: float = 300.0,
-    **_: object,
 ) -> Measurement:
     """Copy ``model`` and remote_bench.py to ``target`` (user@host), run it there, parse its JSON, clean up."""
     model = Path(model)

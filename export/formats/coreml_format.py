@@ -21,7 +21,7 @@ import numpy as np
 from tinyship import errors
 
 from ..records import ArtifactRecord, TensorSpec
-from ..registry import Format, register
+from ..registry import DeviceRuntime, Format, register
 from .common import card_metadata
 
 EXTRA = "coreml"
@@ -201,5 +201,10 @@ FORMAT = register(
         predict=predict,
         runtime=runtime,
         cannot_run=cannot_run,
+        runtime_family="coreml",
+        device_runtimes=(DeviceRuntime(("apple",), "Core ML"),),
+        not_on_reason="Core ML runs only on Apple devices; no Apple device in this catalog "
+        "(add one with --catalog)",
+        rank=30,
     )
 )

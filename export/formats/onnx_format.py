@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ..records import ArtifactRecord, TensorSpec
-from ..registry import Format, register
+from ..registry import DeviceRuntime, Format, register
 from .common import batches, card_metadata, relative_error
 
 _DTYPES = {1: "float32", 10: "float16", 3: "int8", 2: "uint8", 7: "int64", 6: "int32"}
@@ -305,5 +305,9 @@ FORMAT = register(
         runtime=runtime,
         layer_errors=layer_errors,
         fallback_precisions=("int8",),
+        runtime_family="onnxruntime",
+        device_runtimes=(DeviceRuntime(("host", "sbc", "phone"), "onnxruntime"),),
+        not_on_reason="onnxruntime does not run on this device class (no OS, or not in its builds)",
+        rank=10,
     )
 )

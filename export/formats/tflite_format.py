@@ -19,7 +19,7 @@ import numpy as np
 from tinyship import errors
 
 from ..records import ArtifactRecord, TensorSpec
-from ..registry import Format, register
+from ..registry import DeviceRuntime, Format, register
 from .common import batches, card_metadata, relative_error
 
 EXTRA = "tflite"
@@ -293,5 +293,12 @@ FORMAT = register(
         layer_errors=layer_errors,
         fallback_precisions=("int8-full",),
         micro_precisions=("int8-full",),
+        runtime_family="litert",
+        device_runtimes=(
+            DeviceRuntime(("host", "sbc", "phone"), "LiteRT interpreter"),
+            DeviceRuntime(("mcu", "pda"), "TFLite Micro", ("fp32", "int8-full")),
+        ),
+        not_on_reason="LiteRT does not run on this device class",
+        rank=20,
     )
 )

@@ -28,7 +28,7 @@ def profiled_run(exported_run, tmp_path_factory) -> Path:
 
     run = tmp_path_factory.mktemp("profiled") / "cnn"
     shutil.copytree(exported_run, run)
-    devices.profile(run, force=True, runs=10, warmup=2)
+    devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
     return run
 
 

@@ -76,3 +76,14 @@ def test_host_runner_bad_model(tmp_path):
     p.write_bytes(b"nope")
     with pytest.raises(UserError, match="benchmark on host"):
         get("host")(p, runs=2, warmup=0)
+
+
+def test_runner_registry_refuses_a_duplicate_name():
+    from devices.runners import register
+    from tinyship.errors import InternalError
+
+    get("host")
+    with pytest.raises(InternalError, match="device runner 'host' registered twice"):
+        register("host", device_class="host", reference_device="host", runtimes=(), settings=())(
+            lambda model: None
+        )

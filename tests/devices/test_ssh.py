@@ -51,11 +51,10 @@ def test_profile_over_ssh(sshd, exported_run, tmp_path):
     rep = devices.profile(
         run,
         devices=["host", "rpi4"],
-        ssh=["tinyship-test"],
-        ssh_config=str(sshd.client_config),
-        remote_python=sys.executable,
-        runs=5,
-        warmup=1,
+        targets=devices.ssh_targets(
+            ["tinyship-test"], str(sshd.client_config), remote_python=sys.executable
+        ),
+        settings=devices.Settings(runs=5, warmup=1),
         force=True,
     )
     ssh_recs = [
