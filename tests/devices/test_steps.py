@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 
 import pytest
 
-from devices import profile as P
 from tinyship.errors import UserError
+
+# the module, not the function devices.profile that the package re-exports under the same name
+P = importlib.import_module("devices.profile")
 
 
 def _plan(run, **kw):
