@@ -53,6 +53,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--json", action="store_true", help="print exports.json to stdout instead of the table"
     )
+    p.add_argument(
+        "--trust-pickles",
+        action="store_true",
+        help="load a student.pt2 even if torch would unpickle parts of it (runs code from the file)",
+    )
     return p
 
 
@@ -91,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         keep_going=args.keep_going,
         recipe=args.recipe,
+        trust_pickles=args.trust_pickles,
     )
     if args.json:
         import json

@@ -142,15 +142,17 @@ def run(
     thresholds: dict[str, float] | None = None,
     recipe: str | Path | None = None,
     progress: bool = True,
+    trust_pickles: bool = False,
 ) -> ExportReport:
     """Export ``run_dir/student`` to ``run_dir/export`` and return what was made and checked.
 
     Arguments given here override the recipe's ``export`` section. Raises one
     UserError listing every artifact below its threshold unless ``keep_going``;
-    then nothing is written and a previous ``export/`` is left as it was.
+    then nothing is written and a previous ``export/`` is left as it was. ``student.pt2``
+    is refused when torch would unpickle part of it, unless ``trust_pickles``.
     """
     run_dir = Path(run_dir)
-    student = load_student(run_dir)
+    student = load_student(run_dir, trust_pickles=trust_pickles)
     settings = export_settings(student.card, recipe)
     if thresholds:
         given = validate("export", {"thresholds": dict(thresholds)}, FIELDS)["thresholds"]

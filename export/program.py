@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyship import rundir
+from tinyship import pt2, rundir
 from tinyship.errors import UserError
 
 PROB_TOLERANCE = 1e-5
@@ -97,16 +97,16 @@ def _check_array(
         )
 
 
-def load_program(path: Path):
-    """``torch.export.load`` (no pickles) with a clear error for a missing or truncated file."""
-    import torch
-
+def load_program(path: Path, trust_pickles: bool = False):
+    """Load ``student.pt2`` through :func:`tinyship.pt2.load`: refused if torch would unpickle any of it."""
     if not path.is_file():
         raise UserError(
             f"student program not found at '{path}'. Run the distill stage first (make distill)."
         )
     try:
-        return torch.export.load(str(path))
+        return pt2.load(path, trust_pickles=trust_pickles)
+    except pt2.UnsafeArchiveError:
+        raise
     except Exception as exc:  # truncated zip, wrong format, version mismatch
         raise UserError(
             f"student program '{path}' cannot be loaded with torch.export.load ({type(exc).__name__}: "
@@ -132,7 +132,7 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def load_student(run_dir: str | Path) -> StudentRun:
+def load_student(run_dir: str | Path, trust_pickles: bool = False) -> StudentRun:
     """Read and check ``run_dir/student``; the student's probabilities are recomputed and compared."""
     run_dir = Path(run_dir)
     student_dir = run_dir / "student"
@@ -164,7 +164,7 @@ def load_student(run_dir: str | Path) -> StudentRun:
         raise UserError(
             f"calibration ({len(cal['x'])}) and holdout ({n}) sets must not be empty. {_RERUN}"
         )
-    program = load_program(run_dir / rundir.STUDENT)
+    program = load_program(run_dir / rundir.STUDENT, trust_pickles)
     try:
         probs = softmax(student_logits(program, ho["x"]))
     except Exception as exc:
