@@ -1,5 +1,17 @@
 """Two error families: the user's mistakes and our bugs. Only CLIs turn them into exit codes."""
 
+import errno
+
+# disk full, read-only, no permission, name too long: the user's to fix, not our bug
+DISK_ERRNOS = (
+    errno.EROFS,
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENAMETOOLONG,
+)
+
 
 class TinyshipError(Exception):
     """Base of every error tinyship raises on purpose."""

@@ -112,19 +112,62 @@ def validate(
     return out
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """Parse a recipe and check its top-level sections; sections are validated by their stage."""
+MAX_YAML_BYTES = 1 << 20
+
+
+def read_yaml(path: str | Path, what: str = "recipe") -> Any:
+    """``yaml.safe_load`` of a user's file, bounded: at most 1 MiB, UTF-8, no aliases.
+
+    Aliases are refused because a few KB of nested ``*refs`` expand to gigabytes (an
+    alias bomb); a recipe never needs them.
+    """
     import yaml
+
+    class _NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                ev = self.peek_event()
+                raise UserError(
+                    f"{what} '{path}' uses the YAML alias '*{ev.anchor}' at line "
+                    f"{ev.start_mark.line + 1}; tinyship refuses aliases (they can expand without "
+                    "bound). Write the values out in full."
+                )
+            return super().compose_node(parent, index)
 
     path = Path(path)
     if not path.is_file():
         raise UserError(
-            f"recipe '{path}' not found. Pass --recipe with a YAML file, e.g. recipes/demo.yaml."
+            f"{what} '{path}' not found. Pass --recipe with a YAML file, e.g. recipes/demo.yaml."
+        )
+    size = path.stat().st_size
+    if size > MAX_YAML_BYTES:
+        raise UserError(
+            f"{what} '{path}' is {size} bytes; the limit is {MAX_YAML_BYTES} (1 MiB). Put data in "
+            "a data file (data.path) rather than in the recipe."
         )
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"{what} '{path}' is not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r}). "
+            "Save it as UTF-8."
+        ) from exc
+    try:
+        return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise UserError(f"recipe '{path}' is not valid YAML: {exc}") from exc
+        raise UserError(f"{what} '{path}' is not valid YAML: {one_line(str(exc))}") from exc
+    except RecursionError as exc:
+        raise UserError(f"{what} '{path}' nests too deeply for YAML parsing.") from exc
+
+
+def one_line(text: str) -> str:
+    return " ".join(t.strip() for t in text.splitlines() if t.strip())
+
+
+def load_recipe(path: str | Path) -> dict[str, Any]:
+    """Parse a recipe and check its top-level sections; sections are validated by their stage."""
+    path = Path(path)
+    data = read_yaml(path, "recipe")
     if not isinstance(data, dict):
         raise UserError(
             f"recipe '{path}' must be a YAML mapping with sections {', '.join(SECTIONS)}; got {type(data).__name__}."

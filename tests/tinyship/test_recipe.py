@@ -54,3 +54,50 @@ def test_load_recipe_checks_sections(tmp_path):
 def test_missing_optional_dependency_names_the_extra():
     with pytest.raises(MissingDependencyError, match=r"pip install 'tinyship\[coreml\]'"):
         require("definitely_not_installed_module_xyz", "coreml", "Core ML export")
+
+
+# ---- limits on what a recipe may hold (issue 14 item 7) ----
+
+
+def _bomb(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]")
+    return "\n".join(lines) + f"\nstudent: *a{levels - 1}\n"
+
+
+def test_yaml_alias_bomb_is_refused_before_expansion(tmp_path):
+    import time
+
+    p = tmp_path / "bomb.yaml"
+    p.write_text(_bomb())
+    assert p.stat().st_size < 3000
+    t0 = time.perf_counter()
+    with pytest.raises(
+        UserError, match=r"uses the YAML alias '\*a0' at line 2; tinyship refuses aliases"
+    ):
+        load_recipe(p)
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_recipe_over_1_mib_is_refused(tmp_path):
+    p = tmp_path / "big.yaml"
+    p.write_text("name: big\n# " + "x" * (1 << 20) + "\n")
+    with pytest.raises(UserError, match=r"is 1048589 bytes; the limit is 1048576"):
+        load_recipe(p)
+
+
+def test_non_utf8_recipe_is_a_user_error(tmp_path):
+    p = tmp_path / "latin1.yaml"
+    p.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(
+        UserError, match=r"is not UTF-8 text \(byte 9: b'\\xe9'\)\. Save it as UTF-8"
+    ):
+        load_recipe(p)
+
+
+def test_deeply_nested_recipe_is_a_user_error(tmp_path):
+    p = tmp_path / "deep.yaml"
+    p.write_text("student: " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(UserError, match=r"nests too deeply|is not valid YAML"):
+        load_recipe(p)
