@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tinyship.errors import UserError
 from tinyship.recipe import Field, validate
 
 BUDGET_KEYS = ("latency_ms", "ram_kb", "flash_kb")
+
+
+def _positive(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
 
 
 def _check_budgets(v: Any) -> str | None:
@@ -19,8 +24,8 @@ def _check_budgets(v: Any) -> str | None:
         for k, x in b.items():
             if k not in BUDGET_KEYS:
                 return f"budget key '{dev}.{k}' unknown (allowed: {', '.join(BUDGET_KEYS)})"
-            if not isinstance(x, (int, float)) or isinstance(x, bool) or x <= 0:
-                return f"budget '{dev}.{k}' must be a positive number"
+            if not _positive(x):
+                return f"budget '{dev}.{k}' must be a finite positive number (not NaN, inf, 0 or below)"
     return None
 
 
@@ -62,8 +67,11 @@ def parse_budget_flag(text: str) -> tuple[str, dict[str, float]]:
             out[k] = float(v)
         except ValueError as exc:
             raise UserError(f"--budget '{text}': value '{v}' of {k} is not a number.") from exc
-        if out[k] <= 0:
-            raise UserError(f"--budget '{text}': {k} must be positive; got {v}.")
+        if not _positive(out[k]):
+            raise UserError(
+                f"--budget '{text}': {k} must be a finite positive number (not NaN, inf, 0 or "
+                f"below); got {v.strip()}."
+            )
     return dev, out
 
 
@@ -74,7 +82,27 @@ def verdict(
     runnable: str | None,
     budget: dict[str, float],
 ) -> tuple[str, list[str]]:
-    """'fits', 'too slow', 'too big (RAM)', 'too big (flash)', 'not runnable' or 'unknown', with reasons."""
+    """'fits', 'too slow', 'too big (RAM)', 'too big (flash)', 'not runnable' or 'unknown', with reasons.
+
+    A budget or figure that is not a finite number (NaN compares false with everything,
+    so it would always "fit") is refused: it can only come from a hand-edited file.
+    """
+    for k, x in budget.items():
+        if k not in BUDGET_KEYS or not _positive(x):
+            raise UserError(
+                f"budget {k}={x!r} must be one of {', '.join(BUDGET_KEYS)} with a finite positive "
+                "number (not NaN, inf, 0 or below). Fix the recipe, catalog or --budget value."
+            )
+    for k, x in (
+        ("latency_ms", latency_ms),
+        ("ram_bytes", ram_bytes),
+        ("flash_bytes", flash_bytes),
+    ):
+        if x is not None and not (_positive(x) or x == 0):
+            raise UserError(
+                f"figure {k}={x!r} is not a finite non-negative number (a corrupt profile.json?). "
+                "Re-run python -m devices profile with --force."
+            )
     if runnable:
         return "not runnable", [runnable]
     reasons, fails = [], []

@@ -125,6 +125,12 @@ def main():
     if args.pin_core is not None:
         if not hasattr(os, "sched_setaffinity"):
             _fail("pinning needs os.sched_setaffinity (Linux)")
+        cores = sorted(os.sched_getaffinity(0))
+        if args.pin_core not in cores:
+            _fail(
+                f"--pin-core {args.pin_core}: this machine's usable cores are "
+                f"{', '.join(map(str, cores))}; pass one of them"
+            )
         os.sched_setaffinity(0, {args.pin_core})
     x = np.load(args.input_npy, allow_pickle=False).astype(np.float32) if args.input_npy else None
     kind = os.path.splitext(args.model)[1]

@@ -1,7 +1,10 @@
 """SSH runner: a Raspberry Pi or any Linux board, through the user's own ssh and scp.
 
 The user's ssh config, keys and known_hosts apply unchanged; ``ssh_config`` (-F) and
-``ssh_options`` (-o ...) are passed through only when given. The model, an optional
+``ssh_options`` (-o ...) are passed through only when given. So that a silent host fails
+in seconds rather than blocking on TCP for minutes, ``ConnectTimeout=10``,
+``ServerAliveInterval=5`` and ``ServerAliveCountMax=3`` are added after the user's options
+(ssh keeps the first value given, so ``ssh_options`` override them). The model, an optional
 input and remote_bench.py go to a fresh ``mktemp -d`` folder, which is removed
 afterwards even when the benchmark fails.
 """
@@ -16,12 +19,17 @@ from tinyship.errors import UserError
 
 from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, register
 
+DEFAULT_OPTIONS = ("ConnectTimeout=10", "ServerAliveInterval=5", "ServerAliveCountMax=3")
+
 
 def _base(tool: str, config: str | None, options: list[str] | None) -> list[str]:
     cmd = [tool]
     if config:
         cmd += ["-F", str(config)]
-    for o in options or []:
+    given = {o.split("=", 1)[0].strip().lower() for o in options or []}
+    for o in [*(options or []), *DEFAULT_OPTIONS]:
+        if o in DEFAULT_OPTIONS and o.split("=", 1)[0].lower() in given:
+            continue
         cmd += ["-o", o]
     return cmd
 
@@ -120,13 +128,20 @@ def measure(
         if res.returncode == 255:
             _run(ssh + [target, "true"], target, "benchmark", timeout_s)  # raises with ssh's reason
         data = parse_bench_output(res.stdout + "\n" + res.stderr, f"ssh {target}")
+    except subprocess.TimeoutExpired as exc:
+        raise UserError(
+            f"benchmark on '{target}' took over {timeout_s:.0f} s; lower --runs or check the board."
+        ) from exc
     finally:
-        subprocess.run(
-            ssh + [target, shlex.join(["rm", "-rf", tmp])],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        try:
+            subprocess.run(
+                ssh + [target, shlex.join(["rm", "-rf", tmp])],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+        except subprocess.TimeoutExpired:
+            pass  # the board went away; its /tmp folder is left
     m = from_bench_json("ssh", target, data)
     m.extra["remote_python"] = remote_python
     return m
