@@ -5,6 +5,10 @@ label-encoded as integer codes, marked in ``nominal``) and three splits: train (
 teacher is fitted on it and the transfer set grows from it), validation (ensemble
 selection and early stopping) and holdout (the test set the card's metrics come from;
 nothing is ever tuned on it). Normalization is fitted on the training split only.
+
+Loaders are registered by name (:func:`register_loader`), each with the recipe keys it
+adds; another module registers its own the same way (``distill/audio.py``). Relative paths
+in a recipe are resolved against the recipe file's folder before a loader sees them.
 """
 
 from __future__ import annotations
@@ -39,6 +43,19 @@ class Dataset:
     nominal: np.ndarray  # bool [d]
     image_shape: tuple[int, ...] | None  # [C, H, W] when rows are images, else None
     source: dict = field(default_factory=dict)
+    columns: list[str] | None = None  # feature names, when the file has them (CSV header)
+    categories: dict[int, list[str]] = field(default_factory=dict)  # nominal column -> code order
+
+    def input_encoding(self) -> dict:
+        """How a raw row is laid out: per nominal column the value each integer code stands for."""
+        cols = self.columns or [str(i) for i in range(self.n_features)]
+        return {
+            "columns": cols if self.image_shape is None else None,
+            "nominal": {
+                cols[j]: (self.categories.get(j) or "integer codes")
+                for j in np.flatnonzero(self.nominal)
+            },
+        }
 
     @property
     def num_classes(self) -> int:
@@ -88,16 +105,20 @@ class Normalizer:
 # ---- helpers -----------------------------------------------------------------------------
 
 
-def resolve_path(path: str | Path, key: str) -> Path:
-    """A recipe path: absolute, or relative to the repository root; missing -> UserError with the fix."""
+def resolve_path(path: str | Path, key: str, base_dir: str | Path | None = None) -> Path:
+    """A recipe path: absolute, or relative to ``base_dir`` (the recipe's folder); missing -> UserError.
+
+    ``load_data`` has already made the recipe's own paths absolute; a loader's built-in default
+    (e.g. MNIST's ``../shared/data/mnist``) is relative to the repository root.
+    """
+    base = Path(base_dir) if base_dir is not None else REPO_ROOT
     p = Path(path)
     if not p.is_absolute():
-        p = REPO_ROOT / p
+        p = base / p
     if not p.exists():
         raise UserError(
             f"recipe key '{key}' points to '{path}', which does not exist (looked at '{p}'). "
-            f"Give a path relative to the repository root ({REPO_ROOT}) or an absolute path, "
-            f"e.g. ../shared/data/mnist."
+            f"Give a path relative to the recipe file's folder ({base}) or an absolute path."
         )
     return p
 
@@ -404,58 +425,428 @@ def load_letter(cfg: dict) -> Dataset:
     )
 
 
-def load_npz(cfg: dict) -> Dataset:
-    """A user's .npz: arrays x ([n, d], [n, H, W] or [n, C, H, W]) and integer labels y.
-
-    Optional: nominal, labels.
-    """
-    if not cfg["path"]:
-        raise UserError(
-            "recipe key 'data.path' is required for data.name: npz (an .npz file with arrays x and y)."
-        )
-    p = resolve_path(cfg["path"], "data.path")
+def _read_npz(p: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            return {k: z[k] for k in z.files}
     except Exception as exc:
         raise UserError(
             f"'{p}' cannot be read as an .npz without pickles ({exc}). Save it with numpy.savez."
         ) from exc
-    if "x" not in arrays or "y" not in arrays:
-        raise UserError(f"'{p}' must hold arrays 'x' and 'y'; it has {sorted(arrays)}.")
-    x, y = arrays["x"], arrays["y"]
+
+
+def _npz_pair(arrays: dict, xk: str, yk: str, p: Path) -> tuple[np.ndarray, np.ndarray]:
+    x, y = arrays[xk], arrays[yk]
     if x.ndim < 2 or x.ndim > 4 or len(x) != len(y) or y.ndim != 1:
         raise UserError(
-            f"'{p}': x must be [n, d], [n, H, W] or [n, C, H, W] and y [n] with the same n; "
-            f"got x {list(x.shape)} and y {list(y.shape)}."
+            f"'{p}': {xk} must be [n, d], [n, H, W] or [n, C, H, W] and {yk} [n] with the same n; "
+            f"got {xk} {list(x.shape)} and {yk} {list(y.shape)}."
         )
     if not np.issubdtype(y.dtype, np.integer) or (len(y) and y.min() < 0):
         raise UserError(
-            f"'{p}': y must hold class indices 0..C-1 as integers; got dtype {y.dtype}"
+            f"'{p}': {yk} must hold class indices 0..C-1 as integers; got dtype {y.dtype}"
             + (f" with minimum {y.min()}" if len(y) and np.issubdtype(y.dtype, np.number) else "")
             + "."
         )
+    return x, y.astype(np.int64)
+
+
+_NPZ_SPLITS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")
+
+
+def load_npz(cfg: dict) -> Dataset:
+    """A user's .npz: ``x`` and ``y`` (split here), or ``x_train``/``y_train`` with optional
+    ``x_val``/``y_val`` and ``x_test``/``y_test``.
+
+    x is ``[n, d]``, ``[n, H, W]`` or ``[n, C, H, W]``; y integer class indices. A given test
+    split is the holdout (never trained or selected on); a given validation split is used for
+    ensemble selection and early stopping. Optional: ``labels`` (class names, in index order)
+    and ``nominal`` (bool per feature).
+    """
+    if not cfg["path"]:
+        raise UserError(
+            "recipe key 'data.path' is required for data.name: npz (an .npz file with arrays x and y, "
+            "or x_train, y_train and optionally x_val, y_val, x_test, y_test)."
+        )
+    p = resolve_path(cfg["path"], "data.path")
+    arrays = _read_npz(p)
+    split_keys = [k for k in _NPZ_SPLITS if k in arrays]
+    if split_keys and ("x" in arrays or "y" in arrays):
+        raise UserError(
+            f"'{p}' holds both x/y and {split_keys}; keep either x and y (split by data.val_fraction "
+            "and data.holdout_fraction) or x_train, y_train [x_val, y_val] [x_test, y_test]."
+        )
+    for a, b in (("x_train", "y_train"), ("x_val", "y_val"), ("x_test", "y_test")):
+        if (a in arrays) != (b in arrays):
+            raise UserError(f"'{p}' has '{a if a in arrays else b}' without its pair; add both.")
+    if split_keys and "x_train" not in arrays:
+        raise UserError(f"'{p}' has {split_keys} but no x_train and y_train; add them.")
+    if not split_keys and ("x" not in arrays or "y" not in arrays):
+        raise UserError(
+            f"'{p}' must hold arrays 'x' and 'y', or 'x_train' and 'y_train'; it has {sorted(arrays)}."
+        )
+    parts = {
+        s: _npz_pair(arrays, f"x_{s}", f"y_{s}", p)
+        for s in (("train", "val", "test") if split_keys else ())
+        if f"x_{s}" in arrays
+    } or {"pool": _npz_pair(arrays, "x", "y", p)}
+    shapes = {s: x.shape[1:] for s, (x, _) in parts.items()}
+    if len(set(shapes.values())) > 1:
+        raise UserError(f"'{p}': the splits' per-row shapes differ: {shapes}; they must match.")
+    x0 = next(iter(parts.values()))[0]
     image_shape = (
-        None if x.ndim == 2 else ((1, *x.shape[1:]) if x.ndim == 3 else tuple(x.shape[1:]))
+        None if x0.ndim == 2 else ((1, *x0.shape[1:]) if x0.ndim == 3 else tuple(x0.shape[1:]))
     )
-    x = x.reshape(len(x), -1).astype(np.float32)
-    check_finite(x, f"'{p}' array x")
-    n_classes = int(y.max()) + 1
+    flat = {}
+    for s, (x, y) in parts.items():
+        x = x.reshape(len(x), -1).astype(np.float32)
+        check_finite(x, f"'{p}' array {'x' if s == 'pool' else 'x_' + s}")
+        flat[s] = (x, y)
+    d = next(iter(flat.values()))[0].shape[1]
+    n_classes = max(int(y.max()) for _, y in flat.values() if len(y)) + 1
     labels = (
         [str(v) for v in arrays["labels"].tolist()]
         if "labels" in arrays
         else [str(i) for i in range(n_classes)]
     )
-    nominal = arrays["nominal"].astype(bool) if "nominal" in arrays else np.zeros(x.shape[1], bool)
-    if nominal.shape != (x.shape[1],):
+    if len(labels) < n_classes:
         raise UserError(
-            f"'{p}': nominal must be a bool array of length {x.shape[1]} (one per feature); "
+            f"'{p}': 'labels' names {len(labels)} classes but y holds class indices up to "
+            f"{n_classes - 1}; give one name per class, in index order."
+        )
+    nominal = arrays["nominal"].astype(bool) if "nominal" in arrays else np.zeros(d, bool)
+    if nominal.shape != (d,):
+        raise UserError(
+            f"'{p}': nominal must be a bool array of length {d} (one per feature); "
             f"got shape {list(nominal.shape)}."
         )
-    return _from_pool(
-        p.stem, x, y.astype(np.int64), labels, nominal, image_shape, cfg, {"path": str(p)}
+    source = {"path": str(p), "arrays": sorted(arrays)}
+    if "pool" in flat:
+        x, y = flat["pool"]
+        return _from_pool(p.stem, x, y, labels, nominal, image_shape, cfg, source)
+    return _from_splits(p.stem, flat, labels, nominal, image_shape, cfg, source)
+
+
+def _from_splits(
+    name: str,
+    flat: dict[str, tuple[np.ndarray, np.ndarray]],
+    labels: list[str],
+    nominal: np.ndarray,
+    image_shape,
+    cfg: dict,
+    source: dict,
+    **extra,
+) -> Dataset:
+    """Given train [val] [test] splits: missing ones are carved from train, given ones kept."""
+    x, y = flat["train"]
+    if "test" in flat and "val" in flat:
+        ds = Dataset(name, x, y, *flat["val"], *flat["test"], labels, nominal, image_shape, source)
+        return _limit(_with(ds, extra), cfg)
+    if "test" in flat:
+        ds = _from_train_test(name, x, y, *flat["test"], labels, nominal, image_shape, cfg, source)
+        return _with(ds, extra)
+    idx = np.random.default_rng(cfg["split_seed"]).permutation(len(x))
+    if "val" in flat:  # only the holdout is carved from train
+        n_ho = int(round(len(x) * cfg["holdout_fraction"]))
+        if n_ho < 1 or len(x) - n_ho < 2:
+            raise UserError(
+                f"training split of {len(x)} rows is too small for data.holdout_fraction="
+                f"{cfg['holdout_fraction']}; add a test split."
+            )
+        ho, tr = idx[:n_ho], idx[n_ho:]
+        ds = Dataset(
+            name, x[tr], y[tr], *flat["val"], x[ho], y[ho], labels, nominal, image_shape, source
+        )
+        return _limit(_with(ds, extra), cfg)
+    return _with(_from_pool(name, x, y, labels, nominal, image_shape, cfg, source), extra)
+
+
+def _with(ds: Dataset, extra: dict) -> Dataset:
+    for k, v in extra.items():
+        setattr(ds, k, v)
+    return ds
+
+
+# ---- CSV ----------------------------------------------------------------------------------
+
+MISSING = ("", "?", "na", "n/a", "nan", "null", "none")
+
+
+def _read_csv(p: Path) -> tuple[list[str], list[list[str]]]:
+    import csv
+
+    with open(p, newline="", encoding="utf-8-sig") as fh:
+        rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    if len(rows) < 2:
+        raise UserError(
+            f"'{p}' needs a header row and at least one data row; it has {len(rows)} rows."
+        )
+    header = [h.strip() for h in rows[0]]
+    for i, r in enumerate(rows[1:], start=2):
+        if len(r) != len(header):
+            raise UserError(
+                f"'{p}' line {i} has {len(r)} fields; the header has {len(header)} ({header[:8]}...)."
+            )
+    return header, [[c.strip() for c in r] for r in rows[1:]]
+
+
+def _is_number(v: str) -> bool:
+    try:
+        float(v)
+    except ValueError:
+        return False
+    return True
+
+
+def load_csv(cfg: dict) -> Dataset:
+    """A CSV with a header row: one label column, numeric and categorical feature columns.
+
+    Categorical columns (``data.categorical``, or ``auto``: every column with a non-numeric
+    value) are label-encoded in sorted order of the training file's values: nominal
+    attributes for MUNGE, one-hot inputs inside the student. String labels map to class
+    indices in sorted order; their names become the labels. A missing value (empty, ``?``,
+    ``NA``, ``NaN``, ``null``) is an error naming the line and column unless ``data.impute``
+    says what to do. ``test_path``: a separate test CSV with the same header = the holdout.
+    """
+    if not cfg["path"] or not cfg["label"]:
+        raise UserError(
+            "recipe keys 'data.path' and 'data.label' are required for data.name: csv "
+            "(a CSV file with a header row, and the name of its label column)."
+        )
+    p = resolve_path(cfg["path"], "data.path")
+    header, rows = _read_csv(p)
+    files = {"train": (p, rows)}
+    if cfg["test_path"]:
+        pt = resolve_path(cfg["test_path"], "data.test_path")
+        header_t, rows_t = _read_csv(pt)
+        if header_t != header:
+            raise UserError(
+                f"'{pt}' has columns {header_t}; data.path '{p}' has {header}. The test CSV needs the same header."
+            )
+        files["test"] = (pt, rows_t)
+    label = cfg["label"]
+    if label not in header:
+        raise UserError(
+            f"recipe key 'data.label' is {label!r}, not a column of '{p}'; columns: {header}."
+        )
+    li = header.index(label)
+    feats = [j for j in range(len(header)) if j != li]
+    names = [header[j] for j in feats]
+    cat = cfg["categorical"]
+    if cat == "auto":
+        catset = {
+            header[j]
+            for j in feats
+            if any(not _is_number(r[j]) and r[j].lower() not in MISSING for r in rows)
+        }
+    elif isinstance(cat, list) and all(isinstance(c, str) for c in cat):
+        unknown = [c for c in cat if c not in names]
+        if unknown:
+            raise UserError(
+                f"recipe key 'data.categorical' names {unknown}, not feature columns of '{p}'; "
+                f"columns: {names}."
+            )
+        catset = set(cat)
+    else:
+        raise UserError(
+            f"recipe key 'data.categorical' must be 'auto' or a list of column names; got {cat!r}."
+        )
+    nominal = np.array([n in catset for n in names])
+    impute = cfg["impute"]
+
+    def missing(v: str) -> bool:
+        return v.lower() in MISSING
+
+    def complain(path: Path, line: int, col: str) -> UserError:
+        return UserError(
+            f"'{path}' line {line}, column '{col}': missing value. Fill it in, or set data.impute: "
+            "median (numeric: training median; categorical: most frequent value) or most_frequent."
+        )
+
+    # vocabularies and fill values from the training file only
+    categories: dict[int, list[str]] = {}
+    fill: dict[int, float] = {}
+    for k, j in enumerate(feats):
+        col = [r[j] for r in rows]
+        present = [v for v in col if not missing(v)]
+        if nominal[k]:
+            vocab = sorted(set(present))
+            categories[k] = vocab
+            code = {v: i for i, v in enumerate(vocab)}
+            counts = np.bincount([code[v] for v in present], minlength=len(vocab))
+            fill[k] = float(np.argmax(counts)) if len(present) else 0.0
+        else:
+            bad = next((i for i, v in enumerate(col) if not missing(v) and not _is_number(v)), None)
+            if bad is not None:
+                raise UserError(
+                    f"'{p}' line {bad + 2}, column '{names[k]}': {col[bad]!r} is not a number. "
+                    f"Add '{names[k]}' to data.categorical (or use categorical: auto)."
+                )
+            vals = np.array([float(v) for v in present], np.float64)
+            if impute == "most_frequent" and len(vals):
+                u, c = np.unique(vals, return_counts=True)
+                fill[k] = float(u[np.argmax(c)])
+            else:
+                fill[k] = float(np.median(vals)) if len(vals) else 0.0
+
+    def encode(path: Path, rws: list[list[str]]) -> np.ndarray:
+        out = np.zeros((len(rws), len(feats)), np.float32)
+        for k, j in enumerate(feats):
+            code = {v: i for i, v in enumerate(categories.get(k, []))}
+            for i, r in enumerate(rws):
+                v = r[j]
+                if missing(v):
+                    if impute is None:
+                        raise complain(path, i + 2, names[k])
+                    out[i, k] = fill[k]
+                elif nominal[k]:
+                    if v not in code:
+                        if impute is None:
+                            raise UserError(
+                                f"'{path}' line {i + 2}, column '{names[k]}': category {v!r} does not "
+                                f"occur in the training file ({categories[k][:10]}). Add such rows to "
+                                "the training file, or set data.impute to map it to the most frequent value."
+                            )
+                        out[i, k] = fill[k]
+                    else:
+                        out[i, k] = code[v]
+                else:
+                    try:
+                        out[i, k] = float(v)
+                    except ValueError:
+                        raise UserError(
+                            f"'{path}' line {i + 2}, column '{names[k]}': {v!r} is not a number. "
+                            f"Add '{names[k]}' to data.categorical (or use categorical: auto)."
+                        ) from None
+        return out
+
+    x = encode(p, rows)
+    ys = {s: [r[li] for r in rws] for s, (_, rws) in files.items()}
+    for s, (path, _) in files.items():
+        gap = next((i for i, v in enumerate(ys[s]) if missing(v)), None)
+        if gap is not None:
+            raise UserError(
+                f"'{path}' line {gap + 2}: the label column '{label}' is empty; every row needs a label."
+            )
+    train_labels = set(ys["train"])
+    if all(_is_number(v) for v in train_labels):
+        labels = sorted(train_labels, key=float)
+    else:
+        labels = sorted(train_labels)
+    index = {v: i for i, v in enumerate(labels)}
+    if "test" in ys:
+        unseen = sorted(set(ys["test"]) - train_labels)
+        if unseen:
+            raise UserError(
+                f"'{files['test'][0]}' has labels {unseen[:10]} that the training file does not; "
+                f"the training labels are {labels[:20]}."
+            )
+    flat = {"train": (x, np.array([index[v] for v in ys["train"]], np.int64))}
+    if "test" in files:
+        flat["test"] = (
+            encode(*files["test"]),
+            np.array([index[v] for v in ys["test"]], np.int64),
+        )
+    source = {
+        "path": str(p),
+        "test_path": str(files["test"][0]) if "test" in files else None,
+        "label": label,
+        "categorical": sorted(catset),
+        "impute": impute,
+    }
+    return _from_splits(
+        p.stem, flat, labels, nominal, None, cfg, source, columns=names, categories=categories
     )
 
+
+# ---- image folders ------------------------------------------------------------------------
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def _read_image_folder(
+    root: Path, key: str, size: list[int] | None, gray: bool, classes: list[str] | None
+) -> tuple[np.ndarray, np.ndarray, list[str], tuple[int, int]]:
+    from PIL import Image
+
+    dirs = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if classes is None:
+        classes = dirs
+        if len(classes) < 2:
+            raise UserError(
+                f"recipe key '{key}' ('{root}') needs one subfolder per class (at least 2); found {dirs}."
+            )
+    elif set(dirs) - set(classes):
+        raise UserError(
+            f"'{root}' has class folders {sorted(set(dirs) - set(classes))} that data.path does not; "
+            f"the classes are {classes}."
+        )
+    xs, ys, hw = [], [], tuple(size) if size else None
+    for ci, c in enumerate(classes):
+        folder = root / c
+        files = (
+            sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            if folder.is_dir()
+            else []
+        )
+        for f in files:
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L" if gray else "RGB")
+                    if hw is None:
+                        hw = (im.height, im.width)
+                    if (im.height, im.width) != hw:
+                        if not size:
+                            raise UserError(
+                                f"'{f}' is {im.height}x{im.width} but the first image is {hw[0]}x{hw[1]}; "
+                                "set data.size: [H, W] to resize every image."
+                            )
+                        im = im.resize((hw[1], hw[0]), Image.BILINEAR)
+                    a = np.asarray(im, dtype=np.float32)
+            except UserError:
+                raise
+            except Exception as exc:
+                raise UserError(
+                    f"'{f}' cannot be read as an image ({type(exc).__name__}: {exc}); remove or replace it."
+                ) from exc
+            xs.append(a[None] if gray else a.transpose(2, 0, 1))
+            ys.append(ci)
+    if not xs:
+        raise UserError(
+            f"'{root}' holds no {'/'.join(IMAGE_SUFFIXES)} images in its class folders."
+        )
+    x = np.stack(xs).reshape(len(xs), -1)
+    return x, np.array(ys, np.int64), classes, hw
+
+
+def load_image_folder(cfg: dict) -> Dataset:
+    """One subfolder per class of PNG/JPEG images; pixels 0..255 as float32, layout [C, H, W].
+
+    ``size: [H, W]`` resizes every image (bilinear); without it all must share the first's size.
+    ``grayscale`` reads one channel, otherwise RGB. ``test_path``: a folder of the same classes
+    = the holdout. Class names are the folder names in sorted order.
+    """
+    if not cfg["path"]:
+        raise UserError(
+            "recipe key 'data.path' is required for data.name: image_folder (a folder with one "
+            "subfolder of PNG/JPEG images per class)."
+        )
+    root = resolve_path(cfg["path"], "data.path")
+    gray = bool(cfg["grayscale"])
+    x, y, classes, hw = _read_image_folder(root, "data.path", cfg["size"], gray, None)
+    flat = {"train": (x, y)}
+    source = {"path": str(root), "grayscale": gray, "size": list(hw)}
+    if cfg["test_path"]:
+        test_root = resolve_path(cfg["test_path"], "data.test_path")
+        xt, yt, _, _ = _read_image_folder(test_root, "data.test_path", list(hw), gray, classes)
+        flat["test"] = (xt, yt)
+        source["test_path"] = str(test_root)
+    image_shape = (1 if gray else 3, *hw)
+    nominal = np.zeros(x.shape[1], bool)
+    return _from_splits(root.name, flat, classes, nominal, image_shape, cfg, source)
+
+
+# ---- the registry -----------------------------------------------------------------------
 
 LOADERS: dict[str, Callable[[dict], Dataset]] = {
     "digits": load_digits_data,
@@ -465,6 +856,7 @@ LOADERS: dict[str, Callable[[dict], Dataset]] = {
     "npz": load_npz,
 }
 LOADER_FIELDS: dict[str, dict[str, Field]] = {}  # extra data.* keys a registered loader reads
+PATH_KEYS = ("path", "test_path")  # resolved against the recipe's folder before a loader runs
 
 
 def register_loader(
@@ -478,7 +870,9 @@ def register_loader(
 
 DATA_FIELDS: dict[str, Field] = {
     "name": Field(str, choices=tuple(LOADERS), doc="which data set"),
-    "path": Field(str, None, doc="file or folder, relative to the repository root or absolute"),
+    "path": Field(
+        str, None, doc="file or folder, relative to the recipe file's folder or absolute"
+    ),
     "task": Field(str, None, doc="letter: letters | p1 | p2"),
     "val_fraction": Field(
         float,
@@ -488,7 +882,7 @@ DATA_FIELDS: dict[str, Field] = {
         doc="share of the training data held back for ensemble selection and early stopping",
     ),
     "holdout_fraction": Field(
-        float, 0.2, min=0.01, max=0.5, doc="ignored where the data set has an official test set"
+        float, 0.2, min=0.01, max=0.5, doc="ignored where the data set has a test split"
     ),
     "split_seed": Field(int, 0, min=0, doc="seed of the train/validation/holdout split"),
     "max_train": Field(
@@ -500,12 +894,52 @@ DATA_FIELDS: dict[str, Field] = {
         str,
         "column",
         choices=("column", "scalar", "none"),
-        doc="column: per-feature mean/std; scalar: one mean/std over all values (images); none",
+        doc="column: per-feature mean/std; scalar: one mean/std over all values (images); none. "
+        "Applied inside the student's graph: shipped models take features as in the data file",
     ),
     "verify_sha256": Field(
         bool, True, doc="check data files against the checksums in ../shared/data"
     ),
 }
+
+_TEST_PATH = Field(str, None, doc="the test split (the holdout), same layout as path")
+register_loader(
+    "csv",
+    load_csv,
+    {
+        "test_path": _TEST_PATH,
+        "label": Field(str, None, doc="the label column (its values become the labels)"),
+        "categorical": Field(
+            (list, str),
+            "auto",
+            doc="categorical columns, or auto (every column with a non-numeric value)",
+        ),
+        "impute": Field(
+            str,
+            None,
+            choices=("median", "most_frequent"),
+            doc="what fills a missing value; default: a missing value is an error",
+        ),
+    },
+)
+register_loader(
+    "image_folder",
+    load_image_folder,
+    {
+        "test_path": _TEST_PATH,
+        "size": Field(
+            list,
+            None,
+            check=lambda v: (
+                None
+                if len(v) == 2 and all(isinstance(i, int) and i > 0 for i in v)
+                else "must be [H, W], two positive ints"
+            ),
+            doc="resize every image to [H, W]; default: all share one size",
+        ),
+        "grayscale": Field(bool, False, doc="one channel instead of RGB"),
+    },
+)
 
 
 def validate_section(section: dict | None) -> dict:
@@ -514,9 +948,17 @@ def validate_section(section: dict | None) -> dict:
     return validate("data", section, {**DATA_FIELDS, **LOADER_FIELDS.get(name, {})})
 
 
-def load_data(section: dict) -> Dataset:
-    """Validate the recipe's data section and load the named data set, checked for NaN/inf."""
+def load_data(section: dict, base_dir: str | Path | None = None) -> Dataset:
+    """Validate the recipe's data section and load the named data set, checked for NaN/inf.
+
+    ``base_dir``: the folder relative paths are resolved against (the recipe file's folder;
+    default the current working directory).
+    """
     cfg = validate_section(section)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    for key in PATH_KEYS:
+        if cfg.get(key):
+            cfg[key] = str(resolve_path(cfg[key], f"data.{key}", base).resolve())
     ds = LOADERS[cfg["name"]](cfg)
     for split in ("train", "val", "holdout"):
         check_finite(getattr(ds, f"x_{split}"), f"data '{ds.name}' {split} split")

@@ -111,8 +111,10 @@ def distill(
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     recipe_path = None
+    base_dir = Path.cwd()  # relative paths in a recipe are relative to the recipe file
     if not isinstance(recipe, dict):
         recipe_path = str(recipe)
+        base_dir = Path(recipe).resolve().parent
         recipe = load_recipe(recipe)
     out = Path(out)
     if (out / "student").exists() and not force:
@@ -139,7 +141,7 @@ def distill(
     work = out / ".work"
 
     # 1. Data, split train / validation / holdout, normalised with statistics of the training split.
-    ds = data_mod.load_data(sections["data"])
+    ds = data_mod.load_data(sections["data"], base_dir)
     in_shape = student_input_shape(sections["student"], ds.n_features, ds.image_shape)
     layout = "NC" if len(in_shape) == 1 else "NCHW"
     if int(np.prod(in_shape)) != ds.n_features:
@@ -160,7 +162,7 @@ def distill(
         x_val,
         ds.y_val,
         seed=seed,
-        base_dir=data_mod.REPO_ROOT,
+        base_dir=base_dir,
         members=members,
         trust_pickles=trust_pickles,
     )

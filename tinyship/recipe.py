@@ -91,7 +91,7 @@ def validate(
             raise UserError(
                 f"recipe key '{path}' must be {_type_name(f.type)}; got {type(value).__name__} {value!r}."
             )
-        if f.choices is not None and value not in f.choices:
+        if f.choices is not None and value not in f.choices and not (value is None and ok):
             raise UserError(
                 f"recipe key '{path}' must be one of {', '.join(repr(c) for c in f.choices)}; got {value!r}."
             )

@@ -35,7 +35,8 @@ def test_normalizer_is_fitted_on_train_only():
 def test_unknown_data_name():
     with pytest.raises(
         UserError,
-        match=r"data.name' must be one of 'digits', 'mnist', 'adult', 'letter', 'npz', 'audio_folder'; got 'cifar'",
+        match=r"data.name' must be one of 'digits', 'mnist', 'adult', 'letter', 'npz', 'csv', "
+        r"'image_folder', 'audio_folder'; got 'cifar'",
     ):
         load_data({"name": "cifar"})
 
@@ -43,7 +44,7 @@ def test_unknown_data_name():
 def test_missing_path_names_it_and_the_fix(tmp_path):
     with pytest.raises(
         UserError,
-        match=r"data.path' points to '.*nowhere.npz', which does not exist .* relative to the repository root",
+        match=r"data.path' points to '.*nowhere.npz', which does not exist .* relative to the recipe file",
     ):
         load_data({"name": "npz", "path": str(tmp_path / "nowhere.npz")})
 
