@@ -2,6 +2,7 @@
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
+TS     ?= $(VENV)/bin/tinyship
 STAMP  := $(VENV)/.installed
 RUN    ?= demo
 RECIPE ?= recipes/demo.yaml
@@ -9,7 +10,7 @@ OUT    := build/$(RUN)
 FORCE  ?= --force
 BENCH_VENV := .venv-bench
 
-.PHONY: setup system-deps lint demo distill export profile profile-ssh profile-adb check test test-slow bench bench-env clean
+.PHONY: setup system-deps lint demo distill export profile report profile-ssh profile-adb check test test-slow bench bench-env clean
 
 setup: $(STAMP)
 
@@ -35,30 +36,30 @@ system-deps:
 	fi
 
 demo: setup
-	$(PY) -m distill --recipe $(RECIPE) --out $(OUT) $(FORCE)
-	$(PY) -m export --run $(OUT) $(FORCE)
-	$(PY) -m devices profile --run $(OUT) $(FORCE)
-	$(PY) -m tinyship.summary --run $(OUT)
+	$(TS) run --recipe $(RECIPE) --run $(OUT) $(FORCE)
 
 distill: setup
-	$(PY) -m distill --recipe $(RECIPE) --out $(OUT) $(FORCE)
+	$(TS) distill --recipe $(RECIPE) --run $(OUT) $(FORCE)
 
 export: setup
-	$(PY) -m export --run $(OUT) $(FORCE)
+	$(TS) export --run $(OUT) $(FORCE)
 
 profile: setup
-	$(PY) -m devices profile --run $(OUT) $(FORCE)
+	$(TS) profile --run $(OUT) $(FORCE)
+
+report: setup
+	$(TS) report --run $(OUT)
 
 profile-ssh: setup
 	@test -n "$(HOST)" || { echo "usage: make profile-ssh HOST=user@host [RUN=demo]"; exit 2; }
-	$(PY) -m devices profile --run $(OUT) --ssh $(HOST) $(FORCE)
+	$(TS) profile --run $(OUT) --ssh $(HOST) $(FORCE)
 
 profile-adb: setup
 	@test -n "$(SERIAL)" || { echo "usage: make profile-adb SERIAL=<adb serial> BENCHMARK_MODEL=/path/to/benchmark_model [RUN=demo]"; exit 2; }
-	$(PY) -m devices profile --run $(OUT) --adb $(SERIAL) --benchmark-model $(BENCHMARK_MODEL) $(FORCE)
+	$(TS) profile --run $(OUT) --adb $(SERIAL) --benchmark-model $(BENCHMARK_MODEL) $(FORCE)
 
 check: setup
-	$(PY) -m devices check --run $(OUT)
+	$(TS) check --run $(OUT)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -113,10 +113,10 @@ def verdict(
         reasons.append(f"latency {latency_ms:.3g} ms > budget {budget['latency_ms']:g} ms")
     if ram_bytes is not None and "ram_kb" in budget and ram_bytes > budget["ram_kb"] * 1024:
         fails.append("too big (RAM)")
-        reasons.append(f"RAM {ram_bytes / 1024:.1f} KB > budget {budget['ram_kb']:g} KB")
+        reasons.append(f"RAM {ram_bytes / 1024:.1f} KiB > budget {budget['ram_kb']:g} KiB")
     if flash_bytes is not None and "flash_kb" in budget and flash_bytes > budget["flash_kb"] * 1024:
         fails.append("too big (flash)")
-        reasons.append(f"flash {flash_bytes / 1024:.1f} KB > budget {budget['flash_kb']:g} KB")
+        reasons.append(f"flash {flash_bytes / 1024:.1f} KiB > budget {budget['flash_kb']:g} KiB")
     if fails:
         return "; ".join(fails), reasons
     if latency_ms is None:

@@ -413,11 +413,16 @@ def report(p: Plan, analyses: dict, est: Estimator, records: list[Record], force
     return doc
 
 
-def ship(p: Plan, records: list[Record], force: bool) -> list[str]:
+def ship(p: Plan, records: list[Record], force: bool, doc: dict | None = None) -> list[str]:
     """Write ship/: the artifacts that fit at least one device, with manifest.json; returns their names."""
     passing = sorted({r.artifact for r in records if r.verdict == "fits"})
     with rundir.staged_dir(p.run_dir, "ship", force=force) as out:
         _write_ship(out, p.run_dir, passing, p.card, p.exports, records)
+        if doc is not None:  # the model card reads the profile document for its recommendations
+            from . import model_card
+
+            manifest = rundir.read_json(out / "manifest.json", "ship manifest")
+            model_card.write(out, p.card, p.exports, doc, manifest)
     return passing
 
 
@@ -442,7 +447,7 @@ def profile(
     est = estimate(p, analyses, measured)
     records = verdicts(p, analyses, measured, est)
     doc = report(p, analyses, est, records, force)
-    passing = ship(p, records, force)
+    passing = ship(p, records, force, doc)
     return ProfileReport(
         doc["run"], records, doc["artifacts"], est.record, doc["devices"],
         p.run_dir / rundir.PROFILE, passing, doc["not_checked"],

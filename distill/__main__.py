@@ -23,7 +23,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML recipe with sections data, teacher, transfer, student, train",
     )
     p.add_argument(
-        "--out", required=True, help="run directory, e.g. build/demo; student/ is written inside it"
+        "--run",
+        "--out",
+        dest="out",
+        required=True,
+        help="run directory, e.g. build/demo; student/ is written inside it (--out: the old name)",
     )
     p.add_argument(
         "--force",

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tinyship import rundir
+from tinyship import logs, rundir
 from tinyship.errors import MissingDependencyError, UserError
 from tinyship.recipe import validate
 
@@ -171,7 +171,8 @@ def run(
         bar = tqdm(pairs, desc="export", unit="artifact", file=sys.stderr, disable=not progress)
         for fmt, precision in bar:
             bar.set_postfix_str(fmt.filename(precision))
-            records.append(export_one(fmt, precision, student, out, settings))
+            with logs.capture():  # converter prints and progress bars go to logs/export.log
+                records.append(export_one(fmt, precision, student, out, settings))
         report = ExportReport(
             run=str(student.card["run"]),
             card_sha256=student.card_sha256,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -26,3 +27,23 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def exported_run(tmp_path_factory) -> Path:
+    """A cnn student exported to ONNX and TFLite by the export stage's public API."""
+    import export
+
+    run = make_run(tmp_path_factory.mktemp("devruns") / "cnn", "cnn", epochs=10)
+    export.run(run, formats=["onnx", "tflite"], force=True, keep_going=True, progress=False)
+    return run
+
+
+@pytest.fixture(scope="session")
+def profiled_run(exported_run, tmp_path_factory) -> Path:
+    import devices
+
+    run = tmp_path_factory.mktemp("profiled") / "cnn"
+    shutil.copytree(exported_run, run)
+    devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
+    return run

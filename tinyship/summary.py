@@ -10,7 +10,7 @@ import argparse
 import json
 from pathlib import Path
 
-from . import rundir
+from . import recommend, rundir
 from .cli import run_cli
 
 
@@ -94,77 +94,159 @@ def _ms(x: float | None) -> str:
     return "-" if x is None else (f"{x:.4f} ms" if x < 1 else f"{x:.2f} ms")
 
 
-def devices_summary(profile: dict) -> str:
-    """Per device: how many artifacts fit its budget and the smallest one that does (the one to ship there)."""
-    by_dev: dict[str, list[dict]] = {}
-    for r in profile.get("records", []):
-        by_dev.setdefault(r.get("device", "?"), []).append(r)
+def devices_summary(profile: dict, exports: dict | None = None) -> str:
+    """Per device: the file to ship by the rule in tinyship.recommend, or the nearest miss and why."""
     rows = []
-    for dev, recs in by_dev.items():
-        fits = [r for r in recs if r.get("verdict") == "fits"]
-        pick = min(
-            fits, key=lambda r: (r.get("flash_bytes") or 0, r.get("latency_ms") or 0), default=None
-        )
-        verdicts = sorted({r.get("verdict", "?") for r in recs} - {"fits"})
+    for dev, p in recommend.recommend(profile, exports).items():
         rows.append(
             [
                 dev,
-                f"{len(fits)}/{len(recs)}"
-                + (f" ({', '.join(verdicts)} for the rest)" if verdicts else ""),
-                pick["artifact"] if pick else "-",
-                pick.get("method", "-") if pick else "-",
-                _ms(pick.get("latency_ms")) if pick else "-",
-                _kb(pick.get("ram_bytes")) if pick else "-",
-                _kb(pick.get("flash_bytes")) if pick else "-",
+                f"{p.n_fit}/{p.n_files}",
+                p.recommended or (f"none fits (nearest: {p.file})" if p.file else "none runnable"),
+                _pct(p.accuracy),
+                p.method or "-",
+                _ms(p.latency_ms),
+                _kb(p.ram_bytes),
+                _kb(p.flash_bytes),
+                "; ".join(p.reasons) if not p.fits else _margin(p),
             ]
         )
     return _table(
         rows,
         [
             "device",
-            "artifacts that fit",
-            "smallest that fits",
+            "fit",
+            "recommended",
+            "accuracy",
             "latency from",
             "latency",
             "RAM",
             "flash",
+            "margin / why",
         ],
     )
+
+
+def _margin(p: recommend.Pick) -> str:
+    m = p.margins
+    parts = []
+    if "latency_ms" in m:
+        parts.append(f"{_ms(m['latency_ms'])} under")
+    if "ram_bytes" in m:
+        parts.append(f"RAM {recommend.size(m['ram_bytes'])} spare")
+    if "flash_bytes" in m:
+        parts.append(f"flash {recommend.size(m['flash_bytes'])} spare")
+    return ", ".join(parts) or "no budget set"
+
+
+def collect(run: Path) -> dict:
+    """The machine-readable summary (`tinyship summary --json`; keys in docs/run-directory.md)."""
+    card = rundir.read_json(run / rundir.CARD, "student card")
+    h = card.get("metrics", {}).get("holdout", {})
+    out: dict = {
+        "schema": "tinyship.summary/1",
+        "run": card.get("run", run.name),
+        "holdout": {
+            "n": h.get("n"),
+            **{k: dict(h.get(k) or {}) for k in ("teacher", "student", "baseline")},
+        },
+        "student": {k: card.get("student", {}).get(k) for k in ("arch", "params", "macs")},
+        "exports": None,
+        "devices": {},
+        "rule": recommend.RULE,
+        "paths": {},
+    }
+    for k in ("teacher",):  # the teacher entry carries nested member comparisons: keep it small
+        out["holdout"][k] = {
+            x: v for x, v in out["holdout"][k].items() if not isinstance(v, (dict, list))
+        }
+    exports = None
+    if (run / rundir.EXPORTS).is_file():
+        exports = rundir.read_json(run / rundir.EXPORTS, "exports record")
+        out["exports"] = [
+            {
+                "file": a.get("file"),
+                "bytes": a.get("bytes"),
+                "accuracy": a.get("accuracy"),
+                "agreement": (a.get("parity") or {}).get("agreement"),
+                "passed": (a.get("parity") or {}).get("passed"),
+                "error": a.get("error"),
+            }
+            for a in exports.get("artifacts", [])
+        ]
+    if (run / rundir.PROFILE).is_file():
+        prof = rundir.read_json(run / rundir.PROFILE, "profile")
+        for dev, p in recommend.recommend(prof, exports).items():
+            out["devices"][dev] = {
+                "recommended": p.recommended,
+                "fits": p.fits,
+                "file": p.file,
+                "accuracy": p.accuracy,
+                "latency_ms": p.latency_ms,
+                "latency_method": p.method,
+                "ram_bytes": p.ram_bytes,
+                "flash_bytes": p.flash_bytes,
+                "budget": p.budget,
+                "margins": p.margins,
+                "reasons": p.reasons,
+            }
+        out["estimator_loo_median_ape_pct"] = (
+            (prof.get("estimator") or {}).get("loo", {}).get("median_ape")
+        )
+    for name, rel in (
+        ("card", rundir.CARD),
+        ("exports", rundir.EXPORTS),
+        ("profile", rundir.PROFILE),
+        ("report", "profile/report.html"),
+        ("manifest", rundir.MANIFEST),
+        ("model_card", "ship/MODEL_CARD.md"),
+    ):
+        out["paths"][name] = str(run / rel) if (run / rel).exists() else None
+    return out
+
+
+def text(run: Path) -> str:
+    """The human summary `make demo` ends with."""
+    out = [f"== tinyship summary: {run} =="]
+    card = rundir.read_json(run / rundir.CARD, "student card")
+    out.append(distill_summary(card))
+    exports = None
+    if (run / rundir.EXPORTS).is_file():
+        exports = rundir.read_json(run / rundir.EXPORTS, "exports record")
+        out.append("\n" + export_summary(exports))
+    else:
+        out.append(f"\n(export stage not run yet: tinyship export --run {run})")
+    if (run / rundir.PROFILE).is_file():
+        prof = rundir.read_json(run / rundir.PROFILE, "profile")
+        out.append(f"\nrecommended per device ({recommend.RULE}):")
+        out.append(devices_summary(prof, exports))
+        err = (prof.get("estimator") or {}).get("loo", {}).get("median_ape")
+        if err is not None:
+            out.append(
+                f"latency estimator leave-one-out error vs host measurements: {err:.1f}% (median abs %); "
+                "estimates for unreachable devices carry at least this error (MCUs: see devices/README.md)"
+            )
+    else:
+        out.append(f"\n(devices stage not run yet: tinyship profile --run {run})")
+    for name, rel in (
+        ("report", "profile/report.html"),
+        ("ship manifest", rundir.MANIFEST),
+        ("model card", "ship/MODEL_CARD.md"),
+    ):
+        p = run / rel
+        out.append(f"{name}: {p if p.exists() else 'not written yet'}")
+    return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tinyship.summary", description=__doc__)
     ap.add_argument("--run", required=True, type=Path, help="run directory, e.g. build/demo")
+    ap.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     args = ap.parse_args(argv)
-    run = args.run
-    print(f"\n== tinyship summary: {run} ==")
-    card = rundir.read_json(run / rundir.CARD, "student card")
-    print(distill_summary(card))
-    exports_path = run / rundir.EXPORTS
-    if exports_path.is_file():
-        print("\n" + export_summary(rundir.read_json(exports_path, "exports record")))
+    if args.json:
+        print(json.dumps(collect(args.run), indent=2))
     else:
-        print("\n(export stage not run yet: python -m export --run", run, ")")
-    for name, rel in (
-        ("profile report", "profile/report.html"),
-        ("profile", rundir.PROFILE),
-        ("ship manifest", rundir.MANIFEST),
-    ):
-        p = run / rel
-        print(f"{name}: {p if p.exists() else 'not written yet'}")
-    if (run / rundir.PROFILE).is_file():
-        prof = json.loads((run / rundir.PROFILE).read_text())
-        err = (
-            prof.get("estimator", {}).get("loo_mape")
-            if isinstance(prof.get("estimator"), dict)
-            else None
-        )
-        print("\n" + devices_summary(prof))
-        if err is not None:
-            print(
-                f"latency estimator leave-one-out error vs host measurements: {100 * err:.1f}% (median abs %); "
-                "estimates for unreachable devices carry at least this error (MCUs: see devices/README.md)"
-            )
+        print(text(args.run))
     return 0
 
 

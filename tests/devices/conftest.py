@@ -9,27 +9,6 @@ import time
 from pathlib import Path
 
 import pytest
-from rundir_fixture import make_run
-
-
-@pytest.fixture(scope="session")
-def exported_run(tmp_path_factory) -> Path:
-    """A cnn student exported to ONNX and TFLite by the export stage's public API."""
-    import export
-
-    run = make_run(tmp_path_factory.mktemp("devruns") / "cnn", "cnn", epochs=10)
-    export.run(run, formats=["onnx", "tflite"], force=True, keep_going=True, progress=False)
-    return run
-
-
-@pytest.fixture(scope="session")
-def profiled_run(exported_run, tmp_path_factory) -> Path:
-    import devices
-
-    run = tmp_path_factory.mktemp("profiled") / "cnn"
-    shutil.copytree(exported_run, run)
-    devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
-    return run
 
 
 def _free_port() -> int:

@@ -52,7 +52,7 @@ def test_each_estimate_says_where_its_efficiency_came_from(profiled_run):
 
 def test_report_html_embeds_images(profiled_run):
     html = (profiled_run / "profile" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") >= 3  # accuracy vs latency, bytes, MCU timeline(s)
 
 
 def test_ship_manifest(profiled_run):

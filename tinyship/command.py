@@ -1,0 +1,550 @@
+"""``tinyship run|distill|export|profile|check|summary|catalog|report``: one command over the stages.
+
+A thin layer: each subcommand maps its flags onto one library call (distill.run.distill,
+export.run, devices.profile, devices.check, devices.report) and prints the result.
+Every subcommand takes the same flags (--run, --force, --quiet, --json, --version,
+--debug). Third-party output of a stage goes to ``<run>/logs/<stage>.log``
+(tinyship.logs); the console keeps tinyship's progress and results. With --json, stdout
+holds one JSON document and nothing else. Exit codes come from tinyship.cli.run_cli.
+``python -m distill|export|devices`` keep working as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from . import __version__, logs, recommend, rundir
+from .cli import run_cli
+from .errors import UserError
+
+PROG = "tinyship"
+
+
+def _common(p: argparse.ArgumentParser, run_required: bool = True) -> None:
+    g = p.add_argument_group("flags every tinyship subcommand takes")
+    g.add_argument(
+        "--run",
+        required=run_required,
+        type=Path,
+        metavar="DIR",
+        help="run directory, e.g. build/demo (stages read and write student/ export/ profile/ ship/ logs/ inside it)",
+    )
+    g.add_argument(
+        "--force",
+        action="store_true",
+        help="replace what this subcommand writes if it exists (the old one is kept until the new one is complete)",
+    )
+    g.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars and no tables: errors and results only",
+    )
+    g.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON document on stdout (progress and messages go to stderr)",
+    )
+    g.add_argument("--version", action="version", version=f"tinyship {__version__}")
+    g.add_argument(
+        "--debug", action="store_true", help="print the Python traceback when something fails"
+    )
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _distill_flags(p: argparse.ArgumentParser, recipe_required: bool) -> None:
+    p.add_argument(
+        "--recipe",
+        required=recipe_required,
+        help="YAML recipe with sections data, teacher, transfer, student, train, export, devices",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue training from the last checkpoint in <run>/.work (same recipe and seed)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="override the recipe's train.seed")
+    p.add_argument("--epochs", type=int, default=None, help="override the recipe's train.epochs")
+    p.add_argument(
+        "--trust-pickles",
+        action="store_true",
+        help="allow teacher members stored as pickles; only for files you made yourself",
+    )
+
+
+def _export_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--formats",
+        type=_names,
+        default=None,
+        help="comma list, e.g. onnx,tflite,coreml (default: the recipe's, or all)",
+    )
+    p.add_argument(
+        "--precisions",
+        type=_names,
+        default=None,
+        help="comma list, e.g. fp32,int8,int8-full (default: the recipe's, or every precision of each format)",
+    )
+    p.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="write exports.json even when a file fails its parity gate (recorded as passed: false)",
+    )
+
+
+def _budget_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--budget",
+        action="append",
+        default=[],
+        metavar="DEVICE:KEY=V,...",
+        help="override a device budget, e.g. cortex-m4f-stm32l4r5:latency_ms=20,ram_kb=64,flash_kb=256 (kB = KiB)",
+    )
+
+
+def _profile_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--devices",
+        type=_names,
+        default=None,
+        help="comma list of catalog names (default: the recipe's targets, or the whole catalog)",
+    )
+    p.add_argument(
+        "--ssh",
+        action="append",
+        default=[],
+        metavar="USER@HOST",
+        help="also measure on a Linux board over your own ssh (repeatable)",
+    )
+    p.add_argument(
+        "--ssh-config", default=None, help="ssh -F config file (default: your own ~/.ssh/config)"
+    )
+    p.add_argument(
+        "--ssh-option", action="append", default=[], help="extra ssh -o option, e.g. Port=2222"
+    )
+    p.add_argument(
+        "--remote-python",
+        default="python3",
+        help="python on the board (needs numpy and onnxruntime or ai-edge-litert)",
+    )
+    p.add_argument(
+        "--adb",
+        action="append",
+        default=[],
+        metavar="SERIAL",
+        help="also measure on an Android phone over adb (repeatable)",
+    )
+    p.add_argument(
+        "--benchmark-model", default=None, help="TFLite benchmark_model binary to push to the phone"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="threads for measured runs (default: recipe's)"
+    )
+    p.add_argument("--runs", type=int, default=None, help="timed runs per file (default: recipe's)")
+    p.add_argument(
+        "--warmup", type=int, default=None, help="untimed runs before timing (default: recipe's)"
+    )
+    p.add_argument("--pin-core", type=int, default=None, help="pin measured runs to this CPU core")
+    p.add_argument(
+        "--catalog", default=None, help="extra catalog YAML that adds or replaces devices"
+    )
+    _budget_flag(p)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog=PROG,
+        description="Distil a cumbersome model into a small student, export it to ONNX, TFLite and "
+        "Core ML, and prove it fits each device. Run 'tinyship SUBCOMMAND --help' for its flags.",
+        epilog="example: tinyship run --recipe recipes/demo.yaml --run build/demo --force",
+    )
+    top.add_argument("--version", action="version", version=f"tinyship {__version__}")
+    sub = top.add_subparsers(dest="cmd", required=True, metavar="SUBCOMMAND")
+
+    def add(name: str, helptext: str, run_required: bool = True) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        _common(p, run_required)
+        return p
+
+    p = add("run", "every stage from a recipe: distill, export, profile, then summary and check")
+    _distill_flags(p, recipe_required=True)
+    _export_flags(p)
+    _profile_flags(p)
+    p = add("distill", "train the student from the recipe's teacher; writes <run>/student/")
+    _distill_flags(p, recipe_required=True)
+    p = add("export", "export <run>/student to ONNX, TFLite and Core ML; writes <run>/export/")
+    p.add_argument(
+        "--recipe", default=None, help="read the export section from this recipe, not the card's"
+    )
+    _export_flags(p)
+    p = add(
+        "profile",
+        "size, RAM and latency of every exported file on every device; writes <run>/profile/ and <run>/ship/",
+        run_required=False,
+    )
+    p.add_argument(
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
+        help="profile these model files instead of a run directory's exports (.onnx, .tflite)",
+    )
+    _profile_flags(p)
+    p = add("check", "exit 1 when a device has no file within its budget (a CI gate)")
+    _budget_flag(p)
+    p.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="require this file to fit every checked device (repeatable)",
+    )
+    add("summary", "accuracies, files and the recommended file per device, from the run directory")
+    p = add("catalog", "print the device catalog with the source of every figure", False)
+    p.add_argument(
+        "--catalog", default=None, help="extra catalog YAML that adds or replaces devices"
+    )
+    add("report", "rebuild profile/report.html, report.md and ship/MODEL_CARD.md from profile.json")
+    return top
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+class Console:
+    """Where tinyship's own words go: results on stdout (unless --json), progress on stderr."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json = args.json
+        self.quiet = args.quiet
+
+    def result(self, text: str) -> None:
+        """A result line: stdout, or stderr when stdout is reserved for JSON."""
+        if self.quiet and not text.startswith(("error", "warning", "FAIL")):
+            return
+        print(text, file=sys.stderr if self.json else sys.stdout, flush=True)
+
+    def note(self, text: str) -> None:
+        """Progress and pointers (log paths): stderr, silenced by --quiet."""
+        if not self.quiet:
+            print(text, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _stage(con: Console, run: Path, stage: str) -> Iterator[Path]:
+    path = logs.log_path(run, stage)
+    con.note(f"{stage}: {run}  (third-party output: {path})")
+    with logs.stage_log(run, stage) as p:
+        yield p
+
+
+def _versions() -> dict[str, str]:
+    return rundir.package_versions()
+
+
+def _emit_json(obj) -> None:
+    print(json.dumps(obj, indent=2, default=str))
+
+
+# ----------------------------------------------------------------------------- subcommands
+
+
+def _distill(args: argparse.Namespace, con: Console, argv: list[str]) -> int:
+    from distill.__main__ import summary as distill_text
+    from distill.distributed import session
+    from distill.run import distill
+
+    with _stage(con, args.run, "distill"), session() as dist_ctx:
+        res = distill(
+            args.recipe,
+            args.run,
+            force=args.force,
+            resume=args.resume,
+            seed=args.seed,
+            epochs=args.epochs,
+            trust_pickles=args.trust_pickles,
+            command="tinyship " + " ".join(shlex.quote(a) for a in argv),
+            progress=not args.quiet,
+            dist_ctx=dist_ctx,
+        )
+        if not dist_ctx.is_main:
+            return 0
+        con.result(distill_text(res.card, res.timings_s))
+    if args.json and args.cmd == "distill":
+        card = res.card
+        _emit_json(
+            {
+                "run": card.get("run"),
+                "holdout": card.get("metrics", {}).get("holdout"),
+                "student": card.get("student"),
+                "sizes": card.get("sizes"),
+                "timings_s": res.timings_s,
+                "card": str(args.run / rundir.CARD),
+            }
+        )
+    return 0
+
+
+def _export(args: argparse.Namespace, con: Console) -> int:
+    import export
+    from export.__main__ import table
+
+    with _stage(con, args.run, "export"):
+        report = export.run(
+            args.run,
+            formats=args.formats,
+            precisions=args.precisions,
+            force=args.force,
+            keep_going=args.keep_going,
+            recipe=getattr(args, "recipe", None) if args.cmd == "export" else None,
+            progress=not args.quiet,
+        )
+    con.result(table(report))
+    con.result(
+        f"wrote {report.export_dir}/exports.json "
+        f"({'all gates passed' if report.passed else 'SOME GATES FAILED'})"
+    )
+    for a in report.artifacts:
+        if a.error:
+            print(f"warning: {a.file}: {a.error.splitlines()[0][:200]}", file=sys.stderr)
+    if args.json and args.cmd == "export":
+        _emit_json(report.to_json())
+    return 0 if report.passed or report.settings.get("keep_going") else 1
+
+
+def _budgets(args: argparse.Namespace) -> dict | None:
+    from devices.budgets import parse_budget_flag
+
+    return dict(parse_budget_flag(b) for b in args.budget) or None
+
+
+def _profile(args: argparse.Namespace, con: Console) -> int:
+    import devices
+
+    if getattr(args, "files", None):
+        fn = getattr(devices, "profile_files", None)
+        if fn is None:
+            raise UserError(
+                f"profiling bare model files ({', '.join(map(str, args.files))}) is not available in this "
+                "version; export them into a run directory and use: tinyship profile --run DIR"
+            )
+        doc = fn(args.files, devices=args.devices, catalog=args.catalog, budgets=_budgets(args))
+        _emit_json(doc) if args.json else con.result(json.dumps(doc, indent=2, default=str))
+        return 0
+    if args.run is None:
+        raise UserError(
+            "tinyship profile needs --run DIR (a run directory with export/) or FILE..."
+        )
+    with _stage(con, args.run, "profile"):
+        rep = devices.profile(
+            args.run,
+            devices=args.devices,
+            force=args.force,
+            ssh=args.ssh,
+            ssh_config=args.ssh_config,
+            ssh_options=args.ssh_option,
+            remote_python=args.remote_python,
+            adb=args.adb,
+            benchmark_model=args.benchmark_model,
+            threads=args.threads,
+            runs=args.runs,
+            warmup=args.warmup,
+            catalog=args.catalog,
+            budgets=_budgets(args),
+            pin_core=args.pin_core,
+        )
+    loo = rep.estimator["loo"]
+    con.result(
+        f"profile: {len(rep.analyses)} files x {len({r.device for r in rep.records})} devices -> {rep.path}"
+    )
+    ape = loo["median_ape"]
+    con.result(
+        "estimator leave-one-out error vs host measurements: "
+        + (f"median {ape:.1f} % over {loo['n']} files" if ape is not None else loo["note"])
+    )
+    con.result(f"report: {rep.path.parent / 'report.html'}")
+    if args.json and args.cmd == "profile":
+        from . import summary
+
+        _emit_json(summary.collect(args.run)["devices"])
+    return 0
+
+
+def check_lines(ok: bool, rows: list[dict], profile: dict, exports: dict | None) -> list[str]:
+    """One line per device that passes (its recommended file) and one per failing device x file."""
+    picks = recommend.recommend(profile, exports)
+    lines = []
+    for dev in dict.fromkeys(r["device"] for r in rows):
+        drows = [r for r in rows if r["device"] == dev]
+        fit = [r for r in drows if r["verdict"] == "fits"]
+        if fit:
+            p = picks.get(dev)
+            name = (
+                p.recommended
+                if p and p.recommended in {r["artifact"] for r in fit}
+                else fit[0]["artifact"]
+            )
+            lines.append(f"ok    {dev}: {name} fits ({len(fit)} of {len(drows)} files fit)")
+            continue
+        if drows and drows[0]["verdict"] == "not judged":
+            lines.append(f"skip  {dev}: {drows[0]['reasons'][0]}")
+            continue
+        bad = [r for r in drows if r["verdict"] not in ("fits", "not runnable")]
+        for r in bad:
+            lines.append(f"FAIL  {dev}: {r['artifact']}: {'; '.join(r['reasons']) or r['verdict']}")
+        if not bad:
+            lines.append(
+                f"FAIL  {dev}: no file runs there ({drows[0]['reasons'][0] if drows else 'none profiled'})"
+            )
+    lines.append(
+        "check: PASS"
+        if ok
+        else "check: FAIL (a device has no file within its budget; see the FAIL lines)"
+    )
+    return lines
+
+
+def _check(args: argparse.Namespace, con: Console) -> int:
+    import devices
+
+    ok, rows = devices.check(args.run, _budgets(args), args.artifact or None)
+    prof = rundir.read_json(args.run / rundir.PROFILE, "profile (profile/profile.json)")
+    exports = (
+        rundir.read_json(args.run / rundir.EXPORTS, "exports record")
+        if (args.run / rundir.EXPORTS).is_file()
+        else None
+    )
+    if args.artifact:
+        lines = [
+            f"{'ok  ' if r['verdict'] == 'fits' else 'FAIL'}  {r['device']}: {r['artifact']}: "
+            f"{r['verdict']}{': ' + '; '.join(r['reasons']) if r['reasons'] and r['verdict'] != 'fits' else ''}"
+            for r in rows
+        ]
+        lines.append("check: PASS" if ok else "check: FAIL (see the FAIL lines)")
+    else:
+        lines = check_lines(ok, rows, prof, exports)
+    for line in lines:
+        if args.json:
+            continue
+        if line.startswith("FAIL") or line.startswith("check") or not args.quiet:
+            print(line)
+    if args.json:
+        _emit_json(
+            {
+                "ok": ok,
+                "failures": [
+                    {
+                        "device": r["device"],
+                        "file": r["artifact"],
+                        "verdict": r["verdict"],
+                        "reasons": r["reasons"],
+                    }
+                    for r in rows
+                    if r["verdict"] not in ("fits", "not runnable", "not judged")
+                    and (
+                        args.artifact
+                        or not any(
+                            x["device"] == r["device"] and x["verdict"] == "fits" for x in rows
+                        )
+                    )
+                ],
+                "rows": rows,
+            }
+        )
+    return 0 if ok else 1
+
+
+def _summary(args: argparse.Namespace, con: Console) -> int:
+    from . import summary
+
+    if args.json:
+        _emit_json(summary.collect(args.run))
+    else:
+        print(summary.text(args.run))
+    return 0
+
+
+def _catalog(args: argparse.Namespace, con: Console) -> int:
+    from devices.__main__ import main as devices_main
+
+    return devices_main(
+        [
+            "catalog",
+            *(["--catalog", args.catalog] if args.catalog else []),
+            *(["--json"] if args.json else []),
+        ]
+    )
+
+
+def _report(args: argparse.Namespace, con: Console) -> int:
+    from devices import report
+
+    run = args.run
+    doc = rundir.read_json(run / rundir.PROFILE, "profile (profile/profile.json)")
+    card = rundir.read_json(run / rundir.CARD, "student card (student/card.json)")
+    exports = rundir.read_json(run / rundir.EXPORTS, "exports record (export/exports.json)")
+    written = report.write(run / "profile", doc, card, exports)
+    if (run / rundir.MANIFEST).is_file():
+        from devices import model_card
+
+        manifest = rundir.read_json(run / rundir.MANIFEST, "ship manifest (ship/manifest.json)")
+        written.append(model_card.write(run / "ship", card, exports, doc, manifest))
+    path = run / "profile" / "report.html"
+    if args.json:
+        _emit_json({"report": str(path), "written": [str(p) for p in written]})
+    else:
+        con.result(f"report: {path}")
+    return 0
+
+
+def _run(args: argparse.Namespace, con: Console, argv: list[str]) -> int:
+    for step in (_distill, _export, _profile):
+        rc = step(args, con, argv) if step is _distill else step(args, con)
+        if rc:
+            return rc
+    from . import summary
+
+    if args.json:
+        ok, _ = __import__("devices").check(args.run, _budgets(args), None)
+        _emit_json({**summary.collect(args.run), "check": {"ok": ok}})
+        return 0 if ok else 1
+    con.result("\n" + summary.text(args.run))
+    return _check(argparse.Namespace(**{**vars(args), "artifact": []}), con)
+
+
+COMMANDS: dict[str, Callable[..., int]] = {
+    "distill": _distill,
+    "export": _export,
+    "profile": _profile,
+    "check": _check,
+    "summary": _summary,
+    "catalog": _catalog,
+    "report": _report,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser().parse_args(argv)
+    if args.quiet:
+        os.environ["TQDM_DISABLE"] = "1"  # tqdm reads it for every bar, ours and the converters'
+    con = Console(args)
+    if args.cmd == "run":
+        return _run(args, con, argv)
+    if args.cmd == "distill":
+        return _distill(args, con, argv)
+    return COMMANDS[args.cmd](args, con)
+
+
+def entry() -> None:
+    """The ``tinyship`` console script."""
+    sys.exit(run_cli(main, sys.argv[1:]))  # run_cli strips --debug and prints the traceback
