@@ -243,12 +243,12 @@ class Console:
 def _stage(con: Console, run: Path, stage: str) -> Iterator[Path]:
     path = logs.log_path(run, stage)
     con.note(f"{stage}: {run}  (third-party output: {path})")
-    with logs.stage_log(run, stage) as p:
-        yield p
-
-
-def _versions() -> dict[str, str]:
-    return rundir.package_versions()
+    try:
+        with logs.stage_log(run, stage) as p:
+            yield p
+    except BaseException:
+        print(f"{stage} failed; what converters and runtimes printed is in {path}", file=sys.stderr)
+        raise
 
 
 def _emit_json(obj) -> None:
@@ -345,22 +345,18 @@ def _profile(args: argparse.Namespace, con: Console) -> int:
             "tinyship profile needs --run DIR (a run directory with export/) or FILE..."
         )
     with _stage(con, args.run, "profile"):
+        targets = devices.ssh_targets(
+            args.ssh, args.ssh_config, args.ssh_option, args.remote_python
+        )
+        targets += devices.adb_targets(args.adb, args.benchmark_model)
         rep = devices.profile(
             args.run,
             devices=args.devices,
-            force=args.force,
-            ssh=args.ssh,
-            ssh_config=args.ssh_config,
-            ssh_options=args.ssh_option,
-            remote_python=args.remote_python,
-            adb=args.adb,
-            benchmark_model=args.benchmark_model,
-            threads=args.threads,
-            runs=args.runs,
-            warmup=args.warmup,
+            targets=targets,
+            settings=devices.Settings(args.threads, args.runs, args.warmup, args.pin_core),
             catalog=args.catalog,
             budgets=_budgets(args),
-            pin_core=args.pin_core,
+            force=args.force,
         )
     loo = rep.estimator["loo"]
     con.result(

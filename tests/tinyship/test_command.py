@@ -7,13 +7,14 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 import warnings
 from pathlib import Path
 
 import pytest
 
 from tinyship import __version__, logs, recommend
-from tinyship.command import main, parser
+from tinyship.command import _emit_json, main, parser
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("run", "distill", "export", "profile", "check", "summary", "catalog", "report")
@@ -125,15 +126,31 @@ def test_stage_log_takes_native_and_warning_output(tmp_path, capfd):
     with logs.stage_log(tmp_path, "export") as path:
         os.write(2, b"native: XNNPACK delegate created\n")  # what a C++ library does
         subprocess.run([sys.executable, "-c", "print('child process output')"], check=True)
-        warnings.warn("a FutureWarning from a converter", FutureWarning, stacklevel=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")  # pytest's own filters ignore FutureWarning
+            warnings.warn("a FutureWarning from a converter", FutureWarning, stacklevel=1)
         with logs.capture():
             print("converted in training mode")  # a converter's own print
-        print("ours: 3 files exported")
+        lib = types.ModuleType("somelib")  # a library that sets up its own handler mid-stage
+        exec(
+            "import logging, sys\n"
+            "def run():\n"
+            "    h = logging.StreamHandler(sys.stderr)\n"
+            "    log = logging.getLogger('somelib'); log.addHandler(h); log.propagate = False\n"
+            "    log.warning('W1202 torchvision is not installed')\n"
+            "    print('litert print', file=sys.stdout)\n",
+            lib.__dict__,
+        )
+        lib.run()
+        _emit_json(
+            {"ours": "3 files exported"}
+        )  # tinyship's own output (this test is not tinyship)
     out, err = capfd.readouterr()
     text = path.read_text()
-    for line in ("native: XNNPACK", "child process output", "FutureWarning", "training mode"):
+    third_party = ("native: XNNPACK", "child process output", "FutureWarning", "training mode")
+    for line in (*third_party, "torchvision is not installed", "litert print"):
         assert line in text and line not in out + err
-    assert "ours: 3 files exported" in out and "ours" not in text
+    assert '"ours": "3 files exported"' in out and "ours" not in text
 
 
 def _rec(artifact, device, verdict, lat, ram, budget=None, reasons=()):
