@@ -196,7 +196,8 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         type=Path,
         metavar="FILE",
-        help="profile these model files instead of a run directory's exports (.onnx, .tflite)",
+        help="profile these model files (.onnx, .tflite) instead of a run's exports; "
+        "the run directory is built in --run (default build/profile)",
     )
     _profile_flags(p)
     p = add("check", "exit 1 when a device has no file within its budget (a CI gate)")
@@ -330,34 +331,32 @@ def _budgets(args: argparse.Namespace) -> dict | None:
 def _profile(args: argparse.Namespace, con: Console) -> int:
     import devices
 
-    if getattr(args, "files", None):
-        fn = getattr(devices, "profile_files", None)
-        if fn is None:
-            raise UserError(
-                f"profiling bare model files ({', '.join(map(str, args.files))}) is not available in this "
-                "version; export them into a run directory and use: tinyship profile --run DIR"
-            )
-        doc = fn(args.files, devices=args.devices, catalog=args.catalog, budgets=_budgets(args))
-        _emit_json(doc) if args.json else con.result(json.dumps(doc, indent=2, default=str))
-        return 0
-    if args.run is None:
+    files = getattr(args, "files", None) or []
+    if files and not hasattr(devices, "profile_files"):
         raise UserError(
-            "tinyship profile needs --run DIR (a run directory with export/) or FILE..."
+            f"profiling bare model files ({', '.join(map(str, files))}) is not available in this "
+            "version; export them into a run directory and use: tinyship profile --run DIR"
         )
-    with _stage(con, args.run, "profile"):
-        targets = devices.ssh_targets(
-            args.ssh, args.ssh_config, args.ssh_option, args.remote_python
+    if not files and args.run is None:
+        raise UserError(
+            "tinyship profile needs --run DIR (a run directory with export/) or model files: "
+            "tinyship profile model.tflite --run build/p"
         )
-        targets += devices.adb_targets(args.adb, args.benchmark_model)
-        rep = devices.profile(
-            args.run,
-            devices=args.devices,
-            targets=targets,
+    run = args.run or Path("build/profile")
+    with _stage(con, run, "profile"):
+        kw = dict(
+            targets=devices.ssh_targets(
+                args.ssh, args.ssh_config, args.ssh_option, args.remote_python
+            )
+            + devices.adb_targets(args.adb, args.benchmark_model),
             settings=devices.Settings(args.threads, args.runs, args.warmup, args.pin_core),
             catalog=args.catalog,
             budgets=_budgets(args),
-            force=args.force,
         )
+        if files:  # the devices stage builds a run directory around the files in --run (default build/profile)
+            rep = devices.profile_files(files, run, devices=args.devices, force=args.force, **kw)
+        else:
+            rep = devices.profile(run, devices=args.devices, force=args.force, **kw)
     loo = rep.estimator["loo"]
     con.result(
         f"profile: {len(rep.analyses)} files x {len({r.device for r in rep.records})} devices -> {rep.path}"
@@ -371,7 +370,7 @@ def _profile(args: argparse.Namespace, con: Console) -> int:
     if args.json and args.cmd == "profile":
         from . import summary
 
-        _emit_json(summary.collect(args.run)["devices"])
+        _emit_json(summary.collect(run)["devices"])
     return 0
 
 
