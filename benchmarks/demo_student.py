@@ -33,7 +33,7 @@ def demo_setup(seed: int) -> dict:
     """The demo's data, teacher, transfer set and teacher outputs, built by the distill stage's own pieces."""
     from distill import data as D
     from distill.building import TEACHER_FIELDS, build_teacher
-    from distill.run import validate_recipe
+    from distill.pipeline import validate_recipe
     from distill.transfer import TRANSFER_FIELDS, hard_labels, make_transfer
     from tinyship.recipe import load_recipe
 

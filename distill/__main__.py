@@ -1,4 +1,4 @@
-"""``python -m distill --recipe R --out build/<run>``: a thin CLI over :func:`distill.run.distill`."""
+"""``python -m distill --recipe R --out build/<run>``: a thin CLI over :func:`distill.run`."""
 
 from __future__ import annotations
 
@@ -58,13 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from .distributed import session
-    from .run import distill
+    from .pipeline import run
 
     command = "python -m distill " + " ".join(
         shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
     )
     with session() as dist_ctx:  # one process unless launched by torchrun
-        res = distill(
+        res = run(
             args.recipe,
             args.out,
             force=args.force,

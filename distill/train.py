@@ -16,10 +16,9 @@ of an uninterrupted one. Batches, metric reduction and model wrapping come from 
 
 from __future__ import annotations
 
+import functools
 import io
 import math
-import os
-import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -70,8 +69,6 @@ TRAIN_FIELDS: dict[str, Field] = {
     "seed": Field(int, 0, min=0, doc="seeds teacher library, transfer set, init and batch order"),
     "baseline": Field(bool, True, doc="also train the same student on hard labels only"),
 }
-
-KILL_ENV = "TINYSHIP_DISTILL_KILL_AFTER_EPOCH"  # tests: SIGKILL this process after writing that epoch's checkpoint
 
 
 def train_config(section: dict | None) -> dict:
@@ -189,6 +186,24 @@ def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 # ---- the loop -------------------------------------------------------------------------------
 
 
+def _deterministic(fn: Callable[..., FitResult]) -> Callable[..., FitResult]:
+    """Run ``fn`` with torch's deterministic algorithms on (exact resume), then restore the
+    caller's setting: a library call leaves no process-wide switch behind."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        was_on = torch.are_deterministic_algorithms_enabled()
+        warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+        torch.use_deterministic_algorithms(True)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.use_deterministic_algorithms(was_on, warn_only=warn_only)
+
+    return wrapper
+
+
+@_deterministic
 def fit(
     model: nn.Module,
     epoch_data: Callable[[int], EpochData],
@@ -211,7 +226,6 @@ def fit(
     from tqdm import tqdm
 
     ctx = ctx or TrainContext()
-    torch.use_deterministic_algorithms(True)
     loss_fn = LOSSES[cfg["loss"]]
     net = ctx.wrap(model)
     opt = make_optimizer(net, cfg)
@@ -303,8 +317,6 @@ def fit(
                     "history": history,
                 },
             )
-            if os.environ.get(KILL_ENV) == str(epoch + 1):
-                os.kill(os.getpid(), signal.SIGKILL)
         if done:
             break
     bar.close()

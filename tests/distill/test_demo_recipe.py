@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from distill.run import distill
+from distill.pipeline import run as distill
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from distill.run import distill
+from distill.pipeline import run as distill
 from tinyship.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -16,8 +15,7 @@ import pytest
 import torch
 import yaml
 
-from distill.run import distill
-from distill.train import KILL_ENV
+from distill.pipeline import run as distill
 from tinyship import rundir
 from tinyship.errors import UserError
 
@@ -118,13 +116,29 @@ def test_student_pt2_reproduces_the_card_exactly(small_run):
         assert program(torch.from_numpy(ho["x"][:7])).shape == (1 * 7, 10)
 
 
-def _cli(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+#: ``python -m distill`` that SIGKILLs itself right after writing the student's epoch-3 checkpoint
+#: (fault injection lives here, not in the library).
+KILLED_AFTER_EPOCH_3 = """
+import os, signal, sys
+import distill.train as T
+_save = T._save_checkpoint
+def save(path, state):
+    _save(path, state)
+    if path.name == "student.pt" and state["epoch"] == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+T._save_checkpoint = save
+from distill.__main__ import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _cli(args: list[str], killed: bool = False) -> subprocess.CompletedProcess:
+    entry = ["-c", KILLED_AFTER_EPOCH_3] if killed else ["-m", "distill"]
     return subprocess.run(
-        [sys.executable, "-m", "distill", *args],
+        [sys.executable, *entry, *args],
         cwd=REPO,
         capture_output=True,
         text=True,
-        env={**os.environ, **(env or {})},
         timeout=300,
     )
 
@@ -135,9 +149,7 @@ def test_killed_run_resumes_to_identical_metrics(tmp_path):
     whole = _cli(["--recipe", str(recipe), "--out", str(tmp_path / "whole"), "--quiet"])
     assert whole.returncode == 0, whole.stderr
 
-    killed = _cli(
-        ["--recipe", str(recipe), "--out", str(tmp_path / "cut"), "--quiet"], env={KILL_ENV: "3"}
-    )
+    killed = _cli(["--recipe", str(recipe), "--out", str(tmp_path / "cut"), "--quiet"], killed=True)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert not (tmp_path / "cut" / "student").exists()
     assert (tmp_path / "cut" / ".work" / "checkpoints" / "student.pt").is_file()

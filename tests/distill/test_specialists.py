@@ -174,7 +174,7 @@ def test_specialists_teach_a_student_through_the_distill_stage(tmp_path):
     """The combined model as the teacher of one small student, written as a run directory (student/)."""
     import json
 
-    from distill.run import distill
+    from distill.pipeline import run as distill
 
     recipe = {
         "name": "spec-test",

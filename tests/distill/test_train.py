@@ -133,3 +133,23 @@ def test_one_process_distributed_context_gives_the_same_batches():
             for u, v in zip(a.batches(100, 32, 7, epoch), b.batches(100, 32, 7, epoch))
         )
     assert b.reduce_sums({"loss": 2.0, "n": 4.0}) == {"loss": 2.0, "n": 4.0}
+
+
+def test_fit_leaves_no_process_wide_determinism_switch_on(tmp_path):
+    """fit turns deterministic algorithms on for its loop and restores the caller's setting."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(4, 3)
+    x, y = torch.randn(32, 4), torch.randint(0, 3, (32,))
+    cfg = train_config({"epochs": 1, "loss": "hard", "baseline": False})
+    assert not torch.are_deterministic_algorithms_enabled()
+    fit(
+        model,
+        lambda epoch: EpochData(x, y, None),
+        lambda lg: accuracy_score(lg, y),
+        x,
+        cfg,
+        checkpoint=tmp_path / "ck.pt",
+        fingerprint="t",
+        progress=False,
+    )
+    assert not torch.are_deterministic_algorithms_enabled()
