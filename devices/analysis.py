@@ -112,7 +112,7 @@ _TFL_ELEMENTWISE = {
 
 
 def _analyse_tflite(path: Path) -> Analysis:
-    schema = require("ai_edge_litert.schema_py_generated", "runtime", "reading a TFLite flatbuffer")
+    schema = require("ai_edge_litert.schema_py_generated", "tflite", "reading a TFLite flatbuffer")
     buf = path.read_bytes()
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise UserError(
@@ -325,7 +325,7 @@ _ONNX_DTYPE = {
 
 
 def _analyse_onnx(path: Path) -> Analysis:
-    onnx = require("onnx", "onnx", "reading an ONNX model")
+    import onnx  # a core dependency (pyproject dependencies), not an extra
     from onnx import numpy_helper, shape_inference
 
     try:

@@ -224,15 +224,6 @@ def rank_batches(
     return out
 
 
-def sampler(n: int, ctx: DistContext, *, seed: int, shuffle: bool = True):
-    """A DistributedSampler over ``n`` rows for loaders that take one (call ``set_epoch`` each epoch)."""
-    from torch.utils.data import DistributedSampler
-
-    return DistributedSampler(
-        range(n), num_replicas=ctx.world_size, rank=ctx.rank, shuffle=shuffle, seed=seed
-    )
-
-
 def all_reduce_sums(values: dict[str, float], ctx: DistContext) -> dict[str, float]:
     """Sum each metric over the ranks (e.g. loss*count, correct, count); identity for one process."""
     if not ctx.distributed:

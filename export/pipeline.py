@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyship import logs, rundir
-from tinyship.errors import MissingDependencyError, UserError
+from tinyship.errors import InternalError, MissingDependencyError, UserError
 from tinyship.recipe import validate
 
 from .parity import verify
@@ -111,7 +111,7 @@ def export_one(
         record = ArtifactRecord(
             file=path.name, format=fmt.name, precision=precision, error=str(exc), skipped=True
         )
-    except UserError:
+    except (UserError, InternalError):  # the user's mistake, or our bug: not a converter failure
         raise
     except (
         Exception
@@ -137,6 +137,7 @@ def run(
     run_dir: str | Path,
     formats: list[str] | None = None,
     precisions: list[str] | None = None,
+    *,
     force: bool = False,
     keep_going: bool = False,
     thresholds: dict[str, float] | None = None,

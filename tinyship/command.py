@@ -262,7 +262,7 @@ def _emit_json(obj) -> None:
 def _distill(args: argparse.Namespace, con: Console, argv: list[str]) -> int:
     from distill.__main__ import summary as distill_text
     from distill.distributed import session
-    from distill.run import distill
+    from distill.pipeline import run as distill
 
     with _stage(con, args.run, "distill"), session() as dist_ctx:
         res = distill(

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from tinyship.errors import InternalError
+
 from ..records import ArtifactRecord, TensorSpec
 from ..registry import DeviceRuntime, Format, register
 from .common import batches, card_metadata, relative_error
@@ -99,7 +101,7 @@ def _topological_sort(graph) -> None:
         rest = [n for n in pending if not all(i in ready for i in n.input)]
         done = [n for n in pending if all(i in ready for i in n.input)]
         if not done:
-            raise RuntimeError(
+            raise InternalError(
                 f"ONNX graph has a cycle or a dangling input near node {rest[0].name!r}"
             )
         for n in done:
@@ -155,7 +157,7 @@ def _quantize(
             nodes_to_exclude=list(exclude),
         )
         return out
-    raise ValueError(f"onnx has no precision {precision!r}")
+    raise InternalError(f"onnx has no precision {precision!r} (plan() let it through)")
 
 
 def _spec(value_info, layout: str | None, kind: str | None) -> TensorSpec:

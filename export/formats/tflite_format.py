@@ -170,7 +170,7 @@ def convert(
             str(out_path)
         )
     else:
-        raise ValueError(f"tflite has no precision {precision!r}")
+        raise errors.InternalError(f"tflite has no precision {precision!r} (plan() let it through)")
     it = _interpreter_cls()(model_path=str(out_path))
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]
