@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import common
+from tinyship.probs import softmax
 
 DATASETS = {"digits": {"name": "digits"}, "adult": {"name": "adult"}}
 
@@ -60,12 +61,6 @@ def ort_probs(sess, x: np.ndarray) -> np.ndarray:
     return np.asarray(
         outs[names.index("probabilities")] if "probabilities" in names else outs[-1], np.float64
     )
-
-
-def softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
 
 
 def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path) -> dict:
@@ -165,7 +160,7 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
         ("distilled student int8 (ONNX, quantize_dynamic)", st.int8_path, st.int8_bytes),
     ):
         sess = common.ort_session(path)
-        p = softmax(common.ort_predict(sess, x_te)[0])
+        p = softmax(common.ort_predict(sess, x_te)[0].astype(np.float64))
         add(
             label,
             nbytes,

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinyship import rundir
+from tinyship.probs import nll
 
-from .probs import nll
 from .selection import paired_errors
 
 if TYPE_CHECKING:

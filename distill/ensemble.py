@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyship.errors import UserError
+from tinyship.probs import LOG_FLOOR, softmax
 
 from .members import Member, check_inputs, check_probs, member_fingerprint
-from .probs import LOG_FLOOR, softmax
 
 COMBINES = ("mean", "geometric", "weights")
 

@@ -31,8 +31,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from tinyship.errors import UserError
-
-from .probs import softmax as _softmax
+from tinyship.probs import softmax as _softmax
 
 KINDS = ("sklearn", "sklearn-pickle", "onnx", "torch", "pt2", "precomputed")
 OUTPUTS = ("probs", "logits")

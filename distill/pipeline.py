@@ -29,6 +29,7 @@ import torch
 
 from tinyship import rundir
 from tinyship.errors import InternalError, UserError
+from tinyship.probs import softmax
 from tinyship.recipe import load_recipe, validate
 
 from . import data as data_mod
@@ -497,7 +498,7 @@ class _Clock:
 
 
 def _probs(logits: torch.Tensor) -> np.ndarray:
-    return torch.softmax(logits.double(), dim=1).float().numpy()
+    return softmax(logits.double().numpy()).astype(np.float32)
 
 
 def _export_and_check(

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tinyship.errors import UserError
+from tinyship.probs import nll
 
 from .ensemble import combine_probas
-from .probs import nll
 
 
 def error_rate(p: np.ndarray, y: np.ndarray) -> float:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from tinyship.probs import softmax
+
 from . import tflm
-from .program import StudentRun, softmax
+from .program import StudentRun
 from .records import ArtifactRecord, Parity
 from .registry import THRESHOLD_FAMILY, Format
 

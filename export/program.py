@@ -14,6 +14,7 @@ import numpy as np
 
 from tinyship import pt2, rundir
 from tinyship.errors import UserError
+from tinyship.probs import softmax
 
 PROB_TOLERANCE = 1e-5
 _RERUN = "Re-run the distill stage with --force to rebuild student/."
@@ -124,12 +125,6 @@ def student_logits(program: Any, x: np.ndarray, batch: int = 512) -> np.ndarray:
         for i in range(0, len(x), batch):
             out.append(module(torch.from_numpy(np.ascontiguousarray(x[i : i + batch]))).numpy())
     return np.concatenate(out).astype(np.float32)
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def load_student(run_dir: str | Path, trust_pickles: bool = False) -> StudentRun:

@@ -1,7 +1,8 @@
-"""Probability helpers shared by the teacher, ensemble selection and the distill stage.
+"""Probability helpers shared by the stages: one softmax and one negative log-likelihood.
 
-One softmax and one negative log-likelihood, so every number called "nll" in a
-card or a selection history is computed the same way, with the same floor.
+The teacher's members, ensemble selection, the student card and the export stage's
+parity checks all turn logits into probabilities here, and every number called "nll"
+(card, selection history) is computed the same way, with the same floor.
 """
 
 from __future__ import annotations
