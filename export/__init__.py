@@ -6,38 +6,14 @@ Public API: :func:`run` (what ``python -m export`` calls) returning an
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
+
+# export.pipeline is light (numpy and tinyship; converters are imported by the formats'
+# functions), so the real function is re-exported as it is: one signature, one place.
+from .pipeline import run
 
 if TYPE_CHECKING:
     from .records import ArtifactRecord, ExportReport
-
-
-def run(
-    run_dir: str | Path,
-    formats: list[str] | None = None,
-    precisions: list[str] | None = None,
-    *,
-    force: bool = False,
-    keep_going: bool = False,
-    thresholds: dict[str, float] | None = None,
-    recipe: str | Path | None = None,
-    progress: bool = True,
-) -> ExportReport:
-    """Export ``run_dir/student`` to ``run_dir/export``; see :func:`export.pipeline.run`
-    (imported lazily so ``import export`` stays light)."""
-    from .pipeline import run as _run
-
-    return _run(
-        run_dir,
-        formats,
-        precisions,
-        force=force,
-        keep_going=keep_going,
-        thresholds=thresholds,
-        recipe=recipe,
-        progress=progress,
-    )
 
 
 def __getattr__(name: str):

@@ -38,6 +38,14 @@ def test_the_three_entry_points_and_their_signatures():
         )
 
 
+def test_distill_run_has_the_pipeline_signature():
+    """distill.run is a lazy wrapper (the pipeline imports torch): it must not drift from it."""
+    import distill
+    from distill import pipeline
+
+    assert inspect.signature(distill.run) == inspect.signature(pipeline.run)
+
+
 def test_unknown_attribute():
     import tinyship
 
