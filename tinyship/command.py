@@ -1,6 +1,6 @@
 """``tinyship run|distill|export|profile|check|summary|catalog|report``: one command over the stages.
 
-A thin layer: each subcommand maps its flags onto one library call (distill.run.distill,
+A thin layer: each subcommand maps its flags onto one library call (distill.run,
 export.run, devices.profile, devices.check, devices.report) and prints the result.
 Every subcommand takes the same flags (--run, --force, --quiet, --json, --version,
 --debug). Third-party output of a stage goes to ``<run>/logs/<stage>.log``
