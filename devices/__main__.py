@@ -42,16 +42,16 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--benchmark-model", default=None, help="TFLite benchmark_model binary for the phone"
     )
-    pr.add_argument("--threads", type=int, default=None)
-    pr.add_argument("--runs", type=int, default=None)
-    pr.add_argument("--warmup", type=int, default=None)
+    pr.add_argument("--threads", type=int, default=None, help="threads for measured runs")
+    pr.add_argument("--runs", type=int, default=None, help="timed runs per file")
+    pr.add_argument("--warmup", type=int, default=None, help="untimed runs before timing")
     pr.add_argument("--pin-core", type=int, default=None, help="pin measured runs to this CPU core")
     pr.add_argument("--catalog", default=None, help="extra catalog YAML (adds or replaces devices)")
     pr.add_argument(
         "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
     )
     ck = sub.add_parser("check", help="exit 1 when an artifact does not fit its budget (CI gate)")
-    ck.add_argument("--run", required=True)
+    ck.add_argument("--run", required=True, help="run directory with profile/, e.g. build/demo")
     ck.add_argument(
         "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
     )
@@ -62,8 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         help="require this artifact to fit every checked device",
     )
     ca = sub.add_parser("catalog", help="print the device catalog")
-    ca.add_argument("--catalog", default=None)
-    ca.add_argument("--json", action="store_true")
+    ca.add_argument("--catalog", default=None, help="extra catalog YAML (adds or replaces devices)")
+    ca.add_argument("--json", action="store_true", help="print the catalog as JSON")
     return p
 
 

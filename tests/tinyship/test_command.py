@@ -35,6 +35,25 @@ def test_every_subcommand_has_the_common_flags_and_help_everywhere(name):
         assert a.help, f"tinyship {name}: {a.option_strings or a.dest} has no help text"
 
 
+@pytest.mark.parametrize("stage", ["distill", "export", "devices"])
+def test_python_m_stage_options_all_have_help(stage):
+    import argparse
+    import importlib
+
+    mod = importlib.import_module(f"{stage}.__main__")
+    build = {"distill": "build_parser", "export": "parser", "devices": "_parser"}[stage]
+
+    def walk(p):
+        for a in p._actions:
+            if isinstance(a, argparse._SubParsersAction):
+                for sp in a.choices.values():
+                    yield from walk(sp)
+            else:
+                yield a
+
+    assert [a.option_strings for a in walk(getattr(mod, build)()) if not a.help] == []
+
+
 def test_version_and_python_m_tinyship():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run(
