@@ -10,7 +10,7 @@ OUT    := build/$(RUN)
 FORCE  ?= --force
 BENCH_VENV := .venv-bench
 
-.PHONY: setup system-deps lint demo distill export profile report profile-ssh profile-adb check test test-slow bench bench-env clean
+.PHONY: setup system-deps lint demo distill export profile report profile-ssh profile-adb pi-sim pi-sim-stop check test test-slow bench bench-env clean
 
 setup: $(STAMP)
 
@@ -22,12 +22,15 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Debian packages the tests need: an sshd for the SSH runner, Chromium for the report's
-# rendering test, gcc and arm-none-eabi-gcc for the MCU C files. Installed once, as root.
+# rendering test, gcc and arm-none-eabi-gcc for the MCU C files, debootstrap + qemu-user-static for
+# make pi-sim. Installed once, as root.
 system-deps:
 	@missing=""; \
 	command -v sshd >/dev/null || test -x /usr/sbin/sshd || missing="$$missing openssh-server openssh-client"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v arm-none-eabi-gcc >/dev/null || missing="$$missing gcc-arm-none-eabi libnewlib-arm-none-eabi"; \
+	command -v debootstrap >/dev/null || test -x /usr/sbin/debootstrap || missing="$$missing debootstrap"; \
+	command -v qemu-aarch64-static >/dev/null || missing="$$missing qemu-user-static binfmt-support"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -50,9 +53,21 @@ profile: setup
 report: setup
 	$(TS) report --run $(OUT)
 
+# SSH_CONFIG: an ssh -F file (make pi-sim writes build/pi-sim/ssh_config for HOST=pi-sim)
+SSH_CONFIG ?= $(if $(filter pi-sim,$(HOST)),build/pi-sim/ssh_config,)
 profile-ssh: setup
-	@test -n "$(HOST)" || { echo "usage: make profile-ssh HOST=user@host [RUN=demo]"; exit 2; }
-	$(TS) profile --run $(OUT) --ssh $(HOST) $(FORCE)
+	@test -n "$(HOST)" || { echo "usage: make profile-ssh HOST=user@host [RUN=demo] [SSH_CONFIG=file]"; exit 2; }
+	$(TS) profile --run $(OUT) --ssh $(HOST) $(if $(SSH_CONFIG),--ssh-config $(SSH_CONFIG),) $(FORCE)
+
+# A Raspberry Pi stand-in: arm64 Debian (debootstrap + qemu-user-static) with aarch64 LiteRT/onnxruntime
+# wheels and its own sshd on 127.0.0.1:2222 (needs root; the second stage runs under emulation: minutes
+# on an idle machine, much longer under load). Then: make profile-ssh HOST=pi-sim
+pi-sim: setup
+	devices/pi_sim/pi_sim.sh build
+	devices/pi_sim/pi_sim.sh start
+
+pi-sim-stop:
+	devices/pi_sim/pi_sim.sh stop
 
 profile-adb: setup
 	@test -n "$(SERIAL)" || { echo "usage: make profile-adb SERIAL=<adb serial> BENCHMARK_MODEL=/path/to/benchmark_model [RUN=demo]"; exit 2; }

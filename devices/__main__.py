@@ -12,8 +12,19 @@ from tinyship.cli import run_cli
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m devices", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
-    pr = sub.add_parser("profile", help="analyse, measure and estimate every exported artifact")
-    pr.add_argument("--run", required=True, help="run directory, e.g. build/demo")
+    pr = sub.add_parser(
+        "profile",
+        help="analyse, measure and estimate every exported artifact (--run) or any model FILE",
+    )
+    pr.add_argument(
+        "files", nargs="*", metavar="FILE", help=".onnx/.tflite files made anywhere (needs no run)"
+    )
+    pr.add_argument("--run", default=None, help="run directory, e.g. build/demo")
+    pr.add_argument(
+        "--out",
+        default="build/profile",
+        help="with FILE...: the run dir to build (default build/profile)",
+    )
     pr.add_argument("--force", action="store_true", help="replace existing profile/ and ship/")
     pr.add_argument(
         "--devices",
@@ -47,6 +58,11 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--warmup", type=int, default=None, help="untimed runs before timing")
     pr.add_argument("--pin-core", type=int, default=None, help="pin measured runs to this CPU core")
     pr.add_argument("--catalog", default=None, help="extra catalog YAML (adds or replaces devices)")
+    pr.add_argument(
+        "--stack",
+        default=None,
+        help="MCU inference stack the estimates model (catalog 'stacks:'; default tflm-cmsis-nn)",
+    )
     pr.add_argument(
         "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
     )
@@ -84,14 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             for k, f in d.figures.items():
                 print(f"    {k:22s} {str(f.value):>14s}   source: {f.source}")
             print(f"    formats: {', '.join(d.formats)}; budget: {d.budget}")
-            eff = d.int8_efficiency()
-            if eff is not None:
-                print(f"    estimator efficiency   {eff[0]:>14.3f}   {eff[1]}")
-                for r in d.published:
-                    print(
-                        f"      published: {r['model']} ({r['macs']:,} MACs), {r['stack']}: "
-                        f"{r['inferences_per_s']} inferences/s"
-                    )
+        for st in cat.stacks.values():
+            print(f"stack {st.name}{' (default)' if st.default else ''}: {st.title}")
+            print(f"    calibrated on {st.calibration}")
+            for r in st.runs:
+                print(
+                    f"      {r['model']:5s} {r['board']:22s} {r['inferences_per_s']:>9} inferences/s   "
+                    f"source: {r['source']}"
+                )
         return 0
     if args.cmd == "check":
         from .profile import check
@@ -105,6 +121,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if ok else 1
     from .profile import Settings, adb_targets, profile, ssh_targets
 
+    if bool(args.files) == bool(args.run):
+        from tinyship.errors import UserError
+
+        raise UserError(
+            "profile takes either --run DIR (an exported run) or model FILEs (.onnx/.tflite), not "
+            f"{'both' if args.files else 'neither'}. Example: python -m devices profile m.tflite --out build/p"
+        )
+    if args.files:
+        from .files import build_run
+
+        args.run = str(build_run(args.files, args.out, force=args.force))
+        args.force = True
     targets = ssh_targets(args.ssh, args.ssh_config, args.ssh_option, args.remote_python)
     targets += adb_targets(args.adb, args.benchmark_model)
     rep = profile(
@@ -115,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         catalog=args.catalog,
         budgets=budgets or None,
         force=args.force,
+        stack=args.stack,
     )
     loo = rep.estimator["loo"]
     print(
@@ -127,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r.latency['threads']} thread(s))"
             )
     print(
-        f"estimator leave-one-out error vs host measurements: median APE "
+        f"host estimator leave-one-out error on its calibration set: median APE "
         f"{'n/a' if loo['median_ape'] is None else format(loo['median_ape'], '.1f') + ' %'} over {loo['n']} artifacts"
         + (f" ({loo['note']})" if loo["median_ape"] is None else "")
     )

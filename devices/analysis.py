@@ -19,6 +19,9 @@ from tinyship.errors import UserError, require
 from .arena import Buffer, plan_arena
 
 KINDS = ("conv", "depthwise_conv", "fully_connected", "pool", "elementwise", "other")
+MATMUL_KINDS = ("conv", "depthwise_conv", "fully_connected")
+# TFLite Micro runs full-integer (int8/int16 activations) and float32 graphs; these dtypes it has no kernels for
+_TFLM_DTYPES = {"float32", "int8", "int16", "int32", "uint8", "bool", "int64"}
 
 
 @dataclass
@@ -31,6 +34,25 @@ class OpCost:
     weight_bytes: int
     in_bytes: int
     out_bytes: int
+    kernel: int = 0  # kh x kw of a conv-like op (0 otherwise): 1 marks a pointwise conv
+    out_elems: int = 0
+    out_channels: int = 0  # conv/depthwise output channels (per-channel quantization data in TFLM)
+
+    @property
+    def cost_kind(self) -> str:
+        """The operator class the MCU cost model fits separately (see estimate.COST_KINDS)."""
+        if self.kind == "conv":
+            return "pointwise" if self.kernel == 1 else "conv"
+        if self.kind == "depthwise_conv":
+            return "depthwise"
+        if self.kind == "fully_connected":
+            return "fc"
+        return "elementwise"
+
+    @property
+    def work(self) -> int:
+        """MACs for conv/depthwise/FC; elements touched (at least the output's) for every other op."""
+        return self.macs if self.kind in MATMUL_KINDS else max(self.macs, self.out_elems)
 
 
 @dataclass
@@ -39,7 +61,7 @@ class Analysis:
     format: str
     bytes: int
     params: int | None
-    macs: int | None
+    macs: int | None  # headline: conv, depthwise and fully-connected MACs only
     weight_bytes: int | None
     weight_bytes_by_dtype: dict[str, int]
     activation_bytes: int | None  # sum of all activation tensor sizes
@@ -53,6 +75,17 @@ class Analysis:
     arena_delta_bytes: int | None = None
     arena_note: str | None = None
     not_analysed: list[str] = field(default_factory=list)
+    other_work: int | None = (
+        None  # pooling/elementwise/copy work (elements), reported beside the MACs
+    )
+    tensor_dtypes: list[str] = field(default_factory=list)  # dtypes of the activation tensors
+    tflm_refusal: str | None = (
+        None  # why TFLite Micro cannot run this file, from its ops and dtypes
+    )
+    n_tensors: int = 0
+    tflm_tail_estimate_bytes: int | None = (
+        None  # TFLM's persistent tail, estimated (tflm_tail_estimate)
+    )
 
     def macs_by_kind(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -63,6 +96,41 @@ class Analysis:
 
 def _prod(shape) -> int:
     return int(math.prod(int(d) for d in shape)) if shape is not None else 0
+
+
+def _activation_plan(
+    steps: list[tuple[list, list]],
+    graph_inputs: list,
+    graph_outputs: list,
+    is_activation: Callable[[object], bool],
+    nbytes: Callable[[object], int],
+    order: Callable[[object], int],
+):
+    """Lifetimes of the activation tensors, then TFLM's greedy arena plan over them.
+
+    The lifetimes follow TFLite Micro's AllocationInfoBuilder::MarkAllocationLifetimes: op ``i``
+    runs in scope ``i + 1``; graph inputs are created at scope 0; an op's outputs are created at its
+    scope; every input is last used at the scope of its last consumer; graph outputs live to the end.
+    ``order`` is the tensor's index (the order TFLM adds buffers to its planner, which decides ties).
+    Returns (buffers, plan).
+    """
+    first: dict = {t: 0 for t in graph_inputs if is_activation(t)}
+    last: dict = {t: 0 for t in first}
+    for i, (ins, outs) in enumerate(steps):
+        scope = i + 1
+        for t in outs:
+            if is_activation(t):
+                first[t] = scope
+                last[t] = scope
+        for t in ins:
+            if is_activation(t):
+                first.setdefault(t, 0)  # consumed but never produced: alive from the start
+                last[t] = scope
+    for t in graph_outputs:
+        if t in first:
+            last[t] = len(steps)
+    bufs = [Buffer(str(t), nbytes(t), f, last[t], order(t)) for t, f in first.items()]
+    return bufs, plan_arena(bufs)
 
 
 # ----------------------------------------------------------------------------- TFLite
@@ -177,13 +245,14 @@ def _analyse_tflite(path: Path) -> Analysis:
         out_elems = _prod(tensors[outs[0]].shape) if outs else 0
         act_in = [t for t in ins if not weightish(t)]
         w_in = [t for t in ins if weightish(t)]
-        macs, kind = 0, "other"
+        macs, kind, kernel, chans = 0, "other", 0, 0
         if name == "CONV_2D" and len(ins) > 1:
             _, kh, kw, ci = tensors[ins[1]].shape
-            macs, kind = out_elems * kh * kw * ci, "conv"
+            macs, kind, kernel = out_elems * kh * kw * ci, "conv", int(kh * kw)
+            chans = int(tensors[ins[1]].shape[0])
         elif name == "DEPTHWISE_CONV_2D" and len(ins) > 1:
-            _, kh, kw, _ = tensors[ins[1]].shape
-            macs, kind = out_elems * kh * kw, "depthwise_conv"
+            _, kh, kw, chans = (int(d) for d in tensors[ins[1]].shape)
+            macs, kind, kernel = out_elems * kh * kw, "depthwise_conv", int(kh * kw)
         elif name == "FULLY_CONNECTED" and len(ins) > 1:
             macs, kind = out_elems * int(tensors[ins[1]].shape[-1]), "fully_connected"
         elif name == "BATCH_MATMUL":
@@ -224,6 +293,9 @@ def _analyse_tflite(path: Path) -> Analysis:
                 wbytes,
                 sum(nbytes(t) for t in act_in),
                 sum(nbytes(t) for t in outs),
+                kernel,
+                int(out_elems),
+                chans,
             )
         )
     for t_i, t in enumerate(tensors):
@@ -231,22 +303,14 @@ def _analyse_tflite(path: Path) -> Analysis:
             by_dtype[_TFL_DTYPE.get(t.type, str(t.type))] = by_dtype.get(
                 _TFL_DTYPE.get(t.type, str(t.type)), 0
             ) + len(buffers[t.buffer].data)
-    # activation lifetimes
-    n = len(ops_raw)
-    first: dict[int, int] = {t: 0 for t in (sg.inputs if sg.inputs is not None else [])}
-    last: dict[int, int] = {}
-    for i, _name, ins, outs, _ in ops_raw:
-        for t in outs:
-            if t not in const_derived:
-                first.setdefault(t, i)
-        for t in ins:
-            if not weightish(t):
-                first.setdefault(t, 0)
-                last[t] = i
-    for t in sg.outputs if sg.outputs is not None else []:
-        last[t] = max(n - 1, 0)
-    bufs = [Buffer(str(t), nbytes(t), f, max(f, last.get(t, f))) for t, f in first.items()]
-    plan = plan_arena(bufs)
+    bufs, plan = _activation_plan(
+        [(ins, outs) for _, _, ins, outs, _ in ops_raw],
+        list(sg.inputs if sg.inputs is not None else []),
+        list(sg.outputs if sg.outputs is not None else []),
+        lambda t: not weightish(t) and nbytes(t) > 0,
+        nbytes,
+        int,
+    )
     inp = tensors[sg.inputs[0]] if sg.inputs is not None and len(sg.inputs) else None
     in_spec = None
     if inp is not None:
@@ -260,12 +324,20 @@ def _analyse_tflite(path: Path) -> Analysis:
                 else None
             ),
         }
+    act_dtypes = sorted({_TFL_DTYPE.get(tensors[int(b.name)].type, "?") for b in bufs})
+    custom = sorted(
+        {
+            (codes[op.opcodeIndex].customCode or b"?").decode(errors="replace")
+            for _, name, _, _, op in ops_raw
+            if name == "CUSTOM"
+        }
+    )
     return Analysis(
         str(path.name),
         "tflite",
         len(buf),
         params,
-        sum(c.macs for c in costs),
+        sum(c.macs for c in costs if c.kind in MATMUL_KINDS),
         sum(by_dtype.values()),
         by_dtype,
         sum(b.size for b in bufs),
@@ -275,7 +347,51 @@ def _analyse_tflite(path: Path) -> Analysis:
         len(costs),
         costs,
         in_spec,
+        other_work=sum(c.work for c in costs if c.kind not in MATMUL_KINDS),
+        tensor_dtypes=act_dtypes,
+        tflm_refusal=_tflm_refusal(costs, act_dtypes, sorted(by_dtype), custom),
+        n_tensors=len(tensors),
+        tflm_tail_estimate_bytes=tflm_tail_estimate(
+            len(tensors), len(ops_raw), len(sg.inputs) + len(sg.outputs), costs
+        ),
     )
+
+
+def tflm_tail_estimate(n_tensors: int, n_ops: int, n_io: int, costs: list[OpCost]) -> int:
+    """TFLite Micro's persistent arena tail, estimated from the graph (used where TFLM did not run).
+
+    Items as TFLM's RecordingMicroAllocator lists them for its Python interpreter (64-bit host):
+    TfLiteEvalTensor 24 bytes per tensor; NodeAndRegistration 64 per op; a persistent TfLiteTensor
+    (64) and its quantization data (32) per graph input/output; per-channel output multipliers and
+    shifts (2 x 4 bytes per output channel) for each conv/depthwise op. The per-op kernel data (56 bytes)
+    and the unitemised remainder (850 bytes) are read off TFLM's records of the two MLPerf Tiny files
+    (KWS, AD) -- a calibration on them, checked on other files in tests/devices/test_files.py. On a
+    32-bit MCU the pointer-holding structs are smaller, so this (like the measured host tail) is an
+    upper bound there.
+    """
+    per_channel = sum(8 * c.out_channels for c in costs if c.kind in ("conv", "depthwise_conv"))
+    return 24 * n_tensors + 64 * n_ops + 96 * n_io + per_channel + 56 * n_ops + 850
+
+
+def _tflm_refusal(
+    costs: list[OpCost], act_dtypes: list[str], weight_dtypes: list[str], custom: list[str]
+) -> str | None:
+    """Why TFLite Micro cannot run a TFLite graph, read from its operators and tensor dtypes (not a label)."""
+    reasons = []
+    hybrid = sorted({c.op for c in costs if c.dtype == "hybrid"})
+    if hybrid:
+        reasons.append(
+            f"hybrid ops (float activations, int8 weights: {', '.join(hybrid)}); TFLite Micro has no "
+            "dynamic-range kernels"
+        )
+    bad = sorted({d for d in act_dtypes if d not in _TFLM_DTYPES})
+    if bad or "float16" in weight_dtypes:
+        reasons.append(
+            f"{', '.join(bad or ['float16'])} tensors; TFLite Micro has no kernels for them"
+        )
+    if custom:
+        reasons.append(f"custom ops {', '.join(custom)}")
+    return "; ".join(reasons) or None
 
 
 # ----------------------------------------------------------------------------- ONNX
@@ -394,7 +510,7 @@ def _analyse_onnx(path: Path) -> Analysis:
         outs = [t for t in node.output if t]
         out_elems = _prod(shapes.get(outs[0])) if outs and outs[0] in shapes else 0
         op = node.op_type
-        macs, kind = 0, "other"
+        macs, kind, kernel = 0, "other", 0
         w_idx = {
             "Conv": 1,
             "ConvInteger": 1,
@@ -413,6 +529,7 @@ def _analyse_onnx(path: Path) -> Analysis:
             group = int(attr(node, "group", 1))
             macs = out_elems * _prod(w[1:])
             kind = "depthwise_conv" if group > 1 and w[1] == 1 else "conv"
+            kernel = _prod(w[2:])
         elif (
             op in ("Gemm", "MatMul", "MatMulInteger", "QLinearMatMul") and ins and ins[0] in shapes
         ):
@@ -462,27 +579,23 @@ def _analyse_onnx(path: Path) -> Analysis:
                 int(wb),
                 sum(nbytes(t) for t in act_in),
                 sum(nbytes(t) for t in outs),
+                kernel,
+                int(out_elems),
             )
         )
     by_dtype: dict[str, int] = {}
     for name, arr in consts.items():
         key = _ONNX_DTYPE.get(types.get(name, 1), str(types.get(name)))
         by_dtype[key] = by_dtype.get(key, 0) + int(arr.nbytes)
-    n = len(nodes)
-    first: dict[str, int] = {vi.name: 0 for vi in g.input if vi.name not in consts}
-    last: dict[str, int] = {}
-    for i, node in enumerate(nodes):
-        for t in node.output:
-            if t:
-                first.setdefault(t, i)
-        for t in node.input:
-            if t and not weightish(t):
-                first.setdefault(t, 0)
-                last[t] = i
-    for vi in g.output:
-        last[vi.name] = max(n - 1, 0)
-    bufs = [Buffer(t, nbytes(t), f, max(f, last.get(t, f))) for t, f in first.items()]
-    plan = plan_arena(bufs)
+    index = {t: k for k, t in enumerate(list(shapes) + [o for n in nodes for o in n.output])}
+    bufs, plan = _activation_plan(
+        [([t for t in n.input if t], [t for t in n.output if t]) for n in nodes],
+        [vi.name for vi in g.input if vi.name not in consts],
+        [vi.name for vi in g.output],
+        lambda t: not weightish(t),
+        nbytes,
+        lambda t: index.get(t, len(index)),
+    )
     gi = [vi for vi in g.input if vi.name not in consts]
     in_spec = None
     if gi:
@@ -492,7 +605,7 @@ def _analyse_onnx(path: Path) -> Analysis:
             "quantization": None,
         }
     notes = []
-    if any(t not in shapes for t in first):
+    if any(b.size == 0 for b in bufs):
         notes.append(
             "some activation shapes were not inferred; their sizes count as 0 in the arena plan"
         )
@@ -502,7 +615,7 @@ def _analyse_onnx(path: Path) -> Analysis:
         "onnx",
         path.stat().st_size,
         params,
-        sum(c.macs for c in costs),
+        sum(c.macs for c in costs if c.kind in MATMUL_KINDS),
         sum(by_dtype.values()),
         by_dtype,
         sum(b.size for b in bufs),
@@ -513,6 +626,9 @@ def _analyse_onnx(path: Path) -> Analysis:
         costs,
         in_spec,
         not_analysed=notes,
+        other_work=sum(c.work for c in costs if c.kind not in MATMUL_KINDS),
+        tensor_dtypes=sorted({_ONNX_DTYPE.get(types.get(b.name, 1), "?") for b in bufs}),
+        tflm_refusal="an ONNX file: TFLite Micro runs .tflite flatbuffers only",
     )
     return a
 
@@ -541,6 +657,7 @@ def _analyse_mlpackage(path: Path) -> Analysis:
             "MACs, parameters and activation memory: the ML Program is not parsed here (only file sizes)",
             "latency: Core ML prediction needs macOS/iOS",
         ],
+        tflm_refusal="a Core ML package: TFLite Micro runs .tflite flatbuffers only",
     )
 
 

@@ -1,9 +1,13 @@
 """Arena planning: where each activation tensor lives in one flat buffer.
 
-Greedy by size, as TFLite Micro's GreedyMemoryPlanner does: tensors sorted
-largest-first are each placed at the lowest offset where they do not overlap,
-in memory, any already-placed tensor whose lifetime (first producer step to last
-consumer step) overlaps theirs. The arena size is the highest end offset.
+Greedy by size, as TFLite Micro's GreedyMemoryPlanner does
+(tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc): sizes are aligned up
+to 16 bytes; buffers are sorted largest-first by a stable sort of the list filled in
+reverse order of addition (ReverseSortInPlace), so among equal aligned sizes the
+buffer added last (the highest tensor index) goes first; each is placed at the lowest
+offset where it overlaps, in memory, no already-placed buffer whose lifetime (first
+producer step to last consumer step) overlaps its own. The arena size is the highest
+end offset: TFLM's arena "head".
 """
 
 from __future__ import annotations
@@ -19,6 +23,9 @@ class Buffer:
     size: int
     first: int
     last: int
+    order: int = (
+        0  # the order the buffer is added to TFLM's planner (tensor index): breaks size ties
+    )
 
 
 @dataclass
@@ -35,7 +42,7 @@ def _align(n: int, a: int) -> int:
 
 def plan_arena(buffers: list[Buffer], alignment: int = 16) -> ArenaPlan:
     """Place ``buffers`` greedily largest-first at the lowest non-conflicting offset."""
-    order = sorted(buffers, key=lambda b: (-b.size, b.first, b.name))
+    order = sorted(buffers, key=lambda b: (-_align(b.size, alignment), -b.order))
     placed: list[tuple[Buffer, int]] = []
     offsets: dict[str, int] = {}
     for buf in order:

@@ -7,7 +7,6 @@ detected at run time from /proc (DESIGN.md "Devices").
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 from dataclasses import dataclass, field
@@ -49,9 +48,7 @@ class Device:
     formats: list[str]
     runtime: dict[str, Any]
     budget: dict[str, float]
-    published: list[dict[str, Any]] = field(
-        default_factory=list
-    )  # int8 runs measured on this board by others
+    core_family: str | None = None  # e.g. armv7e-m: estimates transfer between boards of one family
 
     def value(self, key: str) -> Any:
         f = self.figures.get(key)
@@ -65,24 +62,6 @@ class Device:
     def macs_per_cycle(self, dtype: str) -> float | None:
         return self.value(
             "int8_macs_per_cycle" if dtype in ("int8", "hybrid") else "fp32_macs_per_cycle"
-        )
-
-    def int8_efficiency(self, exclude_model: str | None = None) -> tuple[float, str] | None:
-        """Sustained share of the int8 peak, from published measurements on this board (geometric mean).
-
-        efficiency = MACs x inferences/s / (clock x int8 MACs/cycle), one per published run.
-        ``exclude_model`` leaves that model's runs out, so a model is never predicted from itself.
-        """
-        clock, peak = self.clock_hz, self.value("int8_macs_per_cycle")
-        runs = [r for r in self.published if r["model"] != exclude_model]
-        if not runs or clock is None or not peak:
-            return None
-        effs = [r["macs"] * r["inferences_per_s"] / (clock * peak) for r in runs]
-        value = float(math.exp(sum(math.log(e) for e in effs) / len(effs)))
-        models = sorted({r["model"] for r in runs})
-        return value, (
-            f"geometric mean of {len(runs)} published runs of {', '.join(models)} on this board "
-            f"({min(effs):.3f}-{max(effs):.3f}); source: {runs[0]['source']}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,13 +80,42 @@ class Device:
             "formats": self.formats,
             "runtime": self.runtime,
             "budget": self.budget,
-            **({"published": self.published} if self.published else {}),
+            **({"core_family": self.core_family} if self.core_family else {}),
         }
+
+
+@dataclass
+class Stack:
+    """A named MCU inference stack and the published runs (model, board, inferences/s, source) it is fitted on."""
+
+    name: str
+    title: str
+    calibration: str
+    runs: list[dict[str, Any]]
+    default: bool = False
 
 
 @dataclass
 class Catalog:
     devices: dict[str, Device] = field(default_factory=dict)
+    stacks: dict[str, Stack] = field(default_factory=dict)
+    reference_models: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def default_stack(self) -> str:
+        return next(
+            (s.name for s in self.stacks.values() if s.default), next(iter(self.stacks), "")
+        )
+
+    def stack(self, name: str | None) -> Stack:
+        """The named stack (None: the default), or a UserError listing the stacks."""
+        name = name or self.default_stack
+        if name not in self.stacks:
+            raise UserError(
+                f"unknown stack '{name}'. Known stacks: {', '.join(self.stacks)} (catalog 'stacks:'); "
+                "pick one with --stack."
+            )
+        return self.stacks[name]
 
     def get(self, name: str) -> Device:
         if name not in self.devices:
@@ -171,47 +179,45 @@ def _parse_device(name: str, raw: dict) -> Device:
         formats,
         dict(raw.get("runtime") or {}),
         budget,
-        _published(name, raw.get("published")),
+        raw.get("core_family"),
     )
 
 
-PUBLISHED_KEYS = {
-    "model": str,
-    "macs": int,
-    "stack": str,
-    "inferences_per_s": (int, float),
-    "source": str,
-}
+RUN_KEYS = {"model": str, "board": str, "inferences_per_s": (int, float), "source": str}
 
 
-def _published(dev: str, raw: Any) -> list[dict[str, Any]]:
-    """Optional ``published:`` list of int8 runs on this exact board (e.g. MLPerf Tiny results)."""
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
+def _parse_stack(name: str, raw: Any) -> Stack:
+    """A ``stacks:`` entry: title, calibration note and its published runs, each checked and cited."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("runs"), list):
         raise UserError(
-            f"catalog device '{dev}' key 'published' must be a list of runs; got {type(raw).__name__}."
+            f"catalog stack '{name}' must be a mapping with a 'runs:' list of published runs."
         )
-    out = []
-    for i, run in enumerate(raw):
-        if not isinstance(run, dict) or set(run) != set(PUBLISHED_KEYS):
+    runs = []
+    for i, run in enumerate(raw["runs"]):
+        if not isinstance(run, dict) or set(run) != set(RUN_KEYS):
             raise UserError(
-                f"catalog device '{dev}' published[{i}] must have exactly the keys "
-                f"{', '.join(PUBLISHED_KEYS)}; got {run!r}."
+                f"catalog stack '{name}' runs[{i}] must have exactly the keys "
+                f"{', '.join(RUN_KEYS)}; got {run!r}."
             )
-        for k, typ in PUBLISHED_KEYS.items():
+        for k, typ in RUN_KEYS.items():
             ok = isinstance(run[k], typ) and not isinstance(run[k], bool)
             if (
                 not ok
-                or (k in ("macs", "inferences_per_s") and run[k] <= 0)
-                or (k == "source" and not run[k].strip())
+                or (k == "inferences_per_s" and run[k] <= 0)
+                or (k != "inferences_per_s" and not str(run[k]).strip())
             ):
                 raise UserError(
-                    f"catalog device '{dev}' published[{i}].{k} must be a positive number or a "
+                    f"catalog stack '{name}' runs[{i}].{k} must be a positive number or a "
                     f"non-empty string as its kind requires; got {run[k]!r}."
                 )
-        out.append(dict(run))
-    return out
+        runs.append(dict(run))
+    return Stack(
+        name,
+        str(raw.get("title", name)),
+        str(raw.get("calibration", "")),
+        runs,
+        bool(raw.get("default", False)),
+    )
 
 
 def _host_detect(dev: Device) -> Device:
@@ -293,6 +299,17 @@ def load_catalog(extra: str | os.PathLike | None = None) -> Catalog:
             )
         for name, raw in doc["devices"].items():
             cat.devices[str(name)] = _parse_device(str(name), raw)
+        for name, raw in (doc.get("stacks") or {}).items():
+            cat.stacks[str(name)] = _parse_stack(str(name), raw)
+        cat.reference_models.update(doc.get("reference_models") or {})
+    for st in cat.stacks.values():
+        for i, run in enumerate(st.runs):
+            for key, known in (("model", cat.reference_models), ("board", cat.devices)):
+                if run[key] not in known:
+                    raise UserError(
+                        f"catalog stack '{st.name}' runs[{i}].{key} is '{run[key]}', which the catalog "
+                        f"does not define; known: {', '.join(known)}."
+                    )
     if "host" in cat.devices:
         _host_detect(cat.devices["host"])
     return cat

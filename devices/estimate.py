@@ -4,21 +4,20 @@ Per operator: compute time = MACs / (MACs-per-cycle(dtype) x clock x efficiency(
 memory time = bytes moved / bandwidth (only where the catalog has a bandwidth figure,
 else 0); op time = max(compute, memory).
 Latency = per-inference call overhead + sum over ops of (op time + per-op overhead).
-Efficiency is fitted per dtype for conv/depthwise/FC ops and once for vector ops
-(pooling, elementwise). Overheads are kept in cycles so they scale with the clock.
+Efficiency is fitted per runtime family (onnxruntime, LiteRT) and dtype for conv/depthwise/FC
+ops and once per family for vector ops (pooling, elementwise). Overheads are kept in cycles so
+they scale with the clock.
 
-The efficiencies and overheads are fitted on host measurements (least squares on
-log latency, with a weak prior so a parameter with no data stays at its prior), then
-transferred to a device through its own MACs/cycle x clock. The fit's error is
-measured leave-one-out across artifacts and always reported.
+The efficiencies and overheads are fitted on host measurements of the fixed calibration set
+(devices/host_calibration.py; never the run's artifacts), by least squares on log latency with
+a weak prior so a parameter with no data stays at its prior (hybrid: no model in the set), then
+transferred to a device through its own MACs/cycle x clock. The fit's error is measured
+leave-one-out across the calibration set and always reported.
 
 A host's SIMD units reach a larger share of their peak than a microcontroller's
-(MLPerf Tiny: host-transferred estimates were 2.4-3.3x too fast on Cortex-M4F/M7).
-Where the catalog lists published int8 runs on the very board (``published:``), the
-conv/FC efficiency comes from those instead (``Device.int8_efficiency``), for fp32 too
-(the same share of the fp32 peak: an extrapolation, said in each record). That
-efficiency is end to end, overheads included, so adding the per-op overheads again
-errs on the slow side.
+(MLPerf Tiny: host-transferred estimates were 2.4-3.3x too fast on Cortex-M4F/M7), so
+microcontrollers do not use this model: their estimates come from a named inference
+stack fitted on published runs (devices/stacks.py).
 """
 
 from __future__ import annotations
@@ -39,10 +38,13 @@ DTYPES = ("fp32", "int8", "hybrid")
 FAMILIES = ("onnxruntime", "litert")
 MATMUL_KINDS = ("conv", "depthwise_conv", "fully_connected")
 PRIOR = {
-    "eff_fp32": 0.2,
-    "eff_int8": 0.2,
-    "eff_hybrid": 0.2,
-    "eff_vector": 0.1,
+    **{
+        f"eff_{fam}_{dt}": 0.2
+        for fam in ("onnxruntime", "litert")
+        for dt in ("fp32", "int8", "hybrid")
+    },
+    "eff_vector_onnxruntime": 0.1,
+    "eff_vector_litert": 0.1,
     "ovh_onnxruntime": 3000.0,
     "ovh_litert": 3000.0,
     "call_onnxruntime": 5000.0,
@@ -52,14 +54,8 @@ PRIOR_WEIGHT = 0.05
 
 
 def efficiency_source(dev: Device) -> str:
-    """Where a device's int8 efficiency comes from, for the record beside each estimate."""
-    board = dev.int8_efficiency()
-    if board is None:
-        return "host fit, transferred through the device's MACs/cycle x clock"
-    return (
-        f"conv/FC: {board[0]:.3f} of the dtype's peak, {board[1]} (for fp32 an extrapolation: no published "
-        "fp32 runs on this board); pooling/elementwise: host fit"
-    )
+    """Where a (non-MCU) device's efficiency comes from, for the record beside each estimate."""
+    return "host fit, transferred through the device's MACs/cycle x clock"
 
 
 def family(runtime: str) -> str:
@@ -72,30 +68,22 @@ class Fit:
     n: int
     host: str
 
-    def predict_s(
-        self, a: Analysis, dev: Device, fam: str, exclude_model: str | None = None
-    ) -> float | None:
-        """Seconds per inference on ``dev``; ``exclude_model`` keeps that model's published runs out."""
+    def predict_s(self, a: Analysis, dev: Device, fam: str) -> float | None:
+        """Seconds per inference on ``dev`` with the host-fitted efficiencies and overheads."""
         clock = dev.clock_hz
         if clock is None or a.macs is None:
             return None
         bw = dev.value("mem_bw_bytes_per_s")
-        board = dev.int8_efficiency(exclude_model)
-        # Published int8 runs on this board set the share of peak its conv/FC kernels reach; fp32 and hybrid
-        # conv/FC are assumed to reach the same share of their own peak (no published runs of them). The
-        # host fit's efficiencies come from an x86 core and are not used for them.
         total = 0.0
         for op in a.ops:
             peak = dev.macs_per_cycle(op.dtype)
             if peak is None:
                 return None
             if op.kind not in MATMUL_KINDS:
-                eff = self.params["eff_vector"]
-            elif board is not None:
-                eff = board[0]
+                eff = self.params[f"eff_vector_{fam}"]
             else:
-                eff = self.params[f"eff_{op.dtype}"]
-            compute = op.macs / (peak * clock * eff)
+                eff = self.params[f"eff_{fam}_{op.dtype}"]
+            compute = op.work / (peak * clock * eff)
             memory = (op.weight_bytes + op.in_bytes + op.out_bytes) / bw if bw else 0.0
             total += max(compute, memory)
         return total + (a.n_ops * self.params[f"ovh_{fam}"] + self.params[f"call_{fam}"]) / clock

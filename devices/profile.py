@@ -26,6 +26,8 @@ from tinyship.errors import UserError
 from . import analysis as _analysis
 from . import budgets as _budgets
 from . import estimate as _estimate
+from . import host_calibration as _hostcal
+from . import stacks as _stacks
 from .catalog import Catalog, Device, load_catalog
 from .runners import Measurement
 from .runners import get as get_runner
@@ -130,6 +132,7 @@ class Plan:
     targets: list[Target]  # machines measured (host first)
     settings: dict[str, Any]  # threads, runs, warmup, pin_core
     budgets: dict[str, dict[str, float]]  # per device name, over the catalog's
+    stack: str = ""  # the MCU inference stack every MCU estimate models (catalog 'stacks:')
 
 
 @dataclass
@@ -138,7 +141,10 @@ class Measured:
 
     artifact: str
     device: str
-    measurement: Measurement
+    measurement: Measurement | None
+    refused: str | None = (
+        None  # the target's runtime could not run the file (a verdict, not a crash)
+    )
 
 
 @dataclass
@@ -161,6 +167,7 @@ def plan(
     catalog: str | None,
     budgets: dict[str, dict[str, float]] | None,
     force: bool,
+    stack: str | None = None,
 ) -> Plan:
     """Read card and exports, refuse to overwrite, resolve devices, targets, settings, budgets."""
     card = rundir.read_json(run_dir / rundir.CARD, "student card (student/card.json)")
@@ -181,6 +188,7 @@ def plan(
     for t in targets:
         get_runner(t.runner)  # an unknown runner fails before any work
     cat: Catalog = load_catalog(catalog)
+    stack_name = cat.stack(stack).name  # an unknown stack fails here, listing the known ones
     selected = cat.select(devices or section["targets"])
     if HOST not in [d.name for d in selected]:
         selected = [cat.get(HOST)] + selected  # the host is always measured: it calibrates
@@ -204,8 +212,9 @@ def plan(
     host_target = [t for t in targets if t.runner == HOST] or [Target(HOST)]
     others = [t for t in targets if t.runner != HOST]
     return Plan(
-        run_dir, card, exports, artifacts, cat, selected, host_target + others, resolved, over
-    )
+        run_dir, card, exports, artifacts, cat, selected, host_target + others, resolved, over,
+        stack_name,
+    )  # fmt: skip
 
 
 def facts(art: dict) -> tuple[str, list[str], dict[str, str]]:
@@ -220,8 +229,14 @@ def facts(art: dict) -> tuple[str, list[str], dict[str, str]]:
     return fam, runs_on, dict(art.get("not_on") or {})
 
 
-def runnable_reason(dev: Device, art: dict) -> str | None:
-    """None if the artifact can run on catalog device ``dev``; else why not (devices/README.md)."""
+def runnable_reason(dev: Device, art: dict, a: _analysis.Analysis | None = None) -> str | None:
+    """None if the artifact can run on catalog device ``dev``; else why not (devices/README.md).
+
+    On MCU/PDA classes the file's own operators and tensor dtypes decide too (``a.tflm_refusal``,
+    or TFLite Micro's refusal recorded by ``profile FILE``), whatever its precision label says.
+    """
+    if dev.cls in ("mcu", "pda") and a is not None and a.tflm_refusal is not None:
+        return f"not runnable on TFLite Micro: {a.tflm_refusal}"
     fam, runs_on, not_on = facts(art)
     if dev.cls not in runs_on:
         return not_on.get(dev.cls) or f"{fam} does not run on {dev.cls} class devices"
@@ -235,10 +250,13 @@ def runnable_reason(dev: Device, art: dict) -> str | None:
 
 def analyse(p: Plan) -> dict[str, _analysis.Analysis]:
     """Static analysis of every artifact: params, MACs, weight bytes, arena plan."""
-    return {
-        art["file"]: _analysis.analyse(path, art.get("tflm_arena_bytes"))
-        for art, path in _progress(p.artifacts, "analyse")
-    }
+    out = {}
+    for art, path in _progress(p.artifacts, "analyse"):
+        a = _analysis.analyse(path, art.get("tflm_arena_bytes"))
+        if art.get("tflm_refusal"):  # TFLite Micro itself refused the file (profile FILE ran it)
+            a.tflm_refusal = art["tflm_refusal"]
+        out[art["file"]] = a
+    return out
 
 
 def measure(p: Plan) -> list[Measured]:
@@ -254,7 +272,18 @@ def measure(p: Plan) -> list[Measured]:
                     continue
                 if t.runner == HOST and runnable_reason(host, art) is not None:
                     continue
-                m = runner.run(path, t.address, t.options, settings)
+                try:
+                    m = runner.run(path, t.address, t.options, settings)
+                except UserError as exc:
+                    if t.runner != HOST:
+                        raise
+                    # the host runtime refuses the file (e.g. an op it lacks): a verdict, not a crash
+                    out.append(
+                        Measured(
+                            art["file"], t.device, None, f"the host runtime could not run it: {exc}"
+                        )
+                    )
+                    continue
                 out.append(Measured(art["file"], t.device, m))
     return out
 
@@ -262,27 +291,48 @@ def measure(p: Plan) -> list[Measured]:
 def estimate(
     p: Plan, analyses: dict[str, _analysis.Analysis], measured: list[Measured]
 ) -> Estimator:
-    """Fit the cost model on host p50 latencies; report its leave-one-out error."""
+    """Fit the host cost model on the fixed calibration set (never on this run's artifacts, so a file's
+    estimate does not depend on the other files); the run's host measurements are a check on it."""
     host = p.catalog.get(HOST)
-    host_rows = [m for m in measured if m.device == HOST]
-    samples = [
-        (analyses[m.artifact], _estimate.family(m.measurement.runtime), m.measurement.p50_ms / 1e3)
-        for m in host_rows
-    ]
-    loo = _estimate.leave_one_out(samples, [m.artifact for m in host_rows], host)
-    fitted = _estimate.fit(samples, host) if samples else None
+    fitted, loo, cal = _hostcal.host_fit(host)
+    check_rows = []
+    for m in measured:
+        if m.device != HOST or m.measurement is None:
+            continue
+        fam = _estimate.family(m.measurement.runtime)
+        pred = fitted.predict_s(analyses[m.artifact], host, fam)
+        if pred is not None:
+            meas = m.measurement.p50_ms
+            check_rows.append(
+                {
+                    "artifact": m.artifact,
+                    "runtime_family": fam,
+                    "measured_ms": meas,
+                    "predicted_ms": pred * 1e3,
+                    "ape_pct": abs(pred * 1e3 - meas) / meas * 100,
+                }
+            )
     record = {
         "model": _estimate.MODEL_NAME,
-        "calibrated_on": "host p50 latencies",
-        "params": fitted.params if fitted else None,
-        "n_measurements": len(samples),
+        "calibrated_on": f"tinyship host calibration set ({len(cal.measured)} generated models, "
+        f"devices/host_calibration.py, set v{_hostcal.SET_VERSION}), host p50s measured {cal.created}, "
+        f"cached in {cal.path}",
+        "params": fitted.params,
+        "n_measurements": len(cal.measured),
         "loo": dataclasses.asdict(loo),
         # a fraction, for tinyship.summary
         "loo_mape": None if loo.median_ape is None else loo.median_ape / 100.0,
-        "transfer": "device estimate = same efficiencies and per-op overhead cycles, with the device's own "
-        "MACs/cycle and clock; TFLite Micro and benchmark_model use the LiteRT overhead; "
-        "devices with published int8 runs on the same board (catalog 'published') take their "
-        "int8 conv/FC efficiency from those runs",
+        "check_on_run": {
+            "per_artifact": check_rows,
+            "median_ape": float(np.median([r["ape_pct"] for r in check_rows]))
+            if check_rows
+            else None,
+            "note": "this run's host measurements vs the estimate (not fitted on)",
+        },
+        "transfer": "non-MCU device estimate = same efficiencies and per-op overhead cycles, with the "
+        "device's own MACs/cycle and clock; MCU estimates come from a named stack fitted on published "
+        "runs (latency.stack)",
+        "stack": p.stack,
     }
     return Estimator(fitted, loo, record)
 
@@ -304,11 +354,21 @@ def _latency(
     m: Measurement | None,
     est: Estimator,
     listed: bool,
+    p: Plan | None = None,
 ) -> tuple[float | None, dict | None, str]:
     """(latency ms, how it was found, method): measured when a measurement exists, else estimated."""
     if m is not None:
-        return m.p50_ms, dataclasses.asdict(m), "measured"
-    if est.fitted is None or not listed:
+        detail = dataclasses.asdict(m)
+        if m.extra.get("emulated"):  # e.g. the pi-sim: qemu-user on an x86 CPU
+            detail["timing"] = "emulated, not a device timing"
+        return m.p50_ms, detail, "measured"
+    if not listed:
+        return None, None, "none"
+    if dev.cls == "mcu" and p is not None:  # a named inference stack fitted on published runs
+        detail = _stacks.estimate(a, dev, p.catalog, p.stack)
+        ms = detail["estimate_ms"]
+        return ms, detail, "estimated" if ms is not None else "none"
+    if est.fitted is None:
         return None, None, "none"
     fam = facts(art)[0]
     s = est.fitted.predict_s(a, dev, fam)
@@ -318,6 +378,7 @@ def _latency(
     detail = {
         "estimate_ms": s * 1e3,
         "model": _estimate.MODEL_NAME,
+        "stack": f"{fam} (host fit, transferred)",
         "runtime_family": fam,
         "efficiency": _estimate.efficiency_source(dev),
         "loo_median_ape_pct": est.loo.median_ape,
@@ -330,19 +391,22 @@ def verdicts(
     p: Plan, analyses: dict[str, _analysis.Analysis], measured: list[Measured], est: Estimator
 ) -> list[Record]:
     """Judge every artifact on every device against its budget (fits / misses / unknown / not runnable)."""
-    by_key = {(m.artifact, m.device): m.measurement for m in measured}
+    by_key = {(m.artifact, m.device): m.measurement for m in measured if m.measurement is not None}
+    refused = {(m.artifact, m.device): m.refused for m in measured if m.refused}
     records = []
     for art, _ in p.artifacts:
         a = analyses[art["file"]]
         for name, cls, dev, listed in _judged_devices(p):
             budget = {**dev.budget, **p.budgets.get(name, {})}
-            why = runnable_reason(dev, art) if listed else _target_reason(name, art)
+            why = runnable_reason(dev, art, a) if listed else _target_reason(name, art)
+            why = why or refused.get((art["file"], name))
             ram, rm, flash, fm = _memory(dataclasses.asdict(a), dev)
             lat, detail, method = None, None, "none"
             if why is None:
                 m = by_key.get((art["file"], name))
-                lat, detail, method = _latency(art, dev, a, m, est, listed)
-            v, reasons = _budgets.verdict(lat, ram, flash, why, budget)
+                lat, detail, method = _latency(art, dev, a, m, est, listed, p)
+            emulated = bool(detail and str(detail.get("timing", "")).startswith("emulated"))
+            v, reasons = _budgets.verdict(None if emulated else lat, ram, flash, why, budget)
             records.append(
                 Record(
                     art["file"],
@@ -435,13 +499,24 @@ def profile(
     catalog: str | None = None,
     budgets: dict[str, dict[str, float]] | None = None,
     force: bool = False,
+    stack: str | None = None,
 ) -> ProfileReport:
     """Profile every artifact of ``run_dir/export`` on the selected devices; write profile/ and ship/.
 
     ``devices``: catalog names (default: the recipe's ``devices.targets``); ``targets``:
-    machines to measure on besides the host (:func:`ssh_targets`, :func:`adb_targets`).
+    machines to measure on besides the host (:func:`ssh_targets`, :func:`adb_targets`);
+    ``stack``: the MCU inference stack the MCU estimates model (default: the catalog's default).
     """
-    p = plan(Path(run_dir), devices, targets or [], settings or Settings(), catalog, budgets, force)
+    p = plan(
+        Path(run_dir),
+        devices,
+        targets or [],
+        settings or Settings(),
+        catalog,
+        budgets,
+        force,
+        stack,
+    )
     analyses = analyse(p)
     measured = measure(p)
     est = estimate(p, analyses, measured)
@@ -467,13 +542,18 @@ def _memory(a: dict, dev: Device) -> tuple[int | None, str, int | None, str]:
     if peak is None:
         return None, "not analysed", a["bytes"], "file bytes"
     if dev.cls in ("mcu", "pda"):  # an interpreter with one arena (TFLite Micro)
-        arena = max(peak, tflm or 0)
+        tail = a.get("tflm_tail_estimate_bytes")
+        arena = tflm or (peak + (tail or 0))
         ram = arena + deq + (ovh or 0)
-        rm = (
-            "max(arena plan, TFLM arena measured by export)"
-            if tflm
-            else "arena plan (no TFLM arena recorded)"
-        )
+        if tflm:
+            rm = "TFLite Micro arena measured (head: activations + scratch; tail: persistent buffers)"
+        elif tail:
+            rm = (
+                "arena plan of the activations + TFLM persistent tail estimated (TFLite Micro did not "
+                "run; scratch buffers not included)"
+            )
+        else:
+            rm = "arena plan of the activations (TFLite Micro did not run: scratch/persistent not included)"
         rm += " + dequantized weights" if deq else ""
         rm += " + runtime overhead" if ovh else "; runtime RAM overhead not found, not included"
         flash = a["bytes"] + (code or 0)
@@ -492,7 +572,8 @@ def _input_npy(run_dir: Path, tmp: Path) -> Path | None:
         return None
     x = rundir.read_npz(cal, "calibration.npz", ("x",))["x"]
     path = tmp / "input.npy"
-    np.save(path, x[:1].astype(np.float32), allow_pickle=False)
+    # the first row is the timed input; up to 16 rows let remote boards check parity with the host
+    np.save(path, x[:16].astype(np.float32), allow_pickle=False)
     return path
 
 

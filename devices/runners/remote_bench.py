@@ -64,6 +64,14 @@ def bench_tflite(args, np, x):
         interp.invoke()
         return interp.get_tensor(out["index"])
 
+    def predict(row):
+        interp.set_tensor(d["index"], _quantize(row.reshape(shape).astype(np.float32), d, np))
+        interp.invoke()
+        y = interp.get_tensor(out["index"]).astype(np.float32)
+        scale, zp = out.get("quantization", (0.0, 0))
+        return (y - zp) * scale if scale and not np.issubdtype(out["dtype"], np.floating) else y
+
+    args.predict = predict
     return (
         once,
         runtime,
@@ -98,6 +106,10 @@ def bench_onnx(args, np, x):
     def once():
         return sess.run(None, feed)[0]
 
+    def predict(row):
+        return sess.run(None, {i.name: row.reshape(shape).astype(dt)})[0].astype(np.float32)
+
+    args.predict = predict
     return (
         once,
         f"onnxruntime {ort.__version__}",
@@ -117,6 +129,11 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--pin-core", type=int, default=None)
+    p.add_argument(
+        "--outputs-npy",
+        default=None,
+        help="write the float outputs for every row of --input-npy here (parity with another machine)",
+    )
     args = p.parse_args()
     try:
         import numpy as np
@@ -132,7 +149,10 @@ def main():
                 f"{', '.join(map(str, cores))}; pass one of them"
             )
         os.sched_setaffinity(0, {args.pin_core})
-    x = np.load(args.input_npy, allow_pickle=False).astype(np.float32) if args.input_npy else None
+    rows = (
+        np.load(args.input_npy, allow_pickle=False).astype(np.float32) if args.input_npy else None
+    )
+    x = None if rows is None else rows[:1]
     kind = os.path.splitext(args.model)[1]
     bench = {".tflite": bench_tflite, ".onnx": bench_onnx}.get(kind)
     if bench is None:
@@ -153,6 +173,15 @@ def main():
         raise
     except Exception as exc:
         _fail(f"{type(exc).__name__}: {exc}")
+    if args.outputs_npy and rows is not None:
+        try:
+            np.save(
+                args.outputs_npy,
+                np.stack([args.predict(r[None]) for r in rows]),
+                allow_pickle=False,
+            )
+        except Exception as exc:
+            _fail(f"computing outputs for parity: {type(exc).__name__}: {exc}")
     t = np.asarray(times)
     q = np.percentile(t, [25, 50, 75, 90, 99])
     cpu = platform.processor() or ""
@@ -164,6 +193,14 @@ def main():
         cpu = info.get("model name") or info.get("hardware") or info.get("model") or cpu
     except OSError:
         pass
+    emulated = None
+    if platform.machine() in ("aarch64", "arm64", "armv7l") and any(
+        v in cpu for v in ("Intel", "AMD", "EPYC", "Xeon", "Ryzen")
+    ):
+        emulated = (
+            f"{platform.machine()} userland on an x86 CPU ({cpu}): qemu-user emulation, "
+            "emulated, not a device timing"
+        )
     print(
         json.dumps(
             {
@@ -188,6 +225,7 @@ def main():
                     "arch": platform.machine(),
                     "cpu": cpu,
                     "python": platform.python_version(),
+                    "emulated": emulated,
                 },
             }
         )

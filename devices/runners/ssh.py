@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from tinyship.errors import UserError
@@ -94,6 +96,7 @@ def measure(
         raise UserError(
             f"ssh mktemp on '{target}' returned {res.stdout!r}; expected a /tmp/tinyship.* folder."
         )
+    parity = None
     try:
         remote_model = f"{tmp}/model{model.suffix}"
         files = [(REMOTE_BENCH, f"{tmp}/remote_bench.py"), (model, remote_model)]
@@ -119,7 +122,7 @@ def measure(
             str(runs),
         ]
         if input_npy is not None:
-            args += ["--input-npy", f"{tmp}/input.npy"]
+            args += ["--input-npy", f"{tmp}/input.npy", "--outputs-npy", f"{tmp}/outputs.npy"]
         if pin_core is not None:
             args += ["--pin-core", str(pin_core)]
         res = subprocess.run(
@@ -128,6 +131,16 @@ def measure(
         if res.returncode == 255:
             _run(ssh + [target, "true"], target, "benchmark", timeout_s)  # raises with ssh's reason
         data = parse_bench_output(res.stdout + "\n" + res.stderr, f"ssh {target}")
+        if input_npy is not None:
+            with tempfile.TemporaryDirectory(prefix="tinyship-ssh-") as local_tmp:
+                remote_out = Path(local_tmp) / "remote.npy"
+                _run(
+                    scp + ["-q", f"{target}:{tmp}/outputs.npy", str(remote_out)],
+                    target,
+                    "copy of the outputs",
+                    timeout_s,
+                )
+                parity = _parity_vs_host(model, Path(input_npy), remote_out, timeout_s)
     except subprocess.TimeoutExpired as exc:
         raise UserError(
             f"benchmark on '{target}' took over {timeout_s:.0f} s; lower --runs or check the board."
@@ -144,4 +157,47 @@ def measure(
             pass  # the board went away; its /tmp folder is left
     m = from_bench_json("ssh", target, data)
     m.extra["remote_python"] = remote_python
+    if parity is not None:
+        m.extra["parity_vs_host"] = parity
+    emulated = (data.get("machine") or {}).get("emulated")
+    if emulated:
+        m.extra["emulated"] = emulated
     return m
+
+
+def _parity_vs_host(model: Path, input_npy: Path, remote_out: Path, timeout_s: float) -> dict:
+    """The board's outputs against this host's for the same file and inputs (the host's agree with the
+    student: export checked them), so a board's own kernels (e.g. Arm) are checked too."""
+    import numpy as np
+
+    with tempfile.TemporaryDirectory(prefix="tinyship-ssh-") as tmp:
+        local_out = Path(tmp) / "host.npy"
+        res = subprocess.run(
+            [
+                sys.executable,
+                str(REMOTE_BENCH),
+                "--model",
+                str(model),
+                "--runs",
+                "1",
+                "--warmup",
+                "0",
+                "--input-npy",
+                str(input_npy),
+                "--outputs-npy",
+                str(local_out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+        )
+        parse_bench_output(res.stdout + "\n" + res.stderr, f"host ({model.name})")
+        a = np.load(local_out, allow_pickle=False)
+        b = np.load(remote_out, allow_pickle=False)
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    return {
+        "n": int(len(a)),
+        "top1_agreement": float((a.argmax(1) == b.argmax(1)).mean()),
+        "max_abs_diff": float(np.abs(a - b).max()),
+        "against": "this host's runtime on the same file and inputs",
+    }

@@ -74,52 +74,39 @@ def test_catalog_cli_prints(capsys):
     assert "cortex-m4f-stm32l4r5" in out and "source:" in out
 
 
-def _mcu_yaml(published: str) -> str:
-    figures = "\n".join(
-        f"    {k}: {{value: {v}, source: test}}"
-        for k, v in {
-            "core": "M",
-            "clock_mhz": 100,
-            "cores": 1,
-            "simd": "none",
-            "int8_macs_per_cycle": 2,
-            "fp32_macs_per_cycle": 1,
-            "ram_bytes": 1000,
-            "flash_bytes": 1000,
-            "mem_bw_bytes_per_s": "null",
-        }.items()
-    )
-    return f"devices:\n  board:\n    class: mcu\n{figures}\n    formats: [tflite]\n{published}"
+def _stack_yaml(runs: str) -> str:
+    return "devices: {}\nstacks:\n  s:\n    title: test stack\n    runs:\n" + runs
 
 
-def test_published_runs_give_the_int8_efficiency(tmp_path):
-    """efficiency = MACs x inferences/s / (clock x MACs/cycle); geometric mean over runs; a model can be left out."""
-    extra = tmp_path / "board.yaml"
+def test_catalog_stacks_are_cited_and_name_known_models_and_boards():
+    assert CATALOG.default_stack == "tflm-cmsis-nn"
+    for st in CATALOG.stacks.values():
+        assert st.runs and st.calibration
+        for r in st.runs:
+            assert r["model"] in CATALOG.reference_models and r["board"] in CATALOG.devices
+            assert "MLPerf Tiny" in r["source"] and "results.txt" in r["source"]
+
+
+def test_unknown_stack_lists_the_known_ones():
+    with pytest.raises(UserError, match=r"unknown stack 'tflm'.*tflm-cmsis-nn.*--stack"):
+        CATALOG.stack("tflm")
+
+
+def test_bad_stack_run_is_named(tmp_path):
+    extra = tmp_path / "stack.yaml"
     extra.write_text(
-        _mcu_yaml(
-            "    published:\n"
-            "      - {model: a.tflite, macs: 1000000, stack: s, inferences_per_s: 20, source: paper}\n"
-            "      - {model: b.tflite, macs: 4000000, stack: s, inferences_per_s: 20, source: paper}\n"
+        _stack_yaml(
+            "      - {model: kws, board: cortex-m4f-stm32l4r5, inferences_per_s: -5, source: paper}\n"
         )
     )
-    dev = load_catalog(extra).get("board")
-    # a: 1e6 * 20 / (100e6 * 2) = 0.1; b: 0.4; geometric mean 0.2
-    assert dev.int8_efficiency()[0] == pytest.approx(0.2)
-    assert dev.int8_efficiency(exclude_model="b.tflite")[0] == pytest.approx(0.1)
-    assert "2 published runs" in dev.int8_efficiency()[1] and "paper" in dev.int8_efficiency()[1]
-    assert dev.int8_efficiency(exclude_model="a.tflite")[0] == pytest.approx(0.4)
-    assert (
-        CATALOG.get("cortex-m55-alif-e7").int8_efficiency() is None
-    )  # nothing published: host transfer
-
-
-def test_bad_published_run_is_named(tmp_path):
-    extra = tmp_path / "board.yaml"
+    with pytest.raises(
+        UserError, match=r"stack 's' runs\[0\]\.inferences_per_s must be a positive"
+    ):
+        load_catalog(extra)
     extra.write_text(
-        _mcu_yaml(
-            "    published:\n      - {model: a.tflite, macs: -5, stack: s, "
-            "inferences_per_s: 20, source: paper}\n"
+        _stack_yaml(
+            "      - {model: kws, board: no-such-board, inferences_per_s: 5, source: paper}\n"
         )
     )
-    with pytest.raises(UserError, match=r"board' published\[0\]\.macs must be a positive number"):
+    with pytest.raises(UserError, match=r"runs\[0\]\.board is 'no-such-board'"):
         load_catalog(extra)

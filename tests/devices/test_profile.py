@@ -34,17 +34,28 @@ def test_estimator_loo_error_is_reported(profiled_run):
         "Median absolute percentage error" in (profiled_run / "profile" / "report.md").read_text()
     )
     est = [r for r in _doc(profiled_run)["records"] if r["method"] == "estimated"]
-    assert est and all(r["latency"]["loo_median_ape_pct"] == loo["median_ape"] for r in est)
+    host_fit = [r for r in est if r["device_class"] != "mcu"]
+    assert host_fit and all(
+        r["latency"]["loo_median_ape_pct"] == loo["median_ape"] for r in host_fit
+    )
+    # the host fit is made on the fixed calibration set, never on this run's artifacts
+    doc = _doc(profiled_run)
+    assert "calibration set" in doc["estimator"]["calibrated_on"]
+    arts = set(doc["artifacts"])
+    assert not arts & {r["artifact"] for r in loo["per_artifact"]}
+    assert {r["artifact"] for r in doc["estimator"]["check_on_run"]["per_artifact"]} <= arts
+    mcu = [r for r in est if r["device_class"] == "mcu"]
+    assert mcu and all(r["latency"]["stack"] == "tflm-cmsis-nn" for r in mcu)
 
 
 def test_each_estimate_says_where_its_efficiency_came_from(profiled_run):
-    """M4F/M7 are calibrated on published runs on their boards; the others are host transfers; the report says so."""
+    """MCUs name their stack and its published runs (or the transfer); the others are host transfers."""
     est = [r for r in _doc(profiled_run)["records"] if r["method"] == "estimated"]
     by_dev = {r["device"]: r["latency"]["efficiency"] for r in est}
     assert (
-        "published runs" in by_dev["cortex-m4f-stm32l4r5"]
-        and "published runs" in by_dev["cortex-m7-stm32h7a3"]
+        "calibrated on published tflm-cmsis-nn runs on this board" in by_dev["cortex-m4f-stm32l4r5"]
     )
+    assert "transferred from cortex-m4f-stm32l4r5 (same armv7e-m" in by_dev["cortex-m7-stm32h7a3"]
     assert by_dev["rpi4"].startswith("host fit")
     report = (profiled_run / "profile" / "report.md").read_text()
     assert f"- cortex-m4f-stm32l4r5: {by_dev['cortex-m4f-stm32l4r5']}" in report
