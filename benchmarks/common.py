@@ -117,6 +117,16 @@ class Report:
     def add(self, text: str) -> None:
         self.sections.append(text.rstrip() + "\n")
 
+    def stamp(self, seeds: list[int] | str) -> str:
+        """The line under a table: command, machine, date and seeds (a table copied alone keeps them)."""
+        m = machine()
+        seeds = ", ".join(map(str, seeds)) if isinstance(seeds, list) else seeds
+        return (
+            f"\n<sub>command `{self.command}`; {m['cpu']}, {m['cores']} cores, torch {m['torch']} "
+            f"({m['torch_threads']} threads); {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}; "
+            f"seeds {seeds}</sub>\n"
+        )
+
     def markdown(self) -> str:
         m = machine()
         head = [
@@ -184,23 +194,24 @@ def train(
     seed: int,
     val_teacher_probs: np.ndarray | None = None,
     epoch_data: Callable[[int], Any] | None = None,
+    val_metric: str | None = None,
+    keep: str = "best",
+    patience: int | None = None,
     **overrides: Any,
 ):
     """Train ``model`` with distill.train.fit (S's loop); returns its FitResult.
 
-    Validation score (early stopping, best-epoch choice) is fidelity to the teacher for
-    distillation and accuracy for hard labels, always on the validation split, never the test set.
+    ``val_metric`` is what the validation split scores (never the test set): ``accuracy``
+    (default for hard labels), ``fidelity`` to the teacher (default when ``val_teacher_probs``
+    is given) or ``rmse`` of the positive-class probability against the 0/1 labels (Bucilua
+    2006's metric, binary problems). ``keep="best"`` returns the weights of the best
+    validation epoch and stops after ``patience`` epochs without improvement (default: never);
+    ``keep="last"`` returns the last epoch's weights and never stops early (the history still
+    records the validation score of every epoch).
     """
     import torch
 
-    from distill.train import (
-        EpochData,
-        accuracy_score,
-        fidelity_score,
-        fit,
-        log_probs,
-        train_config,
-    )
+    from distill.train import EpochData, fit, log_probs, train_config
 
     def shaped(x: np.ndarray):
         return torch.from_numpy(np.ascontiguousarray(x, np.float32)).reshape(len(x), *input_shape)
@@ -211,7 +222,7 @@ def train(
             "loss": loss,
             "seed": seed,
             "baseline": False,
-            "patience": max(epochs, 1),
+            "patience": max(epochs, 1) if patience is None or keep == "last" else patience,
             **overrides,
         }
     )
@@ -223,12 +234,13 @@ def train(
         )
         epoch_data = lambda epoch: data  # noqa: E731
     xv = shaped(x_val)
-    if loss == "hard" or val_teacher_probs is None:
-        yv = torch.from_numpy(np.asarray(y_val, np.int64))
-        score = lambda lg: accuracy_score(lg, yv)  # noqa: E731
-    else:
-        pv = torch.from_numpy(np.asarray(val_teacher_probs, np.float32))
-        score = lambda lg: fidelity_score(lg, pv)  # noqa: E731
+    if val_metric is None:
+        val_metric = "accuracy" if loss == "hard" or val_teacher_probs is None else "fidelity"
+    score = val_score(val_metric, y_val, val_teacher_probs)
+    if keep == "last":
+        score = last_epoch_wins(score)
+    elif keep != "best":
+        raise ValueError(f"keep must be 'best' or 'last'; got {keep!r}")
     with tempfile.TemporaryDirectory(prefix="tinyship-bench-") as tmp:
         return fit(
             model,
@@ -241,6 +253,112 @@ def train(
             progress=True,
             desc=f"{loss} x{epochs}",
         )
+
+
+def val_score(
+    metric: str, y_val: np.ndarray, val_teacher_probs: np.ndarray | None = None
+) -> Callable[[Any], list[float]]:
+    """The validation score fit maximizes: accuracy, fidelity to the teacher, or -RMSE (binary)."""
+    import torch
+
+    from distill.train import accuracy_score, fidelity_score
+
+    if metric == "rmse":
+        return lambda lg: [-rmse_binary(torch.softmax(lg.double(), 1).numpy(), y_val)]
+    if metric == "fidelity":
+        if val_teacher_probs is None:
+            raise ValueError("val_metric 'fidelity' needs val_teacher_probs")
+        pv = torch.from_numpy(np.asarray(val_teacher_probs, np.float32))
+        return lambda lg: fidelity_score(lg, pv)
+    if metric == "accuracy":
+        yv = torch.from_numpy(np.asarray(y_val, np.int64))
+        return lambda lg: accuracy_score(lg, yv)
+    raise ValueError(f"val_metric must be accuracy, fidelity or rmse; got {metric!r}")
+
+
+def last_epoch_wins(score: Callable[[Any], list[float]]) -> Callable[[Any], list[float]]:
+    """A validation score that every later epoch beats, so fit keeps the last epoch's weights.
+
+    distill.train.fit keeps the best-scoring epoch; prefixing the epoch number makes "best" the
+    last one (no early stopping, no choice on validation), while the real score is still recorded
+    in the history after the prefix.
+    """
+    calls = [0]
+
+    def scored(logits) -> list[float]:
+        calls[0] += 1
+        return [float(calls[0]), *score(logits)]
+
+    return scored
+
+
+def max_norm(model, c: float):
+    """Constrain each unit's incoming weight vector of every Linear layer to L2 norm <= ``c``
+    (the max-norm constraint of Srivastava et al. 2014 that Hinton 2015 §3's teacher used).
+
+    Applied as a projection before every forward pass, i.e. after each optimizer step of the
+    previous batch; evaluation sees projected weights too. Returns the model.
+    """
+    import torch
+    from torch import nn
+
+    def project(mod: nn.Linear, _inputs) -> None:
+        with torch.no_grad():
+            mod.weight.copy_(torch.renorm(mod.weight, 2, 0, c))
+
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            m.register_forward_pre_hook(project)
+    return model
+
+
+def content_key(parts: dict[str, Any]) -> str:
+    """sha256 of a JSON-able description of what a cached result depends on."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cached_arrays(
+    name: str,
+    key: dict[str, Any],
+    compute: Callable[[], dict[str, np.ndarray]],
+    root: Path | None = None,
+) -> tuple[dict[str, np.ndarray], bool]:
+    """Arrays from ``build/bench-cache/<name>-<sha256 of key>.npz``, or ``compute()`` stored there.
+
+    Content-addressed: the key names the inputs (data hashes, configuration, epochs, seed), so a
+    rerun with the same key skips the work and any change misses. Stored as .npz without pickles,
+    written atomically, with the key beside it as JSON; returns (arrays, cache_hit).
+    """
+    import io
+
+    root = Path(root or ROOT / "build" / "bench-cache")
+    digest = content_key(key)
+    path = root / f"{name}-{digest[:20]}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}, True
+    arrays = compute()
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    rundir.atomic_write_bytes(path, buf.getvalue())
+    rundir.atomic_write_json(path.with_suffix(".json"), {"sha256": digest, "key": key})
+    return arrays, False
+
+
+def seeds_arg(text: str) -> list[int]:
+    """``--seeds 0,1,2`` -> [0, 1, 2]."""
+    try:
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--seeds must be comma-separated integers; got {text!r}"
+        ) from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds must be distinct integers >= 0; got {text!r}")
+    return seeds
 
 
 def shaped_tensor(x: np.ndarray, input_shape: tuple[int, ...]):

@@ -1,14 +1,22 @@
 """Hinton, Vinyals, Dean 2015 on MNIST: §3 (distillation at T=20, the omitted-3 experiment) and §6
-(soft targets as a regularizer when data are scarce), CPU-scaled.
+(soft targets as a regularizer when data are scarce), with a rule fixed before the run.
 
-Teacher 784-1200-1200-10 with dropout, trained on inputs jittered by up to ±2 pixels; student
-784-800-800-10 trained on hard labels, and the same student distilled at T=20 from the teacher's
-soft targets on the (unjittered) training set. Test errors are counts of misclassified images
-out of the 10,000 MNIST test images, printed beside the paper's figures (67 / 146 / 74), which
-came from far longer training; with the CPU default epochs we do not expect to match them.
+§3: teacher 784-1200-1200-10 regularized as in the paper (dropout 0.2 on the inputs, 0.5 on the
+hidden layers, a max-norm constraint on every unit's incoming weights, inputs jittered by up to
+±2 pixels) on all 59,000 training rows (1,000 are the validation split); its logits are cached
+under build/bench-cache keyed by the data and its configuration, so a rerun skips it. Student
+784-800-800-10 without dropout, on hard labels and distilled at T from the teacher's soft targets,
+paired by seed (same initialisation and batch order), the last epoch kept (no early stopping, no
+choice on validation). Test errors are counts of misclassified images of the 10,000 MNIST test
+images, printed beside the paper's 67 / 146 / 74.
+
+The rule that decides the §3 claim (RULE below) and T and alpha are fixed here, in the code,
+before the full run; the verdict is computed from the figures and printed before them.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -24,6 +32,90 @@ PAPER = {
     "omit3_bias_errors": 109,
     "omit3_bias": 3.5,
 }
+
+# Fixed before the full run (2026-12-02, issue 18); changing any of these after seeing a figure
+# must be recorded in benchmarks/RESULTS.notes.md.
+TEMPERATURE = 20.0  # the paper's §3 value for the 800-800 student
+ALPHA = 0.9  # weight of the soft term; 1 - ALPHA on the hard labels (the paper: "considerably lower weight" on them)
+TEACHER = {
+    "hidden": [1200, 1200],
+    "input_dropout": 0.2,
+    "dropout": 0.5,
+    "max_norm": 3.5,  # Srivastava et al. 2014 used c in [3, 4] on MNIST
+    "jitter_px": 2,
+    "epochs": 60,
+}
+STUDENT = {"hidden": [800, 800], "epochs": 40}
+SCARCE = {"fraction": 0.03, "epochs": 100}
+SEEDS = [0, 1, 2]
+BIAS_ROWS = 5000  # the omitted-3 student never sees these rows; class 3's bias is chosen on them
+OPT = {"lr": 1e-3, "batch_size": 128, "weight_decay": 0.0}  # AdamW, cosine schedule
+TEACHER_MARGIN = 0.30  # the teacher must make >= 30% fewer validation errors than the hard student
+
+RULE = (
+    "**Pre-registered rule (fixed in the code before the full run).** The §3 claim holds when the "
+    "distilled student makes fewer test errors than the hard-label student in every seed, and the "
+    "mean paired gap (hard - distilled, test errors) exceeds 2 standard deviations of the paired gaps "
+    "(sample sd, n - 1). It is tested only if the teacher makes at least 30% fewer validation errors "
+    "than the hard-label student (mean over seeds); otherwise the run is **inconclusive: teacher too "
+    "weak**. T = {T:g} and alpha = {alpha:g} were fixed before the run; students keep their last epoch."
+)
+
+
+@dataclass
+class RuleOutcome:
+    """The pre-registered §3 rule applied to per-seed error counts."""
+
+    verdict: str  # "pass", "fail" or "inconclusive: teacher too weak"
+    teacher_val_errors: int
+    hard_val_errors_mean: float
+    teacher_fewer_val_errors: float  # 1 - teacher / hard (validation)
+    gaps: list[int]  # hard - distilled test errors, per seed
+    gap_mean: float
+    gap_sd: float
+    every_seed_better: bool
+    reason: str
+
+
+def evaluate_rule(
+    hard_test: list[int],
+    distilled_test: list[int],
+    teacher_val: int,
+    hard_val: list[int],
+    margin: float = TEACHER_MARGIN,
+) -> RuleOutcome:
+    """Apply RULE: teacher strength first (validation), then the paired test-error comparison."""
+    if len(hard_test) != len(distilled_test) or len(hard_test) < 2:
+        raise ValueError(
+            f"the rule needs >= 2 paired seeds; got {len(hard_test)} hard, {len(distilled_test)} distilled"
+        )
+    gaps = [int(h) - int(d) for h, d in zip(hard_test, distilled_test)]
+    mean, sd = float(np.mean(gaps)), float(np.std(gaps, ddof=1))
+    hard_val_mean = float(np.mean(hard_val))
+    fewer = 1.0 - teacher_val / hard_val_mean if hard_val_mean > 0 else 0.0
+    every = all(g > 0 for g in gaps)
+    common_fields = dict(
+        teacher_val_errors=int(teacher_val),
+        hard_val_errors_mean=hard_val_mean,
+        teacher_fewer_val_errors=fewer,
+        gaps=gaps,
+        gap_mean=mean,
+        gap_sd=sd,
+        every_seed_better=every,
+    )
+    strength = (
+        f"teacher {teacher_val} validation errors vs the hard-label student's mean "
+        f"{hard_val_mean:.1f}: {fewer:.0%} fewer, the rule needs >= {margin:.0%}"
+    )
+    if fewer < margin:
+        return RuleOutcome("inconclusive: teacher too weak", reason=strength, **common_fields)
+    passed = every and mean > 2 * sd
+    why = (
+        f"{strength}; paired gaps {gaps} (hard - distilled test errors): "
+        f"{'every seed better' if every else 'not better in every seed'}, "
+        f"mean {mean:.1f} {'>' if mean > 2 * sd else '<='} 2 sd = {2 * sd:.1f}"
+    )
+    return RuleOutcome("pass" if passed else "fail", reason=why, **common_fields)
 
 
 def shift_images(
@@ -48,8 +140,8 @@ def shift_images(
     return out.reshape(n, -1)
 
 
-def errors(p: np.ndarray, y: np.ndarray) -> int:
-    return int((p.argmax(1) != y).sum())
+def errors(z: np.ndarray, y: np.ndarray) -> int:
+    return int((np.asarray(z).argmax(1) != y).sum())
 
 
 def logits_of(model, x: np.ndarray) -> torch.Tensor:
@@ -58,38 +150,55 @@ def logits_of(model, x: np.ndarray) -> torch.Tensor:
     return predict_logits(model, common.shaped_tensor(x, (784,)))
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = common.parser("hinton_mnist", __doc__)
-    ap.add_argument("--teacher-epochs", type=int, default=20)
-    ap.add_argument("--student-epochs", type=int, default=10)
-    ap.add_argument(
-        "--scarce-epochs", type=int, default=20, help="epochs for the §6 runs on 3%% of the data"
-    )
-    ap.add_argument("--temperature", type=float, default=20.0)
-    ap.add_argument(
-        "--alpha",
-        type=float,
-        default=0.9,
-        help="weight of the soft term (1 - alpha on hard labels)",
-    )
-    ap.add_argument(
-        "--max-train",
-        type=int,
-        default=30000,
-        help="training rows for §3 (default 30,000 of 59,000 to fit a 2-core CPU; 0 = all)",
-    )
-    args = common.parse(ap, argv)
-    from distill.data import Normalizer, load_data
+def teacher_net(cfg: dict, seed: int):
+    """784-1200-1200-10: dropout on the inputs and after each hidden layer, max-norm on every Linear."""
+    from torch import nn
+
     from distill.students import build_student
 
-    if args.quick:
-        args.max_train = 4000
-        args.teacher_epochs = args.student_epochs = 1
-        args.scarce_epochs = 3
-    te = common.scaled(args.teacher_epochs, args.epochs_scale)
-    se = common.scaled(args.student_epochs, args.epochs_scale)
-    ce = common.scaled(args.scarce_epochs, args.epochs_scale)
-    T, alpha, seed = args.temperature, args.alpha, args.seed
+    torch.manual_seed(seed)
+    mlp = build_student(
+        {"kind": "mlp", "hidden": cfg["hidden"], "dropout": cfg["dropout"]}, (784,), 10
+    )
+    return common.max_norm(nn.Sequential(nn.Dropout(cfg["input_dropout"]), mlp), cfg["max_norm"])
+
+
+def student_net(cfg: dict, seed: int):
+    from distill.students import build_student
+
+    torch.manual_seed(seed)
+    return build_student({"kind": "mlp", "hidden": cfg["hidden"]}, (784,), 10)
+
+
+def arch(cfg: dict) -> str:
+    return "-".join(map(str, [784, *cfg["hidden"], 10]))
+
+
+def mean_sd(v: list[float]) -> str:
+    return f"{np.mean(v):.1f} ± {np.std(v, ddof=1):.1f}" if len(v) > 1 else f"{v[0]:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common.parser("hinton_mnist", __doc__)
+    ap.add_argument(
+        "--seeds", type=common.seeds_arg, default=SEEDS, help="paired student seeds (default 0,1,2)"
+    )
+    args = common.parse(ap, argv)
+    from distill.cache import inputs_sha256
+    from distill.data import Normalizer, load_data
+    from distill.train import EpochData
+
+    teacher_cfg, student_cfg, scarce_cfg = dict(TEACHER), dict(STUDENT), dict(SCARCE)
+    seeds, bias_rows, n_max = args.seeds, BIAS_ROWS, None
+    if args.quick:  # an end-to-end check of every path, nothing more
+        teacher_cfg.update(hidden=[64, 64], epochs=1)
+        student_cfg.update(hidden=[32, 32], epochs=1)
+        scarce_cfg.update(epochs=2)
+        seeds, bias_rows, n_max = seeds[:2] if len(seeds) > 1 else [0, 1], 500, 3000
+    teacher_cfg["epochs"] = common.scaled(teacher_cfg["epochs"], args.epochs_scale)
+    student_cfg["epochs"] = common.scaled(student_cfg["epochs"], args.epochs_scale)
+    scarce_cfg["epochs"] = common.scaled(scarce_cfg["epochs"], args.epochs_scale)
+    T, alpha, t_seed = TEMPERATURE, ALPHA, args.seed
     ds = load_data(
         {
             "name": "mnist",
@@ -98,79 +207,100 @@ def main(argv: list[str] | None = None) -> int:
             "verify_sha256": True,
         }
     )
-    n_main = args.max_train or len(ds.x_train)
-    norm = Normalizer.fit(ds.x_train[:n_main], "scalar")
-    x_raw, y = ds.x_train[:n_main], ds.y_train[:n_main]  # the loader's split is already shuffled
+    x_raw, y = ds.x_train[:n_max], ds.y_train[:n_max]  # the loader's split is already shuffled
+    norm = Normalizer.fit(x_raw, "scalar")
     x_tr, x_val, x_te = norm(x_raw), norm(ds.x_val), norm(ds.x_holdout)
     y_val, y_te = ds.y_val, ds.y_holdout
+    se, ce = student_cfg["epochs"], scarce_cfg["epochs"]
     settings = {
         "n_train": len(x_tr),
-        "n_train_available": len(ds.x_train),
         "n_val": len(x_val),
         "n_test": len(x_te),
-        "teacher_epochs": te,
-        "student_epochs": se,
-        "scarce_epochs": ce,
+        "teacher": teacher_cfg,
+        "teacher_seed": t_seed,
+        "student": student_cfg,
+        "scarce": scarce_cfg,
         "T": T,
         "alpha": alpha,
-        "optimizer": "adamw lr 1e-3 cosine",
-        "batch": 128,
-        "seed": seed,
+        "seeds": seeds,
+        "optimizer": "adamw lr 1e-3 cosine, batch 128, no weight decay",
         "sha256_verified": True,
     }
     rep = common.Report(
         "hinton_mnist",
-        "Hinton et al. 2015 on MNIST (§3, §6), CPU-scaled",
+        "Hinton et al. 2015 on MNIST (§3, §6)",
         common.command_line("hinton_mnist"),
         settings,
     )
-    opt = {"lr": 1e-3, "batch_size": 128, "weight_decay": 0.0}
+    rep.add("## §3: the rule, fixed before the run\n\n" + RULE.format(T=T, alpha=alpha) + "\n")
 
-    # --- teacher: 784-1200-1200-10, dropout 0.5 on the hidden layers, inputs jittered by up to ±2 px
-    from distill.train import EpochData
-
+    # --- teacher: trained once, logits cached by content (data hashes + configuration)
     y_t = torch.from_numpy(y)
 
     def jittered(epoch: int) -> EpochData:
-        rng = np.random.default_rng([seed, epoch])
-        return EpochData(common.shaped_tensor(norm(shift_images(x_raw, rng)), (784,)), y_t, None)
+        rng = np.random.default_rng([t_seed, epoch])
+        return EpochData(
+            common.shaped_tensor(norm(shift_images(x_raw, rng, teacher_cfg["jitter_px"])), (784,)),
+            y_t,
+            None,
+        )
 
-    torch.manual_seed(seed)
-    teacher = build_student({"kind": "mlp", "hidden": [1200, 1200], "dropout": 0.5}, (784,), 10)
-    common.train(
-        teacher,
-        x_tr,
-        y,
-        None,
-        x_val,
-        y_val,
-        input_shape=(784,),
-        epochs=te,
-        loss="hard",
-        seed=seed,
-        epoch_data=jittered,
-        **opt,
-    )
-    t_logits_tr = logits_of(teacher, x_tr)
+    def train_teacher() -> dict[str, np.ndarray]:
+        teacher = teacher_net(teacher_cfg, t_seed)
+        fit = common.train(
+            teacher,
+            x_tr,
+            y,
+            None,
+            x_val,
+            y_val,
+            input_shape=(784,),
+            epochs=teacher_cfg["epochs"],
+            loss="hard",
+            seed=t_seed,
+            epoch_data=jittered,
+            keep="last",
+            **OPT,
+        )
+        return {
+            "train": logits_of(teacher, x_tr).numpy(),
+            "val": logits_of(teacher, x_val).numpy(),
+            "test": logits_of(teacher, x_te).numpy(),
+            "val_accuracy_per_epoch": np.array([h["val_score"][1] for h in fit.history]),
+        }
+
+    key = {
+        "what": "hinton_mnist teacher logits",
+        "version": 1,
+        "train": inputs_sha256(x_raw),
+        "labels": inputs_sha256(y),
+        "val": inputs_sha256(ds.x_val),
+        "test": inputs_sha256(ds.x_holdout),
+        "teacher": teacher_cfg,
+        "seed": t_seed,
+        "opt": OPT,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+    t_logits, hit = common.cached_arrays("hinton_teacher", key, train_teacher)
     t_logp_tr = torch.log_softmax(
-        t_logits_tr, 1
-    )  # exact log-probabilities: no floor, so T=20 sees the real logits
-    p_t_val = torch.softmax(logits_of(teacher, x_val), 1).numpy()
-    p_t_te = torch.softmax(logits_of(teacher, x_te), 1).numpy()
+        torch.from_numpy(t_logits["train"]), 1
+    )  # exact, no floor: T=20 sees real logits
+    p_t_val = torch.softmax(torch.from_numpy(t_logits["val"]), 1).numpy()
+    teacher_val, teacher_test = errors(t_logits["val"], y_val), errors(t_logits["test"], y_te)
+    settings["teacher_cache"] = f"{'hit' if hit else 'miss'} {common.content_key(key)[:20]}"
 
-    def student():
-        torch.manual_seed(seed)
-        return build_student({"kind": "mlp", "hidden": [800, 800]}, (784,), 10)
-
-    def distill_on(rows: np.ndarray, epochs: int):
-        s = student()
+    def distill_on(
+        rows: np.ndarray, seed: int, epochs: int, x: np.ndarray = x_tr, logp=t_logp_tr, yy=y
+    ):
+        s = student_net(student_cfg, seed)
         data = EpochData(
-            common.shaped_tensor(x_tr[rows], (784,)), torch.from_numpy(y[rows]), t_logp_tr[rows]
+            common.shaped_tensor(x[rows], (784,)), torch.from_numpy(yy[rows]), logp[rows]
         )
         common.train(
             s,
-            x_tr[rows],
-            y[rows],
+            x[rows],
+            yy[rows],
             None,
             x_val,
             y_val,
@@ -182,110 +312,144 @@ def main(argv: list[str] | None = None) -> int:
             epoch_data=lambda e: data,
             temperature=T,
             alpha=alpha,
-            **opt,
+            keep="last",
+            **OPT,
         )
         return s
 
-    # --- student on hard labels, and distilled at T
-    hard = student()
-    common.train(
-        hard,
-        x_tr,
-        y,
-        None,
-        x_val,
-        y_val,
-        input_shape=(784,),
-        epochs=se,
-        loss="hard",
-        seed=seed,
-        **opt,
+    # --- §3: hard-label and distilled students, paired by seed, last epoch
+    per_seed = []
+    for seed in seeds:
+        hard = student_net(student_cfg, seed)
+        common.train(
+            hard,
+            x_tr,
+            y,
+            None,
+            x_val,
+            y_val,
+            input_shape=(784,),
+            epochs=se,
+            loss="hard",
+            seed=seed,
+            keep="last",
+            **OPT,
+        )
+        dist = distill_on(np.arange(len(y)), seed, se)
+        per_seed.append(
+            {
+                "seed": seed,
+                "hard_val": errors(logits_of(hard, x_val), y_val),
+                "hard_test": errors(logits_of(hard, x_te), y_te),
+                "distilled_val": errors(logits_of(dist, x_val), y_val),
+                "distilled_test": errors(logits_of(dist, x_te), y_te),
+            }
+        )
+    outcome = evaluate_rule(
+        [r["hard_test"] for r in per_seed],
+        [r["distilled_test"] for r in per_seed],
+        teacher_val,
+        [r["hard_val"] for r in per_seed],
     )
-    dist = distill_on(np.arange(len(y)), se)
     res = {
-        "teacher": errors(p_t_te, y_te),
-        "student_hard": errors(common.predict_proba(hard, x_te, (784,)), y_te),
-        "student_distilled": errors(common.predict_proba(dist, x_te, (784,)), y_te),
+        "rule": asdict(outcome),
+        "teacher_val": teacher_val,
+        "teacher_test": teacher_test,
+        "per_seed": per_seed,
     }
+    rows = [
+        [
+            r["seed"],
+            f"{teacher_val} / {teacher_test}",
+            f"{r['hard_val']} / {r['hard_test']}",
+            f"{r['distilled_val']} / {r['distilled_test']}",
+            r["hard_test"] - r["distilled_test"],
+        ]
+        for r in per_seed
+    ]
+    rows.append(
+        [
+            "mean ± sd",
+            "",
+            mean_sd([r["hard_test"] for r in per_seed]),
+            mean_sd([r["distilled_test"] for r in per_seed]),
+            f"{outcome.gap_mean:.1f} ± {outcome.gap_sd:.1f}",
+        ]
+    )
+    rows.append(
+        [
+            "paper",
+            f"- / {PAPER['teacher']}",
+            f"- / {PAPER['student_hard']}",
+            f"- / {PAPER['student_distilled']}",
+            "",
+        ]
+    )
     rep.add(
-        "## §3 distillation: test errors (of 10,000)\n\n"
+        f"**Verdict: {outcome.verdict}** ({outcome.reason}).\n\n"
+        f"## §3 distillation: errors on validation (of {len(y_val)}) / test (of {len(y_te)})\n\n"
         + common.table(
-            ["model", "ours (errors)", "paper", "our settings"],
             [
-                [
-                    "teacher 784-1200-1200-10, dropout 0.5, ±2 px jitter",
-                    res["teacher"],
-                    PAPER["teacher"],
-                    f"{te} epochs, {len(x_tr)} rows",
-                ],
-                [
-                    "student 784-800-800-10, hard labels",
-                    res["student_hard"],
-                    PAPER["student_hard"],
-                    f"{se} epochs",
-                ],
-                [
-                    f"student 784-800-800-10, distilled T={T:g}",
-                    res["student_distilled"],
-                    PAPER["student_distilled"],
-                    f"{se} epochs, alpha={alpha}",
-                ],
+                "seed",
+                f"teacher {arch(teacher_cfg)}",
+                f"student {arch(student_cfg)}, hard labels",
+                f"student {arch(student_cfg)}, distilled T={T:g}",
+                "gap hard - distilled (test)",
             ],
+            rows,
         )
-        + "\nThe paper trained these nets on all 60,000 images for far longer (and with more regularisation); "
-        "our CPU-default epochs and rows are a fraction of that, so our errors are higher and are not expected "
-        "to match the paper's. "
-        + (
-            "Here the distilled student makes fewer errors than the same student on hard labels, as in the paper.\n"
-            if res["student_distilled"] < res["student_hard"]
-            else "Here the distilled student does NOT beat the same student on hard labels "
-            "(the paper's ordering is not reproduced at this scale).\n"
-        )
+        + rep.stamp(seeds)
+        + f"\nTeacher: {teacher_cfg['epochs']} epochs on {len(x_tr)} rows (seed {t_seed}), input dropout "
+        f"{teacher_cfg['input_dropout']}, hidden dropout {teacher_cfg['dropout']}, max-norm "
+        f"{teacher_cfg['max_norm']}, ±{teacher_cfg['jitter_px']} px jitter, last epoch. Students: {se} epochs, "
+        f"last epoch, no dropout; seed s gives the hard-label and the distilled student the same initial "
+        f"weights and batch order; alpha={alpha}.\n"
     )
 
-    # --- §3 omitted-3: transfer set without any 3, then the bias of class 3 raised
-    rows = np.flatnonzero(y != 3)
-    om = distill_on(rows, se)
-    lg = logits_of(om, x_te)
+    # --- §3 omitted-3: transfer set without any 3 (and without the bias rows), then class 3's bias raised
+    seed0 = seeds[0]
+    bias_idx = np.arange(min(bias_rows, len(y) // 5))
+    rest = np.arange(len(bias_idx), len(y))
+    rows3 = rest[y[rest] != 3]
+    om = distill_on(rows3, seed0, se)
     threes = y_te == 3
-    base_err = errors(lg.numpy(), y_te)
-    three_err = int((lg.argmax(1).numpy()[threes] != 3).sum())
-
-    def with_bias(b: float, x: np.ndarray) -> np.ndarray:
-        z = logits_of(om, x).clone()
-        z[:, 3] += b
-        return z.numpy()
-
-    paper_b = PAPER["omit3_bias"]
-    err_paper_b = errors(with_bias(paper_b, x_te), y_te)
-    three_paper_b = int((with_bias(paper_b, x_te).argmax(1)[threes] != 3).sum())
-    grid = np.arange(0.0, 15.01, 0.5)
-    val_err = [errors(with_bias(b, x_val), y_val) for b in grid]
-    b_val = float(
-        grid[int(np.argmin(val_err))]
-    )  # chosen on the validation split, never on the test set
-    err_val_b = errors(with_bias(b_val, x_te), y_te)
-    three_val_b = int((with_bias(b_val, x_te).argmax(1)[threes] != 3).sum())
     n3 = int(threes.sum())
-    res.update(
-        {
-            "omit3_errors": base_err,
-            "omit3_threes_errors": three_err,
-            "omit3_bias_paper": err_paper_b,
-            "omit3_threes_bias_paper": three_paper_b,
-            "omit3_bias_val": b_val,
-            "omit3_bias_val_errors": err_val_b,
-            "omit3_threes_bias_val": three_val_b,
-            "threes_in_test": n3,
-            "transfer_rows_without_3": len(rows),
-        }
-    )
+    z_te, z_bias = logits_of(om, x_te).numpy(), logits_of(om, x_tr[bias_idx]).numpy()
+
+    def shifted(z: np.ndarray, b: float) -> np.ndarray:
+        z = z.copy()
+        z[:, 3] += b
+        return z
+
+    def three_err(z: np.ndarray) -> int:
+        return int((z.argmax(1)[threes] != 3).sum())
+
+    grid = np.arange(0.0, 15.01, 0.25)
+    bias_err = [errors(shifted(z_bias, b), y[bias_idx]) for b in grid]
+    b_val = float(grid[int(np.argmin(bias_err))])  # chosen on the held-out bias rows, never on test
+    paper_b = PAPER["omit3_bias"]
+    res["omit3"] = {
+        "seed": seed0,
+        "transfer_rows_without_3": len(rows3),
+        "bias_rows": len(bias_idx),
+        "errors": errors(z_te, y_te),
+        "threes_errors": three_err(z_te),
+        "bias_chosen": b_val,
+        "bias_chosen_errors": errors(shifted(z_te, b_val), y_te),
+        "bias_chosen_threes_errors": three_err(shifted(z_te, b_val)),
+        "bias_paper": paper_b,
+        "bias_paper_errors": errors(shifted(z_te, paper_b), y_te),
+        "bias_paper_threes_errors": three_err(shifted(z_te, paper_b)),
+        "threes_in_test": n3,
+    }
+    o = res["omit3"]
     rep.add(
-        f"## §3 omitted-3 (transfer set of {len(rows)} rows without any 3; {n3} threes in the test set)\n\n"
+        f"## §3 omitted-3 (seed {seed0}: transfer set of {len(rows3)} training rows without any 3; "
+        f"{n3} threes in the test set)\n\n"
         + common.table(
             [
                 "student distilled without 3s",
-                "ours: errors (of 10,000)",
+                "ours: test errors (of 10,000)",
                 "ours: errors on 3s",
                 "paper: errors",
                 "paper: errors on 3s",
@@ -293,98 +457,100 @@ def main(argv: list[str] | None = None) -> int:
             [
                 [
                     "as trained",
-                    base_err,
-                    f"{three_err} of {n3}",
+                    o["errors"],
+                    f"{o['threes_errors']} of {n3}",
                     PAPER["omit3_errors"],
                     f"{PAPER['omit3_threes_errors']} of 1010",
                 ],
                 [
-                    f"bias of class 3 +{paper_b} (the paper's value)",
-                    err_paper_b,
-                    f"{three_paper_b} of {n3}",
+                    f"bias of class 3 +{b_val:g}, chosen on {len(bias_idx)} held-out training rows",
+                    o["bias_chosen_errors"],
+                    f"{o['bias_chosen_threes_errors']} of {n3}",
+                    "-",
+                    "-",
+                ],
+                [
+                    f"bias of class 3 +{paper_b} (the paper's value, chosen on the TEST set)",
+                    o["bias_paper_errors"],
+                    f"{o['bias_paper_threes_errors']} of {n3}",
                     PAPER["omit3_bias_errors"],
                     "-",
                 ],
-                [
-                    f"bias of class 3 +{b_val:g} (chosen on validation)",
-                    err_val_b,
-                    f"{three_val_b} of {n3}",
-                    "-",
-                    "-",
-                ],
             ],
         )
+        + rep.stamp([seed0])
+        + f"\nThe {len(bias_idx)} bias rows are training rows the omitted-3 student never saw (the teacher "
+        "did); the bias is the grid value 0, 0.25, ..., 15 with the fewest errors on them. The paper chose "
+        "its +3.5 on the test set, so that row is not a held-out figure.\n"
     )
 
-    # --- §6 soft targets as a regularizer: 3% of the full training split, soft targets from our teacher
-    rng = np.random.default_rng(seed)
-    few = np.sort(
-        rng.choice(len(ds.x_train), size=max(30, int(0.03 * len(ds.x_train))), replace=False)
-    )
-    x_few, y_few = norm(ds.x_train[few]), ds.y_train[few]
-    hard_few = student()
-    common.train(
-        hard_few,
-        x_few,
-        y_few,
-        None,
-        x_val,
-        y_val,
-        input_shape=(784,),
-        epochs=ce,
-        loss="hard",
-        seed=seed,
-        **opt,
-    )
-    soft_few = student()
-    few_data = EpochData(
-        common.shaped_tensor(x_few, (784,)),
-        torch.from_numpy(y_few),
-        torch.log_softmax(logits_of(teacher, x_few), 1),
-    )
-    common.train(
-        soft_few,
-        x_few,
-        y_few,
-        None,
-        x_val,
-        y_val,
-        input_shape=(784,),
-        epochs=ce,
-        loss="hinton",
-        seed=seed,
-        val_teacher_probs=p_t_val,
-        epoch_data=lambda e: few_data,
-        temperature=T,
-        alpha=alpha,
-        **opt,
-    )
-    e_hard_few = errors(common.predict_proba(hard_few, x_te, (784,)), y_te)
-    e_soft_few = errors(common.predict_proba(soft_few, x_te, (784,)), y_te)
-    res.update(
-        {
-            "scarce_rows": len(few),
-            "scarce_hard_errors": e_hard_few,
-            "scarce_soft_errors": e_soft_few,
-        }
-    )
+    # --- §6 soft targets as a regularizer: 3% of the training split per seed
+    scarce = []
+    n_few = max(30, int(scarce_cfg["fraction"] * len(y)))
+    for seed in seeds:
+        few = np.sort(np.random.default_rng([seed, 6]).choice(len(y), size=n_few, replace=False))
+        hard_few = student_net(student_cfg, seed)
+        fit_h = common.train(
+            hard_few,
+            x_tr[few],
+            y[few],
+            None,
+            x_val,
+            y_val,
+            input_shape=(784,),
+            epochs=ce,
+            loss="hard",
+            seed=seed,
+            keep="best",
+            **OPT,
+        )
+        soft_few = distill_on(few, seed, ce)
+        scarce.append(
+            {
+                "seed": seed,
+                "rows": n_few,
+                "hard_test": errors(logits_of(hard_few, x_te), y_te),
+                "hard_best_epoch": fit_h.best_epoch,
+                "soft_test": errors(logits_of(soft_few, x_te), y_te),
+            }
+        )
+    res["scarce"] = scarce
     rep.add(
-        f"## §6 soft targets as a regularizer: student 784-800-800-10 on {len(few)} rows "
-        f"(3% of the {len(ds.x_train)}-row training split)\n\n"
+        f"## §6 soft targets as a regularizer: student {arch(student_cfg)} on {n_few} rows "
+        f"({scarce_cfg['fraction']:.0%} of the {len(y)}-row training split, a fresh draw per seed)\n\n"
         + common.table(
-            ["targets", "ours: test errors (of 10,000)", "settings"],
             [
-                ["hard labels", e_hard_few, f"{ce} epochs, best epoch by validation accuracy"],
+                "seed",
+                "hard labels: test errors (of 10,000)",
+                "hard: epoch kept (best on validation)",
+                f"soft targets T={T:g}: test errors",
+                "gap hard - soft",
+            ],
+            [
                 [
-                    f"soft targets of the §3 teacher, T={T:g}",
-                    e_soft_few,
-                    f"{ce} epochs, alpha={alpha}, best epoch by validation fidelity",
-                ],
+                    r["seed"],
+                    r["hard_test"],
+                    r["hard_best_epoch"],
+                    r["soft_test"],
+                    r["hard_test"] - r["soft_test"],
+                ]
+                for r in scarce
+            ]
+            + [
+                [
+                    "mean ± sd",
+                    mean_sd([r["hard_test"] for r in scarce]),
+                    "",
+                    mean_sd([r["soft_test"] for r in scarce]),
+                    mean_sd([r["hard_test"] - r["soft_test"] for r in scarce]),
+                ]
             ],
         )
-        + f"\nSoft targets come from the §3 teacher (trained on {len(x_tr)} rows). "
-        "The paper's §6 figures are for speech (frame accuracy 44.5% hard vs 57.0% soft on 3% of the "
-        "data), not MNIST, so only our own MNIST figures are shown.\n"
+        + rep.stamp(seeds)
+        + f"\n{ce} epochs each. The hard-label student keeps its best validation epoch (the paper's baseline "
+        "was early-stopped); the soft-target student keeps its last (alpha as in §3). Soft targets come from "
+        f"the §3 teacher (trained on all {len(y)} rows). The paper's §6 figures are for speech (frame "
+        "accuracy 44.5% hard vs 57.0% soft on 3% of the data), not MNIST, so only our MNIST figures are shown.\n"
     )
     rep.data = res
     rep.write(args.out_dir)

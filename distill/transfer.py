@@ -55,9 +55,19 @@ def original(
 # ---------------------------------------------------------------- MUNGE (§4.3)
 
 
-def nearest_neighbours(x: np.ndarray, nominal: np.ndarray) -> np.ndarray:
-    """Index of each row's nearest other row: Euclidean distance on standardized continuous
-    attributes plus Hamming distance on nominal ones (Bucilua 2006 §4.3).
+DISTANCE_SCALES = ("minmax", "zscore")
+
+
+def nearest_neighbours(x: np.ndarray, nominal: np.ndarray, scale: str = "minmax") -> np.ndarray:
+    """Index of each row's nearest other row: Euclidean distance on the continuous attributes
+    plus Hamming distance on nominal ones (Bucilua 2006 §4.3).
+
+    ``scale`` says how continuous attributes are put on one footing first: ``minmax`` (the
+    default) maps each to [0, 1] over the rows given, as the paper does; ``zscore`` divides by
+    the standard deviation instead (this module's behaviour before 2026-12-02, kept so older
+    figures can be reproduced). The choice changes which row is nearest: with z-scores a
+    heavy-tailed column (Adult's capital-gain) has a small sd, so its rare large values
+    dominate the distance, and Hamming mismatches weigh less next to the continuous part.
 
     Nominal columns are one-hot encoded and scaled by 1/sqrt(2), so one mismatch adds
     exactly 1 to the squared Euclidean distance; this lets sklearn's tree/brute-force
@@ -65,11 +75,19 @@ def nearest_neighbours(x: np.ndarray, nominal: np.ndarray) -> np.ndarray:
     """
     from sklearn.neighbors import NearestNeighbors
 
+    if scale not in DISTANCE_SCALES:
+        raise UserError(
+            f"MUNGE distance scale must be one of {', '.join(DISTANCE_SCALES)}; got {scale!r}."
+        )
     parts = []
     cont = x[:, ~nominal].astype(np.float64)
     if cont.shape[1]:
-        sd = cont.std(axis=0)
-        parts.append((cont - cont.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
+        if scale == "minmax":
+            lo, span = cont.min(axis=0), np.ptp(cont, axis=0)
+            parts.append((cont - lo) / np.where(span > 0, span, 1.0))
+        else:
+            sd = cont.std(axis=0)
+            parts.append((cont - cont.mean(axis=0)) / np.where(sd > 0, sd, 1.0))
     for a in np.flatnonzero(nominal):
         _, codes = np.unique(x[:, a], return_inverse=True)
         onehot = np.zeros((len(x), codes.max() + 1))
@@ -148,7 +166,7 @@ def munge(
 
     if len(x) < 2:
         raise UserError(f"MUNGE needs at least 2 training rows to find neighbours; got {len(x)}.")
-    neighbour = nearest_neighbours(x, nominal)
+    neighbour = nearest_neighbours(x, nominal, cfg["distance_scale"])
     chunks = _conflict_free_chunks(neighbour)
     passes = math.ceil(n_new / len(x))
     out = []
@@ -309,6 +327,13 @@ TRANSFER_FIELDS: dict[str, Field] = {
     ),
     "s": Field(
         float, default=10.0, min=1e-6, doc="MUNGE: spread; sd = |a - b| / s (smaller s -> wider)"
+    ),
+    "distance_scale": Field(
+        str,
+        default="minmax",
+        choices=DISTANCE_SCALES,
+        doc="MUNGE: continuous attributes scaled to [0, 1] (the paper) or z-scored before the "
+        "nearest-neighbour search",
     ),
     "jitter": Field(
         float, default=0.0, min=0.0, doc="sd of Gaussian noise added per epoch in model-ready space"

@@ -55,3 +55,185 @@ def test_digit_shift_moves_each_image_at_most_one_pixel():
     pos = out.argmax(1)
     assert out.sum(1).tolist() == [1.0] * 300
     assert set((pos // 8).tolist()) == {2, 3, 4} and set((pos % 8).tolist()) == {3, 4, 5}
+
+
+# ---- issue 18: the pre-registered rule, RMSE-based choices, the cache, one-hot, quick runs ------
+
+
+@pytest.mark.parametrize(
+    "hard, distilled, teacher_val, hard_val, verdict",
+    [
+        ([150, 152, 149], [120, 118, 121], 5, [12, 13, 11], "pass"),
+        ([150, 140, 149], [120, 145, 121], 5, [12, 13, 11], "fail"),  # one seed worse
+        ([150, 150, 150], [149, 120, 148], 5, [12, 13, 11], "fail"),  # mean gap 11 <= 2 sd (33)
+        # the teacher is only 17% better than the hard student on validation: not tested at all
+        ([150, 152, 149], [120, 118, 121], 10, [12, 13, 11], "inconclusive: teacher too weak"),
+    ],
+)
+def test_hinton_rule(hard, distilled, teacher_val, hard_val, verdict):
+    from benchmarks.hinton_mnist import evaluate_rule
+
+    out = evaluate_rule(hard, distilled, teacher_val, hard_val)
+    assert out.verdict == verdict, out.reason
+    assert out.gaps == [h - d for h, d in zip(hard, distilled)]
+    assert out.gap_sd == pytest.approx(np.std(out.gaps, ddof=1))
+    assert f"teacher {teacher_val} validation errors" in out.reason
+
+
+def test_hinton_rule_needs_paired_seeds():
+    from benchmarks.hinton_mnist import evaluate_rule
+
+    with pytest.raises(ValueError, match=r"needs >= 2 paired seeds; got 1 hard, 1 distilled"):
+        evaluate_rule([150], [120], 5, [12])
+
+
+def test_rmse_and_accuracy_rank_validation_predictions_differently():
+    """Bucilua's nets are chosen by validation RMSE: a net that is right more often but confidently
+    wrong once must lose to a hedging one, which accuracy would rank the other way."""
+    import torch
+
+    from benchmarks.common import val_score
+
+    y = np.array([1, 1, 1, 1])
+
+    def logits(p1):
+        p = np.stack([1 - np.array(p1), np.array(p1)], 1)
+        return torch.from_numpy(np.log(p))
+
+    confident = logits([0.99, 0.99, 0.99, 1e-4])  # accuracy 0.75, RMSE 0.50
+    hedging = logits([0.7, 0.7, 0.45, 0.45])  # accuracy 0.50, RMSE 0.44
+    acc, rmse = val_score("accuracy", y), val_score("rmse", y)
+    assert acc(confident) > acc(hedging)
+    assert rmse(hedging) > rmse(confident)
+    assert rmse(hedging)[0] == pytest.approx(-np.sqrt((0.09 * 2 + 0.55**2 * 2) / 4))
+
+
+def _tiny_problem(n=300, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * rng.normal(size=n) > 0).astype(np.int64)
+    return x, y
+
+
+def test_train_keeps_the_best_validation_rmse_epoch_or_the_last():
+    import torch
+
+    from benchmarks import common
+    from distill.students import build_student
+
+    x, y = _tiny_problem()
+    xv, yv = _tiny_problem(200, seed=1)
+    torch.manual_seed(0)
+    net = build_student({"kind": "mlp", "hidden": [16]}, (6,), 2)
+    fit = common.train(
+        net, x, y, None, xv, yv, input_shape=(6,), epochs=12, loss="hard", seed=0,
+        val_metric="rmse", keep="best", patience=50, lr=3e-2, batch_size=32,
+    )  # fmt: skip
+    scores = [h["val_score"][0] for h in fit.history]
+    assert fit.best_epoch == int(np.argmax(scores)) + 1
+    kept = common.rmse_binary(common.predict_proba(net, xv, (6,)), yv)
+    assert kept == pytest.approx(-max(scores), abs=1e-6)
+    torch.manual_seed(0)
+    net = build_student({"kind": "mlp", "hidden": [16]}, (6,), 2)
+    fit = common.train(
+        net, x, y, None, xv, yv, input_shape=(6,), epochs=5, loss="hard", seed=0, keep="last",
+        patience=1, lr=3e-2, batch_size=32,
+    )  # fmt: skip
+    assert fit.best_epoch == 5 and not fit.stopped_early
+    assert [h["val_score"][0] for h in fit.history] == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_cached_arrays_hit_on_the_same_key_and_miss_on_another(tmp_path):
+    from benchmarks.common import cached_arrays
+
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": np.arange(3.0)}
+
+    a, hit = cached_arrays("t", {"epochs": 60}, compute, root=tmp_path)
+    b, hit2 = cached_arrays("t", {"epochs": 60}, compute, root=tmp_path)
+    _, hit3 = cached_arrays("t", {"epochs": 61}, compute, root=tmp_path)
+    assert (hit, hit2, hit3) == (False, True, False) and len(calls) == 2
+    np.testing.assert_array_equal(a["a"], b["a"])
+
+
+def test_one_hot_encodes_nominals_and_scales_continuous():
+    from benchmarks.bucilua_munge import OneHot
+
+    x = np.array([[1.0, 3.0], [3.0, 7.0], [5.0, 3.0]])
+    enc = OneHot(x, np.array([False, True]))
+    z = enc(np.vstack([x, [[3.0, 9.0]]]))
+    assert enc.width == 3 and z.shape == (4, 3)
+    np.testing.assert_allclose(z[:3, 0], (x[:, 0] - 3.0) / np.std(x[:, 0]), rtol=1e-6)
+    np.testing.assert_array_equal(z[:, 1:], [[1, 0], [0, 1], [1, 0], [0, 0]])  # unseen value 9
+
+
+def test_max_norm_projects_incoming_weights():
+    import torch
+    from torch import nn
+
+    from benchmarks.common import max_norm
+
+    net = max_norm(nn.Sequential(nn.Linear(4, 3)), 0.5)
+    with torch.no_grad():
+        net[0].weight.mul_(10.0)
+    net(torch.zeros(1, 4))
+    assert net[0].weight.norm(dim=1).max().item() <= 0.5 + 1e-6
+
+
+def test_hinton_quick_prints_the_rule_before_any_figure(tmp_path):
+    import json
+
+    from benchmarks import hinton_mnist
+
+    assert hinton_mnist.main(["--quick", "--out-dir", str(tmp_path)]) == 0
+    md = (tmp_path / "hinton_mnist.md").read_text()
+    assert md.index("Pre-registered rule") < md.index("**Verdict:") < md.index("| seed |")
+    res = json.loads((tmp_path / "hinton_mnist.json").read_text())["results"]
+    assert res["rule"]["verdict"] in ("pass", "fail", "inconclusive: teacher too weak")
+    assert len(res["per_seed"]) == 2 and len(res["scarce"]) == 2
+    assert "chosen on the TEST set" in md and res["omit3"]["bias_rows"] == 500
+
+
+def test_bucilua_quick_runs_every_path(tmp_path):
+    import json
+
+    from benchmarks import bucilua_munge
+
+    assert bucilua_munge.main(["--quick", "--out-dir", str(tmp_path)]) == 0
+    out = json.loads((tmp_path / "bucilua_munge.json").read_text())
+    assert out["settings"]["munge"] == {"p": 0.5, "s": 10.0, "distance_scale": "minmax"}
+    assert (tmp_path / "bucilua_munge.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    runs = out["results"]["results"]["adult"]
+    assert len(runs) == 2
+    net = next(r for r in runs[0]["rows"] if r["method"] == "net 4k")
+    assert "hidden (of [8, 32])" in net["note"] and "validation RMSE" in net["note"]
+    md = (tmp_path / "bucilua_munge.md").read_text()
+    assert "mimic fp32 (ONNX)" in md and "the paper: 0.29" in md
+    assert md.index("Pre-registered rule") < md.index("**Verdict:") < md.index("| model |")
+    assert out["results"]["rules"]["adult"]["verdict"] in (
+        "pass",
+        "fail",
+        "inconclusive: no ensemble gain",
+    )
+
+
+@pytest.mark.parametrize(
+    "net, mimic, ens, verdict",
+    [
+        ([0.30, 0.31, 0.30], [0.28, 0.29, 0.285], [0.27, 0.28, 0.27], "pass"),
+        ([0.30, 0.31, 0.30], [0.28, 0.32, 0.285], [0.27, 0.28, 0.27], "fail"),
+        (
+            [0.30, 0.31, 0.30],
+            [0.28, 0.29, 0.285],
+            [0.299, 0.308, 0.299],
+            "inconclusive: no ensemble gain",
+        ),
+    ],
+)
+def test_bucilua_rule(net, mimic, ens, verdict):
+    from benchmarks.bucilua_munge import evaluate_rule
+
+    assert evaluate_rule(net, mimic, ens)["verdict"] == verdict

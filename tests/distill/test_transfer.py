@@ -39,12 +39,13 @@ def mixed_data(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 
 def pairs(
-    n_pairs: int, gap: float = 1.0, nominal: bool = True, dims: int = 20
+    n_pairs: int, gap: float = 1.0, nominal: bool = True, dims: int = 40
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Mutual nearest-neighbour pairs: random centres in ``dims`` dimensions (far apart relative to
-    ``gap``), row 2k at centre k, row 2k+1 at centre k + gap; a nominal column holding 0 in even
-    rows and 1 in odd rows (the Hamming term, 1, is small next to the distance between centres)."""
-    centres = np.random.default_rng(123).normal(size=(n_pairs, dims)) * 10.0
+    """Mutual nearest-neighbour pairs: uniform random centres in ``dims`` dimensions (far apart
+    relative to ``gap``), row 2k at centre k, row 2k+1 at centre k + gap; a nominal column holding
+    0 in even rows and 1 in odd rows. The Hamming term, 1, is small next to the squared distance
+    between centres once each attribute is scaled to [0, 1] (about dims / 6)."""
+    centres = np.random.default_rng(123).uniform(0.0, 100.0, size=(n_pairs, dims))
     cont = np.repeat(centres, 2, axis=0) + np.tile([0.0, gap], n_pairs)[:, None]
     cols = [cont] + ([np.tile([0.0, 1.0], n_pairs)[:, None]] if nominal else [])
     return np.hstack(cols), np.array([False] * dims + ([True] if nominal else []))
@@ -117,6 +118,30 @@ def test_nearest_neighbours_mix_euclidean_and_hamming():
     assert nn[0] == 2
     nn_cont = nearest_neighbours(x[:, :1], np.array([False]))
     assert nn_cont[0] == 1
+
+
+def test_nearest_neighbours_scale_continuous_to_unit_range_as_the_paper_does():
+    """[0, 1] scaling (default) and z-scores disagree when one column is heavy-tailed: its outlier
+    stretches the range (a 7-unit step there is small) but hardly the sd (the same step is large)."""
+    x = np.zeros((20, 2))
+    x[10:, 1] = 10.0  # column 1: two clusters, range / sd about 2
+    x[19, 0] = 100.0  # column 0: one outlier, range / sd about 4
+    x[3:10, 0] = np.arange(30, 37)
+    x[1], x[2] = (
+        [7.0, 0.0],
+        [0.0, 1.0],
+    )  # row 0's candidates: 7 away in column 0, 1 away in column 1
+    nominal = np.zeros(2, bool)
+    assert nearest_neighbours(x, nominal)[0] == 1  # 7/100 < 1/10
+    assert nearest_neighbours(x, nominal, "minmax")[0] == 1
+    assert nearest_neighbours(x, nominal, "zscore")[0] == 2  # 7/24.5 > 1/4.95
+    with pytest.raises(UserError, match=r"distance scale must be one of minmax, zscore; got 'l1'"):
+        nearest_neighbours(x, nominal, "l1")
+    a = make_transfer({"method": "munge", "size_multiplier": 2}, x, nominal, seed=0)
+    b = make_transfer(
+        {"method": "munge", "size_multiplier": 2, "distance_scale": "zscore"}, x, nominal, seed=0
+    )
+    assert not np.array_equal(a, b)
 
 
 def test_munge_pass_swap_rate_is_p_per_attribute():
@@ -219,6 +244,12 @@ def test_original_returns_training_rows():
             r"transfer\.p' must be in the range \[0.0, 1.0\]; got 1.5",
         ),
         ({"method": "munge", "s": 0}, None, None, r"transfer\.s' must be in the range"),
+        (
+            {"method": "munge", "distance_scale": "unit"},
+            None,
+            None,
+            r"transfer\.distance_scale' must be one of 'minmax', 'zscore'",
+        ),
         ({"method": "munge", "multiplier": 3}, None, None, r"Did you mean 'size_multiplier'"),
         (
             {"method": "munge"},
