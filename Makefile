@@ -86,8 +86,10 @@ test: setup system-deps lint
 test-slow: setup system-deps
 	$(PY) -m pytest -q -m slow
 
+# BENCH_JOBS benchmarks at once (1 torch thread each); 2 on the 2-core box, about 2.5 h in all.
+BENCH_JOBS ?= 2
 bench: setup
-	$(PY) -m benchmarks.run_all
+	$(PY) -m benchmarks.run_all --jobs $(BENCH_JOBS)
 
 clean:
 	rm -rf build $(VENV) $(BENCH_VENV) *.egg-info

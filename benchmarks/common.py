@@ -27,6 +27,7 @@ from tinyship import rundir
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
+CACHE_ENV = "TINYSHIP_BENCH_CACHE"  # where cached_arrays keeps results (default build/bench-cache)
 
 
 def parser(name: str, doc: str) -> argparse.ArgumentParser:
@@ -326,7 +327,8 @@ def cached_arrays(
     compute: Callable[[], dict[str, np.ndarray]],
     root: Path | None = None,
 ) -> tuple[dict[str, np.ndarray], bool]:
-    """Arrays from ``build/bench-cache/<name>-<sha256 of key>.npz``, or ``compute()`` stored there.
+    """Arrays from ``build/bench-cache/<name>-<sha256 of key>.npz`` (or $TINYSHIP_BENCH_CACHE),
+    or ``compute()`` stored there.
 
     Content-addressed: the key names the inputs (data hashes, configuration, epochs, seed), so a
     rerun with the same key skips the work and any change misses. Stored as .npz without pickles,
@@ -334,7 +336,7 @@ def cached_arrays(
     """
     import io
 
-    root = Path(root or ROOT / "build" / "bench-cache")
+    root = Path(root or os.environ.get(CACHE_ENV) or ROOT / "build" / "bench-cache")
     digest = content_key(key)
     path = root / f"{name}-{digest[:20]}.npz"
     if path.is_file():

@@ -16,6 +16,7 @@ before the full run; the verdict is computed from the figures and printed before
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -178,27 +179,38 @@ def mean_sd(v: list[float]) -> str:
     return f"{np.mean(v):.1f} ± {np.std(v, ddof=1):.1f}" if len(v) > 1 else f"{v[0]:.1f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = common.parser("hinton_mnist", __doc__)
-    ap.add_argument(
-        "--seeds", type=common.seeds_arg, default=SEEDS, help="paired student seeds (default 0,1,2)"
-    )
-    args = common.parse(ap, argv)
+@dataclass
+class Setup:
+    """Data, teacher outputs and settings that every unit of work needs (rebuilt in each worker)."""
+
+    cfg: dict
+    x_tr: np.ndarray
+    y: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_te: np.ndarray
+    y_te: np.ndarray
+    t_logits: dict
+    teacher_key: dict
+    teacher_hit: bool
+
+    @property
+    def t_logp_tr(self) -> torch.Tensor:
+        """Exact log-probabilities, no floor: T=20 sees the real logits."""
+        return torch.log_softmax(torch.from_numpy(self.t_logits["train"]), 1)
+
+    @property
+    def p_t_val(self) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(self.t_logits["val"]), 1).numpy()
+
+
+def prepare(cfg: dict) -> Setup:
+    """Load MNIST (sha256-verified), normalize, and train or fetch the teacher's cached logits."""
     from distill.cache import inputs_sha256
     from distill.data import Normalizer, load_data
     from distill.train import EpochData
 
-    teacher_cfg, student_cfg, scarce_cfg = dict(TEACHER), dict(STUDENT), dict(SCARCE)
-    seeds, bias_rows, n_max = args.seeds, BIAS_ROWS, None
-    if args.quick:  # an end-to-end check of every path, nothing more
-        teacher_cfg.update(hidden=[64, 64], epochs=1)
-        student_cfg.update(hidden=[32, 32], epochs=1)
-        scarce_cfg.update(epochs=2)
-        seeds, bias_rows, n_max = seeds[:2] if len(seeds) > 1 else [0, 1], 500, 3000
-    teacher_cfg["epochs"] = common.scaled(teacher_cfg["epochs"], args.epochs_scale)
-    student_cfg["epochs"] = common.scaled(student_cfg["epochs"], args.epochs_scale)
-    scarce_cfg["epochs"] = common.scaled(scarce_cfg["epochs"], args.epochs_scale)
-    T, alpha, t_seed = TEMPERATURE, ALPHA, args.seed
+    torch.set_num_threads(cfg["threads"])
     ds = load_data(
         {
             "name": "mnist",
@@ -207,61 +219,24 @@ def main(argv: list[str] | None = None) -> int:
             "verify_sha256": True,
         }
     )
+    n_max = cfg["n_max"]
     x_raw, y = ds.x_train[:n_max], ds.y_train[:n_max]  # the loader's split is already shuffled
     norm = Normalizer.fit(x_raw, "scalar")
     x_tr, x_val, x_te = norm(x_raw), norm(ds.x_val), norm(ds.x_holdout)
-    y_val, y_te = ds.y_val, ds.y_holdout
-    se, ce = student_cfg["epochs"], scarce_cfg["epochs"]
-    settings = {
-        "n_train": len(x_tr),
-        "n_val": len(x_val),
-        "n_test": len(x_te),
-        "teacher": teacher_cfg,
-        "teacher_seed": t_seed,
-        "student": student_cfg,
-        "scarce": scarce_cfg,
-        "T": T,
-        "alpha": alpha,
-        "seeds": seeds,
-        "optimizer": "adamw lr 1e-3 cosine, batch 128, no weight decay",
-        "sha256_verified": True,
-    }
-    rep = common.Report(
-        "hinton_mnist",
-        "Hinton et al. 2015 on MNIST (§3, §6)",
-        common.command_line("hinton_mnist"),
-        settings,
-    )
-    rep.add("## §3: the rule, fixed before the run\n\n" + RULE.format(T=T, alpha=alpha) + "\n")
-
-    # --- teacher: trained once, logits cached by content (data hashes + configuration)
+    tcfg, t_seed = cfg["teacher"], cfg["teacher_seed"]
     y_t = torch.from_numpy(y)
 
     def jittered(epoch: int) -> EpochData:
         rng = np.random.default_rng([t_seed, epoch])
-        return EpochData(
-            common.shaped_tensor(norm(shift_images(x_raw, rng, teacher_cfg["jitter_px"])), (784,)),
-            y_t,
-            None,
-        )
+        shifted = norm(shift_images(x_raw, rng, tcfg["jitter_px"]))
+        return EpochData(common.shaped_tensor(shifted, (784,)), y_t, None)
 
     def train_teacher() -> dict[str, np.ndarray]:
-        teacher = teacher_net(teacher_cfg, t_seed)
+        teacher = teacher_net(tcfg, t_seed)
         fit = common.train(
-            teacher,
-            x_tr,
-            y,
-            None,
-            x_val,
-            y_val,
-            input_shape=(784,),
-            epochs=teacher_cfg["epochs"],
-            loss="hard",
-            seed=t_seed,
-            epoch_data=jittered,
-            keep="last",
-            **OPT,
-        )
+            teacher, x_tr, y, None, x_val, ds.y_val, input_shape=(784,), epochs=tcfg["epochs"],
+            loss="hard", seed=t_seed, epoch_data=jittered, keep="last", **OPT,
+        )  # fmt: skip
         return {
             "train": logits_of(teacher, x_tr).numpy(),
             "val": logits_of(teacher, x_val).numpy(),
@@ -276,75 +251,200 @@ def main(argv: list[str] | None = None) -> int:
         "labels": inputs_sha256(y),
         "val": inputs_sha256(ds.x_val),
         "test": inputs_sha256(ds.x_holdout),
-        "teacher": teacher_cfg,
+        "teacher": tcfg,
         "seed": t_seed,
         "opt": OPT,
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        "threads": cfg["threads"],
     }
     t_logits, hit = common.cached_arrays("hinton_teacher", key, train_teacher)
-    t_logp_tr = torch.log_softmax(
-        torch.from_numpy(t_logits["train"]), 1
-    )  # exact, no floor: T=20 sees real logits
-    p_t_val = torch.softmax(torch.from_numpy(t_logits["val"]), 1).numpy()
+    return Setup(cfg, x_tr, y, x_val, ds.y_val, x_te, ds.y_holdout, t_logits, key, hit)
+
+
+def distill_on(st: Setup, rows: np.ndarray, seed: int, epochs: int):
+    """The student distilled at T from the teacher's soft targets on ``rows``, last epoch kept."""
+    from distill.train import EpochData
+
+    s = student_net(st.cfg["student"], seed)
+    logp = st.t_logp_tr
+    data = EpochData(
+        common.shaped_tensor(st.x_tr[rows], (784,)), torch.from_numpy(st.y[rows]), logp[rows]
+    )
+    common.train(
+        s, st.x_tr[rows], st.y[rows], None, st.x_val, st.y_val, input_shape=(784,), epochs=epochs,
+        loss="hinton", seed=seed, val_teacher_probs=st.p_t_val, epoch_data=lambda e: data,
+        temperature=st.cfg["T"], alpha=st.cfg["alpha"], keep="last", **OPT,
+    )  # fmt: skip
+    return s
+
+
+def unit_pair(st: Setup, seed: int) -> dict:
+    """§3: the hard-label and the distilled student of one seed (same init and batch order)."""
+    hard = student_net(st.cfg["student"], seed)
+    common.train(
+        hard, st.x_tr, st.y, None, st.x_val, st.y_val, input_shape=(784,),
+        epochs=st.cfg["student"]["epochs"], loss="hard", seed=seed, keep="last", **OPT,
+    )  # fmt: skip
+    dist = distill_on(st, np.arange(len(st.y)), seed, st.cfg["student"]["epochs"])
+    return {
+        "seed": seed,
+        "hard_val": errors(logits_of(hard, st.x_val), st.y_val),
+        "hard_test": errors(logits_of(hard, st.x_te), st.y_te),
+        "distilled_val": errors(logits_of(dist, st.x_val), st.y_val),
+        "distilled_test": errors(logits_of(dist, st.x_te), st.y_te),
+    }
+
+
+def unit_omit3(st: Setup, seed: int) -> dict:
+    """§3 omitted-3: distilled without any 3 and without the bias rows; class 3's bias chosen on them."""
+    y, y_te = st.y, st.y_te
+    bias_idx = np.arange(min(st.cfg["bias_rows"], len(y) // 5))
+    rest = np.arange(len(bias_idx), len(y))
+    rows3 = rest[y[rest] != 3]
+    om = distill_on(st, rows3, seed, st.cfg["student"]["epochs"])
+    threes = y_te == 3
+    z_te, z_bias = logits_of(om, st.x_te).numpy(), logits_of(om, st.x_tr[bias_idx]).numpy()
+
+    def shifted(z: np.ndarray, b: float) -> np.ndarray:
+        z = z.copy()
+        z[:, 3] += b
+        return z
+
+    def three_err(z: np.ndarray) -> int:
+        return int((z.argmax(1)[threes] != 3).sum())
+
+    grid = np.arange(0.0, 15.01, 0.25)
+    bias_err = [errors(shifted(z_bias, b), y[bias_idx]) for b in grid]
+    b_val = float(grid[int(np.argmin(bias_err))])  # chosen on the held-out bias rows, never on test
+    paper_b = PAPER["omit3_bias"]
+    return {
+        "seed": seed,
+        "transfer_rows_without_3": len(rows3),
+        "bias_rows": len(bias_idx),
+        "errors": errors(z_te, y_te),
+        "threes_errors": three_err(z_te),
+        "bias_chosen": b_val,
+        "bias_chosen_errors": errors(shifted(z_te, b_val), y_te),
+        "bias_chosen_threes_errors": three_err(shifted(z_te, b_val)),
+        "bias_paper": paper_b,
+        "bias_paper_errors": errors(shifted(z_te, paper_b), y_te),
+        "bias_paper_threes_errors": three_err(shifted(z_te, paper_b)),
+        "threes_in_test": int(threes.sum()),
+    }
+
+
+def unit_scarce(st: Setup, seed: int) -> dict:
+    """§6: hard labels (best validation epoch, as the paper's early-stopped baseline) vs soft targets
+    (last epoch) on a fresh 3% draw of the training rows."""
+    y, ce = st.y, st.cfg["scarce"]["epochs"]
+    n_few = max(30, int(st.cfg["scarce"]["fraction"] * len(y)))
+    few = np.sort(np.random.default_rng([seed, 6]).choice(len(y), size=n_few, replace=False))
+    hard_few = student_net(st.cfg["student"], seed)
+    fit_h = common.train(
+        hard_few, st.x_tr[few], y[few], None, st.x_val, st.y_val, input_shape=(784,), epochs=ce,
+        loss="hard", seed=seed, keep="best", **OPT,
+    )  # fmt: skip
+    soft_few = distill_on(st, few, seed, ce)
+    return {
+        "seed": seed,
+        "rows": n_few,
+        "hard_test": errors(logits_of(hard_few, st.x_te), st.y_te),
+        "hard_best_epoch": fit_h.best_epoch,
+        "soft_test": errors(logits_of(soft_few, st.x_te), st.y_te),
+    }
+
+
+UNITS = {"pair": unit_pair, "omit3": unit_omit3, "scarce": unit_scarce}
+
+
+def run_unit(cfg: dict, unit: tuple[str, int], st: Setup | None = None) -> tuple[dict, bool]:
+    """One unit of work, its result cached by content (teacher key + configuration + unit), so a
+    killed run resumes where it stopped; runs in a worker process (which rebuilds ``st``) or here."""
+    st = st or prepare(cfg)
+    key = {"what": "hinton_mnist unit", "version": 1, "unit": list(unit), "cfg": cfg}
+    key["teacher"] = common.content_key(st.teacher_key)
+
+    def compute() -> dict[str, np.ndarray]:
+        rec = UNITS[unit[0]](st, unit[1])
+        return {k: np.asarray(v) for k, v in rec.items()}
+
+    arrays, hit = common.cached_arrays("hinton_unit", key, compute)
+    return {k: v.item() for k, v in arrays.items()}, hit
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common.parser("hinton_mnist", __doc__)
+    ap.add_argument(
+        "--seeds", type=common.seeds_arg, default=SEEDS, help="paired student seeds (default 0,1,2)"
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for the students after the teacher (1 torch thread each; default 2, "
+        "1 with --quick)",
+    )
+    args = common.parse(ap, argv)
+    started = time.perf_counter()
+    teacher_cfg, student_cfg, scarce_cfg = dict(TEACHER), dict(STUDENT), dict(SCARCE)
+    seeds, bias_rows, n_max, workers = args.seeds, BIAS_ROWS, None, args.workers or 2
+    if args.quick:  # an end-to-end check of every path, nothing more
+        teacher_cfg.update(hidden=[64, 64], epochs=1)
+        student_cfg.update(hidden=[32, 32], epochs=1)
+        scarce_cfg.update(epochs=2)
+        seeds, bias_rows, n_max = seeds[:2] if len(seeds) > 1 else [0, 1], 500, 3000
+        workers = args.workers or 1
+    teacher_cfg["epochs"] = common.scaled(teacher_cfg["epochs"], args.epochs_scale)
+    student_cfg["epochs"] = common.scaled(student_cfg["epochs"], args.epochs_scale)
+    scarce_cfg["epochs"] = common.scaled(scarce_cfg["epochs"], args.epochs_scale)
+    T, alpha, t_seed = TEMPERATURE, ALPHA, args.seed
+    cfg = {
+        "teacher": teacher_cfg,
+        "teacher_seed": t_seed,
+        "student": student_cfg,
+        "scarce": scarce_cfg,
+        "T": T,
+        "alpha": alpha,
+        "bias_rows": bias_rows,
+        "n_max": n_max,
+        "threads": args.threads,
+    }
+    st = prepare(cfg)  # the teacher first: every unit needs its logits
+    x_tr, y, x_val, y_val, x_te, y_te = st.x_tr, st.y, st.x_val, st.y_val, st.x_te, st.y_te
+    t_logits, se, ce = st.t_logits, student_cfg["epochs"], scarce_cfg["epochs"]
     teacher_val, teacher_test = errors(t_logits["val"], y_val), errors(t_logits["test"], y_te)
-    settings["teacher_cache"] = f"{'hit' if hit else 'miss'} {common.content_key(key)[:20]}"
+    units = [("pair", s) for s in seeds] + [("omit3", seeds[0])] + [("scarce", s) for s in seeds]
+    if workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-    def distill_on(
-        rows: np.ndarray, seed: int, epochs: int, x: np.ndarray = x_tr, logp=t_logp_tr, yy=y
-    ):
-        s = student_net(student_cfg, seed)
-        data = EpochData(
-            common.shaped_tensor(x[rows], (784,)), torch.from_numpy(yy[rows]), logp[rows]
-        )
-        common.train(
-            s,
-            x[rows],
-            yy[rows],
-            None,
-            x_val,
-            y_val,
-            input_shape=(784,),
-            epochs=epochs,
-            loss="hinton",
-            seed=seed,
-            val_teacher_probs=p_t_val,
-            epoch_data=lambda e: data,
-            temperature=T,
-            alpha=alpha,
-            keep="last",
-            **OPT,
-        )
-        return s
-
-    # --- §3: hard-label and distilled students, paired by seed, last epoch
-    per_seed = []
-    for seed in seeds:
-        hard = student_net(student_cfg, seed)
-        common.train(
-            hard,
-            x_tr,
-            y,
-            None,
-            x_val,
-            y_val,
-            input_shape=(784,),
-            epochs=se,
-            loss="hard",
-            seed=seed,
-            keep="last",
-            **OPT,
-        )
-        dist = distill_on(np.arange(len(y)), seed, se)
-        per_seed.append(
-            {
-                "seed": seed,
-                "hard_val": errors(logits_of(hard, x_val), y_val),
-                "hard_test": errors(logits_of(hard, x_te), y_te),
-                "distilled_val": errors(logits_of(dist, x_val), y_val),
-                "distilled_test": errors(logits_of(dist, x_te), y_te),
-            }
-        )
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(run_unit, [cfg] * len(units), units))
+    else:
+        done = [run_unit(cfg, u, st) for u in units]
+    out = dict(zip(units, (d for d, _ in done)))
+    settings = {
+        "n_train": len(x_tr),
+        "n_val": len(x_val),
+        "n_test": len(x_te),
+        **{k: v for k, v in cfg.items() if k not in ("n_max", "threads")},
+        "seeds": seeds,
+        "optimizer": "adamw lr 1e-3 cosine, batch 128, no weight decay",
+        "sha256_verified": True,
+        "teacher_cache": f"{'hit' if st.teacher_hit else 'miss'} "
+        f"{common.content_key(st.teacher_key)[:20]}",
+        "unit_cache_hits": f"{sum(h for _, h in done)} of {len(done)}",
+        "workers": workers,
+    }
+    rep = common.Report(
+        "hinton_mnist",
+        "Hinton et al. 2015 on MNIST (§3, §6)",
+        common.command_line("hinton_mnist"),
+        settings,
+    )
+    rep.started = started  # the wall time covers the teacher and every unit
+    rep.add("## §3: the rule, fixed before the run\n\n" + RULE.format(T=T, alpha=alpha) + "\n")
+    per_seed = [out[("pair", s)] for s in seeds]
     outcome = evaluate_rule(
         [r["hard_test"] for r in per_seed],
         [r["distilled_test"] for r in per_seed],
@@ -406,45 +506,17 @@ def main(argv: list[str] | None = None) -> int:
         f"weights and batch order; alpha={alpha}.\n"
     )
 
-    # --- §3 omitted-3: transfer set without any 3 (and without the bias rows), then class 3's bias raised
     seed0 = seeds[0]
-    bias_idx = np.arange(min(bias_rows, len(y) // 5))
-    rest = np.arange(len(bias_idx), len(y))
-    rows3 = rest[y[rest] != 3]
-    om = distill_on(rows3, seed0, se)
-    threes = y_te == 3
-    n3 = int(threes.sum())
-    z_te, z_bias = logits_of(om, x_te).numpy(), logits_of(om, x_tr[bias_idx]).numpy()
-
-    def shifted(z: np.ndarray, b: float) -> np.ndarray:
-        z = z.copy()
-        z[:, 3] += b
-        return z
-
-    def three_err(z: np.ndarray) -> int:
-        return int((z.argmax(1)[threes] != 3).sum())
-
-    grid = np.arange(0.0, 15.01, 0.25)
-    bias_err = [errors(shifted(z_bias, b), y[bias_idx]) for b in grid]
-    b_val = float(grid[int(np.argmin(bias_err))])  # chosen on the held-out bias rows, never on test
-    paper_b = PAPER["omit3_bias"]
-    res["omit3"] = {
-        "seed": seed0,
-        "transfer_rows_without_3": len(rows3),
-        "bias_rows": len(bias_idx),
-        "errors": errors(z_te, y_te),
-        "threes_errors": three_err(z_te),
-        "bias_chosen": b_val,
-        "bias_chosen_errors": errors(shifted(z_te, b_val), y_te),
-        "bias_chosen_threes_errors": three_err(shifted(z_te, b_val)),
-        "bias_paper": paper_b,
-        "bias_paper_errors": errors(shifted(z_te, paper_b), y_te),
-        "bias_paper_threes_errors": three_err(shifted(z_te, paper_b)),
-        "threes_in_test": n3,
-    }
+    res["omit3"] = out[("omit3", seed0)]
     o = res["omit3"]
+    n3, b_val, paper_b, rows3 = (
+        o["threes_in_test"],
+        o["bias_chosen"],
+        o["bias_paper"],
+        o["transfer_rows_without_3"],
+    )
     rep.add(
-        f"## §3 omitted-3 (seed {seed0}: transfer set of {len(rows3)} training rows without any 3; "
+        f"## §3 omitted-3 (seed {seed0}: transfer set of {rows3} training rows without any 3; "
         f"{n3} threes in the test set)\n\n"
         + common.table(
             [
@@ -463,7 +535,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{PAPER['omit3_threes_errors']} of 1010",
                 ],
                 [
-                    f"bias of class 3 +{b_val:g}, chosen on {len(bias_idx)} held-out training rows",
+                    f"bias of class 3 +{b_val:g}, chosen on {o['bias_rows']} held-out training rows",
                     o["bias_chosen_errors"],
                     f"{o['bias_chosen_threes_errors']} of {n3}",
                     "-",
@@ -479,41 +551,13 @@ def main(argv: list[str] | None = None) -> int:
             ],
         )
         + rep.stamp([seed0])
-        + f"\nThe {len(bias_idx)} bias rows are training rows the omitted-3 student never saw (the teacher "
+        + f"\nThe {o['bias_rows']} bias rows are training rows the omitted-3 student never saw (the teacher "
         "did); the bias is the grid value 0, 0.25, ..., 15 with the fewest errors on them. The paper chose "
         "its +3.5 on the test set, so that row is not a held-out figure.\n"
     )
 
-    # --- §6 soft targets as a regularizer: 3% of the training split per seed
-    scarce = []
-    n_few = max(30, int(scarce_cfg["fraction"] * len(y)))
-    for seed in seeds:
-        few = np.sort(np.random.default_rng([seed, 6]).choice(len(y), size=n_few, replace=False))
-        hard_few = student_net(student_cfg, seed)
-        fit_h = common.train(
-            hard_few,
-            x_tr[few],
-            y[few],
-            None,
-            x_val,
-            y_val,
-            input_shape=(784,),
-            epochs=ce,
-            loss="hard",
-            seed=seed,
-            keep="best",
-            **OPT,
-        )
-        soft_few = distill_on(few, seed, ce)
-        scarce.append(
-            {
-                "seed": seed,
-                "rows": n_few,
-                "hard_test": errors(logits_of(hard_few, x_te), y_te),
-                "hard_best_epoch": fit_h.best_epoch,
-                "soft_test": errors(logits_of(soft_few, x_te), y_te),
-            }
-        )
+    scarce = [out[("scarce", s)] for s in seeds]
+    n_few = scarce[0]["rows"]
     res["scarce"] = scarce
     rep.add(
         f"## §6 soft targets as a regularizer: student {arch(student_cfg)} on {n_few} rows "

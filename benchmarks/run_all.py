@@ -54,6 +54,32 @@ def write_summary(names: list[str], timings: dict[str, float]) -> None:
     rundir.atomic_write_bytes(common.ROOT / "benchmarks" / "RESULTS.md", "\n".join(parts).encode())
 
 
+def run_parallel(names: list[str], flags: list[str], jobs: int) -> dict[str, tuple[int, float]]:
+    """Each benchmark as ``python -m benchmarks.<name>`` in its own process, ``jobs`` at a time,
+    in the order given (the longest first in NAMES); returns exit code and seconds per name."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    logs = common.ROOT / "build" / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    def one(name: str) -> tuple[int, float]:
+        t = time.perf_counter()
+        print(f"=== {name}: started, log {logs / (name + '.log')} ===", file=sys.stderr)
+        with open(logs / f"{name}.log", "w") as log:
+            rc = subprocess.call(
+                [sys.executable, "-m", f"benchmarks.{name}", *flags],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=common.ROOT,
+            )
+        secs = time.perf_counter() - t
+        print(f"=== {name}: exit {rc}, {secs:.0f} s ===", file=sys.stderr)
+        return rc, secs
+
+    with ThreadPoolExecutor(jobs) as pool:
+        return dict(zip(names, pool.map(one, names)))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__)
     ap.add_argument("--only", nargs="+", choices=NAMES, default=list(NAMES))
@@ -64,7 +90,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--no-bench-env", action="store_true", help="do not build .venv-bench for distill_speed"
     )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="benchmarks run at once, each in its own process with 1 torch thread (default 1: one "
+        "after another in this process); logs go to build/bench-logs/<name>.log",
+    )
     args = ap.parse_args(argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be >= 1; got {args.jobs}")
     flags = (["--quick"] if args.quick else []) + ["--epochs-scale", str(args.epochs_scale)]
     t0 = time.perf_counter()
     failed, timings = [], {}
@@ -86,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
                     "could not build .venv-bench; distill_speed runs without torchdistill",
                     file=sys.stderr,
                 )
+        if args.jobs > 1:
+            continue
         t = time.perf_counter()
         print(f"\n=== {name} ===", file=sys.stderr)
         rc = importlib.import_module(f"benchmarks.{name}").main(flags)
@@ -93,6 +130,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"=== {name}: exit {rc}, {timings[name]:.0f} s ===", file=sys.stderr)
         if rc:
             failed.append(name)
+    if args.jobs > 1:
+        for name, (rc, secs) in run_parallel(list(args.only), flags, args.jobs).items():
+            timings[name] = secs
+            if rc:
+                failed.append(name)
     if not args.quick:
         write_summary(list(args.only), timings)
     print(

@@ -183,21 +183,35 @@ def test_max_norm_projects_incoming_weights():
     assert net[0].weight.norm(dim=1).max().item() <= 0.5 + 1e-6
 
 
-def test_hinton_quick_prints_the_rule_before_any_figure(tmp_path):
+def test_hinton_quick_prints_the_rule_before_any_figure(tmp_path, monkeypatch):
+    """Every path at toy size: the teacher cached, the units in 2 worker processes, then the same
+    run in one process from a fresh cache gives the same figures, and a rerun is all cache hits."""
     import json
 
     from benchmarks import hinton_mnist
 
-    assert hinton_mnist.main(["--quick", "--out-dir", str(tmp_path)]) == 0
-    md = (tmp_path / "hinton_mnist.md").read_text()
+    def run(name: str, cache: str, *flags: str) -> tuple[str, dict]:
+        monkeypatch.setenv("TINYSHIP_BENCH_CACHE", str(tmp_path / cache))
+        out = tmp_path / name
+        assert hinton_mnist.main(["--quick", "--out-dir", str(out), *flags]) == 0
+        return (out / "hinton_mnist.md").read_text(), json.loads(
+            (out / "hinton_mnist.json").read_text()
+        )
+
+    md, two = run("pool", "cache-a", "--workers", "2")
     assert md.index("Pre-registered rule") < md.index("**Verdict:") < md.index("| seed |")
-    res = json.loads((tmp_path / "hinton_mnist.json").read_text())["results"]
+    res = two["results"]
     assert res["rule"]["verdict"] in ("pass", "fail", "inconclusive: teacher too weak")
     assert len(res["per_seed"]) == 2 and len(res["scarce"]) == 2
     assert "chosen on the TEST set" in md and res["omit3"]["bias_rows"] == 500
+    _, one = run("one", "cache-b")
+    assert one["results"] == res
+    _, again = run("again", "cache-b")
+    assert again["settings"]["unit_cache_hits"] == "5 of 5"
+    assert again["settings"]["teacher_cache"].startswith("hit ")
 
 
-def test_bucilua_quick_runs_every_path(tmp_path):
+def test_bucilua_quick_runs_every_path(tmp_path, monkeypatch):
     import json
 
     from benchmarks import bucilua_munge
