@@ -47,7 +47,17 @@ def write_summary(names: list[str], timings: dict[str, float]) -> None:
         if md.is_file():
             parts.append(re.sub(r"(?m)^(#+) ", r"#\1 ", md.read_text()))
         else:
-            parts.append(f"## {name}\n\nnot run yet: `python -m benchmarks.{name}`\n")
+            old = common.RESULTS / "old-9866a02" / f"{name}.md"
+            parts.append(
+                f"## {name}\n\nnot yet run on the current code: `python -m benchmarks.{name}` "
+                "(or `make bench`)"
+                + (
+                    f"; superseded figures of the old code: `{old.relative_to(common.ROOT)}`"
+                    if old.is_file()
+                    else ""
+                )
+                + "\n"
+            )
     extra = common.ROOT / "benchmarks" / "RESULTS.notes.md"
     if extra.is_file():
         parts.append(extra.read_text())
