@@ -342,6 +342,44 @@ def size_latency(res: dict, work: Path, runs: int) -> dict:
     }
 
 
+def run_unit(unit: tuple[str, int], args, mults: list[int]) -> tuple[dict, bool]:
+    """One problem and seed (plus size and latency for the first seed), cached by content so a
+    killed run resumes where it stopped; runs in a worker process or in this one."""
+    import json
+
+    import sklearn
+    import torch
+
+    pname, seed = unit
+    key = {
+        "what": "bucilua_munge unit",
+        "version": 1,
+        "unit": [pname, seed],
+        "size_latency": seed == args.seeds[0],
+        "mults": mults,
+        "args": {
+            k: getattr(args, k)
+            for k in ("n_train", "n_val", "max_test", "quick", "hard_hidden", "budget_rows",
+                      "epochs_scale", "methods", "latency_runs", "threads")
+        },
+        "fixed": [MUNGE, MIMIC_HIDDEN, PATIENCE, [n for n, _ in library_grid(seed, args.quick)]],
+        "versions": [sklearn.__version__, torch.__version__],
+    }  # fmt: skip
+
+    def compute() -> dict[str, np.ndarray]:
+        torch.set_num_threads(args.threads)
+        r = run_problem(pname, PROBLEMS[pname], args, seed, mults)
+        if key["size_latency"]:
+            with tempfile.TemporaryDirectory(prefix="tinyship-bucilua-") as tmp:
+                r["size_latency"] = size_latency(r, Path(tmp), args.latency_runs)
+        for k in ("shipped", "teacher", "x_te", "y_te"):
+            r.pop(k)
+        return {"record": np.asarray(json.dumps(r))}
+
+    arrays, hit = common.cached_arrays("bucilua_unit", key, compute)
+    return json.loads(str(arrays["record"])), hit
+
+
 def rmse_of(res: dict, method: str, size: int | None = None) -> float:
     for r in res["rows"]:
         if r["method"] == method and (size is None or r["size"] == size):
@@ -408,6 +446,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-val", type=int, default=1000)
     ap.add_argument("--latency-runs", type=int, default=200)
     ap.add_argument("--max-test", type=int, default=0, help="test rows at most (0 = all the rest)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes for the (problem, seed) units, 1 torch thread each (default 1)",
+    )
     args = common.parse(ap, argv)
     args.hard_hidden = HARD_HIDDEN
     if args.quick:
@@ -452,18 +496,22 @@ def main(argv: list[str] | None = None) -> int:
         + RULE.format(top=sizes[-1], min_gain=MIN_GAIN)
         + "\n"
     )
-    results: dict[str, list[dict]] = {}
+    units = [(p, seed) for p in args.problems for seed in args.seeds]
+    if args.workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(run_unit, units, [args] * len(units), [mults] * len(units)))
+    else:
+        done = [run_unit(u, args, mults) for u in units]
+    results: dict[str, list[dict]] = {p: [] for p in args.problems}
     sl: dict[str, dict] = {}
-    with tempfile.TemporaryDirectory(prefix="tinyship-bucilua-") as tmp:
-        for pname in args.problems:
-            results[pname] = []
-            for seed in args.seeds:
-                r = run_problem(pname, PROBLEMS[pname], args, seed, mults)
-                if seed == args.seeds[0]:
-                    sl[pname] = size_latency(r, Path(tmp) / pname, args.latency_runs)
-                for k in ("shipped", "teacher", "x_te", "y_te"):
-                    r.pop(k)
-                results[pname].append(r)
+    for (pname, _seed), (r, _) in zip(units, done):
+        if "size_latency" in r:
+            sl[pname] = r.pop("size_latency")
+        results[pname].append(r)
+    settings["unit_cache_hits"] = f"{sum(h for _, h in done)} of {len(done)}"
 
     def ms(v: list[float]) -> str:
         v = [x for x in v if x == x]

@@ -216,7 +216,8 @@ def test_bucilua_quick_runs_every_path(tmp_path, monkeypatch):
 
     from benchmarks import bucilua_munge
 
-    assert bucilua_munge.main(["--quick", "--out-dir", str(tmp_path)]) == 0
+    monkeypatch.setenv("TINYSHIP_BENCH_CACHE", str(tmp_path / "cache"))
+    assert bucilua_munge.main(["--quick", "--out-dir", str(tmp_path), "--workers", "2"]) == 0
     out = json.loads((tmp_path / "bucilua_munge.json").read_text())
     assert out["settings"]["munge"] == {"p": 0.5, "s": 10.0, "distance_scale": "minmax"}
     assert (tmp_path / "bucilua_munge.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
