@@ -86,7 +86,8 @@ test: setup system-deps lint
 test-slow: setup system-deps
 	$(PY) -m pytest -q -m slow
 
-# BENCH_JOBS benchmarks at once (1 torch thread each); 2 on the 2-core box, about 2.5 h in all.
+# BENCH_JOBS benchmarks at once (1 torch thread each); 2 on the 2-core box: about 2.8-2.9 h in all
+# (estimate in benchmarks/RESULTS.md). A killed run resumes from build/bench-cache.
 BENCH_JOBS ?= 2
 bench: setup
 	$(PY) -m benchmarks.run_all --jobs $(BENCH_JOBS)

@@ -8,7 +8,7 @@ Per problem and seed: a model library (a grid of ~27 models: SVMs over C x gamma
 k = 1..25, 500-tree random and extra-trees forests, boosted trees over learning rate x depth,
 MLPs of three sizes x two seeds, logistic regression) fitted on the 4k points, and ensemble
 selection on the 1k by RMSE (Caruana 2004 forward selection with replacement, through
-``distill.teachers.build_teacher``); the best single library model (validation RMSE); the
+``distill.building.build_teacher``); the best single library model (validation RMSE); the
 hard-label net on the 4k real points, its hidden units and its epoch chosen by validation RMSE;
 mimic nets (256 hidden units) trained with squared error on the ensemble's probabilities
 (Bucilua §3) over MUNGE / RANDOM / NBE transfer sets of growing size (``distill.transfer``),
@@ -271,7 +271,8 @@ def run_problem(pname: str, section: dict, args, seed: int, mults: list[int]) ->
     )
     val_p = teacher.member_probas(x_va)
     best = min(val_p, key=lambda k: common.rmse_binary(val_p[k], y_va))
-    record("best single", len(y_tr), teacher.member_probas(x_te)[best], best)
+    best_member = next(m for m in teacher.members if m.name == best)  # only it sees the test rows
+    record("best single", len(y_tr), best_member.predict_proba(x_te), best)
 
     # the hard-label net: hidden units and epoch by validation RMSE
     e4k = common.scaled(mimic_epochs(len(y_tr), args.budget_rows), args.epochs_scale)
@@ -449,11 +450,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="processes for the (problem, seed) units, 1 torch thread each (default 1)",
+        default=None,
+        help="processes for the (problem, seed) units, 1 torch thread each (default 2, 1 with --quick)",
     )
     args = common.parse(ap, argv)
     args.hard_hidden = HARD_HIDDEN
+    args.workers = args.workers or (1 if args.quick else 2)
     if args.quick:
         args.problems, args.seeds, args.hard_hidden = ["adult"], args.seeds[:2], [8, 32]
         args.multipliers, args.budget_rows, args.latency_runs = [1, 3], 12_000, 20
