@@ -234,6 +234,7 @@ def build_teacher(
     base_dir: Path,
     members: list[Member] | None = None,
     trust_pickles: bool = False,
+    input_shape: tuple[int, ...] | None = None,
 ) -> Teacher:
     """Build the teacher a recipe describes: library models fitted on train, explicit members
     loaded from files, Python members; then ensemble selection on the validation split
@@ -249,7 +250,9 @@ def build_teacher(
     built: list[Member] = []
     if cfg["library"]:
         built.extend(
-            build_library(cfg["library"], x_train, y_train, seed=seed, num_classes=nc).values()
+            build_library(
+                cfg["library"], x_train, y_train, seed=seed, num_classes=nc, input_shape=input_shape
+            ).values()
         )
     for i, spec in enumerate(cfg["members"]):
         built.append(load_member(spec, i, base_dir, nc, trust))

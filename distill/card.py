@@ -195,6 +195,7 @@ def build_card(
             "dtype": "float32",
             "layout": data.layout,
             "normalization": data.normalizer.card(),
+            **({"frontend": ds.source["frontend"]} if "frontend" in ds.source else {}),
         },
         "output": {"name": "logits", "kind": "logits", "num_classes": ds.num_classes},
         "labels": list(ds.labels),

@@ -83,7 +83,9 @@ class Normalizer:
             return cls(float(x.mean()), std if std > 0 else 1.0, mode)
         mean = x.mean(axis=0).astype(np.float32)
         std = x.std(axis=0).astype(np.float32)
-        std[std == 0] = 1.0
+        # A constant column (up to float rounding: std ~1e-22 on padded silence) keeps std 1, or
+        # a row that differs there would be scaled by 1e22.
+        std[std <= 1e-6 * np.maximum(1.0, np.abs(mean))] = 1.0
         return cls(mean, std, mode)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:

@@ -19,15 +19,19 @@ from tinyship.errors import UserError
 
 from .members import Member, SklearnMember, TorchMember
 
-Factory = Callable[[np.ndarray, np.ndarray, int, int], Member]
+Factory = Callable[..., Member]
 MODELS: dict[str, Factory] = {}
+SHAPED: set[str] = set()  # factories that also take input_shape=[C, H, W] (conv nets, summaries)
 
 
-def register(name: str) -> Callable[[Factory], Factory]:
-    """Add a model factory ``(x, y, seed, num_classes) -> fitted Member`` under ``name``."""
+def register(name: str, shaped: bool = False) -> Callable[[Factory], Factory]:
+    """Add a model factory ``(x, y, seed, num_classes) -> fitted Member`` under ``name``;
+    ``shaped`` factories also get ``input_shape`` (the rows' [C, H, W]) and need it."""
 
     def deco(fn: Factory) -> Factory:
         MODELS[name] = fn
+        if shaped:
+            SHAPED.add(name)
         return fn
 
     return deco
@@ -146,7 +150,12 @@ def torch_mlp(x, y, seed, nc, epochs: int = 40, hidden: int = 128):
 
 
 def build_library(
-    names: list[str], x: np.ndarray, y: np.ndarray, seed: int, num_classes: int | None = None
+    names: list[str],
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    num_classes: int | None = None,
+    input_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Member]:
     """Fit each named model on ``(x, y)``; returns members in the order given (progress on stderr)."""
     from tqdm import tqdm
@@ -156,6 +165,12 @@ def build_library(
         raise UserError(
             f"teacher library model(s) {unknown} are not known; allowed: {', '.join(MODELS)}."
         )
+    shaped = [n for n in names if n in SHAPED]
+    if shaped and (input_shape is None or len(input_shape) != 3):
+        raise UserError(
+            f"teacher library model(s) {shaped} need image-shaped rows ([C, H, W], e.g. audio "
+            f"features from data.name: audio_folder); this data set's rows are flat."
+        )
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.asarray(y).astype(np.int64)
     nc = num_classes or int(y.max()) + 1
@@ -164,7 +179,11 @@ def build_library(
     for name in bar:
         bar.set_postfix_str(name)
         t0 = time.perf_counter()
-        member = MODELS[name](x, y, seed, nc)
+        kw = {"input_shape": tuple(input_shape)} if name in SHAPED else {}
+        member = MODELS[name](x, y, seed, nc, **kw)
         member.fit_seconds = round(time.perf_counter() - t0, 3)
         out[name] = member
     return out
+
+
+from . import spectro_library as _spectro  # noqa: E402,F401  (registers the conv / summary models)

@@ -226,6 +226,7 @@ def build_teacher(
         base_dir=cfg.base_dir,
         members=members,
         trust_pickles=trust_pickles,
+        input_shape=ds.image_shape,
     )
 
 
@@ -234,7 +235,9 @@ def make_transfer_set(cfg: Config, data: Data) -> np.ndarray:
     from .transfer import make_transfer
 
     ds = data.dataset
-    raw = make_transfer(cfg.recipe.get("transfer") or {}, ds.x_train, ds.nominal, seed=cfg.seed)
+    raw = make_transfer(
+        cfg.recipe.get("transfer") or {}, ds.x_train, ds.nominal, seed=cfg.seed, image_shape=ds.image_shape
+    )
     data_mod.check_finite(raw, "the transfer set")
     return data.normalizer(raw)
 

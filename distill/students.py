@@ -194,7 +194,9 @@ def validate_spec(spec: dict) -> tuple[StudentKind, dict]:
             f"recipe key 'student.kind' must be one of {', '.join(repr(k) for k in STUDENTS)}; got {kind!r}."
         )
     entry = STUDENTS[kind]
-    return entry, validate("student", spec, entry.fields)
+    # student.search is the search driver's (tinyship.search): distill trains the student as given.
+    given = {k: v for k, v in spec.items() if k != "search"}
+    return entry, validate("student", given, entry.fields)
 
 
 def student_input_shape(

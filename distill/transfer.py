@@ -308,6 +308,52 @@ def nbe(
     return model.sample(n_new, rng)
 
 
+# ---------------------------------------------------------------- time shift + mixing (audio)
+
+
+@register("shift_mix")
+def shift_mix(
+    x: np.ndarray, nominal: np.ndarray, n_new: int, cfg: dict, rng: np.random.Generator
+) -> np.ndarray:
+    """Augmented copies of image-shaped rows (MFCC / log-mel maps, time along the last axis).
+
+    Each synthetic row is a training row shifted in time by up to ``shift_frames`` frames
+    (edge frames repeated, so padding stays silence-like), with probability ``mix_prob``
+    blended with another row (weight of the other row uniform in [0, ``mix_weight``]), plus
+    Gaussian noise of ``noise`` x each feature's standard deviation. MUNGE swaps single
+    attributes between neighbours, which on a spectrogram tears its time structure apart;
+    shifts are what a keyword spotter meets (the word anywhere in the window), and mixtures
+    probe the teacher between the classes, where its soft targets carry the most (Hinton §2).
+    """
+    shape = cfg.get("image_shape")
+    if not shape or len(shape) != 3:
+        raise UserError(
+            "transfer.method 'shift_mix' needs image-shaped rows ([C, H, W] with time along W, "
+            "e.g. data.name: audio_folder); this data set's rows are flat. Use 'munge'."
+        )
+    n, w = len(x), int(shape[-1])
+    maps = np.asarray(x, dtype=np.float32).reshape(n, -1, w)
+    k = int(cfg["shift_frames"])
+    src = rng.integers(0, n, n_new)
+    shift = rng.integers(-k, k + 1, n_new)
+    mixed = rng.random(n_new) < cfg["mix_prob"]
+    partner = rng.integers(0, n, n_new)
+    weight = rng.uniform(0.0, cfg["mix_weight"], n_new) * mixed
+    sd = x.std(axis=0).astype(np.float32).reshape(1, -1, w)
+    out = np.empty((n_new, maps.shape[1], w), np.float32)
+    t = np.arange(w)
+    for s in range(0, n_new, 4096):
+        sl = slice(s, min(s + 4096, n_new))
+        idx = np.clip(t[None, :] - shift[sl, None], 0, w - 1)  # [b, W]
+        a = np.take_along_axis(maps[src[sl]], idx[:, None, :], axis=2)
+        lam = weight[sl, None, None].astype(np.float32)
+        b = (1 - lam) * a + lam * maps[partner[sl]]
+        if cfg["noise"] > 0:
+            b += cfg["noise"] * sd * rng.standard_normal(b.shape, dtype=np.float32)
+        out[sl] = b
+    return out.reshape(n_new, -1)
+
+
 # ---------------------------------------------------------------- recipe and entry point
 
 TRANSFER_FIELDS: dict[str, Field] = {
@@ -342,6 +388,18 @@ TRANSFER_FIELDS: dict[str, Field] = {
         int, default=0, min=0, max=1024, doc="NBE: mixture components (0 = choose on held-out rows)"
     ),
     "nbe_iters": Field(int, default=100, min=1, doc="NBE: EM iterations at most"),
+    "shift_frames": Field(
+        int, default=4, min=0, doc="shift_mix: largest time shift (frames, along the last axis)"
+    ),
+    "mix_prob": Field(
+        float, default=0.5, min=0.0, max=1.0, doc="shift_mix: share of rows blended with another"
+    ),
+    "mix_weight": Field(
+        float, default=0.4, min=0.0, max=1.0, doc="shift_mix: largest weight of the other row"
+    ),
+    "noise": Field(
+        float, default=0.0, min=0.0, doc="shift_mix: Gaussian noise sd, in each feature's sd"
+    ),
 }
 
 
@@ -371,11 +429,17 @@ def check_raw(x_raw: np.ndarray, nominal: np.ndarray | None) -> tuple[np.ndarray
 
 
 def make_transfer(
-    section: dict | None, x_raw: np.ndarray, nominal: np.ndarray | None, *, seed: int
+    section: dict | None,
+    x_raw: np.ndarray,
+    nominal: np.ndarray | None,
+    *,
+    seed: int,
+    image_shape: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """The transfer set in raw space: the original rows first, then synthetic rows,
-    ``size_multiplier * n`` rows in all (float32)."""
-    cfg = validate("transfer", section, TRANSFER_FIELDS)
+    ``size_multiplier * n`` rows in all (float32). ``image_shape`` ([C, H, W]) is for
+    generators that need the rows' layout (shift_mix)."""
+    cfg = {**validate("transfer", section, TRANSFER_FIELDS), "image_shape": image_shape}
     x, nominal = check_raw(x_raw, nominal)
     mult = cfg["size_multiplier"]
     if cfg["method"] == "original":

@@ -1,0 +1,121 @@
+"""Library models for image-shaped rows such as MFCC / log-mel maps (keyword spotting).
+
+Two families, so ensemble selection has diverse members to draw from (Caruana et al. 2004):
+
+- conv nets (``spec_cnn_*``, ``spec_dscnn_*``): the registered students' own architectures at
+  teacher widths, each with its own seed, trained with random time shifts of up to
+  ``MAX_SHIFT`` frames (a spoken word's position in the window is arbitrary);
+- models on summary features (``summary_*``): per coefficient, the mean, standard deviation,
+  minimum, maximum and mean absolute frame-to-frame change over time, then a scikit-learn
+  classifier. They see none of the word's time structure and err differently from the nets.
+
+Every factory gets ``input_shape`` ([C, H, W], time along W) from the data set.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .library import register
+from .members import Member, SklearnMember, TorchMember
+
+MAX_SHIFT = 4  # frames
+EPOCHS = 12
+BATCH = 64
+
+CONV_SPECS: dict[str, dict] = {
+    "spec_cnn_w32": {"kind": "cnn", "channels": [32, 64], "batchnorm": True, "hidden": 64},
+    "spec_cnn_w16": {"kind": "cnn", "channels": [16, 32], "batchnorm": True, "hidden": 64},
+    "spec_dscnn_w48": {"kind": "dscnn", "channels": 48, "blocks": 3, "first_stride": 2},
+    "spec_dscnn_w64": {"kind": "dscnn", "channels": 64, "blocks": 4, "first_stride": 2},
+}
+
+
+def time_shift(x, max_shift: int, generator):
+    """Roll each row of [n, C, H, W] along W by its own shift in [-max_shift, max_shift]."""
+    import torch
+
+    if max_shift <= 0:
+        return x
+    shifts = torch.randint(-max_shift, max_shift + 1, (len(x),), generator=generator)
+    w = x.shape[-1]
+    idx = (torch.arange(w)[None, :] - shifts[:, None]) % w  # [n, W]
+    return torch.gather(x, 3, idx[:, None, None, :].expand_as(x))
+
+
+def train_conv(
+    spec: dict, x: np.ndarray, y: np.ndarray, seed: int, nc: int, input_shape, epochs: int = EPOCHS
+):
+    """Cross-entropy with AdamW and a one-cycle schedule for a fixed number of epochs (nothing
+    is selected on held-out data here: ensemble selection does that on the validation split)."""
+    import torch
+    from torch import nn
+
+    from .students import build_student
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = build_student(spec, input_shape, nc)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(len(x), *input_shape)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    steps = epochs * ((len(xt) + BATCH - 1) // BATCH)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    model.train()
+    for _ in range(epochs):
+        for b in torch.randperm(len(xt), generator=g).split(BATCH):
+            opt.zero_grad()
+            xb = time_shift(xt[b], MAX_SHIFT, g)
+            nn.functional.cross_entropy(model(xb), yt[b]).backward()
+            opt.step()
+            sched.step()
+    model.eval()
+    return model
+
+
+def _conv_factory(name: str, spec: dict, offset: int):
+    def factory(x, y, seed, nc, input_shape):
+        model = train_conv(spec, x, y, seed * 1000 + offset, nc, input_shape, epochs=EPOCHS)
+        return TorchMember(name, model, output="logits", input_shape=input_shape)
+
+    factory.__doc__ = f"{spec['kind']} {spec['channels']} on the feature map, own seed"
+    return factory
+
+
+for _i, (_name, _spec) in enumerate(CONV_SPECS.items()):
+    register(_name, shaped=True)(_conv_factory(_name, _spec, _i + 1))
+
+
+def summarize(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Per coefficient (H) over time (W): mean, std, min, max, mean |delta| -> [n, 5 * C * H]."""
+    m = np.asarray(x, dtype=np.float32).reshape(len(x), shape[0] * shape[1], shape[2])
+    delta = np.abs(np.diff(m, axis=2)).mean(axis=2) if shape[2] > 1 else np.zeros(m.shape[:2])
+    return np.concatenate([m.mean(2), m.std(2), m.min(2), m.max(2), delta], axis=1)
+
+
+def _summary_member(name: str, clf, x, y, nc, input_shape) -> Member:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+    pipe = make_pipeline(
+        FunctionTransformer(summarize, kw_args={"shape": tuple(input_shape)}), StandardScaler(), clf
+    )
+    pipe.fit(x, y)
+    return SklearnMember(name, pipe, nc)
+
+
+@register("summary_logreg", shaped=True)
+def summary_logreg(x, y, seed, nc, input_shape):
+    from sklearn.linear_model import LogisticRegression
+
+    return _summary_member(
+        "summary_logreg", LogisticRegression(C=1.0, max_iter=2000), x, y, nc, input_shape
+    )
+
+
+@register("summary_svm", shaped=True)
+def summary_svm(x, y, seed, nc, input_shape):
+    from sklearn.svm import SVC
+
+    clf = SVC(C=10.0, gamma="scale", probability=True, random_state=seed)
+    return _summary_member("summary_svm", clf, x, y, nc, input_shape)
