@@ -26,6 +26,7 @@ from tinyship.errors import UserError
 from . import analysis as _analysis
 from . import budgets as _budgets
 from . import estimate as _estimate
+from . import frontend as _frontend
 from . import host_calibration as _hostcal
 from . import stacks as _stacks
 from .catalog import Catalog, Device, load_catalog
@@ -405,6 +406,11 @@ def verdicts(
             if why is None:
                 m = by_key.get((art["file"], name))
                 lat, detail, method = _latency(art, dev, a, m, est, listed, p)
+                fe = _frontend.frontend_estimate((p.card.get("input") or {}).get("frontend"), dev)
+                if fe is not None:  # an audio front-end runs before every inference window
+                    detail = {**(detail or {}), "network_ms": lat, "frontend": fe}
+                    if lat is not None and fe["ms"] is not None:
+                        lat += fe["ms"]  # the verdict is for the whole window: features + network
             emulated = bool(detail and str(detail.get("timing", "")).startswith("emulated"))
             v, reasons = _budgets.verdict(None if emulated else lat, ram, flash, why, budget)
             records.append(
@@ -471,6 +477,9 @@ def report(p: Plan, analyses: dict, est: Estimator, records: list[Record], force
         "records": [dataclasses.asdict(r) for r in records],
         "not_checked": not_checked(p, records),
     }
+    search_file = p.run_dir / "search.json"  # left by tinyship.search: the report plots its fronts
+    if search_file.is_file():
+        doc["search"] = rundir.read_json(search_file, "student search (search.json)")
     with rundir.staged_dir(p.run_dir, "profile", force=force) as out:
         rundir.atomic_write_json(out / "profile.json", doc)
         _report.write(out, doc, p.card, p.exports)
@@ -598,8 +607,10 @@ def _write_ship(
         else:
             shutil.copy2(src, out / name)
         a = arts[name]
+        c_pair = _mcu_c_files(out, src, name, a, card, records)
         files.append(
             {
+                **({"c_files": c_pair} if c_pair else {}),
                 "file": name,
                 "format": a["format"],
                 "precision": a["precision"],
@@ -635,6 +646,29 @@ def _write_ship(
             "rule": "an artifact ships when it fits at least one profiled device (see profile/profile.json)",
         },
     )
+
+
+def _mcu_c_files(
+    out: Path, src: Path, name: str, art: dict, card: dict, records: list[Record]
+) -> dict | None:
+    """model_data.h/.c beside a full-int8 .tflite that fits a microcontroller (devices/mcu_files.py)."""
+    mcus = [
+        r.device
+        for r in records
+        if r.artifact == name and r.device_class == "mcu" and r.verdict == "fits"
+    ]
+    if not mcus or art["format"] != "tflite" or art["precision"] != "int8-full":
+        return None
+    from .mcu_files import c_dir_name, write_model_c
+
+    folder = c_dir_name(name)
+    paths = write_model_c(src, out / folder, art, card, art.get("tflm_arena_bytes"))
+    return {
+        "dir": folder,
+        "files": {p.name: rundir.sha256_file(p) for p in paths},
+        "devices": mcus,
+        "arena_bytes": art.get("tflm_arena_bytes"),
+    }
 
 
 def check(

@@ -517,6 +517,12 @@ def page(doc: dict, card: dict, exports: dict, figures: dict[str, bytes | None])
             "accuracy vs latency per device with budget lines",
         ),
     ]
+    for name, title in (("pareto_latency.png", "latency"), ("pareto_ram.png", "RAM")):
+        if figures.get(name):  # student search (devices/pareto.py)
+            parts += [
+                f"<h2>Student search: validation accuracy vs {title}, Pareto front</h2>",
+                _img(name[:-4], figures[name], f"pareto {title.lower()}"),
+            ]
     for file in dict.fromkeys(p.recommended for p in picks.values() if p.recommended):
         devs = [d for d, p in picks.items() if p.recommended == file]
         rows, note = layer_rows(doc, file, devs[-1])
@@ -612,6 +618,10 @@ def write(out: Path, doc: dict, card: dict, exports: dict) -> list[Path]:
         "accuracy_vs_latency.png": plots.accuracy_vs_latency(doc["records"], acc, picks, holdout),
         "bytes_per_file.png": plots.bytes_per_file(doc["artifacts"]),
     }
+    if doc.get("search"):  # a student search's Pareto fronts (tinyship.search, devices/pareto.py)
+        from .pareto import pareto_plots
+
+        figures.update(pareto_plots(doc["search"]))
     written = [rundir.atomic_write_bytes(out / "report.md", markdown(doc, card, exports).encode())]
     for name, data in figures.items():
         if data:
