@@ -10,7 +10,7 @@ OUT    := build/$(RUN)
 FORCE  ?= --force
 BENCH_VENV := .venv-bench
 
-.PHONY: setup system-deps lint demo distill export profile report profile-ssh profile-adb pi-sim pi-sim-stop check test test-slow bench bench-env clean
+.PHONY: setup system-deps lint demo kws kws-speakers distill export profile report profile-ssh profile-adb pi-sim pi-sim-stop check test test-slow bench bench-env clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,16 @@ system-deps:
 
 demo: setup
 	$(TS) run --recipe $(RECIPE) --run $(OUT) $(FORCE)
+
+# Keyword spotting on FSDD for a hearing aid: teacher once, student search under the recipe's device
+# budgets, each chosen student trained over seeds (distilled and hard labels), exported, profiled,
+# shipped (MCU C files beside the int8 .tflite). Summary: build/kws/search.json.
+kws: setup
+	$(PY) -m tinyship.search --recipe recipes/kws_fsdd.yaml --out build/kws
+
+# Leave-one-speaker-out with the architecture `make kws` chose for the Cortex-M4F.
+kws-speakers: setup
+	$(PY) -m benchmarks.kws_speakers
 
 distill: setup
 	$(TS) distill --recipe $(RECIPE) --run $(OUT) $(FORCE)

@@ -1,0 +1,122 @@
+"""A new voice: leave-one-speaker-out on FSDD with the student chosen for the Cortex-M4F.
+
+FSDD's official split is speaker-dependent (every speaker has takes in both halves), yet a
+hearing aid hears its wearer, whom it never trained on. Here each of the 6 speakers in turn is
+the holdout (all 500 of their clips); the other five train the teacher (the recipe's ensemble
+with selection on a validation split of *their* clips), the distilled student (the recipe's
+transfer set and loss) and the same student on hard labels (the distill stage's baseline),
+through the distill stage's public ``distill()``. Nothing is chosen on the held-out speaker.
+
+The student is the architecture ``make kws`` chose for the Cortex-M4F (``--search`` points at its
+``search.json``), else the recipe's ``student``. Writes ``benchmarks/results/kws_speakers.json``
+(``{"folds": [{"speaker", "teacher", "distilled", "hard"}, ...], ...}``) and a markdown table.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import statistics
+from pathlib import Path
+
+from benchmarks import common
+
+SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
+M4F = "cortex-m4f-stm32l4r5"
+
+
+def fold_recipe(recipe: dict, speaker: str, student: dict, quick: bool, epochs_scale: float) -> dict:
+    r = copy.deepcopy(recipe)
+    r["data"] = {**r["data"], "holdout_speakers": [speaker]}
+    r["data"].pop("holdout_index_max", None)
+    r["student"] = {k: v for k, v in student.items() if k != "search"}
+    train = r.setdefault("train", {})
+    train["baseline"] = True
+    train["epochs"] = common.scaled(train.get("epochs", 20), epochs_scale)
+    if quick:
+        r["data"]["glob"] = "[0-2]_*_[0-5].wav"
+        r["teacher"] = {"library": ["summary_logreg"], "selection": "none"}
+        r["transfer"] = {**r["transfer"], "size_multiplier": 2}
+        train["epochs"] = 1
+    return r
+
+
+def chosen_student(search_json: Path | None, recipe: dict) -> tuple[dict, str]:
+    if search_json is not None and search_json.is_file():
+        doc = json.loads(search_json.read_text())
+        c = (doc.get("chosen") or {}).get(M4F) or {}
+        if c.get("spec"):
+            return c["spec"], f"chosen for {M4F} by {search_json}"
+    return recipe["student"], "the recipe's student (no search.json with an M4F choice)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = common.parser("kws_speakers", __doc__)
+    ap.add_argument("--recipe", default=str(common.ROOT / "recipes" / "kws_fsdd.yaml"))
+    ap.add_argument("--search", default=str(common.ROOT / "build" / "kws" / "search.json"))
+    ap.add_argument("--speakers", default=",".join(SPEAKERS), help="comma-separated subset")
+    ap.add_argument("--work", default=str(common.ROOT / "build" / "kws_speakers"))
+    args = common.parse(ap, argv)
+    from distill.run import distill
+    from tinyship.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    student, source = chosen_student(Path(args.search), recipe)
+    speakers = [s for s in args.speakers.split(",") if s]
+    report = common.Report(
+        "kws_speakers",
+        "FSDD leave-one-speaker-out: teacher, distilled and hard-label student per held-out speaker",
+        common.command_line("kws_speakers"),
+        {
+            "recipe": args.recipe,
+            "student": json.dumps(student, sort_keys=True),
+            "student_source": source,
+            "quick": args.quick,
+            "epochs_scale": args.epochs_scale,
+            "seed": args.seed,
+        },
+    )
+    folds = []
+    for spk in speakers:
+        r = fold_recipe(recipe, spk, student, args.quick, args.epochs_scale)
+        res = distill(r, Path(args.work) / spk, force=True, seed=args.seed, progress=True)
+        h = res.card["metrics"]["holdout"]
+        folds.append(
+            {
+                "speaker": spk,
+                "teacher": h["teacher"]["accuracy"],
+                "distilled": h["student"]["accuracy"],
+                "hard": h["baseline"]["accuracy"],
+                "n": h["n"],
+            }
+        )
+        print(f"kws_speakers: {folds[-1]}", flush=True)
+
+    def mean(key: str) -> float:
+        return statistics.fmean(f[key] for f in folds)
+
+    rows = [[f["speaker"], f["n"], f["teacher"], f["distilled"], f["hard"]] for f in folds]
+    rows.append(["mean", "", mean("teacher"), mean("distilled"), mean("hard")])
+    report.add(
+        f"Student: `{json.dumps(student, sort_keys=True)}` ({source}). Each row: that speaker's clips "
+        "are the holdout; teacher, transfer set and both students see only the other speakers.\n\n"
+        + common.table(["held-out speaker", "clips", "teacher", "distilled", "hard labels"], rows)
+        + f"\nDistilled minus hard, mean over folds: {100 * (mean('distilled') - mean('hard')):+.1f} points."
+    )
+    report.data = {
+        "folds": folds,
+        "mean": {k: mean(k) for k in ("teacher", "distilled", "hard")},
+        "student": student,
+        "student_source": source,
+    }
+    report.write(args.out_dir)
+    out = Path(args.out_dir) / "kws_speakers.json"
+    doc = json.loads(out.read_text())
+    doc["folds"] = folds  # the shape the issue names, at the top level
+    from tinyship import rundir
+
+    rundir.atomic_write_json(out, doc)
+
+
+if __name__ == "__main__":
+    main()

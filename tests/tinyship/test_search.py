@@ -1,0 +1,90 @@
+"""Student search under device budgets: the grid, the Pareto fronts, and a reduced end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tinyship.errors import UserError
+from tinyship.recipe import validate
+from tinyship.search import SEARCH_FIELDS, candidates, pareto, search, spec_name
+
+ROOT = Path(__file__).resolve().parents[2]
+FSDD = ROOT / ".." / "shared" / "data" / "fsdd" / "recordings"
+
+
+def test_grid_expands_kind_widths_depths_and_drops_duplicates():
+    grid = validate(
+        "student.search",
+        {"kind": ["dscnn", "cnn"], "channels": [8, 16], "blocks": [2], "first_stride": [2]},
+        SEARCH_FIELDS,
+    )
+    specs = candidates({"kind": "dscnn", "channels": 4, "search": {}, "dropout": 0.1}, grid)
+    names = [spec_name(s) for s in specs]
+    assert names == ["dscnn-c8-b2-s2", "dscnn-c16-b2-s2", "cnn-8-16", "cnn-16-32"]
+    assert specs[0]["dropout"] == 0.1 and "search" not in specs[0]
+    with pytest.raises(UserError, match=r"student.search.kind' names 'rnn'"):
+        candidates({"kind": "dscnn"}, {**grid, "kind": ["rnn"]})
+    with pytest.raises(
+        UserError, match=r"student.search.widths' is not known. Allowed keys: blocks, channels"
+    ):
+        validate("student.search", {"widths": [8]}, SEARCH_FIELDS)
+
+
+def test_pareto_front_keeps_the_undominated():
+    pts = [
+        {"name": "a", "val_accuracy": 0.90, "lat": 1.0},
+        {"name": "b", "val_accuracy": 0.95, "lat": 2.0},
+        {"name": "c", "val_accuracy": 0.94, "lat": 3.0},  # dominated by b
+        {"name": "d", "val_accuracy": 0.99, "lat": 5.0},
+        {"name": "e", "val_accuracy": 0.99, "lat": None},  # no figure: not on any front
+    ]
+    assert pareto(pts, "lat") == ["a", "b", "d"]
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
+def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path):
+    """A handful of FSDD clips, one-epoch candidates: the whole driver, for real."""
+    recipe = yaml.safe_load((ROOT / "recipes" / "kws_fsdd.yaml").read_text())
+    recipe["data"].update(glob="[0-2]_*_[0-7].wav", cache=False)
+    recipe["teacher"] = {"library": ["summary_logreg"], "selection": "none"}
+    recipe["transfer"]["size_multiplier"] = 2
+    recipe["student"]["search"] = {
+        "channels": [4, 8],
+        "blocks": [1],
+        "epochs": 1,
+        "seeds": 1,
+        "full_epochs": 1,
+    }
+    recipe["train"].update(epochs=1, batch_size=64)
+    recipe["export"]["thresholds"] = {"agreement": 0.0}
+    recipe["devices"]["targets"] = ["cortex-m4f-stm32l4r5"]
+    recipe["devices"]["budgets"] = {
+        "cortex-m4f-stm32l4r5": {"latency_ms": 20, "ram_kb": 32, "flash_kb": 64}
+    }
+    path = tmp_path / "kws.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    doc = search(path, tmp_path / "out")
+    assert [c["name"] for c in doc["candidates"]] == ["dscnn-c4-b1-s2", "dscnn-c8-b1-s2"]
+    m4 = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
+    assert m4["frontend_ms"] > 0 and m4["latency_ms"] > m4["frontend_ms"]
+    chosen = doc["chosen"]["cortex-m4f-stm32l4r5"]["name"]
+    assert chosen in {c["name"] for c in doc["candidates"]}
+    front = doc["fronts"]["cortex-m4f-stm32l4r5"]["accuracy_vs_latency"]
+    assert front and set(front) <= {c["name"] for c in doc["candidates"]}
+    full = doc["full"][chosen]
+    assert (
+        full["holdout_n"] == 90
+        and len(full["seeds"]) == 1
+        and full["hard"]["values"][0] is not None
+    )
+    run = Path(full["shipped_run"])
+    html = (run / "profile" / "report.html").read_text()
+    assert "pareto latency" in html and "pareto ram" in html
+    manifest = json.loads((run / "ship" / "manifest.json").read_text())
+    assert manifest["input"]["frontend"]["hop"] == 160
+    shipped = [f for f in manifest["files"] if f.get("c_files")]
+    assert shipped and (run / "ship" / shipped[0]["c_files"]["dir"] / "model_data.c").is_file()

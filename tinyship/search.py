@@ -1,0 +1,362 @@
+"""Student search under device budgets: the driver behind ``make kws``.
+
+The stages stay independent: this driver calls their public APIs (``distill.run.distill``,
+``export.run``, ``devices.profile``) and reads what they wrote in the run directory. It is
+the only place that knows about all three; no stage imports another's internals.
+
+1. The teacher's library members are fitted once (``distill.library.build_library`` on the
+   normalized training split, exactly what ``distill`` would fit) and handed to every distill
+   call as Python members, so candidates share one teacher and one labelled transfer set.
+2. Each candidate of ``student.search`` (grid over kind, channels, blocks, first_stride) is
+   distilled for ``search.epochs``, exported to full int8 and profiled: MACs, params, int8
+   bytes, RAM incl. the TFLite Micro arena, latency incl. the audio front-end, per device.
+3. Per device with a budget, the candidate with the best *validation* accuracy (its
+   ``student.pt2`` on the validation split; the holdout is only reported) that fits is chosen,
+   and the Pareto fronts (validation accuracy vs latency, vs RAM) are recorded.
+4. Each chosen architecture is trained fully over ``search.seeds`` seeds, distilled and on
+   hard labels (the distill stage's baseline), exported and profiled; seed 0 is the shipped
+   run. ``search.json`` at the top of ``--out`` holds everything; each full run gets a copy of
+   the search so its report plots the fronts with the budget lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import itertools
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tinyship import rundir
+from tinyship.errors import UserError
+from tinyship.recipe import Field, load_recipe, validate
+
+
+def _list_of(types: tuple[type, ...]):
+    def check(v: Any) -> str | None:
+        if not isinstance(v, list) or not v or not all(isinstance(i, types) for i in v):
+            return "must be a non-empty list"
+        return None
+
+    return check
+
+
+SEARCH_FIELDS: dict[str, Field] = {
+    "kind": Field(list, ["dscnn"], check=_list_of((str,)), doc="student kinds to try"),
+    "channels": Field(list, [16, 32], check=_list_of((int,)), doc="widths to try"),
+    "blocks": Field(list, [2, 3], check=_list_of((int,)), doc="depths to try (dscnn blocks)"),
+    "first_stride": Field(
+        list, [2], check=_list_of((int,)), doc="dscnn: strides of the first conv"
+    ),
+    "epochs": Field(int, 6, min=1, doc="short distillation per candidate"),
+    "seeds": Field(int, 3, min=1, max=20, doc="full training of each chosen student: seeds"),
+    "full_epochs": Field(int, None, min=1, doc="full training epochs (default: train.epochs)"),
+}
+
+SEARCH_FILE = "search.json"
+
+
+def candidates(base: dict, grid: dict) -> list[dict]:
+    """The student specs of the grid (keys the kind does not take are dropped from its spec)."""
+    from distill.students import STUDENTS
+
+    out, seen = [], set()
+    for kind, ch, blocks, stride in itertools.product(
+        grid["kind"], grid["channels"], grid["blocks"], grid["first_stride"]
+    ):
+        if kind not in STUDENTS:
+            raise UserError(
+                f"recipe key 'student.search.kind' names {kind!r}; allowed: {', '.join(STUDENTS)}."
+            )
+        fields = STUDENTS[kind].fields
+        spec = {k: v for k, v in base.items() if k in fields and k != "search"}
+        spec["kind"] = kind
+        if kind == "dscnn":
+            spec.update(channels=ch, blocks=blocks, first_stride=stride)
+        elif kind == "cnn":
+            spec["channels"] = [ch * 2**i for i in range(blocks)]
+        key = json.dumps(spec, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            out.append(spec)
+    return out
+
+
+def spec_name(spec: dict) -> str:
+    if spec["kind"] == "dscnn":
+        return f"dscnn-c{spec['channels']}-b{spec['blocks']}-s{spec.get('first_stride', 1)}"
+    if spec["kind"] == "cnn":
+        return "cnn-" + "-".join(str(c) for c in spec["channels"])
+    return spec["kind"] + "-" + "-".join(str(h) for h in spec.get("hidden", []))
+
+
+def pareto(points: list[dict], x: str) -> list[str]:
+    """Names of the candidates no other beats on both lower ``x`` and higher val accuracy."""
+    ok = [p for p in points if p.get(x) is not None]
+    front = []
+    for p in ok:
+        dominated = any(
+            q[x] <= p[x]
+            and q["val_accuracy"] >= p["val_accuracy"]
+            and (q[x] < p[x] or q["val_accuracy"] > p["val_accuracy"])
+            for q in ok
+        )
+        if not dominated:
+            front.append(p["name"])
+    return sorted(front, key=lambda n: next(p[x] for p in ok if p["name"] == n))
+
+
+class Teacher:
+    """The recipe's library members, fitted once on the normalized training split."""
+
+    def __init__(self, recipe: dict, seed: int) -> None:
+        from distill import data as data_mod
+        from distill.library import build_library
+
+        ds = data_mod.load_data(recipe["data"])
+        cfg = data_mod.validate_section(recipe["data"])
+        norm = data_mod.Normalizer.fit(ds.x_train, cfg["normalize"])
+        self.dataset, self.norm = ds, norm
+        names = list((recipe.get("teacher") or {}).get("library") or [])
+        t = time.perf_counter()
+        self.members = list(
+            build_library(
+                names,
+                norm(ds.x_train),
+                ds.y_train,
+                seed=seed,
+                num_classes=ds.num_classes,
+                input_shape=ds.image_shape,
+            ).values()
+        )
+        self.fit_s = time.perf_counter() - t
+
+    def val_accuracy(self, run: Path) -> float:
+        """Accuracy of ``run/student/student.pt2`` on the validation split (what selection may use)."""
+        import numpy as np
+        import torch
+
+        program = torch.export.load(str(run / "student" / "student.pt2")).module()
+        x = torch.from_numpy(self.norm(self.dataset.x_val)).reshape(
+            len(self.dataset.x_val), *self.dataset.image_shape
+        )
+        with torch.no_grad():
+            pred = program(x).argmax(1).numpy()
+        return float(np.mean(pred == self.dataset.y_val))
+
+
+def _recipe_for(recipe: dict, spec: dict, baseline: bool) -> dict:
+    r = copy.deepcopy(recipe)
+    r["student"] = spec
+    r["teacher"] = {**(r.get("teacher") or {}), "library": []}  # fitted once, passed as members
+    r["train"] = {**(r.get("train") or {}), "baseline": baseline}
+    return r
+
+
+def _stage_run(
+    recipe: dict,
+    teacher: Teacher,
+    run: Path,
+    *,
+    epochs: int | None,
+    seed: int,
+    baseline: bool,
+    precisions: list[str],
+) -> dict:
+    """distill -> export -> profile one student in ``run``; returns what the driver needs."""
+    import devices
+    import export
+    from distill.run import distill
+
+    res = distill(
+        _recipe_for(recipe, recipe["student"], baseline),
+        run,
+        force=True,
+        epochs=epochs,
+        seed=seed,
+        members=teacher.members,
+        command="tinyship.search",
+        progress=True,
+    )
+    export.run(run, formats=["tflite"], precisions=precisions, force=True, progress=False)
+    prof = devices.profile(run, force=True, runs=10, warmup=2)
+    holdout = res.card["metrics"]["holdout"]
+    per_device: dict[str, dict] = {}
+    for r in prof.records:
+        if r.precision != "int8-full":
+            continue
+        per_device[r.device] = {
+            "verdict": r.verdict,
+            "latency_ms": r.latency_ms,
+            "ram_bytes": r.ram_bytes,
+            "flash_bytes": r.flash_bytes,
+            "budget": r.budget,
+            "reasons": r.reasons,
+            "frontend_ms": ((r.latency or {}).get("frontend") or {}).get("ms"),
+        }
+    return {
+        "run": str(run),
+        "macs": res.card["student"]["macs"],
+        "params": res.card["student"]["params"],
+        "val_accuracy": teacher.val_accuracy(run),
+        "holdout_accuracy": holdout["student"]["accuracy"],
+        "baseline_holdout_accuracy": (holdout.get("baseline") or {}).get("accuracy"),
+        "teacher_holdout_accuracy": holdout["teacher"]["accuracy"],
+        "holdout_n": holdout["n"],
+        "devices": per_device,
+    }
+
+
+def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> dict:
+    """Run the whole search and the full trainings; writes ``out/search.json``; returns it."""
+    t0 = time.perf_counter()
+    recipe = load_recipe(recipe_path)
+    student = recipe.get("student") or {}
+    grid = validate("student.search", student.get("search"), SEARCH_FIELDS)
+    seed = int((recipe.get("train") or {}).get("seed", 0))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher = Teacher(recipe, seed)
+    print(f"search: teacher library fitted in {teacher.fit_s:.0f} s", file=sys.stderr)
+
+    cands = candidates(student, grid)
+    rows = []
+    for i, spec in enumerate(cands):
+        name = spec_name(spec)
+        print(f"search: candidate {i + 1}/{len(cands)} {name}", file=sys.stderr)
+        rec = {**recipe, "student": spec}
+        row = _stage_run(
+            rec,
+            teacher,
+            out / "search",
+            epochs=grid["epochs"],
+            seed=seed,
+            baseline=False,
+            precisions=["int8-full"],
+        )
+        row.update(name=name, spec=spec)
+        rows.append(row)
+
+    budgets = ((recipe.get("devices") or {}).get("budgets")) or {}
+    chosen: dict[str, dict] = {}
+    fronts: dict[str, dict] = {}
+    for dev in budgets:
+        pts = [
+            {
+                "name": r["name"],
+                "val_accuracy": r["val_accuracy"],
+                "latency_ms": (r["devices"].get(dev) or {}).get("latency_ms"),
+                "ram_bytes": (r["devices"].get(dev) or {}).get("ram_bytes"),
+            }
+            for r in rows
+        ]
+        fronts[dev] = {
+            "accuracy_vs_latency": pareto(pts, "latency_ms"),
+            "accuracy_vs_ram": pareto(pts, "ram_bytes"),
+        }
+        fits = [r for r in rows if (r["devices"].get(dev) or {}).get("verdict") == "fits"]
+        if fits:
+            best = max(fits, key=lambda r: (r["val_accuracy"], -r["macs"]))
+            chosen[dev] = {"name": best["name"], "spec": best["spec"]}
+        else:
+            chosen[dev] = {"name": None, "why": "no candidate fits this budget"}
+
+    doc: dict[str, Any] = {
+        "schema": "tinyship.search/1",
+        "recipe": str(recipe_path),
+        "rule": "per device: the candidate with the best validation accuracy among those whose "
+        "full-int8 .tflite fits the budget (latency incl. front-end, RAM incl. TFLM arena, flash); "
+        "the holdout is reported, never used to choose",
+        "epochs": grid["epochs"],
+        "candidates": rows,
+        "budgets": budgets,
+        "fronts": fronts,
+        "chosen": chosen,
+        "full": {},
+    }
+    rundir.atomic_write_json(out / SEARCH_FILE, doc)
+
+    full_epochs = grid["full_epochs"]
+    for name in sorted({c["name"] for c in chosen.values() if c["name"]}):
+        spec = next(r["spec"] for r in rows if r["name"] == name)
+        seeds = []
+        for k in range(grid["seeds"]):
+            print(f"search: full training {name} seed {seed + k}", file=sys.stderr)
+            run = out / name / f"seed{seed + k}"
+            run.mkdir(parents=True, exist_ok=True)
+            rundir.atomic_write_json(run / SEARCH_FILE, doc)  # the report plots the fronts
+            row = _stage_run(
+                {**recipe, "student": spec},
+                teacher,
+                run,
+                epochs=full_epochs,
+                seed=seed + k,
+                baseline=True,
+                precisions=["int8-full", "fp32"],
+            )
+            seeds.append({"seed": seed + k, **row})
+        doc["full"][name] = _seed_summary(seeds)
+        rundir.atomic_write_json(out / SEARCH_FILE, doc)
+    doc["wall_s"] = round(time.perf_counter() - t0, 1)
+    rundir.atomic_write_json(out / SEARCH_FILE, doc)
+    return doc
+
+
+def _mean_sd(v: list[float]) -> dict:
+    return {
+        "mean": statistics.fmean(v),
+        "sd": statistics.stdev(v) if len(v) > 1 else 0.0,
+        "values": v,
+    }
+
+
+def _seed_summary(seeds: list[dict]) -> dict:
+    n = seeds[0]["holdout_n"]
+    dist = [s["holdout_accuracy"] for s in seeds]
+    hard = [s["baseline_holdout_accuracy"] for s in seeds]
+    teacher = seeds[0]["teacher_holdout_accuracy"]
+    gain = [d - h for d, h in zip(dist, hard)]
+    return {
+        "seeds": seeds,
+        "holdout_n": n,
+        "teacher": teacher,
+        "distilled": _mean_sd(dist),
+        "hard": _mean_sd(hard),
+        "gain": _mean_sd(gain),
+        "extra_errors_vs_teacher": [round((teacher - d) * n) for d in dist],
+        "shipped_run": seeds[0]["run"],
+        "note": "holdout = FSDD's official test split; seeds differ in init, batch order and "
+        "transfer set; the hard-label run is the distill stage's baseline (original clips only)",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m tinyship.search", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--recipe", required=True)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args(argv)
+    try:
+        doc = search(args.recipe, args.out)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for dev, c in doc["chosen"].items():
+        print(f"{dev:24s} {c['name'] or '-'}")
+    for name, f in doc["full"].items():
+        print(
+            f"{name}: distilled {f['distilled']['mean']:.4f} +- {f['distilled']['sd']:.4f}, "
+            f"hard {f['hard']['mean']:.4f} +- {f['hard']['sd']:.4f}, teacher {f['teacher']:.4f} "
+            f"(n={f['holdout_n']}, {len(f['seeds'])} seeds)"
+        )
+    print(f"wall {doc['wall_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
