@@ -4,7 +4,7 @@ Two families, so ensemble selection has diverse members to draw from (Caruana et
 
 - conv nets (``spec_cnn_*``, ``spec_dscnn_*``): the registered students' own architectures at
   teacher widths, each with its own seed, trained with random time shifts of up to
-  ``MAX_SHIFT`` frames (a spoken word's position in the window is arbitrary);
+  ``MAX_SHIFT`` frames, at most an eighth of the window (a word's position in it is arbitrary);
 - models on summary features (``summary_*``): per coefficient, the mean, standard deviation,
   minimum, maximum and mean absolute frame-to-frame change over time, then a scikit-learn
   classifier. They see none of the word's time structure and err differently from the nets.
@@ -65,7 +65,7 @@ def train_conv(
     for _ in range(epochs):
         for b in torch.randperm(len(xt), generator=g).split(BATCH):
             opt.zero_grad()
-            xb = time_shift(xt[b], MAX_SHIFT, g)
+            xb = time_shift(xt[b], min(MAX_SHIFT, input_shape[-1] // 8), g)
             nn.functional.cross_entropy(model(xb), yt[b]).backward()
             opt.step()
             sched.step()

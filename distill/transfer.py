@@ -31,6 +31,7 @@ from tinyship.recipe import Field, validate
 
 Generator = Callable[[np.ndarray, np.ndarray, int, dict, np.random.Generator], np.ndarray]
 GENERATORS: dict[str, Generator] = {}
+IMAGE_ONLY = {"shift_mix"}  # generators that need image-shaped rows ([C, H, W]), not any table
 DEFAULT_MULTIPLIER = 10
 
 

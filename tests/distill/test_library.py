@@ -10,7 +10,7 @@ import pytest
 
 from distill.building import build_teacher
 from distill.ensemble import Teacher
-from distill.library import MODELS, build_library
+from distill.library import MODELS, SHAPED, build_library
 from tinyship.errors import UserError
 
 
@@ -39,7 +39,8 @@ def digits():
 @pytest.mark.parametrize("name", list(MODELS))
 def test_each_model_fits_and_predicts(name, digits):
     x, y, xv, yv = digits
-    member = build_library([name], x, y, seed=0)[name]
+    shape = (1, 8, 8) if name in SHAPED else None  # conv / summary members need the image shape
+    member = build_library([name], x, y, seed=0, input_shape=shape)[name]
     assert member.name == name and member.fit_seconds < 30
     p = Teacher([member], np.ones(1), num_classes=10).predict_proba(xv)
     assert p.shape == (len(xv), 10)
@@ -94,6 +95,6 @@ def test_whole_library_fits_digits_in_under_a_minute_on_one_core():
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)
     t0 = time.perf_counter()
-    lib = build_library(list(MODELS), x[:1400], d.target[:1400], seed=0)
+    lib = build_library(list(MODELS), x[:1400], d.target[:1400], seed=0, input_shape=(1, 8, 8))
     total = time.perf_counter() - t0
     assert total < 60, {n: m.fit_seconds for n, m in lib.items()}

@@ -7,6 +7,7 @@ import pytest
 
 from distill.transfer import (
     GENERATORS,
+    IMAGE_ONLY,
     TRANSFER_FIELDS,
     _conflict_free_chunks,
     hard_labels,
@@ -17,7 +18,7 @@ from distill.transfer import (
 )
 from tinyship.errors import UserError
 
-SYNTHETIC = [m for m in GENERATORS if m != "original"]
+SYNTHETIC = [m for m in GENERATORS if m != "original" and m not in IMAGE_ONLY]
 
 
 def mixed_data(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
