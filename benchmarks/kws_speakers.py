@@ -25,7 +25,9 @@ SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
 M4F = "cortex-m4f-stm32l4r5"
 
 
-def fold_recipe(recipe: dict, speaker: str, student: dict, quick: bool, epochs_scale: float) -> dict:
+def fold_recipe(
+    recipe: dict, speaker: str, student: dict, quick: bool, epochs_scale: float
+) -> dict:
     r = copy.deepcopy(recipe)
     r["data"] = {**r["data"], "holdout_speakers": [speaker]}
     r["data"].pop("holdout_index_max", None)
@@ -59,8 +61,9 @@ def main(argv: list[str] | None = None) -> None:
     args = common.parse(ap, argv)
     from distill.run import distill
     from tinyship.recipe import load_recipe
+    from tinyship.search import absolute_paths
 
-    recipe = load_recipe(args.recipe)
+    recipe = absolute_paths(load_recipe(args.recipe), Path(args.recipe).resolve().parent)
     student, source = chosen_student(Path(args.search), recipe)
     speakers = [s for s in args.speakers.split(",") if s]
     report = common.Report(

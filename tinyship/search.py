@@ -140,13 +140,24 @@ class Teacher:
         import numpy as np
         import torch
 
-        program = torch.export.load(str(run / "student" / "student.pt2")).module()
+        from tinyship import pt2
+
+        program = pt2.load(run / "student" / "student.pt2").module()  # checked before loading
         x = torch.from_numpy(self.norm(self.dataset.x_val)).reshape(
             len(self.dataset.x_val), *self.dataset.image_shape
         )
         with torch.no_grad():
             pred = program(x).argmax(1).numpy()
         return float(np.mean(pred == self.dataset.y_val))
+
+
+def absolute_paths(recipe: dict, base: Path) -> dict:
+    """data.path made absolute against the recipe file's folder, as distill would resolve it:
+    the driver hands distill dicts, whose relative paths would be taken from the cwd."""
+    data = dict(recipe.get("data") or {})
+    if data.get("path") and not Path(data["path"]).is_absolute():
+        data["path"] = str((base / data["path"]).resolve())
+    return {**recipe, "data": data}
 
 
 def _recipe_for(recipe: dict, spec: dict, baseline: bool) -> dict:
@@ -183,7 +194,7 @@ def _stage_run(
         progress=True,
     )
     export.run(run, formats=["tflite"], precisions=precisions, force=True, progress=False)
-    prof = devices.profile(run, force=True, runs=10, warmup=2)
+    prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
     holdout = res.card["metrics"]["holdout"]
     per_device: dict[str, dict] = {}
     for r in prof.records:
@@ -214,7 +225,7 @@ def _stage_run(
 def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> dict:
     """Run the whole search and the full trainings; writes ``out/search.json``; returns it."""
     t0 = time.perf_counter()
-    recipe = load_recipe(recipe_path)
+    recipe = absolute_paths(load_recipe(recipe_path), Path(recipe_path).resolve().parent)
     student = recipe.get("student") or {}
     grid = validate("student.search", student.get("search"), SEARCH_FIELDS)
     seed = int((recipe.get("train") or {}).get("seed", 0))

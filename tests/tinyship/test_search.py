@@ -49,7 +49,7 @@ def test_pareto_front_keeps_the_undominated():
 def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path):
     """A handful of FSDD clips, one-epoch candidates: the whole driver, for real."""
     recipe = yaml.safe_load((ROOT / "recipes" / "kws_fsdd.yaml").read_text())
-    recipe["data"].update(glob="[0-2]_*_[0-7].wav", cache=False)
+    recipe["data"].update(path=str(FSDD.resolve()), glob="[0-2]_*_[0-7].wav", cache=False)
     recipe["teacher"] = {"library": ["summary_logreg"], "selection": "none"}
     recipe["transfer"]["size_multiplier"] = 2
     recipe["student"]["search"] = {
