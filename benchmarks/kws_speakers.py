@@ -5,7 +5,7 @@ hearing aid hears its wearer, whom it never trained on. Here each of the 6 speak
 the holdout (all 500 of their clips); the other five train the teacher (the recipe's ensemble
 with selection on a validation split of *their* clips), the distilled student (the recipe's
 transfer set and loss) and the same student on hard labels (the distill stage's baseline),
-through the distill stage's public ``distill()``. Nothing is chosen on the held-out speaker.
+through the distill stage's public ``distill.run()``. Nothing is chosen on the held-out speaker.
 
 The student is the architecture ``make kws`` chose for the Cortex-M4F (``--search`` points at its
 ``search.json``), else the recipe's ``student``. Writes ``benchmarks/results/kws_speakers.json``
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--speakers", default=",".join(SPEAKERS), help="comma-separated subset")
     ap.add_argument("--work", default=str(common.ROOT / "build" / "kws_speakers"))
     args = common.parse(ap, argv)
-    from distill.run import distill
+    from distill import run as distill
     from tinyship.recipe import load_recipe
     from tinyship.search import absolute_paths
 

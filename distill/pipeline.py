@@ -236,7 +236,11 @@ def make_transfer_set(cfg: Config, data: Data) -> np.ndarray:
 
     ds = data.dataset
     raw = make_transfer(
-        cfg.recipe.get("transfer") or {}, ds.x_train, ds.nominal, seed=cfg.seed, image_shape=ds.image_shape
+        cfg.recipe.get("transfer") or {},
+        ds.x_train,
+        ds.nominal,
+        seed=cfg.seed,
+        image_shape=ds.image_shape,
     )
     data_mod.check_finite(raw, "the transfer set")
     return data.normalizer(raw)

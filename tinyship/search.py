@@ -1,6 +1,6 @@
 """Student search under device budgets: the driver behind ``make kws``.
 
-The stages stay independent: this driver calls their public APIs (``distill.run.distill``,
+The stages stay independent: this driver calls their public APIs (``distill.run``,
 ``export.run``, ``devices.profile``) and reads what they wrote in the run directory. It is
 the only place that knows about all three; no stage imports another's internals.
 
@@ -181,7 +181,7 @@ def _stage_run(
     """distill -> export -> profile one student in ``run``; returns what the driver needs."""
     import devices
     import export
-    from distill.run import distill
+    from distill import run as distill
 
     res = distill(
         _recipe_for(recipe, recipe["student"], baseline),
