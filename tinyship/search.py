@@ -349,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="python -m tinyship.search", description=__doc__.split("\n")[0]
     )
-    ap.add_argument("--recipe", required=True)
-    ap.add_argument("--out", required=True)
+    ap.add_argument("--recipe", required=True, help="recipe with student.search and device budgets")
+    ap.add_argument("--out", required=True, help="folder for the search and the full runs")
     args = ap.parse_args(argv)
     try:
         doc = search(args.recipe, args.out)
