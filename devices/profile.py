@@ -3,8 +3,10 @@
 Each step is a function returning a record, testable alone; :func:`profile` runs them in order.
 
 Writes ``profile/`` (profile.json, report.md, report.html, plots) and ``ship/`` (the
-artifacts that fit at least one device, with manifest.json), each through
-``tinyship.rundir.staged_dir`` so a failure leaves the previous results intact.
+artifacts that passed export's gate and fit at least one device, with manifest.json),
+committed together through ``tinyship.rundir.staged_dirs`` so a failure or a kill leaves
+the previous results intact. Before any work, every artifact is checked against
+exports.json (inside ``export/``, no symlink, same sha256) and exports.json against the card.
 """
 
 from __future__ import annotations
@@ -198,11 +200,7 @@ def plan(
     for name in over:
         if name not in cat.devices and name not in reachable and ":" not in name:
             cat.get(name)  # raises, listing the known devices
-    artifacts = [
-        (art, run_dir / "export" / art["file"])
-        for art in exports.get("artifacts", [])
-        if not art.get("error") and (run_dir / "export" / art["file"]).exists()
-    ]
+    artifacts = _checked_artifacts(run_dir, card, exports)
     if not artifacts:
         raise UserError(
             f"'{run_dir / rundir.EXPORTS}' lists no usable artifact (all failed or missing). "
@@ -216,6 +214,58 @@ def plan(
         run_dir, card, exports, artifacts, cat, selected, host_target + others, resolved, over,
         stack_name,
     )  # fmt: skip
+
+
+_RERUN_EXPORT = "Re-run the export stage with --force (python -m export --run <run> --force)."
+
+
+def _checked_artifacts(run_dir: Path, card: dict, exports: dict) -> list[tuple[dict, Path]]:
+    """The integrity chain's devices link: exports.json was made from this card, and every
+    artifact it lists is a regular file inside ``export/`` whose sha256 is the recorded one."""
+    card_sha = rundir.sha256_file(run_dir / rundir.CARD)
+    if exports.get("card_sha256") != card_sha:
+        raise UserError(
+            f"'{run_dir / rundir.EXPORTS}' was made from a student card with sha256 "
+            f"{str(exports.get('card_sha256'))[:12]}…, but student/card.json is now {card_sha[:12]}… "
+            f"(the student changed after export): the export is stale. {_RERUN_EXPORT}"
+        )
+    arts = exports.get("artifacts")
+    if not isinstance(arts, list) or not all(isinstance(a, dict) for a in arts):
+        raise UserError(f"'{run_dir / rundir.EXPORTS}' has no artifacts list. {_RERUN_EXPORT}")
+    out = []
+    for i, art in enumerate(arts):
+        for key, types in (("file", str), ("format", str), ("precision", str)):
+            if not isinstance(art.get(key), types):
+                raise UserError(
+                    f"exports.json artifacts[{i}].{key} is {art.get(key)!r}; expected a string. {_RERUN_EXPORT}"
+                )
+        if art.get("error"):
+            continue
+        path = rundir.inside(run_dir, "export", art["file"], f"exports.json artifacts[{i}].file")
+        if not path.exists():
+            continue
+        for key in ("sha256",):
+            if not isinstance(art.get(key), str):
+                raise UserError(
+                    f"exports.json artifacts[{i}].{key} is {art.get(key)!r}; expected a sha256 hex "
+                    f"string. {_RERUN_EXPORT}"
+                )
+        arena = art.get("tflm_arena_bytes")
+        if arena is not None and (
+            not isinstance(arena, int) or isinstance(arena, bool) or arena < 0
+        ):
+            raise UserError(
+                f"exports.json artifacts[{i}].tflm_arena_bytes is {arena!r}; expected a non-negative "
+                f"int or null. {_RERUN_EXPORT}"
+            )
+        got = rundir.sha256_file(path)
+        if got != art["sha256"]:
+            raise UserError(
+                f"'{path}' has sha256 {got[:12]}… but exports.json records {art['sha256'][:12]}…: the "
+                f"file changed after export checked it. {_RERUN_EXPORT}"
+            )
+        out.append((art, path))
+    return out
 
 
 def facts(art: dict) -> tuple[str, list[str], dict[str, str]]:
@@ -249,15 +299,59 @@ def runnable_reason(dev: Device, art: dict, a: _analysis.Analysis | None = None)
     return None
 
 
+MICRO_CLASSES = ("mcu", "pda")  # TFLite Micro: int8 and float kernels, no hybrid, no fp16
+
+
+def file_reason(dev: Device, art: dict, a: _analysis.Analysis) -> str | None:
+    """Why the file itself, from its operators and tensor types, cannot run on ``dev``; None if it can.
+
+    Whatever the label says: an 'int8' file whose every op computes in float is not int8,
+    and a hybrid file (int8 weights, float activations) is refused by TFLite Micro.
+    """
+    label = art["precision"]
+    if not a.ops:
+        return None
+    dtypes = {o.dtype for o in a.ops}
+    if label.startswith("int8") and not dtypes & {"int8", "hybrid"}:
+        return (
+            f"labelled '{label}' but every one of its {len(a.ops)} ops computes in float: the file "
+            "is not int8 (re-export it; it is not shipped under an int8 name)"
+        )
+    if dev.cls in MICRO_CLASSES:
+        hybrid = sorted({o.op for o in a.ops if o.dtype == "hybrid"})
+        if hybrid:
+            return (
+                f"TFLite Micro has no hybrid kernels (int8 weights, float activations) and this file's "
+                f"{', '.join(hybrid[:3])} ops are hybrid, whatever its label '{label}'"
+            )
+        fp16 = {k for k in a.weight_bytes_by_dtype if "16" in k and "int" not in k}
+        if fp16:
+            return f"TFLite Micro cannot dequantize {', '.join(sorted(fp16))} weights (file holds them)"
+    return None
+
+
 def analyse(p: Plan) -> dict[str, _analysis.Analysis]:
     """Static analysis of every artifact: params, MACs, weight bytes, arena plan."""
     out = {}
     for art, path in _progress(p.artifacts, "analyse"):
-        a = _analysis.analyse(path, art.get("tflm_arena_bytes"))
+        a = _analyse_isolated(path, art.get("tflm_arena_bytes"))
         if art.get("tflm_refusal"):  # TFLite Micro itself refused the file (profile FILE ran it)
             a.tflm_refusal = art["tflm_refusal"]
         out[art["file"]] = a
     return out
+
+
+def _analyse_dict(path: Path, tflm: int | None) -> dict:
+    return dataclasses.asdict(_analysis.analyse(path, tflm))
+
+
+def _analyse_isolated(path: Path, tflm: int | None) -> _analysis.Analysis:
+    """Parse the (untrusted) model file in a child process: a parser crash is a UserError."""
+    from tinyship import isolate
+
+    d = isolate.in_child(_analyse_dict, path, tflm, what=f"model '{path}'")
+    d["ops"] = [_analysis.OpCost(**o) for o in d.get("ops") or []]
+    return _analysis.Analysis(**d)
 
 
 def measure(p: Plan) -> list[Measured]:
@@ -400,7 +494,7 @@ def verdicts(
         for name, cls, dev, listed in _judged_devices(p):
             budget = {**dev.budget, **p.budgets.get(name, {})}
             why = runnable_reason(dev, art, a) if listed else _target_reason(name, art)
-            why = why or refused.get((art["file"], name))
+            why = why or refused.get((art["file"], name)) or file_reason(dev, art, a)
             ram, rm, flash, fm = _memory(dataclasses.asdict(a), dev)
             lat, detail, method = None, None, "none"
             if why is None:
@@ -460,8 +554,8 @@ def not_checked(p: Plan, records: list[Record]) -> list[str]:
     return out
 
 
-def report(p: Plan, analyses: dict, est: Estimator, records: list[Record], force: bool) -> dict:
-    """Write profile/ (profile.json, report.md, report.html, plots); returns the profile document."""
+def report(p: Plan, analyses: dict, est: Estimator, records: list[Record], out: Path) -> dict:
+    """Write profile/ (profile.json, report.md, report.html, plots) into ``out``; returns the document."""
     from . import report as _report
 
     doc = {
@@ -480,22 +574,22 @@ def report(p: Plan, analyses: dict, est: Estimator, records: list[Record], force
     search_file = p.run_dir / "search.json"  # left by tinyship.search: the report plots its fronts
     if search_file.is_file():
         doc["search"] = rundir.read_json(search_file, "student search (search.json)")
-    with rundir.staged_dir(p.run_dir, "profile", force=force) as out:
-        rundir.atomic_write_json(out / "profile.json", doc)
-        _report.write(out, doc, p.card, p.exports)
+    rundir.atomic_write_json(out / "profile.json", doc)
+    _report.write(out, doc, p.card, p.exports)
     return doc
 
 
-def ship(p: Plan, records: list[Record], force: bool, doc: dict | None = None) -> list[str]:
-    """Write ship/: the artifacts that fit at least one device, with manifest.json; returns their names."""
-    passing = sorted({r.artifact for r in records if r.verdict == "fits"})
-    with rundir.staged_dir(p.run_dir, "ship", force=force) as out:
-        _write_ship(out, p.run_dir, passing, p.card, p.exports, records)
-        if doc is not None:  # the model card reads the profile document for its recommendations
-            from . import model_card
+def ship(p: Plan, records: list[Record], out: Path, doc: dict | None = None) -> list[str]:
+    """Write ship/ into ``out``: the artifacts that passed export's gate and fit at least one
+    device, with manifest.json; returns their names. A gate-failed or unchecked file never ships."""
+    gate = {art["file"] for art, _ in p.artifacts if art.get("passed") is True}
+    passing = sorted({r.artifact for r in records if r.verdict == "fits" and r.artifact in gate})
+    _write_ship(out, p.run_dir, passing, p.card, p.exports, records)
+    if doc is not None:  # the model card reads the profile document for its recommendations
+        from . import model_card
 
-            manifest = rundir.read_json(out / "manifest.json", "ship manifest")
-            model_card.write(out, p.card, p.exports, doc, manifest)
+        manifest = rundir.read_json(out / "manifest.json", "ship manifest")
+        model_card.write(out, p.card, p.exports, doc, manifest)
     return passing
 
 
@@ -530,8 +624,9 @@ def profile(
     measured = measure(p)
     est = estimate(p, analyses, measured)
     records = verdicts(p, analyses, measured, est)
-    doc = report(p, analyses, est, records, force)
-    passing = ship(p, records, force, doc)
+    with rundir.staged_dirs(p.run_dir, ("profile", "ship"), force=force) as out:
+        doc = report(p, analyses, est, records, out["profile"])
+        passing = ship(p, records, out["ship"], doc)  # profile/ and ship/ are committed together
     return ProfileReport(
         doc["run"], records, doc["artifacts"], est.record, doc["devices"],
         p.run_dir / rundir.PROFILE, passing, doc["not_checked"],
@@ -607,6 +702,12 @@ def _write_ship(
         else:
             shutil.copy2(src, out / name)
         a = arts[name]
+        sha = rundir.sha256_file(out / name)
+        if sha != a["sha256"]:  # the copy is what ships: it must be the bytes export checked
+            raise UserError(
+                f"'{src}' changed while it was profiled (sha256 {sha[:12]}…, exports.json "
+                f"{a['sha256'][:12]}…); nothing was shipped. {_RERUN_EXPORT}"
+            )
         c_pair = _mcu_c_files(out, src, name, a, card, records)
         files.append(
             {
@@ -615,7 +716,8 @@ def _write_ship(
                 "format": a["format"],
                 "precision": a["precision"],
                 "bytes": rundir.path_bytes(out / name),
-                "sha256": rundir.sha256_file(out / name),
+                "sha256": sha,
+                "checked_sha256": a["sha256"],
                 "input": a.get("input"),
                 "output": a.get("output"),
                 "accuracy": a.get("accuracy"),
@@ -643,7 +745,12 @@ def _write_ship(
             "labels": card.get("labels"),
             "metrics": (card.get("metrics") or {}).get("holdout"),
             "files": files,
-            "rule": "an artifact ships when it fits at least one profiled device (see profile/profile.json)",
+            "rule": "an artifact ships when it passed export's gate and fits at least one profiled device "
+            "(see profile/profile.json); its sha256 is the one export checked",
+            "upstream": {
+                "card_sha256": rundir.sha256_file(run_dir / rundir.CARD),
+                "exports_sha256": rundir.sha256_file(run_dir / rundir.EXPORTS),
+            },
         },
     )
 
@@ -671,6 +778,36 @@ def _mcu_c_files(
     }
 
 
+_RECORD_FIELDS = {
+    "device": (str,),
+    "artifact": (str,),
+    "verdict": (str,),
+    "budget": (dict,),
+    "reasons": (list,),
+    "latency_ms": (int, float, type(None)),
+    "ram_bytes": (int, type(None)),
+    "flash_bytes": (int, type(None)),
+}
+
+
+def _profile_records(doc: Any, path: Path) -> list[dict]:
+    """profile.json's records, each with the fields check reads and their types."""
+    recs = doc.get("records") if isinstance(doc, dict) else None
+    if not isinstance(recs, list):
+        raise UserError(f"'{path}' has no records list. Re-run python -m devices profile --force.")
+    for i, r in enumerate(recs):
+        for key, types in _RECORD_FIELDS.items():
+            v = r.get(key) if isinstance(r, dict) else None
+            if not isinstance(r, dict) or not isinstance(v, types) or isinstance(v, bool):
+                raise UserError(
+                    f"'{path}' records[{i}].{key} is {v!r}; expected "
+                    f"{' or '.join(t.__name__ for t in types)}. Re-run python -m devices profile --force."
+                )
+        if r["verdict"] == "not runnable" and not r["reasons"]:
+            raise UserError(f"'{path}' records[{i}] is 'not runnable' without a reason.")
+    return recs
+
+
 def check(
     run_dir: str | Path,
     budgets: dict[str, dict[str, float]] | None = None,
@@ -687,9 +824,15 @@ def check(
     run_dir = Path(run_dir)
     doc = rundir.read_json(run_dir / rundir.PROFILE, "profile (profile/profile.json)")
     card = rundir.read_json(run_dir / rundir.CARD, "student card (student/card.json)")
+    stale = rundir.stale(run_dir)
+    if "profile" in stale:
+        raise UserError(
+            f"profile/ is stale: {stale['profile']}. Re-run python -m devices profile --force "
+            "before checking budgets."
+        )
     recipe_budgets = _budgets.recipe_devices_section(card)["budgets"] or {}
     over = budgets or recipe_budgets
-    recs = doc["records"]
+    recs = _profile_records(doc, run_dir / rundir.PROFILE)
     known = sorted({r["device"] for r in recs})
     for d in over:
         if d not in known:

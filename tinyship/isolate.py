@@ -13,6 +13,7 @@ import os
 import select
 import signal
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +41,12 @@ def in_child(
     if not hasattr(os, "fork"):  # pragma: no cover - Windows: no isolation, same results
         return fn(*args)
     r, w = os.pipe()
-    pid = os.fork()
+    with warnings.catch_warnings():
+        # Python warns when forking a process with threads (JAX, onnxruntime pools): the child
+        # only runs the parser and exits; a deadlock there ends at the timeout, as a hang would
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
     if pid == 0:  # the child: never returns into the caller's stack
         code = 0
         try:

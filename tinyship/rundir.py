@@ -152,6 +152,72 @@ def read_npz(path: str | os.PathLike, what: str, keys: tuple[str, ...]) -> dict[
     return data
 
 
+def inside(run_dir: str | os.PathLike, stage: str, name: Any, what: str) -> Path:
+    """``run_dir/stage/name`` after refusing names that leave the stage folder.
+
+    A record's file name is plain: no absolute path, no ``..`` or separator, and neither
+    the folder nor the file may be a symlink (it could point anywhere).
+    """
+    run_dir = Path(run_dir)
+    folder = run_dir / stage
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or os.path.isabs(name)
+    ):
+        raise UserError(
+            f"{what} is {str(name)[:120]!r}: a file name inside '{folder}' is expected (no path, "
+            "no '..'). The record was edited or corrupted; re-run the stage that wrote it with --force."
+        )
+    path = folder / name
+    for p in (folder, path):
+        if p.is_symlink():
+            raise UserError(
+                f"'{p}' is a symlink (to '{os.readlink(p)}'); tinyship reads only regular files "
+                "inside the run directory. Re-run the stage that wrote it with --force."
+            )
+    return path
+
+
+def stale(run_dir: str | os.PathLike) -> dict[str, str]:
+    """Stages whose upstream changed after they ran: {stage: why}; for check and summary.
+
+    export records the card's sha256; profile and ship record the card's and exports.json's.
+    """
+    run_dir = Path(run_dir)
+    out: dict[str, str] = {}
+
+    def sha(rel: str) -> str | None:
+        p = run_dir / rel
+        return sha256_file(p) if p.is_file() else None
+
+    def recorded(rel: str) -> dict:
+        try:
+            d = read_json(run_dir / rel, rel)
+        except UserError:
+            return {}
+        return d if isinstance(d, dict) else {}
+
+    card, exports = sha(CARD), sha(EXPORTS)
+    ex = recorded(EXPORTS) if exports else {}
+    if ex and ex.get("card_sha256") != card:
+        out["export"] = "student/card.json changed after export ran"
+    for stage, rel in (("profile", PROFILE), ("ship", MANIFEST)):
+        if not (run_dir / rel).is_file():
+            continue
+        d = recorded(rel)
+        up = d.get("upstream", d) if stage == "ship" else d
+        if up.get("card_sha256") != card:
+            out[stage] = "student/card.json changed after it ran"
+        elif up.get("exports_sha256") != exports:
+            out[stage] = "export/exports.json changed after it ran"
+    return out
+
+
 LOCK = ".lock"
 JOURNAL = ".commit.json"
 TMP_PREFIX = "tinyship-"
