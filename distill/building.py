@@ -161,7 +161,10 @@ def _load_onnx(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> M
 
 def _load_pt2(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
     return Pt2Member(
-        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "logits"
+        spec["name"],
+        _resolve(base, spec, "path", i),
+        output=spec["output"] or "logits",
+        trust_pickles=trust,
     )
 
 

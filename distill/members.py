@@ -12,7 +12,7 @@ probabilities ``[n, C]``; the members can come from any framework:
 - ``onnx``: any ONNX file run by onnxruntime (e.g. a random forest converted with
   skl2onnx);
 - ``torch``: an in-process ``nn.Module`` (API) or a TorchScript file (recipe);
-- ``pt2``: a ``torch.export`` program (``torch.export.load``);
+- ``pt2``: a ``torch.export`` program (``tinyship.pt2.load``: no pickled entries);
 - ``precomputed``: outputs saved next to the inputs they were computed for; they
   can label those rows only.
 
@@ -281,15 +281,23 @@ class TorchMember:
 
 
 class Pt2Member(TorchMember):
-    """A ``torch.export`` program saved as ``.pt2`` (safe to load: no pickled code)."""
+    """A ``torch.export`` program saved as ``.pt2``, loaded by :func:`tinyship.pt2.load`.
+
+    torch.export.load would unpickle parts of the archive; tinyship.pt2 refuses any such
+    entry unless the recipe or the command says ``trust_pickles``.
+    """
 
     kind = "pt2"
 
-    def __init__(self, name: str, path: Path, output: str = "logits") -> None:
-        import torch
+    def __init__(
+        self, name: str, path: Path, output: str = "logits", trust_pickles: bool = False
+    ) -> None:
+        from tinyship import pt2
 
         try:
-            ep = torch.export.load(str(path))
+            ep = pt2.load(path, trust_pickles=trust_pickles)
+        except pt2.UnsafeArchiveError as exc:
+            raise UserError(f"member '{name}': {exc}") from exc
         except Exception as exc:
             raise UserError(
                 f"member '{name}': '{path}' is not a readable torch.export program "

@@ -420,3 +420,21 @@ def test_image_teachers_get_rows_reshaped_to_their_input_shape(tmp_path, digits)
     )
     with pytest.raises(UserError, match=r"member 'img' expects 64 features per row; got 60"):
         m.predict_proba(xv[:, :60])
+
+
+def test_pt2_member_with_a_pickled_entry_is_refused_without_trust(tmp_path):
+    """A crafted .pt2 teacher (pickled sample inputs) runs no code without --trust-pickles."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tinyship"))
+    from pt2_crafted import craft, plain_pt2
+
+    marker = tmp_path / "marker"
+    craft("sample_inputs", plain_pt2(tmp_path / "p.pt2"), tmp_path / "t.pt2", marker)
+    with pytest.raises(
+        UserError,
+        match=r"member 't': '.*t.pt2' entry 'data/sample_inputs/model.pt' .*--trust-pickles",
+    ):
+        load_member({"name": "t", "kind": "pt2", "path": "t.pt2"}, 0, tmp_path)
+    assert not marker.exists()
