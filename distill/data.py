@@ -153,10 +153,18 @@ def _verify(path: Path, expected: str, verify: bool) -> None:
         )
 
 
+MIN_ROWS = 20
+
+
 def _split(
     n: int, val_fraction: float, holdout_fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Deterministic permutation split into train / validation / holdout indices."""
+    if n < MIN_ROWS:
+        raise UserError(
+            f"data set of {n} rows is too small: tinyship needs at least {MIN_ROWS} rows (train, "
+            "validation and holdout splits, and cross-validated teacher members). Add rows."
+        )
     idx = np.random.default_rng(seed).permutation(n)
     n_ho = int(round(n * holdout_fraction))
     n_val = int(round(n * val_fraction))
@@ -437,6 +445,9 @@ def _read_npz(p: Path) -> dict[str, np.ndarray]:
         ) from exc
 
 
+MAX_CLASSES = 10_000  # labels are indices; a stray 2**62 must not allocate or loop
+
+
 def _npz_pair(arrays: dict, xk: str, yk: str, p: Path) -> tuple[np.ndarray, np.ndarray]:
     x, y = arrays[xk], arrays[yk]
     if x.ndim < 2 or x.ndim > 4 or len(x) != len(y) or y.ndim != 1:
@@ -449,6 +460,13 @@ def _npz_pair(arrays: dict, xk: str, yk: str, p: Path) -> tuple[np.ndarray, np.n
             f"'{p}': {yk} must hold class indices 0..C-1 as integers; got dtype {y.dtype}"
             + (f" with minimum {y.min()}" if len(y) and np.issubdtype(y.dtype, np.number) else "")
             + "."
+        )
+    if len(y) == 0:
+        raise UserError(f"'{p}': {yk} holds 0 rows; a data set needs rows.")
+    if int(y.max()) >= MAX_CLASSES:
+        raise UserError(
+            f"'{p}': {yk} holds the label {int(y.max())}; labels are class indices 0..C-1 with "
+            f"C at most {MAX_CLASSES}. Re-encode the labels as 0..C-1."
         )
     return x, y.astype(np.int64)
 
@@ -964,10 +982,19 @@ def load_data(section: dict, base_dir: str | Path | None = None) -> Dataset:
     ds = LOADERS[cfg["name"]](cfg)
     for split in ("train", "val", "holdout"):
         check_finite(getattr(ds, f"x_{split}"), f"data '{ds.name}' {split} split")
-    if ds.num_classes < 2 or int(ds.y_train.max()) >= ds.num_classes:
+    top = max((int(y.max()) for y in (ds.y_train, ds.y_val, ds.y_holdout) if len(y)), default=-1)
+    if ds.num_classes < 2 or top >= ds.num_classes:
         raise UserError(
             f"data '{ds.name}' must have at least 2 classes with labels 0..C-1; got labels up to "
-            f"{int(ds.y_train.max())} for {ds.num_classes} names."
+            f"{top} for {ds.num_classes} names."
+        )
+    unseen = sorted(set(np.unique(ds.y_holdout).tolist()) - set(np.unique(ds.y_train).tolist()))
+    if unseen:
+        names = [ds.labels[i] for i in unseen[:5]]
+        raise UserError(
+            f"data '{ds.name}': the holdout split has labels {names} that the training split never "
+            "has, so no model can learn them. Add training rows of those classes, or change "
+            "data.split_seed / data.holdout_fraction."
         )
     return ds
 

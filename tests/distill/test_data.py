@@ -107,3 +107,40 @@ def test_loader_registry_matches_recipe_choices():
     from distill.data import DATA_FIELDS
 
     assert DATA_FIELDS["name"].choices == tuple(LOADERS)
+
+
+# ---- bad data sets end in one UserError (issue 14 items 6 and 7) ----
+
+
+@pytest.mark.parametrize("n", [0, 5])
+def test_npz_with_0_or_5_rows(tmp_path, n):
+    np.savez(tmp_path / "d.npz", x=np.ones((n, 3), np.float32), y=np.arange(n) % 2)
+    with pytest.raises(
+        UserError, match=r"holds 0 rows|5 rows is too small: tinyship needs at least 20"
+    ):
+        load_data({"name": "npz", "path": str(tmp_path / "d.npz")})
+
+
+@pytest.mark.parametrize("label", [2**62, 10**9])
+def test_npz_with_a_huge_label_is_refused_at_once(tmp_path, label):
+    y = np.arange(60) % 2
+    y[3] = label
+    np.savez(tmp_path / "d.npz", x=np.ones((60, 3), np.float32), y=y)
+    with pytest.raises(UserError, match=rf"y holds the label {label}; .*C at most 10000"):
+        load_data({"name": "npz", "path": str(tmp_path / "d.npz")})
+
+
+def test_a_label_only_in_the_holdout_is_refused(tmp_path):
+    from distill.data import _split
+
+    n = 100
+    _, _, ho = _split(n, 0.15, 0.2, 0)
+    y = np.arange(n) % 2
+    y[ho[0]] = 2  # class 2 exists only in the holdout split
+    np.savez(
+        tmp_path / "d.npz", x=np.random.default_rng(0).normal(size=(n, 3)).astype(np.float32), y=y
+    )
+    with pytest.raises(
+        UserError, match=r"holdout split has labels \['2'\] that the training split never has"
+    ):
+        load_data({"name": "npz", "path": str(tmp_path / "d.npz")})
