@@ -77,6 +77,13 @@ def int8_fallback(
             errors = fmt.layer_errors(student, precision, path, tuple(excluded))
     record.layer_errors = first_errors[:10]
     record.excluded_layers = excluded
+    every = {e["layer"] for e in first_errors}
+    if every and every <= set(excluded):
+        record.error = (
+            f"int8 fallback kept every one of the {len(every)} layers float: the file is not "
+            f"{precision}, so it is recorded as failed rather than shipped under that name. Lower "
+            "export.thresholds.agreement for int8, or drop the precision."
+        )
     record.notes.append(
         f"int8 fallback: first attempt agreement {first.parity.agreement} < {first.parity.threshold}; kept "
         f"{len(excluded)} layer(s) float {excluded}; "
