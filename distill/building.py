@@ -19,12 +19,16 @@ from tinyship.recipe import Field, validate
 from .ensemble import COMBINES, Teacher
 from .library import MODELS, build_library
 from .members import (
+    INPUTS,
     OUTPUTS,
+    PROBE_ROWS,
+    KerasMember,
     Member,
+    NormalizedInput,
     OnnxMember,
     PrecomputedMember,
     Pt2Member,
-    SklearnMember,
+    PythonMember,
     SklearnPickleMember,
     TorchMember,
     check_inputs,
@@ -56,11 +60,20 @@ MEMBER_FIELDS: dict[str, Field] = {
     "name": Field(str, doc="unique member name"),
     "kind": Field(
         str,
-        choices=("onnx", "pt2", "torch", "precomputed", "sklearn-pickle"),
+        choices=("onnx", "pt2", "torch", "keras", "precomputed", "sklearn-pickle"),
         doc="how the member is stored",
     ),
     "path": Field(
-        str, default=None, doc="model file (onnx, pt2, TorchScript, pickle), relative to the recipe"
+        str,
+        default=None,
+        doc="model file (onnx, pt2, TorchScript, .keras, pickle), relative to the recipe file's folder",
+    ),
+    "input": Field(
+        str,
+        default="raw",
+        choices=INPUTS,
+        doc="what the member is fed: raw = the features exactly as in the data file; "
+        "normalized = after data.normalize (as the library models are)",
     ),
     "inputs": Field(
         str, default=None, doc="precomputed: .npy of the model-ready inputs the outputs belong to"
@@ -204,26 +217,50 @@ def _load_pickle(spec: dict, i: int, base: Path, nc: int | None, trust: bool) ->
     return SklearnPickleMember(spec["name"], path, nc)
 
 
+def _load_keras(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
+    return KerasMember(
+        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "probs"
+    )
+
+
 MEMBER_LOADERS: dict[str, Callable[[dict, int, Path, int | None, bool], Member]] = {
     "onnx": _load_onnx,
     "pt2": _load_pt2,
     "torch": _load_torchscript,
+    "keras": _load_keras,
     "precomputed": _load_precomputed,
     "sklearn-pickle": _load_pickle,
 }
 
 
 def load_member(
-    spec: dict, i: int, base_dir: Path, num_classes: int | None = None, trust_pickles: bool = False
+    spec: dict,
+    i: int,
+    base_dir: Path,
+    num_classes: int | None = None,
+    trust_pickles: bool = False,
+    normalize: Normalize | None = None,
 ) -> Member:
-    """Build one explicit member from its recipe entry (validated against MEMBER_FIELDS)."""
+    """Build one explicit member from its recipe entry (validated against MEMBER_FIELDS).
+
+    It is fed raw rows unless it declares ``input: normalized``; then ``normalize`` (the
+    data's normalization) is applied first.
+    """
     if isinstance(spec, dict) and "kind" in spec and spec["kind"] not in MEMBER_LOADERS:
         raise UserError(
             f"recipe key 'teacher.members[{i}].kind' must be one of {', '.join(MEMBER_LOADERS)}; "
             f"got {spec['kind']!r}. (kind 'sklearn' is for estimators passed in Python.)"
         )
     spec = validate(f"teacher.members[{i}]", spec, MEMBER_FIELDS)
-    return MEMBER_LOADERS[spec["kind"]](spec, i, Path(base_dir), num_classes, trust_pickles)
+    member = MEMBER_LOADERS[spec["kind"]](spec, i, Path(base_dir), num_classes, trust_pickles)
+    if spec["input"] == "normalized":
+        return NormalizedInput(member, *(normalize or _IDENTITY))
+    member.input_kind = "raw"
+    return member
+
+
+Normalize = tuple[Callable[[np.ndarray], np.ndarray], str]  # (function, a key for fingerprints)
+_IDENTITY: Normalize = (lambda x: x, "identity")
 
 
 def build_teacher(
@@ -235,13 +272,21 @@ def build_teacher(
     *,
     seed: int,
     base_dir: Path,
-    members: list[Member] | None = None,
+    members: list[Any] | None = None,
     trust_pickles: bool = False,
     input_shape: tuple[int, ...] | None = None,
+    normalize: Normalize | None = None,
+    specialists: dict | None = None,
+    image_shape: tuple[int, ...] | None = None,
 ) -> Teacher:
     """Build the teacher a recipe describes: library models fitted on train, explicit members
-    loaded from files, Python members; then ensemble selection on the validation split
-    (Caruana et al. 2004, as used by Bucilua et al. 2006 §2) unless combine is 'weights'.
+    loaded from files, Python members, the recipe's specialists; then ensemble selection on the
+    validation split (Caruana et al. 2004, as used by Bucilua et al. 2006 §2) unless combine is
+    'weights'.
+
+    ``x_train``/``x_val`` are raw rows (as in the data file). ``normalize`` is the data's
+    normalization: library models and specialists are fitted on normalized rows and fed them;
+    explicit and Python members get raw rows unless they declare ``input: normalized``.
     """
     cfg = validate("teacher", section, TEACHER_FIELDS)
     trust = trust_pickles or cfg["trust_pickles"]
@@ -249,25 +294,32 @@ def build_teacher(
     labels = [y_train] + ([np.asarray(y_val)] if y_val is not None else [])
     nc = cfg["num_classes"] or int(max(int(y.max()) for y in labels if len(y)) + 1)
     x_train = check_inputs(x_train, "teacher training data")
+    norm = normalize or _IDENTITY
+    x_model = norm[0](x_train)
 
     built: list[Member] = []
     if cfg["library"]:
-        built.extend(
-            build_library(
-                cfg["library"], x_train, y_train, seed=seed, num_classes=nc, input_shape=input_shape
-            ).values()
+        library = build_library(
+            cfg["library"], x_model, y_train, seed=seed, num_classes=nc, input_shape=input_shape
         )
+        built.extend(NormalizedInput(m, *norm) for m in library.values())
     for i, spec in enumerate(cfg["members"]):
-        built.append(load_member(spec, i, base_dir, nc, trust))
-    for m in members or []:
-        if not isinstance(m, Member):
-            raise UserError(
-                f"members=[...] must hold Member objects (e.g. SklearnMember(name, estimator)); "
-                f"got {type(m).__name__}."
-            )
-        if isinstance(m, SklearnMember) and m.num_classes is None:
-            m.num_classes = nc
-        built.append(m)
+        built.append(load_member(spec, i, base_dir, nc, trust, norm))
+    if specialists:
+        from .specialists import member_from_recipe
+
+        fitted = member_from_recipe(
+            specialists,
+            x_model,
+            y_train,
+            n_features=x_train.shape[1],
+            image_shape=image_shape or input_shape,
+            num_classes=nc,
+            seed=seed,
+        )
+        built.append(NormalizedInput(fitted, *norm))
+    for i, m in enumerate(members or []):
+        built.append(_python_member(m, i, nc, x_train, norm))
     if not built:
         raise UserError(
             "the teacher has no members: set teacher.library (e.g. [rf, knn, logreg]) or "
@@ -319,3 +371,26 @@ def build_teacher(
             result.record(),
         )
     return teacher
+
+
+def _python_member(m: Any, i: int, nc: int, x_train: np.ndarray, norm: Normalize) -> Member:
+    """An API member: a Member, or any object with predict_proba / a callable (wrapped, not pickled)."""
+    if not isinstance(m, Member):
+        if not (hasattr(m, "predict_proba") or callable(m)):
+            raise UserError(
+                f"members[{i}] is a {type(m).__name__}: give an object with predict_proba(x), a "
+                "callable x -> probabilities, or distill.members.PythonMember(model, name=...)."
+            )
+        m = PythonMember(m, name=getattr(m, "name", None) or f"python{i}")
+    if getattr(m, "num_classes", "absent") is None:
+        m.num_classes = nc
+    wants = getattr(m, "input_kind", "raw")
+    if isinstance(m, NormalizedInput) or wants == "raw":
+        if hasattr(m, "probe") and m.probe is None:
+            m.probe = x_train[:PROBE_ROWS]
+        if not isinstance(m, NormalizedInput):
+            m.input_kind = "raw"
+        return m
+    if hasattr(m, "probe") and m.probe is None:
+        m.probe = norm[0](x_train[:PROBE_ROWS])
+    return NormalizedInput(m, *norm)

@@ -189,14 +189,7 @@ def build_card(
         "schema": "tinyship.card/1",
         "run": cfg.out.name,
         "task": "classification",
-        "input": {
-            "name": "input",
-            "shape": list(data.input_shape),
-            "dtype": "float32",
-            "layout": data.layout,
-            "normalization": data.normalizer.card(),
-            **({"frontend": ds.source["frontend"]} if "frontend" in ds.source else {}),
-        },
+        "input": input_spec(data),
         "output": {"name": "logits", "kind": "logits", "num_classes": ds.num_classes},
         "labels": list(ds.labels),
         "student": {
@@ -225,4 +218,37 @@ def build_card(
             ),
         },
         "lineage": lineage_record(cfg, lineage),
+    }
+
+
+def input_spec(data: Data) -> dict[str, Any]:
+    """The card's (and the ship manifest's) input contract: everything an app author needs.
+
+    The student takes rows exactly as in the data file; normalization and the one-hot of
+    nominal columns are inside its graph.
+    """
+    ds = data.dataset
+    encoding = ds.input_encoding()
+    flat = data.layout == "NC"
+    return {
+        "name": "input",
+        "shape": list(data.input_shape),
+        "dtype": "float32",
+        "layout": data.layout,
+        "raw": True,
+        "values": "features exactly as in the data file"
+        + (" (pixels 0..255 for image folders)" if ds.source.get("grayscale") is not None else ""),
+        "columns": encoding["columns"],
+        "nominal": {
+            name: {"codes": codes, "one_hot_in_graph": flat}
+            for name, codes in encoding["nominal"].items()
+        },
+        "normalization": {
+            **data.normalizer.card(),
+            "applied": "inside the model graph (its first op); do not normalize before feeding",
+        },
+        **({"frontend": ds.source["frontend"]} if "frontend" in ds.source else {}),
+        "network_input_shape": list(data.net_shape),
+        "int8_io": "files with int8 input take q = round(x_raw / scale) + zero_point; scale and "
+        "zero_point per file in exports.json / manifest files[].input.quantization",
     }

@@ -91,6 +91,10 @@ class Normalizer:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return ((x - self.mean) / self.std).astype(np.float32)
 
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        """x_raw from x_model (e.g. rows jittered in model-ready space)."""
+        return (np.asarray(x) * self.std + self.mean).astype(np.float32)
+
     def card(self) -> dict:
         as_json = (
             (lambda v: float(v)) if self.mode != "column" else (lambda v: [float(a) for a in v])

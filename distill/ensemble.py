@@ -16,7 +16,7 @@ import numpy as np
 from tinyship.errors import UserError
 from tinyship.probs import LOG_FLOOR, softmax
 
-from .members import Member, check_inputs, check_probs, member_fingerprint
+from .members import Member, check_inputs, check_probs, member_fingerprint, member_record
 
 COMBINES = ("mean", "geometric", "weights")
 
@@ -120,16 +120,18 @@ class Teacher:
                     "name": m.name,
                     "kind": m.kind,
                     "weight": round(float(w), 6),
-                    "bytes": int(nbytes),
+                    "bytes": None if nbytes is None else int(nbytes),
                     "bytes_method": how,
+                    **member_record(m),
                 }
             )
-            if w > 0:
+            if w > 0 and nbytes is not None:
                 total += int(nbytes)
         return {
             "combine": self.combine,
             "members": members,
             "bytes": total,
-            "bytes_method": "sum of the serialized sizes of members with non-zero weight (see each member)",
+            "bytes_method": "sum of the serialized sizes of members with non-zero weight (see each "
+            "member; one whose size could not be measured is left out)",
             "selection": self.selection,
         }

@@ -14,7 +14,16 @@ probabilities ``[n, C]``; the members can come from any framework:
 - ``torch``: an in-process ``nn.Module`` (API) or a TorchScript file (recipe);
 - ``pt2``: a ``torch.export`` program (``tinyship.pt2.load``: no pickled entries);
 - ``precomputed``: outputs saved next to the inputs they were computed for; they
-  can label those rows only.
+  can label those rows only;
+- ``keras``: a Keras 3 ``.keras`` file on the torch backend (extra ``tinyship[keras]``);
+- ``python``: any object with ``predict_proba`` (or a callable) given through the API,
+  never pickled (:class:`PythonMember`).
+
+The input contract: every explicit member receives the features exactly as they are in
+the data file, unless it declares ``input: normalized`` (:class:`NormalizedInput`);
+library models, fitted on normalized features, are wrapped the same way. What a member
+declares it returns (``output: probs | logits``) is checked against what it returns
+(:func:`as_probs`).
 
 Every adapter checks what goes in (:func:`check_inputs`) and what comes out
 (:func:`check_probs`), so a foreign model fails with a message, not a wrong label.
@@ -25,15 +34,16 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tinyship.errors import UserError
+from tinyship.errors import InternalError, UserError
 from tinyship.probs import softmax as _softmax
 
-KINDS = ("sklearn", "sklearn-pickle", "onnx", "torch", "pt2", "precomputed")
+KINDS = ("sklearn", "sklearn-pickle", "onnx", "torch", "pt2", "precomputed", "keras", "python")
 OUTPUTS = ("probs", "logits")
 SUM_TOL = 1e-3  # rows of a member's probabilities must sum to 1 within this
 
@@ -98,9 +108,9 @@ def check_inputs(x: Any, who: str, width: int | None = None) -> np.ndarray:
 def check_probs(p: Any, who: str, n: int, num_classes: int | None) -> np.ndarray:
     """A member's output must be [n, C], finite, rows summing to 1.
 
-    Non-negative outputs whose rows do not sum to 1 (e.g. vote counts) are
-    renormalized; negative outputs look like logits and are refused, because
-    renormalizing them would silently produce nonsense.
+    Rows within ``SUM_TOL`` of 1 are renormalized exactly (float round-off); negative
+    outputs and non-negative rows that do not sum to 1 (scores, vote counts) are refused
+    with the declaration to use, because renormalizing them would silently change them.
     """
     p = np.asarray(p, dtype=np.float64)
     if p.ndim != 2 or p.shape[0] != n:
@@ -125,11 +135,12 @@ def check_probs(p: Any, who: str, n: int, num_classes: int | None) -> np.ndarray
     p = np.maximum(p, 0.0)
     sums = p.sum(axis=1)
     if np.abs(sums - 1.0).max() > SUM_TOL:
-        if (sums <= 0).any():
-            raise UserError(
-                f"member '{who}' returned an all-zero row (row {int(np.argmax(sums <= 0))}); "
-                "cannot turn it into probabilities."
-            )
+        worst = int(np.argmax(np.abs(sums - 1.0)))
+        raise UserError(
+            f"member '{who}' returned probabilities whose row {worst} sums to {sums[worst]:.4g}, "
+            f"not 1 (tolerance {SUM_TOL}). If these are scores or logits, declare the member's "
+            "'output: logits' (softmax is applied); if they are probabilities, normalize each row."
+        )
     p = p / sums[:, None]
     return p.astype(np.float32)
 
@@ -182,11 +193,19 @@ class SklearnMember:
             p, getattr(self.estimator, "classes_", None), self.num_classes, self.name
         )
 
-    def serialized_bytes(self) -> tuple[int, str]:
-        return len(pickle.dumps(self.estimator)), "len(pickle.dumps(estimator))"
+    probe: np.ndarray | None = None  # set by build_teacher: rows to hash outputs on
+
+    def serialized_bytes(self) -> tuple[int | None, str]:
+        try:
+            return len(pickle.dumps(self.estimator)), "len(pickle.dumps(estimator))"
+        except Exception as exc:  # e.g. an object holding an onnxruntime session
+            return None, f"not measured: the estimator cannot be pickled ({type(exc).__name__})"
 
     def fingerprint(self) -> str:
-        return _sha256_bytes(b"sklearn", pickle.dumps(self.estimator))
+        try:
+            return _sha256_bytes(b"sklearn", pickle.dumps(self.estimator))
+        except Exception:
+            return _probe_fingerprint(self)
 
 
 class SklearnPickleMember(SklearnMember):
@@ -254,7 +273,7 @@ class TorchMember:
             if hasattr(out, "detach")
             else np.asarray(out, dtype=np.float32)
         )
-        return _softmax(out.astype(np.float64)) if self.output == "logits" else out
+        return as_probs(out, self.output, self.name)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         return self._forward(check_inputs(x, f"member '{self.name}'", self.width))
@@ -397,7 +416,7 @@ class OnnxMember:
             labels = sorted(out[0]) if out else []
             out = np.array([[row[k] for k in labels] for row in out], dtype=np.float64)
         out = np.asarray(out, dtype=np.float64)
-        return _softmax(out) if self.output == "logits" else out
+        return as_probs(out, self.output, self.name)
 
     def serialized_bytes(self) -> tuple[int, str]:
         return self.path.stat().st_size, "ONNX file size"
@@ -460,7 +479,7 @@ class PrecomputedMember:
                 "(onnx, pt2, torch, sklearn): add one, or use transfer.method 'original' with jitter 0."
             )
         out = self.outputs[idx[:, 0]].astype(np.float64)
-        return _softmax(out) if self.output == "logits" else out
+        return as_probs(out, self.output, self.name)
 
     def serialized_bytes(self) -> tuple[int, str]:
         return (
@@ -485,3 +504,204 @@ def member_fingerprint(m: Member) -> str:
     return _sha256_bytes(
         b"opaque", m.name.encode(), m.kind.encode(), repr(m.serialized_bytes()).encode()
     )
+
+
+# ---------------------------------------------------------------- the input/output contract
+
+INPUTS = ("raw", "normalized")
+PROBE_ROWS = 64  # rows of the training split a Python member's outputs are hashed on
+
+
+def as_probs(out: Any, declared: str, who: str) -> np.ndarray:
+    """A member's raw output turned into probabilities per its declaration, checked both ways.
+
+    ``logits`` rows that are already probabilities (all in [0, 1], summing to 1) would be
+    softmaxed a second time into near-uniform rows; ``probs`` rows that do not sum to 1 would
+    be silently renormalized. Both are refused with the declaration to use instead.
+    """
+    out = np.asarray(out, dtype=np.float64)
+    if out.ndim != 2 or not len(out) or not np.isfinite(out).all():
+        return out if declared == "probs" else _softmax(out) if out.ndim == 2 else out
+    if declared == "logits":
+        if (out >= 0).all() and (out <= 1).all() and np.abs(out.sum(1) - 1).max() <= SUM_TOL:
+            raise UserError(
+                f"member '{who}' is declared 'output: logits' but returns rows that are already "
+                "probabilities (all in [0, 1], each summing to 1); softmax would flatten them. "
+                "Declare 'output: probs' for this member."
+            )
+        return _softmax(out)
+    if (out >= -1e-6).all():
+        worst = int(np.argmax(np.abs(out.sum(1) - 1)))
+        if abs(out[worst].sum() - 1) > SUM_TOL:
+            raise UserError(
+                f"member '{who}' is declared 'output: probs' but row {worst} sums to "
+                f"{out[worst].sum():.4g}, not 1 (tolerance {SUM_TOL}). If these are scores or "
+                "logits, declare 'output: logits' (softmax is applied); if they are probabilities, "
+                "normalize each row to sum to 1."
+            )
+    return out
+
+
+class NormalizedInput:
+    """A member fed the normalized features (``(x - mean) / std`` of the training split).
+
+    Library models are fitted on them; an explicit member gets them only when it declares
+    ``input: normalized``. Every other member receives the rows exactly as in the data file.
+    """
+
+    input_kind = "normalized"
+
+    def __init__(self, member: Any, normalize: Callable[[np.ndarray], np.ndarray], key: str):
+        self.member, self.normalize, self.key = member, normalize, key
+        self.name, self.kind = member.name, member.kind
+
+    def __getattr__(self, attr: str) -> Any:  # output, output_name, ...: the wrapped member's
+        if attr == "member":
+            raise AttributeError(attr)
+        return getattr(self.member, attr)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        return self.member.predict_proba(self.normalize(np.asarray(x, dtype=np.float32)))
+
+    def serialized_bytes(self) -> tuple[int | None, str]:
+        return self.member.serialized_bytes()
+
+    def fingerprint(self) -> str:
+        return _sha256_bytes(
+            b"normalized", self.key.encode(), member_fingerprint(self.member).encode()
+        )
+
+
+class PythonMember:
+    """Any Python object with ``predict_proba`` (or a callable ``x -> outputs``), never pickled.
+
+    Its fingerprint (the teacher-output cache key) comes from ``name`` and ``version`` when
+    the user gives a version, else from a hash of its outputs on a fixed probe (the first
+    rows of the training split), so an object holding e.g. an onnxruntime session works.
+    """
+
+    kind = "python"
+
+    def __init__(
+        self,
+        model: Any,
+        name: str | None = None,
+        version: str | None = None,
+        output: str = "probs",
+        input: str = "raw",
+    ) -> None:
+        if not (hasattr(model, "predict_proba") or callable(model)):
+            raise UserError(
+                f"members=[...]: {type(model).__name__} has no predict_proba and is not callable. "
+                "Pass an object with predict_proba(x) -> [n, C] probabilities, or a function."
+            )
+        if output not in OUTPUTS:
+            raise UserError(f"member '{name}': output must be one of {OUTPUTS}; got {output!r}.")
+        if input not in INPUTS:
+            raise UserError(f"member '{name}': input must be one of {INPUTS}; got {input!r}.")
+        self.model, self.version, self.output, self.input_kind = model, version, output, input
+        self.name = name or getattr(model, "name", None) or type(model).__name__
+        self.probe: np.ndarray | None = None
+        self.num_classes: int | None = None
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        x = check_inputs(x, f"member '{self.name}'")
+        fn = getattr(self.model, "predict_proba", None) or self.model
+        out = np.asarray(fn(x))
+        p = as_probs(out, self.output, self.name)
+        return _expand_classes(
+            p, getattr(self.model, "classes_", None), self.num_classes, self.name
+        )
+
+    def serialized_bytes(self) -> tuple[int | None, str]:
+        try:
+            return len(pickle.dumps(self.model)), "len(pickle.dumps(model)) (in memory only)"
+        except Exception as exc:
+            return None, f"not measured: the object cannot be serialized ({type(exc).__name__})"
+
+    def fingerprint(self) -> str:
+        if self.version is not None:
+            return _sha256_bytes(b"python", self.name.encode(), str(self.version).encode())
+        return _probe_fingerprint(self)
+
+
+def member_record(m: Any) -> dict:
+    """What the card says a member was fed and which of its outputs was used."""
+    rec = {"input": getattr(m, "input_kind", "raw"), "output": getattr(m, "output", "probs")}
+    name = getattr(m, "output_name", None)
+    if name is not None:
+        rec["output_name"] = name
+    if getattr(m, "version", None) is not None:
+        rec["version"] = str(m.version)
+    return rec
+
+
+class KerasMember:
+    """A Keras 3 model saved as ``.keras``, run on the torch backend (optional extra ``tinyship[keras]``).
+
+    Loaded with ``safe_mode=True``, so a file cannot run Python code (Lambda layers) when read.
+    Rows are reshaped to the model's per-row input shape; a channels-last image input
+    ``[H, W, C]`` gets rows in the data's ``[C, H, W]`` order, transposed.
+    """
+
+    kind = "keras"
+
+    def __init__(self, name: str, path: Path, output: str = "probs") -> None:
+        import os
+
+        os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is first imported
+        try:
+            import keras
+        except ImportError as exc:
+            raise UserError(
+                f"member '{name}' is a Keras model, but keras is not installed. "
+                "Install the extra: pip install 'tinyship[keras]'."
+            ) from exc
+        self.name, self.path, self.output = name, Path(path), output
+        try:
+            self.model = keras.saving.load_model(str(path), safe_mode=True)
+        except Exception as exc:
+            raise UserError(
+                f"member '{name}': '{path}' cannot be loaded as a Keras model ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:200]}). Save it with model.save('model.keras')."
+            ) from exc
+        shape = tuple(self.model.input_shape[1:])
+        if not all(isinstance(s, int) for s in shape):
+            raise UserError(
+                f"member '{name}': the Keras model's input shape {list(self.model.input_shape)} "
+                "must be static per row (only the batch dimension may be None)."
+            )
+        self.input_shape = shape
+        self.width = int(np.prod(shape))
+        self.backend = keras.backend.backend()
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        x = check_inputs(x, f"member '{self.name}'", self.width)
+        feed = x
+        if len(self.input_shape) == 3:  # [H, W, C] from rows laid out [C, H, W]
+            h, w, c = self.input_shape
+            feed = x.reshape(len(x), c, h, w).transpose(0, 2, 3, 1)
+        elif len(self.input_shape) > 1:
+            feed = x.reshape(len(x), *self.input_shape)
+        try:
+            out = self.model.predict(feed, batch_size=4096, verbose=0)
+        except Exception as exc:
+            raise UserError(
+                f"member '{self.name}' (keras) failed on inputs of shape {list(feed.shape)}: "
+                f"{str(exc).splitlines()[0][:300]}"
+            ) from exc
+        return as_probs(np.asarray(out), self.output, self.name)
+
+    def serialized_bytes(self) -> tuple[int, str]:
+        return self.path.stat().st_size, ".keras file size"
+
+    def fingerprint(self) -> str:
+        return _sha256_bytes(b"keras", _file_sha256(self.path).encode(), self.output.encode())
+
+
+def _probe_fingerprint(m: Any) -> str:
+    """A hash of a member's outputs on the fixed probe rows: its identity without pickling it."""
+    if getattr(m, "probe", None) is None:
+        raise InternalError(f"member '{m.name}': fingerprint asked before a probe was set")
+    p = np.asarray(m.predict_proba(m.probe), dtype=np.float64)
+    return _sha256_bytes(b"probe", m.name.encode(), np.round(p, 6).tobytes())

@@ -34,7 +34,13 @@ from tinyship.recipe import load_recipe, validate
 
 from . import data as data_mod
 from .card import Lineage, build_card, holdout_metrics
-from .students import build_student, count_params_macs, student_input_shape, validate_spec
+from .students import (
+    RawInput,
+    build_student,
+    count_params_macs,
+    student_input_shape,
+    validate_spec,
+)
 from .train import (
     EpochData,
     FitResult,
@@ -97,7 +103,13 @@ class Config:
 
 @dataclass
 class Data:
-    """The splits, normalised with statistics of the training split, and the student's input shape."""
+    """The raw splits (as in the data file), the normalization fitted on the training split,
+    and the student's input shape.
+
+    Everything downstream takes raw rows: teacher members (library models normalize inside,
+    see ``building.build_teacher``) and the student, whose graph starts with the
+    normalization and the one-hot of nominal columns (``students.RawInput``).
+    """
 
     dataset: Any  # distill.data.Dataset (raw splits, labels, source)
     normalizer: data_mod.Normalizer
@@ -105,6 +117,17 @@ class Data:
     x_train: np.ndarray
     x_val: np.ndarray
     x_holdout: np.ndarray
+    nominal_sizes: dict[int, int]  # nominal column -> categories (one-hot inside the student)
+
+    @property
+    def net_shape(self) -> tuple[int, ...]:
+        """What the student's layers see after the encoding."""
+        return RawInput.encoded_shape(self.input_shape, self.nominal_sizes)
+
+    def make_student(self, spec: dict) -> RawInput:
+        net = build_student(spec, self.net_shape, self.dataset.num_classes)
+        n = self.normalizer
+        return RawInput(net, self.input_shape, n.mean, n.std, self.nominal_sizes)
 
     @property
     def layout(self) -> str:
@@ -206,7 +229,17 @@ def load_data(cfg: Config) -> Data:
             f"data '{ds.name}' has {ds.n_features}."
         )
     norm = data_mod.Normalizer.fit(ds.x_train, cfg.sections["data"]["normalize"])
-    return Data(ds, norm, tuple(shape), norm(ds.x_train), norm(ds.x_val), norm(ds.x_holdout))
+    sizes = _nominal_sizes(ds) if len(shape) == 1 else {}
+    return Data(ds, norm, tuple(shape), ds.x_train, ds.x_val, ds.x_holdout, sizes)
+
+
+def _nominal_sizes(ds: Any) -> dict[int, int]:
+    """Categories per nominal column (from the data's vocabulary, else the training codes)."""
+    sizes = {}
+    for j in np.flatnonzero(ds.nominal):
+        vocab = ds.categories.get(int(j))
+        sizes[int(j)] = len(vocab) if vocab else int(ds.x_train[:, j].max()) + 1
+    return sizes
 
 
 def build_teacher(
@@ -227,11 +260,20 @@ def build_teacher(
         members=members,
         trust_pickles=trust_pickles,
         input_shape=ds.image_shape,
+        normalize=(data.normalizer, _short_hash(data.normalizer.card())),
+        specialists=cfg.recipe.get("specialists"),
     )
 
 
+def _short_hash(obj: Any) -> str:
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def make_transfer_set(cfg: Config, data: Data) -> np.ndarray:
-    """The transfer set, grown in raw space (nominal values stay in their set), then normalised."""
+    """The transfer set, grown in raw space (nominal values stay in their set), kept raw."""
     from .transfer import make_transfer
 
     ds = data.dataset
@@ -243,7 +285,7 @@ def make_transfer_set(cfg: Config, data: Data) -> np.ndarray:
         image_shape=ds.image_shape,
     )
     data_mod.check_finite(raw, "the transfer set")
-    return data.normalizer(raw)
+    return raw
 
 
 def label(cfg: Config, data: Data, teacher: Any, x_transfer: np.ndarray, dist_ctx: Any) -> Labels:
@@ -287,14 +329,16 @@ def train_student(
     def epoch_data(epoch: int) -> EpochData:
         if sigma <= 0:
             return fixed
-        xj = jitter(x_transfer, sigma, np.random.default_rng([cfg.seed, epoch]))
+        # sigma is in normalized units: the noise is drawn there and mapped back to raw rows
+        norm = data.normalizer
+        xj = norm.inverse(jitter(norm(x_transfer), sigma, np.random.default_rng([cfg.seed, epoch])))
         pj = np.asarray(teacher.predict_proba(xj), dtype=np.float32)
         return EpochData(
             data.shaped(xj), torch.from_numpy(pj.argmax(1).astype(np.int64)), log_probs(pj)
         )
 
     torch.manual_seed(cfg.seed)
-    model = build_student(cfg.sections["student"], data.input_shape, data.dataset.num_classes)
+    model = data.make_student(cfg.sections["student"])
     p_val = torch.from_numpy(labels.val)
     result = fit(
         model,
@@ -330,7 +374,7 @@ def train_baseline(
     ds = data.dataset
     fixed = EpochData(data.shaped(data.x_train), torch.from_numpy(ds.y_train), None)
     torch.manual_seed(cfg.seed)
-    model = build_student(cfg.sections["student"], data.input_shape, ds.num_classes)
+    model = data.make_student(cfg.sections["student"])
     y_val = torch.from_numpy(ds.y_val)
     result = fit(
         model,
@@ -417,7 +461,7 @@ def write_student_dir(
             cfg,
             data,
             teacher.describe(),
-            count_params_macs(student.model, data.input_shape),
+            count_params_macs(student.model.net, data.net_shape),
             rundir.path_bytes(folder / "student.pt2"),
             metrics,
             n_transfer=n_transfer,

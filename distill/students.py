@@ -230,6 +230,65 @@ def build_student(
     return entry.build(spec, input_shape, num_classes)
 
 
+# ---- raw inputs in: the shipped graph --------------------------------------------------
+
+
+class RawInput(nn.Module):
+    """The shipped student: features exactly as in the data file in, logits out.
+
+    The normalization fitted on the training split (``(x - mean) / std``) and the one-hot
+    encoding of nominal columns (integer codes -> one column per category) are the first
+    ops of the graph, so ``student.pt2`` and every export take raw rows and an application
+    feeds what it reads. A code outside ``0..K-1`` (a category never seen) one-hots to zeros.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        input_shape: tuple[int, ...],
+        mean: Any,
+        std: Any,
+        nominal_sizes: dict[int, int] | None = None,
+    ) -> None:
+        super().__init__()
+        self.net = net
+        shape = tuple(int(s) for s in input_shape)
+        mean_t = torch.as_tensor(mean, dtype=torch.float32)
+        std_t = torch.as_tensor(std, dtype=torch.float32)
+        if mean_t.ndim:  # per feature column: one value per element of a row
+            mean_t, std_t = mean_t.reshape(shape), std_t.reshape(shape)
+        self.register_buffer("mean", mean_t)
+        self.register_buffer("std", std_t)
+        sizes = dict(sorted((nominal_sizes or {}).items()))
+        if sizes and len(shape) != 1:
+            raise UserError(
+                f"nominal columns need flat inputs [d]; the student input is {list(shape)}."
+            )
+        width = shape[0] if len(shape) == 1 else 0
+        self.continuous = [j for j in range(width) if j not in sizes]
+        self.nominal = list(sizes)
+        for j, k in sizes.items():
+            self.register_buffer(f"codes_{j}", torch.arange(k, dtype=torch.float32))
+
+    @staticmethod
+    def encoded_shape(
+        input_shape: tuple[int, ...], nominal_sizes: dict[int, int]
+    ) -> tuple[int, ...]:
+        """The shape the inner network sees: continuous columns plus one column per category."""
+        if not nominal_sizes:
+            return tuple(input_shape)
+        return (int(input_shape[0]) - len(nominal_sizes) + sum(nominal_sizes.values()),)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = (x - self.mean) / self.std
+        if self.nominal:
+            parts = [z[:, self.continuous]] + [
+                (x[:, j : j + 1] == getattr(self, f"codes_{j}")).to(x.dtype) for j in self.nominal
+            ]
+            z = torch.cat(parts, dim=1)
+        return self.net(z)
+
+
 @dataclass
 class Complexity:
     """Parameter count and multiply-accumulates for one sample, per layer and in total."""

@@ -171,7 +171,7 @@ def test_recipe_errors(section, message, digits):
 
 
 def test_specialists_teach_a_student_through_the_distill_stage(tmp_path):
-    """The combined model as the teacher of one small student, written as a run directory (student/)."""
+    """The recipe's specialists section becomes the teacher of one small student (student/)."""
     import json
 
     from distill.pipeline import run as distill
@@ -185,20 +185,39 @@ def test_specialists_teach_a_student_through_the_distill_stage(tmp_path):
         "student": {"kind": "mlp", "hidden": [16]},
         "train": {"epochs": 3, "baseline": False},
     }
-    ds = load_data(recipe["data"])
-    nz = Normalizer.fit(ds.x_train, "scalar")
-    member = SP.member_from_recipe(
-        recipe["specialists"],
-        nz(ds.x_train),
-        ds.y_train,
-        n_features=64,
-        image_shape=ds.image_shape,
-        num_classes=10,
-        seed=0,
-    )
-    res = distill(recipe, tmp_path / "run", members=[member], progress=False)
+    res = distill(recipe, tmp_path / "run", progress=False)
     card = json.loads((tmp_path / "run" / "student" / "card.json").read_text())
-    assert [m["name"] for m in card["teacher"]["members"]] == ["specialists"]
-    assert card["teacher"]["members"][0]["bytes"] > 0
+    (member,) = card["teacher"]["members"]
+    assert member["name"] == "specialists" and member["bytes"] > 0
+    assert member["input"] == "normalized"  # fitted on data.normalize's features, fed them
     assert card["metrics"]["holdout"]["teacher"]["accuracy"] > 0.8
     assert res.card["metrics"]["holdout"]["student"]["accuracy"] > 0.5
+
+
+def test_specialists_recipe_runs_through_the_cli(tmp_path, shared_data):
+    """recipes/specialists.yaml through ``python -m distill``, epochs cut to seconds."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    repo = Path(__file__).resolve().parents[2]
+    recipe = yaml.safe_load((repo / "recipes" / "specialists.yaml").read_text())
+    recipe["data"]["path"] = str((repo / "recipes" / recipe["data"]["path"]).resolve())
+    recipe["data"].update(max_train=1500, max_val=300, max_holdout=500)
+    recipe["specialists"].update(generalist_epochs=2, epochs=1, combine_steps=20)
+    recipe["transfer"]["size_multiplier"] = 1
+    path = tmp_path / "specialists.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    cmd = [sys.executable, "-m", "distill", "--recipe", str(path), "--out", str(tmp_path / "run")]
+    proc = subprocess.run(
+        [*cmd, "--epochs", "2", "--quiet"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    card = json.loads((tmp_path / "run" / "student" / "card.json").read_text())
+    assert [m["name"] for m in card["teacher"]["members"]] == ["specialists"]
+    assert card["metrics"]["holdout"]["teacher"]["accuracy"] > 1 / 26  # better than chance

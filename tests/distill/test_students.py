@@ -82,3 +82,29 @@ def test_conv_student_on_flat_data_is_refused():
         UserError, match=r"student kind 'cnn' needs image-shaped data .* 14 features"
     ):
         student_input_shape({"kind": "cnn"}, 14, None)
+
+
+def test_raw_input_folds_normalization_and_one_hot_into_the_graph():
+    """student.pt2 takes raw rows: (x - mean) / std and the one-hot of codes are graph ops."""
+    import numpy as np
+
+    from distill.students import RawInput
+
+    torch.manual_seed(0)
+    mean, std = np.array([10.0, 0.0, 5.0], np.float32), np.array([2.0, 1.0, 4.0], np.float32)
+    shape = RawInput.encoded_shape((3,), {1: 3})
+    assert shape == (5,)
+    net = torch.nn.Linear(5, 2)
+    model = RawInput(net, (3,), mean, std, {1: 3}).eval()
+    x = torch.tensor([[12.0, 2.0, 1.0], [8.0, 0.0, 9.0], [10.0, 7.0, 5.0]])  # code 7 is unseen
+    want = torch.cat(
+        [
+            (x[:, [0, 2]] - torch.tensor([10.0, 5.0])) / torch.tensor([2.0, 4.0]),
+            torch.tensor([[0.0, 0, 1], [1, 0, 0], [0, 0, 0]]),
+        ],
+        1,
+    )
+    torch.testing.assert_close(model(x), net(want))
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(model, (x[:2].clone(),), dynamic_shapes=({0: batch},))
+    torch.testing.assert_close(program.module()(x), net(want))

@@ -17,6 +17,7 @@ from distill.members import (
     OnnxMember,
     PrecomputedMember,
     Pt2Member,
+    PythonMember,
     SklearnMember,
     TorchMember,
 )
@@ -96,6 +97,25 @@ def files(models, digits, tmp_path_factory):
     return root
 
 
+def keras_model(root):
+    """A tiny Keras 3 classifier (torch backend) built here and saved as .keras."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((64,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(10, activation="softmax"),
+        ]
+    )
+    if not (root / "net.keras").exists():
+        model.save(root / "net.keras")
+    return keras.saving.load_model(root / "net.keras")
+
+
 def softmax_net(net, x):
     with torch.no_grad():
         return torch.softmax(net(torch.from_numpy(x)), -1).numpy()
@@ -124,6 +144,15 @@ def member_case(kind: str, models, files) -> tuple:
     }
     if kind == "sklearn":
         return SklearnMember("m", models["lr"]), models["lr"].predict_proba
+    if kind == "python":  # any object with predict_proba, never pickled; fingerprint from a probe
+        member = PythonMember(models["lr"], name="m")
+        member.probe = np.zeros((4, 64), np.float32)
+        return member, models["lr"].predict_proba
+    if kind == "keras":
+        model = keras_model(files)
+        return load_member({"name": "m", "kind": "keras", "path": "net.keras"}, 0, files, 10), (
+            lambda x: model.predict(x, verbose=0)
+        )
     spec, ref = specs[kind]
     return load_member(spec, 0, files, 10, trust_pickles=True), ref
 
@@ -201,9 +230,31 @@ def test_zero_weight_members_are_not_run():
     assert t.describe()["bytes"] == 10
 
 
-def test_non_negative_unnormalized_outputs_are_renormalized():
+def test_non_negative_rows_not_summing_to_one_are_refused_not_renormalized():
     t = Teacher([Fixed("votes", [3.0, 1.0])], np.ones(1))
-    np.testing.assert_allclose(t.predict_proba(np.zeros((2, 2)))[0], [0.75, 0.25], atol=1e-6)
+    with pytest.raises(
+        UserError, match=r"'votes' returned probabilities whose row 0 sums to 4.*'output: logits'"
+    ):
+        t.predict_proba(np.zeros((2, 2)))
+    ok = Teacher([Fixed("close", [0.7500004, 0.25])], np.ones(1))  # float round-off is fine
+    np.testing.assert_allclose(ok.predict_proba(np.zeros((2, 2)))[0], [0.75, 0.25], atol=1e-5)
+
+
+def test_declared_outputs_are_checked_both_ways():
+    from distill.members import as_probs
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8]])
+    with pytest.raises(
+        UserError,
+        match=r"'m' is declared 'output: logits' but .* already probabilities.*'output: probs'",
+    ):
+        as_probs(probs, "logits", "m")
+    with pytest.raises(
+        UserError, match=r"'m' is declared 'output: probs' but row 0 sums to 3.*'output: logits'"
+    ):
+        as_probs(np.array([[2.0, 1.0], [0.5, 0.5]]), "probs", "m")
+    np.testing.assert_allclose(as_probs(np.log(probs), "logits", "m"), probs)
+    np.testing.assert_allclose(as_probs(probs, "probs", "m"), probs)
 
 
 @pytest.mark.parametrize(
@@ -216,7 +267,7 @@ def test_non_negative_unnormalized_outputs_are_renormalized():
         ),
         ([0.5, 0.5], 3, r"member 'bad' returned 2 classes; the data has 3"),
         ([np.nan, 1.0], None, r"member 'bad' returned NaN or infinite outputs"),
-        ([0.0, 0.0], None, r"member 'bad' returned an all-zero row"),
+        ([0.0, 0.0], None, r"member 'bad' returned probabilities whose row 0 sums to 0"),
     ],
 )
 def test_bad_member_outputs_name_the_member(rows, num_classes, match):
@@ -237,6 +288,9 @@ def test_describe_and_fingerprint(models, files):
         "weight": 0.75,
         "bytes": (files / "rf.onnx").stat().st_size,
         "bytes_method": "ONNX file size",
+        "input": "raw",  # fed the rows as in the data file; the output used is named
+        "output": "probs",
+        "output_name": "probabilities",
     }
     assert d["bytes"] == sum(m["bytes"] for m in d["members"])
     assert t.fingerprint() == Teacher([a, b], np.array([1.0, 3.0]), "mean").fingerprint()
@@ -309,7 +363,7 @@ def test_sklearn_member_missing_classes_are_placed_at_their_label(digits):
     [
         (
             {"members": [{"name": "m", "kind": "tensorflow", "path": "x"}]},
-            r"teacher\.members\[0\]\.kind' must be one of onnx, pt2, torch, precomputed, "
+            r"teacher\.members\[0\]\.kind' must be one of onnx, pt2, torch, keras, precomputed, "
             r"sklearn-pickle; got 'tensorflow'",
         ),
         (
@@ -370,7 +424,7 @@ def test_input_errors_name_the_value(files, digits):
 
 
 def test_every_recipe_kind_has_a_loader():
-    assert set(MEMBER_LOADERS) == set(KINDS) - {"sklearn"}
+    assert set(MEMBER_LOADERS) == set(KINDS) - {"sklearn", "python"}  # API-only kinds
 
 
 def test_image_teachers_get_rows_reshaped_to_their_input_shape(tmp_path, digits):

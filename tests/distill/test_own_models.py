@@ -1,0 +1,147 @@
+"""Done-when tests of issue 13: the user's own data and models, fed raw, and a student that takes raw rows.
+
+Each test distills from files a user would have (a CSV with a categorical column and string labels,
+an npz with its own test split, a folder of PNGs), with a teacher trained on the raw columns, and
+checks the teacher's holdout accuracy against the model's own, the student against the teacher, and
+an exported ONNX file on the raw test rows against the student.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from distill import run as distill
+
+COLOURS = ("red", "green", "blue")
+
+
+def _rows(n: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str], list[str]]:
+    """Columns on very different scales (income ~5e4, age ~50) plus a colour; three string labels."""
+    income = rng.normal(50000, 15000, n)
+    age = rng.uniform(18, 80, n)
+    noise = rng.normal(0.5, 0.2, n)
+    colour = rng.choice(COLOURS, n)
+    effect = np.select([colour == "red", colour == "blue"], [1.0, -1.0], 0.0)
+    score = (income - 50000) / 15000 + (age - 49) / 18 + effect
+    label = np.where(score > 0.6, "high", np.where(score < -0.6, "low", "mid"))
+    return np.stack([income, age, noise], 1), list(colour), list(label)
+
+
+def _write_csv(path: Path, num: np.ndarray, colour: list[str], label: list[str]) -> None:
+    lines = ["income,age,noise,colour,band"]
+    lines += [
+        f"{a:.2f},{b:.3f},{c:.4f},{col},{lab}" for (a, b, c), col, lab in zip(num, colour, label)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _encode(num: np.ndarray, colour: list[str]) -> np.ndarray:
+    """The documented raw layout: feature columns in file order, a category as its index in the
+    sorted training values (blue=0, green=1, red=2)."""
+    codes = {c: i for i, c in enumerate(sorted(COLOURS))}
+    x = np.column_stack([num, [codes[c] for c in colour]])
+    return np.round(x.astype(np.float64), 4).astype(np.float32)  # as written to the CSV
+
+
+def _onnx_accuracy(path: Path, x: np.ndarray, y: np.ndarray, output: str | None = None) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = output or sess.get_outputs()[0].name
+    (out,) = sess.run([name], {sess.get_inputs()[0].name: x.astype(np.float32)})
+    return float((np.asarray(out).argmax(1) == y).mean())
+
+
+def _export_onnx_fp32(run: Path) -> dict:
+    from export import run as export_run
+
+    export_run(run, formats=["onnx"], precisions=["fp32"], force=True)
+    return json.loads((run / "export" / "exports.json").read_text())
+
+
+def test_csv_with_skl2onnx_member_trained_on_raw_columns(tmp_path):
+    from skl2onnx import to_onnx
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    num, col, lab = _rows(900, rng)
+    num_t, col_t, lab_t = _rows(300, rng)
+    (tmp_path / "data").mkdir()
+    _write_csv(tmp_path / "data" / "train.csv", num, col, lab)
+    _write_csv(tmp_path / "data" / "test.csv", num_t, col_t, lab_t)
+    labels = sorted(set(lab))  # high, low, mid: string labels map to sorted indices
+    x, x_test = _encode(_rows_from_csv(num), col), _encode(_rows_from_csv(num_t), col_t)
+    y = np.array([labels.index(v) for v in lab])
+    y_test = np.array([labels.index(v) for v in lab_t])
+    gb = GradientBoostingClassifier(n_estimators=60, max_depth=3, random_state=0).fit(x, y)
+    onx = to_onnx(gb, x[:1], options={id(gb): {"zipmap": False}}, target_opset=17)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "gb.onnx").write_bytes(onx.SerializeToString())
+    own = _onnx_accuracy(tmp_path / "models" / "gb.onnx", x_test, y_test, "probabilities")
+
+    recipe = {
+        "data": {
+            "name": "csv",
+            "path": "../data/train.csv",
+            "test_path": "../data/test.csv",
+            "label": "band",
+            "categorical": ["colour"],
+        },  # normalize: column (the default)
+        "teacher": {"members": [{"name": "gb", "kind": "onnx", "path": "../models/gb.onnx"}]},
+        "transfer": {"method": "munge", "size_multiplier": 4},
+        "student": {"kind": "mlp", "hidden": [32]},
+        "train": {"epochs": 20, "lr": 0.01, "batch_size": 128, "patience": 20, "baseline": False},
+        "export": {"thresholds": {"agreement": 0.99}},
+    }
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "csv.yaml").write_text(yaml.safe_dump(recipe))
+    res = distill(tmp_path / "recipes" / "csv.yaml", tmp_path / "run", progress=False)
+    m = res.card["metrics"]["holdout"]
+    print(
+        f"csv: gb own {own:.4f} teacher {m['teacher']['accuracy']:.4f} student {m['student']['accuracy']:.4f}"
+    )
+    assert res.card["labels"] == labels and m["n"] == 300
+    assert m["teacher"]["accuracy"] == pytest.approx(own, abs=1e-9)
+    assert m["student"]["accuracy"] >= own - 0.03
+    member = res.card["teacher"]["members"][0]
+    assert member["input"] == "raw" and member["output"] == "probs"
+    assert member["output_name"] == "probabilities"
+    spec = res.card["input"]
+    assert spec["shape"] == [4] and spec["dtype"] == "float32" and spec["raw"] is True
+    assert spec["columns"] == ["income", "age", "noise", "colour"]
+    assert spec["nominal"] == {
+        "colour": {"codes": ["blue", "green", "red"], "one_hot_in_graph": True}
+    }
+
+    exports = _export_onnx_fp32(tmp_path / "run")
+    (art,) = exports["artifacts"]
+    onnx_acc = _onnx_accuracy(tmp_path / "run" / "export" / art["file"], x_test, y_test)
+    print(f"csv: exported fp32 onnx on raw test rows {onnx_acc:.4f}")
+    assert onnx_acc == pytest.approx(m["student"]["accuracy"], abs=1e-9)
+    ho = np.load(tmp_path / "run" / "student" / "holdout.npz")
+    np.testing.assert_allclose(ho["x"], x_test, rtol=1e-6)  # parity is checked on raw rows
+
+
+def _rows_from_csv(num: np.ndarray) -> np.ndarray:
+    """The numeric columns as the CSV holds them (rounded as written)."""
+    return np.column_stack([np.round(num[:, 0], 2), np.round(num[:, 1], 3), np.round(num[:, 2], 4)])
+
+
+def test_readme_python_member_example_runs(tmp_path, capsys):
+    """The example in distill/README.md, executed as written (its run folder moved to tmp)."""
+    readme = (Path(__file__).resolve().parents[2] / "distill" / "README.md").read_text()
+    section = readme[readme.index("## Your own models from Python") :]
+    code = section[section.index("```python") + len("```python") : section.index("```\n", 10)]
+    assert "import pickle" not in code
+    code = code.replace('"build/python-member"', repr(str(tmp_path / "run")))
+    scope: dict = {"__name__": "readme_example"}
+    exec(compile(code, "distill/README.md", "exec"), scope)  # noqa: S102 - our own README
+    card = scope["result"].card
+    (member,) = card["teacher"]["members"]
+    assert member["kind"] == "python" and member["input"] == "raw" and member["bytes"] is None
+    assert card["metrics"]["holdout"]["teacher"]["accuracy"] > 0.8
