@@ -390,11 +390,12 @@ def estimate(
     estimate does not depend on the other files); the run's host measurements are a check on it."""
     host = p.catalog.get(HOST)
     fitted, loo, cal = _hostcal.host_fit(host)
+    family = {art["file"]: facts(art)[0] for art, _ in p.artifacts}
     check_rows = []
     for m in measured:
         if m.device != HOST or m.measurement is None:
             continue
-        fam = _estimate.family(m.measurement.runtime)
+        fam = family[m.artifact]
         pred = fitted.predict_s(analyses[m.artifact], host, fam)
         if pred is not None:
             meas = m.measurement.p50_ms
