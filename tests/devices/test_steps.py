@@ -76,18 +76,3 @@ def test_unknown_runner_fails_before_any_work(exported_run):
 def test_adb_needs_benchmark_model():
     with pytest.raises(UserError, match="--adb needs --benchmark-model PATH"):
         P.adb_targets(["emulator-5554"], None)
-
-
-def test_the_profile_stage_never_names_a_format():
-    """What runs where comes from exports.json's format facts, not from string switches."""
-    import ast
-    from pathlib import Path
-
-    src = Path(P.__file__).read_text()
-    names = {"onnx", "tflite", "coreml", "mlpackage", "onnxruntime", "litert"}
-    found = [
-        n.value
-        for n in ast.walk(ast.parse(src))
-        if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value in names
-    ]
-    assert found == []
