@@ -91,6 +91,24 @@ def build_run(files: list[str | Path], out_dir: str | Path, force: bool = False)
         if (out / stage).exists() and not force:
             raise UserError(f"'{out / stage}' already exists. Pass --force to replace it.")
     analyses = [_analysis.analyse(p) for p in paths]
+    first = analyses[0]
+    card = {
+        "schema": "tinyship.card/1",
+        "run": out.name,
+        "task": "unknown (profile FILE: no tinyship run made these files)",
+        "origin": "profile FILE",
+        "input": first.input,
+        "labels": None,
+        "metrics": {},
+        "lineage": {
+            "command": "profile FILE",
+            "files": [str(p.resolve()) for p in paths],
+            "created": _dt.datetime.now(_dt.UTC).isoformat(),
+            "versions": rundir.package_versions(),
+        },
+    }
+    with rundir.staged_dir(out, "student", force=True) as st:
+        rundir.atomic_write_json(st / "card.json", card)
     with rundir.staged_dir(out, "export", force=True) as exp:
         arts = []
         for p, a in zip(paths, analyses):
@@ -111,26 +129,14 @@ def build_run(files: list[str | Path], out_dir: str | Path, force: bool = False)
             )
         rundir.atomic_write_json(
             exp / "exports.json",
-            {"schema": "tinyship.exports/1", "origin": "profile FILE", "artifacts": arts},
+            {
+                "schema": "tinyship.exports/1",
+                "origin": "profile FILE",
+                # the integrity chain's link to the card written above (devices checks it)
+                "card_sha256": rundir.sha256_file(out / rundir.CARD),
+                "artifacts": arts,
+            },
         )
-    first = analyses[0]
-    card = {
-        "schema": "tinyship.card/1",
-        "run": out.name,
-        "task": "unknown (profile FILE: no tinyship run made these files)",
-        "origin": "profile FILE",
-        "input": first.input,
-        "labels": None,
-        "metrics": {},
-        "lineage": {
-            "command": "profile FILE",
-            "files": [str(p.resolve()) for p in paths],
-            "created": _dt.datetime.now(_dt.UTC).isoformat(),
-            "versions": rundir.package_versions(),
-        },
-    }
-    with rundir.staged_dir(out, "student", force=True) as st:
-        rundir.atomic_write_json(st / "card.json", card)
     return out
 
 

@@ -239,6 +239,12 @@ def _checked_artifacts(run_dir: Path, card: dict, exports: dict) -> list[tuple[d
                 raise UserError(
                     f"exports.json artifacts[{i}].{key} is {art.get(key)!r}; expected a string. {_RERUN_EXPORT}"
                 )
+        for key in ("input", "output"):  # tensor specs: read with .get by the report and ship
+            if art.get(key) is not None and not isinstance(art.get(key), dict):
+                raise UserError(
+                    f"exports.json artifacts[{i}].{key} is {art.get(key)!r}; expected an object "
+                    f"(the tensor spec) or null. {_RERUN_EXPORT}"
+                )
         if art.get("error"):
             continue
         path = rundir.inside(run_dir, "export", art["file"], f"exports.json artifacts[{i}].file")
@@ -765,8 +771,9 @@ def _mcu_c_files(
         for r in records
         if r.artifact == name and r.device_class == "mcu" and r.verdict == "fits"
     ]
-    if not mcus or art["format"] != "tflite" or art["precision"] != "int8-full":
-        return None
+    io_int8 = all((art.get(k) or {}).get("dtype") == "int8" for k in ("input", "output"))
+    if not mcus or art["format"] != "tflite" or art["precision"] != "int8-full" or not io_int8:
+        return None  # the C pair carries int8 I/O scales: only for files whose tensors are int8
     from .mcu_files import c_dir_name, write_model_c
 
     folder = c_dir_name(name)

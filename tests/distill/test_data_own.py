@@ -16,6 +16,8 @@ CSV = """size,colour,weight,kind
 2.5,green,1.5,pear
 1.2,blue,3.0,plum
 """
+# The loaders refuse fewer than distill.data.MIN_ROWS (20) rows: the same six rows four times.
+CSV24 = CSV + "".join(CSV.splitlines(keepends=True)[1:]) * 3
 
 
 def _csv(tmp_path, text=CSV, name="fruit.csv"):
@@ -25,7 +27,7 @@ def _csv(tmp_path, text=CSV, name="fruit.csv"):
 
 
 def test_csv_categorical_auto_and_string_labels(tmp_path):
-    _csv(tmp_path)
+    _csv(tmp_path, CSV24)
     ds = load_data(
         {"name": "csv", "path": "fruit.csv", "label": "kind", "holdout_fraction": 0.2},
         base_dir=tmp_path,
@@ -36,7 +38,7 @@ def test_csv_categorical_auto_and_string_labels(tmp_path):
     assert ds.categories == {1: ["blue", "green", "red"]}
     x = np.concatenate([ds.x_train, ds.x_val, ds.x_holdout])
     y = np.concatenate([ds.y_train, ds.y_val, ds.y_holdout])
-    assert len(x) == 6 and set(x[:, 1].tolist()) == {0.0, 1.0, 2.0}
+    assert len(x) == 24 and set(x[:, 1].tolist()) == {0.0, 1.0, 2.0}
     # each row's label index matches its name: apples are red (code 2) in this file
     assert set(x[y == 0, 1].tolist()) == {2.0}
     assert ds.input_encoding()["nominal"] == {"colour": ["blue", "green", "red"]}
@@ -56,13 +58,15 @@ def test_csv_separate_test_file_is_the_holdout(tmp_path):
 
 
 def test_csv_missing_value_names_line_and_column_unless_imputed(tmp_path):
-    _csv(tmp_path, CSV.replace("2.0,green,1.0", "2.0,green,"))
+    _csv(tmp_path, CSV24.replace("2.0,green,1.0", "2.0,green,", 1))
     section = {"name": "csv", "path": str(tmp_path / "fruit.csv"), "label": "kind"}
     with pytest.raises(UserError, match=r"line 3, column 'weight': missing value.*data.impute"):
         load_data(section)
     ds = load_data({**section, "impute": "median"})
     x = np.concatenate([ds.x_train, ds.x_val, ds.x_holdout])
-    assert 3.0 in x[:, 2]  # median of 3.5, 2.5, 4.0, 1.5, 3.0
+    assert (
+        3.0 in x[:, 2]
+    )  # median of the 23 weights left (3.5, 2.5, 4.0, 1.5, 3.0 four times, 1.0 three)
 
 
 def test_csv_errors_name_the_value_and_fix(tmp_path):
@@ -133,7 +137,7 @@ def _pngs(root, n_per_class=6, size=(6, 5)):
 
 
 def test_image_folder_reads_classes_and_shapes(tmp_path):
-    _pngs(tmp_path / "train")
+    _pngs(tmp_path / "train", 10)  # 20 rows: the loaders' minimum
     _pngs(tmp_path / "test", 2, size=(12, 10))
     ds = load_data(
         {"name": "image_folder", "path": "train", "test_path": "test", "grayscale": True},
@@ -150,7 +154,7 @@ def test_image_folder_reads_classes_and_shapes(tmp_path):
 
 def test_relative_paths_resolve_against_the_recipe_folder(tmp_path):
     (tmp_path / "data").mkdir()
-    _csv(tmp_path / "data")
+    _csv(tmp_path / "data", CSV24)
     section = {"name": "csv", "path": "data/fruit.csv", "label": "kind"}
     assert load_data(section, base_dir=tmp_path).source["path"] == str(
         tmp_path / "data" / "fruit.csv"
