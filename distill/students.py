@@ -259,6 +259,10 @@ class RawInput(nn.Module):
             mean_t, std_t = mean_t.reshape(shape), std_t.reshape(shape)
         self.register_buffer("mean", mean_t)
         self.register_buffer("std", std_t)
+        # The same map as (x - mean) / std, written as x * scale + shift: PT2E quantizers annotate
+        # mul and add (not sub and div), so a full-int8 export keeps int8 input (raw-space scale).
+        self.register_buffer("scale", 1.0 / std_t, persistent=False)
+        self.register_buffer("shift", -mean_t / std_t, persistent=False)
         sizes = dict(sorted((nominal_sizes or {}).items()))
         if sizes and len(shape) != 1:
             raise UserError(
@@ -280,7 +284,7 @@ class RawInput(nn.Module):
         return (int(input_shape[0]) - len(nominal_sizes) + sum(nominal_sizes.values()),)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = (x - self.mean) / self.std
+        z = x * self.scale + self.shift
         if self.nominal:
             parts = [z[:, self.continuous]] + [
                 (x[:, j : j + 1] == getattr(self, f"codes_{j}")).to(x.dtype) for j in self.nominal

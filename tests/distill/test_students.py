@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -108,3 +109,19 @@ def test_raw_input_folds_normalization_and_one_hot_into_the_graph():
     batch = torch.export.Dim("batch", min=1, max=1024)
     program = torch.export.export(model, (x[:2].clone(),), dynamic_shapes=({0: batch},))
     torch.testing.assert_close(program.module()(x), net(want))
+
+
+def test_raw_input_applies_the_training_normalization():
+    """x * scale + shift (the form int8 quantizers annotate) is (x - mean) / std, per column too."""
+    import torch
+
+    from distill.students import RawInput
+
+    net = torch.nn.Identity()
+    mean, std = np.array([1.0, -2.0, 3.0], np.float32), np.array([2.0, 0.5, 4.0], np.float32)
+    x = torch.tensor([[3.0, -1.0, 7.0], [1.0, -2.0, 3.0]])
+    for m, s in ((mean, std), (2.0, 4.0)):
+        got = RawInput(net, (3,), m, s)(x)
+        want = (x - torch.as_tensor(m)) / torch.as_tensor(s)
+        torch.testing.assert_close(got, want)
+    assert set(RawInput(net, (3,), mean, std).state_dict()) == {"mean", "std"}
