@@ -7,46 +7,16 @@ stays light: torch is imported when :func:`run` is called.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from .pipeline import DistillResult
-    from .train import TrainContext
+from typing import Any
 
 
-def run(
-    recipe: dict | str | Path,
-    run_dir: str | Path,
-    *,
-    force: bool = False,
-    resume: bool = False,
-    seed: int | None = None,
-    epochs: int | None = None,
-    trust_pickles: bool = False,
-    members: list | None = None,
-    command: str | None = None,
-    progress: bool = True,
-    ctx: TrainContext | None = None,
-    dist_ctx: Any = None,
-) -> DistillResult:
-    """Distill ``recipe`` into ``run_dir/student``; see :func:`distill.pipeline.run`."""
-    from .pipeline import run as _run
+def __getattr__(name: str) -> Any:
+    """``distill.run`` is :func:`distill.pipeline.run` itself, imported on first use (PEP 562)."""
+    if name == "run":
+        from .pipeline import run
 
-    return _run(
-        recipe,
-        run_dir,
-        force=force,
-        resume=resume,
-        seed=seed,
-        epochs=epochs,
-        trust_pickles=trust_pickles,
-        members=members,
-        command=command,
-        progress=progress,
-        ctx=ctx,
-        dist_ctx=dist_ctx,
-    )
+        return run
+    raise AttributeError(f"module 'distill' has no attribute {name!r}")
 
 
 __all__ = ["run"]
