@@ -62,6 +62,26 @@ def cache_key(host_core: str) -> str:
 # ----------------------------------------------------------------------------- ONNX models
 
 
+def _qlinear(op: str, w: np.ndarray, attrs: dict) -> tuple[list, list]:
+    """int8 weights and fixed scales around one QLinear op: the int8 twin of an fp32 MatMul/Conv."""
+    from onnx import helper, numpy_helper
+
+    inits = [
+        numpy_helper.from_array(np.clip(np.round(w / 0.002), -127, 127).astype(np.int8), "wq"),
+        numpy_helper.from_array(np.array(0.002, np.float32), "ws"),
+        numpy_helper.from_array(np.array(0, np.int8), "wz"),
+        numpy_helper.from_array(np.array(0.02, np.float32), "xs"),
+        numpy_helper.from_array(np.array(0, np.int8), "xz"),
+        numpy_helper.from_array(np.array(0.05, np.float32), "ys"),
+    ]
+    nodes = [
+        helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
+        helper.make_node(op, ["xq", "xs", "xz", "wq", "ws", "wz", "ys", "xz"], ["yq"], **attrs),
+        helper.make_node("DequantizeLinear", ["yq", "ys", "xz"], ["y"]),
+    ]
+    return inits, nodes
+
+
 def _onnx_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
     import onnx
     from onnx import TensorProto, helper, numpy_helper
@@ -77,23 +97,7 @@ def _onnx_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
             inits.append(numpy_helper.from_array(w, "w"))
             nodes.append(helper.make_node("MatMul", ["x", "w"], ["y"]))
         else:
-            inits += [
-                numpy_helper.from_array(
-                    np.clip(np.round(w / 0.002), -127, 127).astype(np.int8), "wq"
-                ),
-                numpy_helper.from_array(np.array(0.002, np.float32), "ws"),
-                numpy_helper.from_array(np.array(0, np.int8), "wz"),
-                numpy_helper.from_array(np.array(0.02, np.float32), "xs"),
-                numpy_helper.from_array(np.array(0, np.int8), "xz"),
-                numpy_helper.from_array(np.array(0.05, np.float32), "ys"),
-            ]
-            nodes += [
-                helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
-                helper.make_node(
-                    "QLinearMatMul", ["xq", "xs", "xz", "wq", "ws", "wz", "ys", "xz"], ["yq"]
-                ),
-                helper.make_node("DequantizeLinear", ["yq", "ys", "xz"], ["y"]),
-            ]
+            inits, nodes = _qlinear("QLinearMatMul", w, {})
     elif kind == "conv":
         h, wd, ci, co = size
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, ci, h, wd])
@@ -104,23 +108,7 @@ def _onnx_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
             inits.append(numpy_helper.from_array(w, "w"))
             nodes.append(helper.make_node("Conv", ["x", "w"], ["y"], **attrs))
         else:
-            inits += [
-                numpy_helper.from_array(
-                    np.clip(np.round(w / 0.002), -127, 127).astype(np.int8), "wq"
-                ),
-                numpy_helper.from_array(np.array(0.002, np.float32), "ws"),
-                numpy_helper.from_array(np.array(0, np.int8), "wz"),
-                numpy_helper.from_array(np.array(0.02, np.float32), "xs"),
-                numpy_helper.from_array(np.array(0, np.int8), "xz"),
-                numpy_helper.from_array(np.array(0.05, np.float32), "ys"),
-            ]
-            nodes += [
-                helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"]),
-                helper.make_node(
-                    "QLinearConv", ["xq", "xs", "xz", "wq", "ws", "wz", "ys", "xz"], ["yq"], **attrs
-                ),
-                helper.make_node("DequantizeLinear", ["yq", "ys", "xz"], ["y"]),
-            ]
+            inits, nodes = _qlinear("QLinearConv", w, attrs)
     else:
         (n,) = size
         x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, n])
