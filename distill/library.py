@@ -122,11 +122,13 @@ for _name, _hidden in {"mlp_small": (32,), "mlp_medium": (128,), "mlp_large": (2
 
 @register("torch_mlp")
 def torch_mlp(x, y, seed, nc, epochs: int = 40, hidden: int = 128):
-    """A small torch MLP trained in-process (Adam, cross-entropy), kept as a torch member."""
+    """A small torch MLP trained in-process (distill.train's loop on hard labels), kept as a
+    torch member."""
     import torch
     from torch import nn
 
-    g = torch.Generator().manual_seed(seed)
+    from .train import EpochData, fit_epochs, train_config
+
     torch.manual_seed(seed)
     model = nn.Sequential(
         nn.Linear(x.shape[1], hidden),
@@ -136,16 +138,16 @@ def torch_mlp(x, y, seed, nc, epochs: int = 40, hidden: int = 128):
         nn.ReLU(),
         nn.Linear(hidden, nc),
     )
-    opt = torch.optim.Adam(model.parameters(), lr=2e-3, weight_decay=1e-4)
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    model.train()
-    for _ in range(epochs):
-        for b in torch.randperm(len(xt), generator=g).split(128):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(xt[b]), yt[b]).backward()
-            opt.step()
-    model.eval()
+    data = EpochData(
+        torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)),
+        torch.from_numpy(np.asarray(y, dtype=np.int64)),
+        None,
+    )
+    cfg = train_config(
+        {"epochs": epochs, "batch_size": 128, "lr": 2e-3, "weight_decay": 1e-4, "loss": "hard"}
+        | {"schedule": "none", "seed": seed, "baseline": False}
+    )
+    fit_epochs(model, lambda epoch: data, cfg, desc="torch_mlp")
     return TorchMember("torch_mlp", model, output="logits", width=x.shape[1])
 
 

@@ -40,6 +40,7 @@ from tinyship.errors import UserError
 from tinyship.recipe import Field, validate
 
 from .students import build_student
+from .train import EpochData, fit_epochs, train_config
 
 
 def _student_spec(v: Any) -> str | None:
@@ -158,22 +159,13 @@ def specialist_from(generalist: nn.Module, subset: list[int]) -> nn.Module:
     return model
 
 
-def _fit(
-    model: nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    batches: list[torch.Tensor],
-    lr: float,
-    opt: torch.optim.Optimizer | None = None,
-) -> torch.optim.Optimizer:
-    opt = opt or torch.optim.Adam(model.parameters(), lr=lr)
-    model.train()
-    for b in batches:
-        opt.zero_grad()
-        nn.functional.cross_entropy(model(x[b]), y[b]).backward()
-        opt.step()
-    model.eval()
-    return opt
+def _hard_cfg(epochs: int, lr: float, batch_size: int, seed: int) -> dict:
+    """distill.train's loop on hard labels: Adam without decay, constant rate (the paper's SGD
+    details are not given; this is what trains a generalist or a specialist well on our sets)."""
+    return train_config(
+        {"epochs": epochs, "lr": lr, "batch_size": batch_size, "weight_decay": 0.0}
+        | {"loss": "hard", "schedule": "none", "seed": seed, "baseline": False}
+    )
 
 
 def train_generalist(
@@ -191,13 +183,10 @@ def train_generalist(
     """The generalist: the student architecture of ``spec`` trained on hard labels."""
     torch.manual_seed(seed)
     model = build_student(spec, input_shape, num_classes)
-    xt, yt = torch.from_numpy(x.reshape(len(x), *input_shape)), torch.from_numpy(y)
-    g = torch.Generator().manual_seed(seed)
-    opt = None
-    for _ in range(epochs):
-        opt = _fit(
-            model, xt, yt, list(torch.randperm(len(x), generator=g).split(batch_size)), lr, opt
-        )
+    data = EpochData(torch.from_numpy(x.reshape(len(x), *input_shape)), torch.from_numpy(y), None)
+    fit_epochs(
+        model, lambda epoch: data, _hard_cfg(epochs, lr, batch_size, seed), desc="generalist"
+    )
     return model
 
 
@@ -227,15 +216,18 @@ def train_specialist(
         else int(round(len(inside) * (1 - subset_fraction) / subset_fraction))
     )
     xt, yt = torch.from_numpy(x.reshape(len(x), *input_shape)), torch.from_numpy(target)
-    opt = None
-    for _ in range(epochs):
-        rows = (
-            np.concatenate([inside, rng.choice(outside, size=n_out, replace=n_out > len(outside))])
-            if n_out
-            else inside
-        )
-        rows = torch.from_numpy(rng.permutation(rows))
-        opt = _fit(model, xt, yt, list(rows.split(batch_size)), lr, opt)
+
+    def enriched(epoch: int) -> EpochData:
+        """This epoch's rows: the whole subset and a fresh draw from outside it."""
+        rows = inside
+        if n_out:
+            rows = np.concatenate(
+                [inside, rng.choice(outside, size=n_out, replace=n_out > len(outside))]
+            )
+        idx = torch.from_numpy(rows)
+        return EpochData(xt[idx], yt[idx], None)
+
+    fit_epochs(model, enriched, _hard_cfg(epochs, lr, batch_size, seed), desc="specialist")
     # prior shift: trained with subset:dustbin odds s/(1-s), true odds pi/(1-pi) -> add log of their ratio
     pi = len(inside) / len(y)
     train_share = len(inside) / (len(inside) + n_out) if n_out else 1.0

@@ -20,6 +20,7 @@ import functools
 import io
 import math
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -333,6 +334,41 @@ def fit(
         history=history,
         resumed_from=resumed_from,
     )
+
+
+def fit_epochs(
+    model: nn.Module,
+    epoch_data: Callable[[int], EpochData],
+    cfg: dict,
+    *,
+    desc: str = "train",
+    progress: bool = False,
+) -> FitResult:
+    """Train ``model`` for exactly ``cfg["epochs"]`` epochs and keep the last weights.
+
+    For models trained inside the teacher (a library net, a specialist) that have no validation
+    split of their own: the same loop as :func:`fit`, whose "best" epoch is made the last one by a
+    score every later epoch beats, so there is no early stopping and no choice on held-out rows.
+    """
+    calls = [0]
+
+    def later_is_better(_logits: torch.Tensor) -> list[float]:
+        calls[0] += 1
+        return [float(calls[0])]
+
+    first = epoch_data(0)  # asked once: epoch_data may draw from a generator
+    with tempfile.TemporaryDirectory(prefix="tinyship-fit-") as tmp:
+        return fit(
+            model,
+            lambda epoch: first if epoch == 0 else epoch_data(epoch),
+            later_is_better,
+            first.x[:1],
+            {**cfg, "patience": cfg["epochs"]},
+            checkpoint=Path(tmp) / "ck.pt",
+            fingerprint=desc,
+            desc=desc,
+            progress=progress,
+        )
 
 
 def log_probs(probs: np.ndarray, floor: float = 1e-7) -> torch.Tensor:
