@@ -46,30 +46,29 @@ def time_shift(x, max_shift: int, generator):
 def train_conv(
     spec: dict, x: np.ndarray, y: np.ndarray, seed: int, nc: int, input_shape, epochs: int = EPOCHS
 ):
-    """Cross-entropy with AdamW and a one-cycle schedule for a fixed number of epochs (nothing
-    is selected on held-out data here: ensemble selection does that on the validation split)."""
+    """distill.train's loop on hard labels (AdamW, cosine) for a fixed number of epochs, each
+    epoch on freshly time-shifted rows. Nothing is selected on held-out data here: ensemble
+    selection does that on the validation split."""
     import torch
-    from torch import nn
 
     from .students import build_student
+    from .train import EpochData, fit_epochs, train_config
 
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     model = build_student(spec, input_shape, nc)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(len(x), *input_shape)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    steps = epochs * ((len(xt) + BATCH - 1) // BATCH)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
-    model.train()
-    for _ in range(epochs):
-        for b in torch.randperm(len(xt), generator=g).split(BATCH):
-            opt.zero_grad()
-            xb = time_shift(xt[b], min(MAX_SHIFT, input_shape[-1] // 8), g)
-            nn.functional.cross_entropy(model(xb), yt[b]).backward()
-            opt.step()
-            sched.step()
-    model.eval()
+    shift = min(MAX_SHIFT, input_shape[-1] // 8)
+
+    def shifted(epoch: int) -> EpochData:
+        return EpochData(time_shift(xt, shift, g), yt, None)
+
+    cfg = train_config(
+        {"epochs": epochs, "batch_size": BATCH, "lr": 3e-3, "weight_decay": 1e-4, "loss": "hard"}
+        | {"schedule": "cosine", "seed": seed, "baseline": False}
+    )
+    fit_epochs(model, shifted, cfg, desc=spec["kind"])
     return model
 
 
