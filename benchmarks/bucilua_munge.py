@@ -223,6 +223,14 @@ def fit_net(x_tr, y_tr, x_va, y_va, hidden: int, epochs: int, seed: int, teacher
     return net, fit
 
 
+def unit_methods(args, seed: int) -> list[str]:
+    """The transfer methods one seed runs: all of them on the curve seeds, MUNGE alone on the
+    others (the rule and the shares need only the MUNGE mimics; RANDOM / NBE feed the curves)."""
+    if seed in args.curve_seeds:
+        return list(args.methods)
+    return [m for m in args.methods if m == "munge"] or list(args.methods)
+
+
 def run_problem(pname: str, section: dict, args, seed: int, mults: list[int]) -> dict:
     """One problem, one seed: every row of the tables as data."""
     from distill.building import build_teacher
@@ -290,12 +298,12 @@ def run_problem(pname: str, section: dict, args, seed: int, mults: list[int]) ->
     )
 
     shipped, top = None, max(mults)
-    for method in args.methods:
+    for method in unit_methods(args, seed):
         cfg = {"method": method, "size_multiplier": top, **(MUNGE if method == "munge" else {})}
         big = enc(make_transfer(cfg, x_tr_raw, ds.nominal, seed=seed))
         p_big = teacher.predict_proba(big)  # labelled once; smaller sets are prefixes
         for mult in mults:
-            if mult == 1 and method != args.methods[0]:
+            if mult == 1 and method != unit_methods(args, seed)[0]:
                 continue  # size 4k = the original rows only: the same for every method
             n = len(y_tr) * mult
             ep = common.scaled(mimic_epochs(n, args.budget_rows), args.epochs_scale)
@@ -363,6 +371,7 @@ def run_unit(unit: tuple[str, int], args, mults: list[int]) -> tuple[dict, bool]
             for k in ("n_train", "n_val", "max_test", "quick", "hard_hidden", "budget_rows",
                       "epochs_scale", "methods", "latency_runs", "threads")
         },
+        "unit_methods": unit_methods(args, seed),
         "fixed": [MUNGE, MIMIC_HIDDEN, PATIENCE, [n for n, _ in library_grid(seed, args.quick)]],
         "versions": [sklearn.__version__, torch.__version__],
     }  # fmt: skip
@@ -404,8 +413,14 @@ def curves_png(results: dict, sizes: list[int], methods: list[str], path: Path) 
                     for r in runs
                 ]
             )
+            n_ok = int(np.isfinite(ys[:, -1]).sum())
             ax.errorbar(
-                sizes, ys.mean(0), yerr=ys.std(0), marker="o", capsize=3, label=method.upper()
+                sizes,
+                np.nanmean(ys, 0),
+                yerr=np.nanstd(ys, 0),
+                marker="o",
+                capsize=3,
+                label=f"{method.upper()} ({n_ok} seed{'s' * (n_ok != 1)})",
             )
         for what, style in (("ensemble", "k--"), ("net 4k", "k:"), ("best single", "k-.")):
             ax.axhline(
@@ -417,7 +432,7 @@ def curves_png(results: dict, sizes: list[int], methods: list[str], path: Path) 
         ax.set_ylabel("test RMSE")
     axes[0][0].legend(fontsize=8)
     fig.suptitle(
-        f"mimic nets ({MIMIC_HIDDEN} hidden), mean ± sd over {len(runs)} seeds", fontsize=10
+        f"mimic nets ({MIMIC_HIDDEN} hidden), mean ± sd over the seeds in each label", fontsize=10
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -438,6 +453,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--seeds", type=common.seeds_arg, default=[0, 1, 2], help="default 0,1,2")
     ap.add_argument(
+        "--curve-seeds",
+        type=common.seeds_arg,
+        default=None,
+        help="seeds that also run RANDOM and NBE for the curves (default: the first seed); the "
+        "others run MUNGE only, which is all the rule and the shares use",
+    )
+    ap.add_argument(
         "--budget-rows",
         type=float,
         default=1_500_000,
@@ -456,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     args = common.parse(ap, argv)
     args.hard_hidden = HARD_HIDDEN
     args.workers = args.workers or (1 if args.quick else 2)
+    args.curve_seeds = args.curve_seeds or args.seeds[:1]
     if args.quick:
         args.problems, args.seeds, args.hard_hidden = ["adult"], args.seeds[:2], [8, 32]
         args.multipliers, args.budget_rows, args.latency_runs = [1, 3], 12_000, 20
@@ -469,6 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         + ", ".join(n for n, _ in library_grid(0, args.quick)),
         "selection": "Caruana 2004 forward selection with replacement, RMSE on validation",
         "methods": args.methods,
+        "curve_seeds (RANDOM and NBE)": args.curve_seeds,
         "munge": MUNGE,
         "transfer_sizes": sizes,
         "budget_row_passes": args.budget_rows,
@@ -535,9 +559,10 @@ def main(argv: list[str] | None = None) -> int:
                 label = "original" if s == sizes[0] else method
                 if s == sizes[0] and method != args.methods[0]:
                     continue
-                table.append(
-                    [f"mimic, {label.upper()}", s, ms([rmse_of(r, label, s) for r in runs]), ""]
-                )
+                vals = [rmse_of(r, label, s) for r in runs]
+                n_ok = sum(v == v for v in vals)
+                seeds_note = "" if n_ok == len(runs) else f" ({n_ok} seed{'s' * (n_ok != 1)})"
+                table.append([f"mimic, {label.upper()}{seeds_note}", s, ms(vals), ""])
         shares[pname] = [
             share(rmse_of(r, "net 4k"), rmse_of(r, "ensemble"), rmse_of(r, "munge", top))
             for r in runs
@@ -664,7 +689,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     png = Path(args.out_dir) / "bucilua_munge.png"
     curves_png(results, sizes, args.methods, png)
-    rep.add(f"Curves over transfer size: `{png.name}` (mean ± sd over seeds; dashed = ensemble).\n")
+    rep.add(
+        f"Curves over transfer size: `{png.name}` (mean ± sd over the seeds each label names: RANDOM "
+        f"and NBE ran on seed(s) {', '.join(map(str, args.curve_seeds))} only; dashed = ensemble).\n"
+    )
     rep.data = {
         "rules": rules,
         "results": results,

@@ -223,10 +223,15 @@ def test_bucilua_quick_runs_every_path(tmp_path, monkeypatch):
     assert (tmp_path / "bucilua_munge.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = out["results"]["results"]["adult"]
     assert len(runs) == 2
+    # RANDOM and NBE run on the curve seed (the first) only; every seed runs MUNGE
+    methods = [{r["method"] for r in run["rows"]} for run in runs]
+    assert {"munge", "random", "nbe"} <= methods[0]
+    assert "munge" in methods[1] and not {"random", "nbe"} & methods[1]
     net = next(r for r in runs[0]["rows"] if r["method"] == "net 4k")
     assert "hidden (of [8, 32])" in net["note"] and "validation RMSE" in net["note"]
     md = (tmp_path / "bucilua_munge.md").read_text()
     assert "mimic fp32 (ONNX)" in md and "the paper: 0.29" in md
+    assert "mimic, RANDOM (1 seed)" in md and "ran on seed(s) 0 only" in md
     assert md.index("Pre-registered rule") < md.index("**Verdict:") < md.index("| model |")
     assert out["results"]["rules"]["adult"]["verdict"] in (
         "pass",
