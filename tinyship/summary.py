@@ -154,6 +154,7 @@ def collect(run: Path) -> dict:
         "exports": None,
         "devices": {},
         "rule": recommend.RULE,
+        "stale": rundir.stale(run),
         "paths": {},
     }
     for k in ("teacher",):  # the teacher entry carries nested member comparisons: keep it small
@@ -205,10 +206,25 @@ def collect(run: Path) -> dict:
     return out
 
 
+# the command that rewrites each stage's folder (ship/ is written by the profile stage)
+_RERUN = {"export": "export", "profile": "profile", "ship": "profile"}
+
+
+def stale_lines(run: Path) -> list[str]:
+    """One line per stage whose upstream changed after it ran: its figures below describe files
+    that are no longer the ones in the run dir."""
+    return [
+        f"STALE {stage}/: {why}; its figures below are out of date. "
+        f"Re-run: tinyship {_RERUN[stage]} --run {run} --force"
+        for stage, why in rundir.stale(run).items()
+    ]
+
+
 def text(run: Path) -> str:
     """The human summary `make demo` ends with."""
     out = [f"== tinyship summary: {run} =="]
     card = rundir.read_json(run / rundir.CARD, "student card")
+    out += stale_lines(run)
     out.append(distill_summary(card))
     exports = None
     if (run / rundir.EXPORTS).is_file():

@@ -80,6 +80,26 @@ def test_summary_json_keys(profiled_run, capsys):
         assert d["fits"] == (d["recommended"] is not None)
 
 
+def test_summary_marks_stages_whose_upstream_changed(profiled_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(profiled_run, run)
+    assert main(["summary", "--run", str(run)]) == 0
+    assert "STALE" not in capsys.readouterr().out
+    exports = run / "export" / "exports.json"
+    doc = json.loads(exports.read_text())
+    doc["note"] = "edited after profiling"
+    exports.write_text(json.dumps(doc))
+    assert main(["summary", "--run", str(run)]) == 0
+    stale = [line for line in capsys.readouterr().out.splitlines() if line.startswith("STALE")]
+    assert [line.split()[1] for line in stale] == ["profile/:", "ship/:"], stale
+    assert all("export/exports.json changed after it ran" in line for line in stale)
+    assert all(f"tinyship profile --run {run} --force" in line for line in stale)
+    assert main(["summary", "--run", str(run), "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["stale"]) == {"profile", "ship"}
+
+
 def test_check_names_device_file_and_reason_one_line_each(profiled_run, capsys):
     budget = "cortex-m4f-stm32l4r5:latency_ms=0.0001"
     assert main(["check", "--run", str(profiled_run), "--budget", budget]) == 1
