@@ -138,7 +138,9 @@ TEACHER_FIELDS: dict[str, Field] = {
     ),
     "selection_iters": Field(int, default=50, min=1, doc="greedy additions (with replacement)"),
     "trust_pickles": Field(
-        bool, default=False, doc="allow sklearn-pickle members (a pickle runs code when loaded)"
+        bool,
+        default=False,
+        doc="allow sklearn-pickle and torch (TorchScript) members: loading either runs code from the file",
     ),
     "num_classes": Field(int, default=None, min=2, doc="default: max label + 1"),
 }
@@ -185,6 +187,15 @@ def _load_torchscript(spec: dict, i: int, base: Path, nc: int | None, trust: boo
     import torch
 
     path = _resolve(base, spec, "path", i)
+    if not trust:
+        raise UserError(
+            f"member '{spec['name']}' is a TorchScript archive ('{path}'): TorchScript is a program "
+            "and its archive holds pickled parts, so PyTorch's security policy says to load one only "
+            "from a source you trust; refused by default. If you made this file yourself or trust "
+            "its source, pass --trust-pickles (or set teacher.trust_pickles: true in the recipe); "
+            "better, save the model with torch.export.save (kind 'pt2', inspected before loading) "
+            "or export it to ONNX (kind 'onnx')."
+        )
     try:
         module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:

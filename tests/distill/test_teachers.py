@@ -446,9 +446,10 @@ def test_image_teachers_get_rows_reshaped_to_their_input_shape(tmp_path, digits)
     pt2 = load_member({"name": "c", "kind": "pt2", "path": "cnn.pt2"}, 0, tmp_path)
     assert pt2.input_shape == (1, 8, 8) and pt2.width == 64
     np.testing.assert_allclose(pt2.predict_proba(xv), ref, atol=1e-5)
-    ts = load_member(
-        {"name": "c", "kind": "torch", "path": "cnn.ts", "input_shape": [1, 8, 8]}, 0, tmp_path
-    )
+    ts_spec = {"name": "c", "kind": "torch", "path": "cnn.ts", "input_shape": [1, 8, 8]}
+    with pytest.raises(UserError, match=r"member 'c' is a TorchScript archive .*--trust-pickles"):
+        load_member(ts_spec, 0, tmp_path)
+    ts = load_member(ts_spec, 0, tmp_path, trust_pickles=True)
     np.testing.assert_allclose(ts.predict_proba(xv), ref, atol=1e-5)
     # an ONNX graph taking [N, 1, 8, 8]: flatten, a fixed linear map, softmax
     w = np.random.default_rng(0).normal(size=(64, 10)).astype(np.float32)
