@@ -142,7 +142,7 @@ TEACHER_FIELDS: dict[str, Field] = {
         default=False,
         doc="allow sklearn-pickle and torch (TorchScript) members: loading either runs code from the file",
     ),
-    "num_classes": Field(int, default=None, min=2, doc="default: max label + 1"),
+    "num_classes": Field(int, default=None, min=2, max=10_000, doc="default: max label + 1"),
 }
 
 PICKLE_RISK = (

@@ -987,6 +987,11 @@ def load_data(section: dict, base_dir: str | Path | None = None) -> Dataset:
     for split in ("train", "val", "holdout"):
         check_finite(getattr(ds, f"x_{split}"), f"data '{ds.name}' {split} split")
     top = max((int(y.max()) for y in (ds.y_train, ds.y_val, ds.y_holdout) if len(y)), default=-1)
+    if ds.num_classes > MAX_CLASSES:  # every loader, not only npz: a class per row is a mistake
+        raise UserError(
+            f"data '{ds.name}' has {ds.num_classes} classes; at most {MAX_CLASSES} are supported. "
+            "Check that data.label names the label column (not an ID or a continuous value)."
+        )
     if ds.num_classes < 2 or top >= ds.num_classes:
         raise UserError(
             f"data '{ds.name}' must have at least 2 classes with labels 0..C-1; got labels up to "

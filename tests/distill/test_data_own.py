@@ -186,3 +186,16 @@ def test_another_module_can_register_a_loader(tmp_path):
     finally:
         del LOADERS["const_test"], LOADER_FIELDS["const_test"]
         DATA_FIELDS["name"] = dataclasses.replace(DATA_FIELDS["name"], choices=tuple(LOADERS))
+
+
+def test_class_count_is_bounded_for_every_loader(tmp_path, monkeypatch):
+    """A label column holding an ID or a continuous value gives a class per row: refused with
+    the count and the likely fix, whatever the loader (here CSV, whose labels are names)."""
+    from distill import data
+
+    rows = "".join(f"{i % 7}.0,red,{i}.5,k{i % 6}\n" for i in range(24))
+    p = _csv(tmp_path, "size,colour,weight,kind\n" + rows)
+    assert load_data({"name": "csv", "path": str(p), "label": "kind"}).num_classes == 6
+    monkeypatch.setattr(data, "MAX_CLASSES", 5)
+    with pytest.raises(UserError, match=r"has 6 classes; at most 5 .*data.label names the label"):
+        load_data({"name": "csv", "path": str(p), "label": "kind"})
