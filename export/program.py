@@ -74,7 +74,9 @@ def _check_hashes(card: dict[str, Any], student_dir: Path) -> None:
             f"file name to sha256 hex digest. {_RERUN}"
         )
     for name, want in card["sha256"].items():
-        f = student_dir / name
+        f = rundir.inside(
+            student_dir.parent, student_dir.name, name, "a file name in card.json's sha256"
+        )
         if not f.exists():
             raise UserError(f"'{f}' is listed in card.json but missing. {_RERUN}")
         got = rundir.sha256_file(f)

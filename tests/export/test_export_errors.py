@@ -66,6 +66,20 @@ def test_card_missing_a_key(mlp_run):
         export.run(mlp_run, force=True, progress=False)
 
 
+@pytest.mark.parametrize("name", ["../export/exports.json", "/etc/hostname", "..", "link.pt2"])
+def test_card_sha256_names_stay_inside_the_student_folder(mlp_run, name):
+    """The card's sha256 map names files the export stage hashes: a path leaving student/ (or a
+    symlink inside it) is refused before anything is read from there."""
+    card = json.loads((mlp_run / "student" / "card.json").read_text())
+    if name == "link.pt2":
+        (mlp_run / "student" / name).symlink_to(mlp_run / "student" / "student.pt2")
+    card["sha256"][name] = "0" * 64
+    rundir.atomic_write_json(mlp_run / "student" / "card.json", card)
+    with pytest.raises(UserError, match=r"a file name in card.json's sha256 is |is a symlink"):
+        export.run(mlp_run, formats=["onnx"], precisions=["fp32"], force=True, progress=False)
+    assert _untouched(mlp_run)
+
+
 def test_holdout_missing_student_probs(mlp_run):
     path = mlp_run / "student" / "holdout.npz"
     with np.load(path) as z:
