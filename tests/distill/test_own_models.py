@@ -145,3 +145,82 @@ def test_readme_python_member_example_runs(tmp_path, capsys):
     (member,) = card["teacher"]["members"]
     assert member["kind"] == "python" and member["input"] == "raw" and member["bytes"] is None
     assert card["metrics"]["holdout"]["teacher"]["accuracy"] > 0.8
+
+
+def _digits_npz(path: Path) -> dict[str, np.ndarray]:
+    """scikit-learn's digits as a user's npz with its own test split (raw pixels 0..16)."""
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    order = np.random.default_rng(0).permutation(len(x))
+    x, y = x[order].astype(np.float32), y[order].astype(np.int64)
+    a = {"x_train": x[:1300], "y_train": y[:1300], "x_test": x[1300:], "y_test": y[1300:]}
+    np.savez(path, **a)
+    return a
+
+
+def _train_torch_mlp(x: np.ndarray, y: np.ndarray):
+    """The user's own torch model, trained on the raw pixels (no normalization anywhere)."""
+    import torch
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    opt = torch.optim.Adam(net.parameters(), lr=0.01)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    for _ in range(150):  # full batch: a few seconds on one core
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(xt), yt).backward()
+        opt.step()
+    return net.eval()
+
+
+def test_npz_with_pt2_logits_member_beside_a_library_model(tmp_path):
+    import torch
+
+    a = _digits_npz(tmp_path / "digits.npz")
+    net = _train_torch_mlp(a["x_train"], a["y_train"])
+    with torch.no_grad():
+        own = float((net(torch.from_numpy(a["x_test"])).argmax(1).numpy() == a["y_test"]).mean())
+    batch = torch.export.Dim("batch")
+    ep = torch.export.export(net, (torch.zeros(4, 64),), dynamic_shapes=({0: batch},))
+    torch.export.save(ep, str(tmp_path / "net.pt2"))
+
+    recipe = {
+        "data": {"name": "npz", "path": "digits.npz"},  # normalize: column (the default)
+        "teacher": {
+            "library": ["logreg"],
+            "members": [{"name": "net", "kind": "pt2", "path": "net.pt2", "output": "logits"}],
+        },
+        "transfer": {"method": "munge", "size_multiplier": 4},
+        "student": {"kind": "mlp", "hidden": [64]},
+        "train": {"epochs": 20, "lr": 0.01, "batch_size": 128, "patience": 20, "baseline": False},
+        "export": {"thresholds": {"agreement": 0.99}},
+    }
+    (tmp_path / "npz.yaml").write_text(yaml.safe_dump(recipe))
+    res = distill(tmp_path / "npz.yaml", tmp_path / "run", progress=False)
+    card = res.card
+    m = card["metrics"]["holdout"]
+    print(
+        f"npz: pt2 own {own:.4f} card {m['members']['net']['accuracy']:.4f} logreg "
+        f"{m['members']['logreg']['accuracy']:.4f} teacher {m['teacher']['accuracy']:.4f} "
+        f"student {m['student']['accuracy']:.4f}"
+    )
+    # the given test split is the holdout, whole and alone; validation came out of x_train
+    assert m["n"] == card["data"]["n_holdout"] == len(a["x_test"])
+    assert card["data"]["n_train"] + card["data"]["n_val"] == len(a["x_train"])
+    ho = np.load(tmp_path / "run" / "student" / "holdout.npz")
+    np.testing.assert_array_equal(ho["x"], a["x_test"])
+    np.testing.assert_array_equal(ho["y"], a["y_test"])
+    members = {r["name"]: r for r in card["teacher"]["members"]}
+    assert set(members) == {"net", "logreg"}
+    assert members["net"]["kind"] == "pt2" and members["net"]["input"] == "raw"
+    assert members["net"]["output"] == "logits" and members["logreg"]["input"] == "normalized"
+    assert m["members"]["net"]["accuracy"] == pytest.approx(own, abs=1e-9)
+    assert m["student"]["accuracy"] >= m["teacher"]["accuracy"] - 0.03
+    assert card["input"]["shape"] == [64] and card["input"]["raw"] is True
+
+    exports = _export_onnx_fp32(tmp_path / "run")
+    (art,) = exports["artifacts"]
+    onnx_acc = _onnx_accuracy(tmp_path / "run" / "export" / art["file"], a["x_test"], a["y_test"])
+    print(f"npz: exported fp32 onnx on raw test rows {onnx_acc:.4f}")
+    assert onnx_acc == pytest.approx(m["student"]["accuracy"], abs=1e-9)
