@@ -224,3 +224,76 @@ def test_npz_with_pt2_logits_member_beside_a_library_model(tmp_path):
     onnx_acc = _onnx_accuracy(tmp_path / "run" / "export" / art["file"], a["x_test"], a["y_test"])
     print(f"npz: exported fp32 onnx on raw test rows {onnx_acc:.4f}")
     assert onnx_acc == pytest.approx(m["student"]["accuracy"], abs=1e-9)
+
+
+SIDES = ("bottom", "left", "right", "top")  # the bright half of each class's images
+HALVES = {"top": np.s_[:8], "bottom": np.s_[8:], "left": np.s_[:, :8], "right": np.s_[:, 8:]}
+
+
+def _write_pngs(root: Path, per_class: int, rng: np.random.Generator) -> None:
+    """RGB 16x16 PNGs: noise in a random colour, one half brighter by class."""
+    from PIL import Image
+
+    for side in SIDES:
+        (root / side).mkdir(parents=True)
+        for i in range(per_class):
+            a = rng.normal(70, 25, (16, 16, 3)) * rng.uniform(0.6, 1.0, 3)
+            a[HALVES[side]] += rng.uniform(70, 120)
+            Image.fromarray(np.clip(a, 0, 255).astype(np.uint8)).save(root / side / f"{i}.png")
+
+
+def _read_pngs(root: Path, hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The documented contract, read independently: RGB, bilinear resize, [C, H, W], 0..255."""
+    from PIL import Image
+
+    xs, ys = [], []
+    for ci, side in enumerate(SIDES):
+        for f in sorted((root / side).glob("*.png")):
+            with Image.open(f) as im:
+                im = im.convert("RGB").resize((hw[1], hw[0]), Image.BILINEAR)
+                xs.append(np.asarray(im, np.float32).transpose(2, 0, 1))
+                ys.append(ci)
+    return np.stack(xs), np.array(ys)
+
+
+def test_image_folder_of_generated_pngs_distills_and_exports(tmp_path):
+    rng = np.random.default_rng(0)
+    _write_pngs(tmp_path / "images" / "train", 12, rng)  # 48 training images
+    _write_pngs(tmp_path / "images" / "test", 5, rng)  # 20 test images, the holdout
+    x_test, y_test = _read_pngs(tmp_path / "images" / "test", (12, 12))
+    recipe = {
+        "data": {
+            "name": "image_folder",
+            "path": "images/train",
+            "test_path": "images/test",
+            "size": [12, 12],
+        },
+        "teacher": {"library": ["logreg", "knn"]},
+        "transfer": {"method": "munge", "size_multiplier": 10},
+        "student": {"kind": "cnn", "channels": [4, 8]},
+        "train": {"epochs": 20, "lr": 0.01, "batch_size": 64, "patience": 20, "baseline": False},
+        "export": {"thresholds": {"agreement": 0.95}},
+    }
+    (tmp_path / "images.yaml").write_text(yaml.safe_dump(recipe))
+    res = distill(tmp_path / "images.yaml", tmp_path / "run", progress=False)
+    card = res.card
+    m = card["metrics"]["holdout"]
+    print(f"images: teacher {m['teacher']['accuracy']:.4f} student {m['student']['accuracy']:.4f}")
+    assert card["labels"] == list(SIDES) and m["n"] == len(x_test) == 20
+    spec = card["input"]
+    assert spec["shape"] == [3, 12, 12] and spec["layout"] == "NCHW" and spec["raw"] is True
+    ho = np.load(tmp_path / "run" / "student" / "holdout.npz")
+    np.testing.assert_array_equal(ho["x"].reshape(x_test.shape), x_test)
+    assert m["teacher"]["accuracy"] >= 0.9  # the bright half is plain to see: chance is 0.25
+    assert m["student"]["accuracy"] >= m["teacher"]["accuracy"] - 0.1  # 2 of 20 rows
+
+    exports = _export_onnx_fp32(tmp_path / "run")
+    (art,) = exports["artifacts"]
+    import onnx
+
+    model = onnx.load(tmp_path / "run" / "export" / art["file"])
+    dims = [d.dim_value or d.dim_param for d in model.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[1:] == [3, 12, 12]
+    onnx_acc = _onnx_accuracy(tmp_path / "run" / "export" / art["file"], x_test, y_test)
+    print(f"images: exported fp32 onnx on the PNGs' raw pixels {onnx_acc:.4f}")
+    assert onnx_acc == pytest.approx(m["student"]["accuracy"], abs=1e-9)
