@@ -18,7 +18,7 @@ from tinyship.errors import InternalError
 
 from ..records import ArtifactRecord, TensorSpec
 from ..registry import DeviceRuntime, Format, register
-from .common import batches, card_metadata, relative_error
+from .common import batches, card_metadata, channel_error
 
 _DTYPES = {1: "float32", 10: "float16", 3: "int8", 2: "uint8", 7: "int64", 6: "int32"}
 
@@ -291,7 +291,7 @@ def layer_errors(
             {
                 "layer": node.name,
                 "op": node.op_type,
-                "error": round(relative_error(ref[out], got), 6),
+                "error": round(channel_error(ref[out], got), 6),
             }
         )
     return sorted(errors, key=lambda e: -e["error"])
