@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+from pathlib import Path
 
 from tinyship.cli import run_cli
 
@@ -55,18 +56,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def run_stage(args: argparse.Namespace, out: Path, command: str):
+    """The stage from parsed flags (``python -m distill`` and ``tinyship distill`` share it), under
+    torchrun when launched by it; returns the run's result and whether this is the main rank."""
     from .distributed import session
     from .pipeline import run
 
-    command = "python -m distill " + " ".join(
-        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
-    )
     with session() as dist_ctx:  # one process unless launched by torchrun
         res = run(
             args.recipe,
-            args.out,
+            out,
             force=args.force,
             resume=args.resume,
             seed=args.seed,
@@ -76,8 +75,17 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.quiet,
             dist_ctx=dist_ctx,
         )
-        if dist_ctx.is_main:
-            print(summary(res.card, res.timings_s))
+        return res, dist_ctx.is_main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = "python -m distill " + " ".join(
+        shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv)
+    )
+    res, is_main = run_stage(args, args.out, command)
+    if is_main:
+        print(summary(res.card, res.timings_s))
     return 0
 
 

@@ -260,24 +260,13 @@ def _emit_json(obj) -> None:
 
 
 def _distill(args: argparse.Namespace, con: Console, argv: list[str]) -> int:
+    from distill.__main__ import run_stage
     from distill.__main__ import summary as distill_text
-    from distill.distributed import session
-    from distill.pipeline import run as distill
 
-    with _stage(con, args.run, "distill"), session() as dist_ctx:
-        res = distill(
-            args.recipe,
-            args.run,
-            force=args.force,
-            resume=args.resume,
-            seed=args.seed,
-            epochs=args.epochs,
-            trust_pickles=args.trust_pickles,
-            command="tinyship " + " ".join(shlex.quote(a) for a in argv),
-            progress=not args.quiet,
-            dist_ctx=dist_ctx,
-        )
-        if not dist_ctx.is_main:
+    with _stage(con, args.run, "distill"):
+        command = "tinyship " + " ".join(shlex.quote(a) for a in argv)
+        res, is_main = run_stage(args, args.run, command)
+        if not is_main:
             return 0
         con.result(distill_text(res.card, res.timings_s))
     if args.json and args.cmd == "distill":
