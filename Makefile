@@ -93,7 +93,9 @@ lint: setup
 test: setup system-deps lint
 	$(PY) -m pytest -q
 
+# the slow tests include kind: savedmodel members, so the tensorflow extra is installed first
 test-slow: setup system-deps
+	$(PY) -m pip install --quiet -e '.[tensorflow]'
 	$(PY) -m pytest -q -m slow
 
 # BENCH_JOBS benchmarks at once (1 torch thread each); 2 on the 2-core box: about 2.8-2.9 h in all

@@ -60,13 +60,14 @@ MEMBER_FIELDS: dict[str, Field] = {
     "name": Field(str, doc="unique member name"),
     "kind": Field(
         str,
-        choices=("onnx", "pt2", "torch", "keras", "precomputed", "sklearn-pickle"),
+        choices=("onnx", "pt2", "torch", "keras", "savedmodel", "precomputed", "sklearn-pickle"),
         doc="how the member is stored",
     ),
     "path": Field(
         str,
         default=None,
-        doc="model file (onnx, pt2, TorchScript, .keras, pickle), relative to the recipe file's folder",
+        doc="model file (onnx, pt2, TorchScript, .keras, pickle) or SavedModel folder, "
+        "relative to the recipe file's folder",
     ),
     "input": Field(
         str,
@@ -94,6 +95,15 @@ MEMBER_FIELDS: dict[str, Field] = {
         default=None,
         choices=OUTPUTS,
         doc="what the member returns: probs or logits (default: logits for torch/pt2, probs otherwise)",
+    ),
+    "signature": Field(
+        str, default=None, doc="savedmodel: the signature to call (default: serving_default)"
+    ),
+    "output_name": Field(
+        str,
+        default=None,
+        doc="savedmodel: the signature output holding the probabilities or logits "
+        "(default: its only output)",
     ),
 }
 
@@ -234,11 +244,24 @@ def _load_keras(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> 
     )
 
 
+def _load_savedmodel(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
+    from .savedmodel import SavedModelMember  # imports tensorflow only when a recipe has one
+
+    return SavedModelMember(
+        spec["name"],
+        _resolve(base, spec, "path", i),
+        output=spec["output"] or "probs",
+        signature=spec["signature"],
+        output_name=spec["output_name"],
+    )
+
+
 MEMBER_LOADERS: dict[str, Callable[[dict, int, Path, int | None, bool], Member]] = {
     "onnx": _load_onnx,
     "pt2": _load_pt2,
     "torch": _load_torchscript,
     "keras": _load_keras,
+    "savedmodel": _load_savedmodel,
     "precomputed": _load_precomputed,
     "sklearn-pickle": _load_pickle,
 }

@@ -16,6 +16,8 @@ probabilities ``[n, C]``; the members can come from any framework:
 - ``precomputed``: outputs saved next to the inputs they were computed for; they
   can label those rows only;
 - ``keras``: a Keras 3 ``.keras`` file on the torch backend (extra ``tinyship[keras]``);
+- ``savedmodel``: a TensorFlow SavedModel folder, its graph checked op by op before
+  TensorFlow loads it (``savedmodel.py``; extra ``tinyship[tensorflow]``);
 - ``python``: any object with ``predict_proba`` (or a callable) given through the API,
   never pickled (:class:`PythonMember`).
 
@@ -43,7 +45,17 @@ import numpy as np
 from tinyship.errors import InternalError, UserError
 from tinyship.probs import softmax as _softmax
 
-KINDS = ("sklearn", "sklearn-pickle", "onnx", "torch", "pt2", "precomputed", "keras", "python")
+KINDS = (
+    "sklearn",
+    "sklearn-pickle",
+    "onnx",
+    "torch",
+    "pt2",
+    "precomputed",
+    "keras",
+    "savedmodel",
+    "python",
+)
 OUTPUTS = ("probs", "logits")
 SUM_TOL = 1e-3  # rows of a member's probabilities must sum to 1 within this
 
@@ -633,6 +645,8 @@ def member_record(m: Any) -> dict:
         rec["output_name"] = name
     if getattr(m, "version", None) is not None:
         rec["version"] = str(m.version)
+    if getattr(m, "framework", None) is not None:  # e.g. 'tensorflow 2.21.0' for a SavedModel
+        rec["framework"] = m.framework
     return rec
 
 
@@ -674,6 +688,7 @@ class KerasMember:
         self.input_shape = shape
         self.width = int(np.prod(shape))
         self.backend = keras.backend.backend()
+        self.framework = f"keras {keras.__version__} ({self.backend} backend)"
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         x = check_inputs(x, f"member '{self.name}'", self.width)

@@ -20,6 +20,55 @@ out of range fail on load with the key's path, the value and what is allowed.
 """
 
 
+# One minimal recipe fragment per data loader and per teacher member kind: the reference and
+# distill/README.md show them, and a test validates each against the field tables and checks that
+# every registered loader and kind has one.
+DATA_EXAMPLES: dict[str, str] = {
+    "digits": "data: {name: digits}  # scikit-learn's bundled 8x8 digits",
+    "mnist": "data: {name: mnist}  # ../shared/data/mnist, checked against its sha256s",
+    "adult": "data: {name: adult}  # ../shared/data/uci_adult; adult.test is the holdout",
+    "letter": "data: {name: letter, task: p2}  # ../shared/data/uci_letter; letters | p1 | p2",
+    "npz": "data: {name: npz, path: mine.npz}  # x, y or x_train, y_train [, x_val, y_val]"
+    " [, x_test, y_test]; optional labels, nominal",
+    "csv": "data: {name: csv, path: train.csv, test_path: test.csv, label: band,"
+    " categorical: [colour]}",
+    "image_folder": "data: {name: image_folder, path: images/train, test_path: images/test,"
+    " size: [32, 32], grayscale: true}  # one subfolder per class",
+    "audio_folder": "data: {name: audio_folder, path: recordings, labels_from: pattern,"
+    " pattern: '{label}_{speaker}_{index}.wav', holdout_index_max: 4}  # WAV files",
+}
+MEMBER_EXAMPLES: dict[str, str] = {
+    "onnx": "- {name: gb, kind: onnx, path: models/gb.onnx}  # any framework; skl2onnx with"
+    " zipmap off",
+    "pt2": "- {name: net, kind: pt2, path: models/net.pt2, output: logits}  # torch.export.save",
+    "torch": "- {name: ts, kind: torch, path: models/net.ts, input_shape: [1, 8, 8]}"
+    "  # TorchScript: needs --trust-pickles",
+    "keras": "- {name: k, kind: keras, path: models/net.keras}  # Keras 3 on torch; tinyship[keras]",
+    "savedmodel": "- {name: tfnet, kind: savedmodel, path: models/tfnet, output: logits,"
+    " output_name: logits}  # a folder; tinyship[tensorflow]",
+    "precomputed": "- {name: cached, kind: precomputed, inputs: x.npy, outputs: probs.npy}"
+    "  # labels those rows only",
+    "sklearn-pickle": "- {name: rf, kind: sklearn-pickle, path: models/rf.pkl}"
+    "  # needs --trust-pickles",
+}
+
+
+def examples() -> str:
+    """The minimal data sections and teacher members, as YAML blocks."""
+    data = "\n".join(DATA_EXAMPLES.values())
+    members = "\n".join("  " + line for line in MEMBER_EXAMPLES.values())
+    return (
+        "One minimal `data` section per loader (each line is one alternative):\n\n"
+        f"```yaml\n{data}\n```\n\n"
+        "One minimal entry per teacher member kind (mix them freely, beside `library` models):\n\n"
+        f"```yaml\nteacher:\n  library: [logreg, knn]  # fitted here on the training split\n"
+        f"  members:\n{members}\n```\n\n"
+        "Python objects are members too, passed as `distill.run(recipe, run_dir, members=[...])`:\n"
+        "anything with `predict_proba` or a callable (kind `python`, never pickled), or a member\n"
+        "object such as `SklearnMember` (kind `sklearn`) or `TorchMember` (an in-process module).\n"
+    )
+
+
 def _default(f: Field) -> str:
     if f.required:
         return "required"
@@ -62,6 +111,7 @@ def render() -> str:
 
     parts = [
         HEADER,
+        "## Minimal examples\n\n" + examples(),
         table("data", DATA_FIELDS),
         *(
             table(f"data (name: {n})", f, "Extra keys of this loader.")

@@ -116,6 +116,28 @@ def keras_model(root):
     return keras.saving.load_model(root / "net.keras")
 
 
+def savedmodel_of(net, root):
+    """The torch MLP's weights as a TensorFlow SavedModel (skipped without the extra)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tf = pytest.importorskip(
+        "tensorflow", reason="tensorflow is not installed (tinyship[tensorflow])"
+    )
+    if (root / "net_sm").exists():
+        return root / "net_sm"
+    (w1, b1), (w2, b2) = [(m.weight.detach().numpy().T, m.bias.detach().numpy()) for m in net[::2]]
+
+    class Mlp(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 64], tf.float32)])
+        def serve(self, x):
+            return {"logits": tf.matmul(tf.nn.relu(tf.matmul(x, w1) + b1), w2) + b2}
+
+    model = Mlp()
+    tf.saved_model.save(model, str(root / "net_sm"), signatures={"serving_default": model.serve})
+    return root / "net_sm"
+
+
 def softmax_net(net, x):
     with torch.no_grad():
         return torch.softmax(net(torch.from_numpy(x)), -1).numpy()
@@ -153,6 +175,10 @@ def member_case(kind: str, models, files) -> tuple:
         return load_member({"name": "m", "kind": "keras", "path": "net.keras"}, 0, files, 10), (
             lambda x: model.predict(x, verbose=0)
         )
+    if kind == "savedmodel":
+        savedmodel_of(models["net"], files)
+        spec = {"name": "m", "kind": "savedmodel", "path": "net_sm", "output": "logits"}
+        return load_member(spec, 0, files, 10), lambda x: softmax_net(models["net"], x)
     spec, ref = specs[kind]
     return load_member(spec, 0, files, 10, trust_pickles=True), ref
 
@@ -363,8 +389,8 @@ def test_sklearn_member_missing_classes_are_placed_at_their_label(digits):
     [
         (
             {"members": [{"name": "m", "kind": "tensorflow", "path": "x"}]},
-            r"teacher\.members\[0\]\.kind' must be one of onnx, pt2, torch, keras, precomputed, "
-            r"sklearn-pickle; got 'tensorflow'",
+            r"teacher\.members\[0\]\.kind' must be one of onnx, pt2, torch, keras, savedmodel, "
+            r"precomputed, sklearn-pickle; got 'tensorflow'",
         ),
         (
             {"members": [{"name": "m", "kind": "onnx", "path": "missing.onnx"}]},
