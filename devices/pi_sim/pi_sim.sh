@@ -63,6 +63,8 @@ start() {
   [ -e "$ROOT/.wheels-done" ] || die "no root in $ROOT: run 'make pi-sim' (pi_sim.sh build) first"
   binfmt
   mountpoint -q "$ROOT/proc" || mount -t proc proc "$ROOT/proc"
+  # no /sys on purpose: with the host's /sys bound in, onnxruntime's cpuinfo reads x86 CPU data and
+  # crashes under qemu-aarch64 (SIGSEGV at import); without it, it warns and runs
   mkdir -p "$ROOT/run/sshd"
   cat > "$ROOT/etc/ssh/sshd_config.pisim" <<CFG
 Port $PORT
@@ -72,6 +74,8 @@ PermitRootLogin prohibit-password
 PasswordAuthentication no
 UsePAM no
 PidFile /run/sshd.pisim.pid
+# scp (OpenSSH 9) copies over the SFTP protocol
+Subsystem sftp /usr/lib/openssh/sftp-server
 CFG
   if [ -e "$ROOT/run/sshd.pisim.pid" ] && kill -0 "$(cat "$ROOT/run/sshd.pisim.pid")" 2>/dev/null; then
     echo "pi-sim: sshd already running"; else chroot "$ROOT" /usr/sbin/sshd -f /etc/ssh/sshd_config.pisim; fi
@@ -98,6 +102,7 @@ CFG
 
 stop() {
   if [ -e "$ROOT/run/sshd.pisim.pid" ]; then kill "$(cat "$ROOT/run/sshd.pisim.pid")" 2>/dev/null || true; rm -f "$ROOT/run/sshd.pisim.pid"; fi
+  mountpoint -q "$ROOT/sys" && umount "$ROOT/sys" || true
   mountpoint -q "$ROOT/proc" && umount "$ROOT/proc" || true
 }
 
