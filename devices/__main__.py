@@ -83,6 +83,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _device_json(cat, d) -> dict:
+    """A catalog device as JSON, with the MCU stacks that estimate it (its own published runs of each
+    stack, or where the stack's costs are transferred from); other classes use the host fit."""
+    from .stacks import transfer_note
+
+    stacks = [
+        {
+            "name": st.name,
+            "title": st.title,
+            "default": st.name == cat.default_stack,
+            "runs_on_this_board": [r for r in st.runs if r["board"] == d.name],
+            "transfer": transfer_note(cat, st.name, d),
+        }
+        for st in cat.stacks.values()
+        if d.cls == "mcu"
+    ]
+    return {**d.to_dict(), "stacks": stacks}
+
+
 def main(argv: list[str] | None = None) -> int:
     from .budgets import parse_budget_flag
 
@@ -93,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 
         cat = load_catalog(args.catalog)
         if args.json:
-            print(json.dumps({n: d.to_dict() for n, d in cat.devices.items()}, indent=2))
+            print(json.dumps({n: _device_json(cat, d) for n, d in cat.devices.items()}, indent=2))
             return 0
         for d in cat.devices.values():
             print(f"{d.name}  [{d.cls}]  {d.title}")

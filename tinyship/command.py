@@ -157,6 +157,11 @@ def _profile_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--catalog", default=None, help="extra catalog YAML that adds or replaces devices"
     )
+    p.add_argument(
+        "--stack",
+        default=None,
+        help="MCU inference stack the estimates model (catalog 'stacks:'; default tflm-cmsis-nn)",
+    )
     _budget_flag(p)
 
 
@@ -198,6 +203,13 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="profile these model files (.onnx, .tflite) instead of a run's exports; "
         "the run directory is built in --run (default build/profile)",
+    )
+    p.add_argument(
+        "--out",
+        dest="run",
+        type=Path,
+        metavar="DIR",
+        help="the same as --run (python -m devices profile FILE --out DIR)",
     )
     _profile_flags(p)
     p = add("check", "exit 1 when a device has no file within its budget (a CI gate)")
@@ -341,6 +353,7 @@ def _profile(args: argparse.Namespace, con: Console) -> int:
             settings=devices.Settings(args.threads, args.runs, args.warmup, args.pin_core),
             catalog=args.catalog,
             budgets=_budgets(args),
+            stack=args.stack,
         )
         if files:  # the devices stage builds a run directory around the files in --run (default build/profile)
             rep = devices.profile_files(files, run, devices=args.devices, force=args.force, **kw)

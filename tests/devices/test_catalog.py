@@ -110,3 +110,24 @@ def test_bad_stack_run_is_named(tmp_path):
     )
     with pytest.raises(UserError, match=r"runs\[0\]\.board is 'no-such-board'"):
         load_catalog(extra)
+
+
+def test_catalog_json_lists_each_devices_stacks(capsys):
+    """Every MCU lists every stack with its own published runs (or the transfer); others none."""
+    import json
+
+    from devices.__main__ import main
+
+    assert main(["catalog", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == set(CATALOG.devices)
+    for name, d in doc.items():
+        if CATALOG.devices[name].cls != "mcu":
+            assert d["stacks"] == []
+            continue
+        assert [s["name"] for s in d["stacks"]] == list(CATALOG.stacks)
+        assert [s["name"] for s in d["stacks"] if s["default"]] == [CATALOG.default_stack]
+        for s in d["stacks"]:
+            own = [r for r in CATALOG.stacks[s["name"]].runs if r["board"] == name]
+            assert s["runs_on_this_board"] == own
+            assert ("calibrated on published" in s["transfer"]) == bool(own)

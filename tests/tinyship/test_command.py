@@ -15,6 +15,7 @@ import pytest
 
 from tinyship import __version__, logs, recommend
 from tinyship.command import _emit_json, main, parser
+from tinyship.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("run", "distill", "export", "profile", "check", "summary", "catalog", "report")
@@ -235,3 +236,23 @@ def test_rule_most_accurate_that_fits_then_latency_then_ram():
     assert not none.fits and none.recommended is None
     # nearest miss: e is 2x over its RAM budget, d 3x over its latency budget
     assert none.file == "e" and none.reasons == ["RAM 128 KiB > budget 64 KiB"]
+
+
+def test_profile_files_with_a_named_stack_and_out(shared_data, tmp_path):
+    """The held-back check's command: tinyship profile FILE --out DIR --devices M4F,M7 --stack S; each
+    MCU record names the stack asked for, and its estimate differs between stacks for a conv model."""
+    kws = shared_data / "mlperf_tiny" / "kws_ref_model.tflite"
+    mcus = "cortex-m4f-stm32l4r5,cortex-m7-stm32h7a3"
+    ms = {}
+    for stack in ("tflm-cmsis-nn", "x-cube-ai"):
+        out = tmp_path / stack
+        argv = ["profile", str(kws), "--out", str(out), "--devices", mcus, "--stack", stack]
+        assert main([*argv, "--quiet"]) == 0
+        recs = json.loads((out / "profile" / "profile.json").read_text())["records"]
+        recs = [r for r in recs if r["device_class"] == "mcu"]
+        assert {r["device"] for r in recs} == set(mcus.split(","))
+        assert all(r["latency"]["stack"] == stack for r in recs)
+        ms[stack] = {r["device"]: r["latency_ms"] for r in recs}
+    assert ms["x-cube-ai"]["cortex-m7-stm32h7a3"] < ms["tflm-cmsis-nn"]["cortex-m7-stm32h7a3"]
+    with pytest.raises(UserError, match=r"unknown stack 'tflm'.*--stack"):
+        main(["profile", str(kws), "--out", str(tmp_path / "bad"), "--stack", "tflm", "--quiet"])
