@@ -220,6 +220,30 @@ def _parse_stack(name: str, raw: Any) -> Stack:
     )
 
 
+REFERENCE_WORK = ("conv", "pointwise", "depthwise", "fc", "elementwise")
+
+
+def _parse_reference_model(name: str, raw: Any) -> dict[str, Any]:
+    """A ``reference_models:`` entry: n_ops, outputs (conv/FC output elements) and work per kind."""
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    work = raw.get("work") if isinstance(raw, dict) else None
+    if (
+        not isinstance(work, dict)
+        or not set(work) <= set(REFERENCE_WORK)
+        or not all(count(v) for v in work.values())
+        or not all(count(raw.get(k)) for k in ("n_ops", "outputs"))
+    ):
+        raise UserError(
+            f"catalog reference_models.{name} must have integer n_ops >= 0, outputs >= 0 (output "
+            f"elements of its conv/FC layers) and work: a mapping of {', '.join(REFERENCE_WORK)} to "
+            f"integers >= 0; got {raw!r}."
+        )
+    return dict(raw)
+
+
 def _host_detect(dev: Device) -> Device:
     """Replace 'detect' figures of the host with what /proc says on this machine."""
     info: dict[str, str] = {}
@@ -301,7 +325,8 @@ def load_catalog(extra: str | os.PathLike | None = None) -> Catalog:
             cat.devices[str(name)] = _parse_device(str(name), raw)
         for name, raw in (doc.get("stacks") or {}).items():
             cat.stacks[str(name)] = _parse_stack(str(name), raw)
-        cat.reference_models.update(doc.get("reference_models") or {})
+        for name, raw in (doc.get("reference_models") or {}).items():
+            cat.reference_models[str(name)] = _parse_reference_model(str(name), raw)
     for st in cat.stacks.values():
         for i, run in enumerate(st.runs):
             for key, known in (("model", cat.reference_models), ("board", cat.devices)):
