@@ -593,196 +593,6 @@ def _with(ds: Dataset, extra: dict) -> Dataset:
 
 # ---- CSV ----------------------------------------------------------------------------------
 
-MISSING = ("", "?", "na", "n/a", "nan", "null", "none")
-
-
-def _read_csv(p: Path) -> tuple[list[str], list[list[str]]]:
-    import csv
-
-    with open(p, newline="", encoding="utf-8-sig") as fh:
-        rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
-    if len(rows) < 2:
-        raise UserError(
-            f"'{p}' needs a header row and at least one data row; it has {len(rows)} rows."
-        )
-    header = [h.strip() for h in rows[0]]
-    for i, r in enumerate(rows[1:], start=2):
-        if len(r) != len(header):
-            raise UserError(
-                f"'{p}' line {i} has {len(r)} fields; the header has {len(header)} ({header[:8]}...)."
-            )
-    return header, [[c.strip() for c in r] for r in rows[1:]]
-
-
-def _is_number(v: str) -> bool:
-    try:
-        float(v)
-    except ValueError:
-        return False
-    return True
-
-
-def load_csv(cfg: dict) -> Dataset:
-    """A CSV with a header row: one label column, numeric and categorical feature columns.
-
-    Categorical columns (``data.categorical``, or ``auto``: every column with a non-numeric
-    value) are label-encoded in sorted order of the training file's values: nominal
-    attributes for MUNGE, one-hot inputs inside the student. String labels map to class
-    indices in sorted order; their names become the labels. A missing value (empty, ``?``,
-    ``NA``, ``NaN``, ``null``) is an error naming the line and column unless ``data.impute``
-    says what to do. ``test_path``: a separate test CSV with the same header = the holdout.
-    """
-    if not cfg["path"] or not cfg["label"]:
-        raise UserError(
-            "recipe keys 'data.path' and 'data.label' are required for data.name: csv "
-            "(a CSV file with a header row, and the name of its label column)."
-        )
-    p = resolve_path(cfg["path"], "data.path")
-    header, rows = _read_csv(p)
-    files = {"train": (p, rows)}
-    if cfg["test_path"]:
-        pt = resolve_path(cfg["test_path"], "data.test_path")
-        header_t, rows_t = _read_csv(pt)
-        if header_t != header:
-            raise UserError(
-                f"'{pt}' has columns {header_t}; data.path '{p}' has {header}. The test CSV needs the same header."
-            )
-        files["test"] = (pt, rows_t)
-    label = cfg["label"]
-    if label not in header:
-        raise UserError(
-            f"recipe key 'data.label' is {label!r}, not a column of '{p}'; columns: {header}."
-        )
-    li = header.index(label)
-    feats = [j for j in range(len(header)) if j != li]
-    names = [header[j] for j in feats]
-    cat = cfg["categorical"]
-    if cat == "auto":
-        catset = {
-            header[j]
-            for j in feats
-            if any(not _is_number(r[j]) and r[j].lower() not in MISSING for r in rows)
-        }
-    elif isinstance(cat, list) and all(isinstance(c, str) for c in cat):
-        unknown = [c for c in cat if c not in names]
-        if unknown:
-            raise UserError(
-                f"recipe key 'data.categorical' names {unknown}, not feature columns of '{p}'; "
-                f"columns: {names}."
-            )
-        catset = set(cat)
-    else:
-        raise UserError(
-            f"recipe key 'data.categorical' must be 'auto' or a list of column names; got {cat!r}."
-        )
-    nominal = np.array([n in catset for n in names])
-    impute = cfg["impute"]
-
-    def missing(v: str) -> bool:
-        return v.lower() in MISSING
-
-    def complain(path: Path, line: int, col: str) -> UserError:
-        return UserError(
-            f"'{path}' line {line}, column '{col}': missing value. Fill it in, or set data.impute: "
-            "median (numeric: training median; categorical: most frequent value) or most_frequent."
-        )
-
-    # vocabularies and fill values from the training file only
-    categories: dict[int, list[str]] = {}
-    fill: dict[int, float] = {}
-    for k, j in enumerate(feats):
-        col = [r[j] for r in rows]
-        present = [v for v in col if not missing(v)]
-        if nominal[k]:
-            vocab = sorted(set(present))
-            categories[k] = vocab
-            code = {v: i for i, v in enumerate(vocab)}
-            counts = np.bincount([code[v] for v in present], minlength=len(vocab))
-            fill[k] = float(np.argmax(counts)) if len(present) else 0.0
-        else:
-            bad = next((i for i, v in enumerate(col) if not missing(v) and not _is_number(v)), None)
-            if bad is not None:
-                raise UserError(
-                    f"'{p}' line {bad + 2}, column '{names[k]}': {col[bad]!r} is not a number. "
-                    f"Add '{names[k]}' to data.categorical (or use categorical: auto)."
-                )
-            vals = np.array([float(v) for v in present], np.float64)
-            if impute == "most_frequent" and len(vals):
-                u, c = np.unique(vals, return_counts=True)
-                fill[k] = float(u[np.argmax(c)])
-            else:
-                fill[k] = float(np.median(vals)) if len(vals) else 0.0
-
-    def encode(path: Path, rws: list[list[str]]) -> np.ndarray:
-        out = np.zeros((len(rws), len(feats)), np.float32)
-        for k, j in enumerate(feats):
-            code = {v: i for i, v in enumerate(categories.get(k, []))}
-            for i, r in enumerate(rws):
-                v = r[j]
-                if missing(v):
-                    if impute is None:
-                        raise complain(path, i + 2, names[k])
-                    out[i, k] = fill[k]
-                elif nominal[k]:
-                    if v not in code:
-                        if impute is None:
-                            raise UserError(
-                                f"'{path}' line {i + 2}, column '{names[k]}': category {v!r} does not "
-                                f"occur in the training file ({categories[k][:10]}). Add such rows to "
-                                "the training file, or set data.impute to map it to the most frequent value."
-                            )
-                        out[i, k] = fill[k]
-                    else:
-                        out[i, k] = code[v]
-                else:
-                    try:
-                        out[i, k] = float(v)
-                    except ValueError:
-                        raise UserError(
-                            f"'{path}' line {i + 2}, column '{names[k]}': {v!r} is not a number. "
-                            f"Add '{names[k]}' to data.categorical (or use categorical: auto)."
-                        ) from None
-        return out
-
-    x = encode(p, rows)
-    ys = {s: [r[li] for r in rws] for s, (_, rws) in files.items()}
-    for s, (path, _) in files.items():
-        gap = next((i for i, v in enumerate(ys[s]) if missing(v)), None)
-        if gap is not None:
-            raise UserError(
-                f"'{path}' line {gap + 2}: the label column '{label}' is empty; every row needs a label."
-            )
-    train_labels = set(ys["train"])
-    if all(_is_number(v) for v in train_labels):
-        labels = sorted(train_labels, key=float)
-    else:
-        labels = sorted(train_labels)
-    index = {v: i for i, v in enumerate(labels)}
-    if "test" in ys:
-        unseen = sorted(set(ys["test"]) - train_labels)
-        if unseen:
-            raise UserError(
-                f"'{files['test'][0]}' has labels {unseen[:10]} that the training file does not; "
-                f"the training labels are {labels[:20]}."
-            )
-    flat = {"train": (x, np.array([index[v] for v in ys["train"]], np.int64))}
-    if "test" in files:
-        flat["test"] = (
-            encode(*files["test"]),
-            np.array([index[v] for v in ys["test"]], np.int64),
-        )
-    source = {
-        "path": str(p),
-        "test_path": str(files["test"][0]) if "test" in files else None,
-        "label": label,
-        "categorical": sorted(catset),
-        "impute": impute,
-    }
-    return _from_splits(
-        p.stem, flat, labels, nominal, None, cfg, source, columns=names, categories=categories
-    )
-
-
 # ---- image folders ------------------------------------------------------------------------
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -889,11 +699,11 @@ def register_loader(
     """Add a loader under ``data.name: <name>``, with the extra recipe keys it reads."""
     LOADERS[name] = loader
     LOADER_FIELDS[name] = dict(fields or {})
-    DATA_FIELDS["name"] = dataclasses.replace(DATA_FIELDS["name"], choices=tuple(LOADERS))
+    DATA_FIELDS["name"] = dataclasses.replace(DATA_FIELDS["name"], choices=tuple(sorted(LOADERS)))
 
 
 DATA_FIELDS: dict[str, Field] = {
-    "name": Field(str, choices=tuple(LOADERS), doc="which data set"),
+    "name": Field(str, choices=tuple(sorted(LOADERS)), doc="which data set"),
     "path": Field(
         str, None, doc="file or folder, relative to the recipe file's folder or absolute"
     ),
@@ -927,25 +737,6 @@ DATA_FIELDS: dict[str, Field] = {
 }
 
 _TEST_PATH = Field(str, None, doc="the test split (the holdout), same layout as path")
-register_loader(
-    "csv",
-    load_csv,
-    {
-        "test_path": _TEST_PATH,
-        "label": Field(str, None, doc="the label column (its values become the labels)"),
-        "categorical": Field(
-            (list, str),
-            "auto",
-            doc="categorical columns, or auto (every column with a non-numeric value)",
-        ),
-        "impute": Field(
-            str,
-            None,
-            choices=("median", "most_frequent"),
-            doc="what fills a missing value; default: a missing value is an error",
-        ),
-    },
-)
 register_loader(
     "image_folder",
     load_image_folder,
@@ -1009,3 +800,4 @@ def load_data(section: dict, base_dir: str | Path | None = None) -> Dataset:
 
 
 from . import audio as _audio  # noqa: E402,F401  (registers data.name: audio_folder)
+from . import csv_loader as _csv  # noqa: E402,F401  (registers data.name: csv)

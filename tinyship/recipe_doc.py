@@ -115,7 +115,7 @@ def render() -> str:
         table("data", DATA_FIELDS),
         *(
             table(f"data (name: {n})", f, "Extra keys of this loader.")
-            for n, f in LOADER_FIELDS.items()
+            for n, f in sorted(LOADER_FIELDS.items())
         ),
         table("data.frontend", FRONTEND_FIELDS, "audio_folder: the MFCC / log-mel front-end."),
         table("teacher", TEACHER_FIELDS),

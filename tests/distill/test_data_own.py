@@ -185,7 +185,9 @@ def test_another_module_can_register_a_loader(tmp_path):
             load_data({"name": "digits", "offset": 1})
     finally:
         del LOADERS["const_test"], LOADER_FIELDS["const_test"]
-        DATA_FIELDS["name"] = dataclasses.replace(DATA_FIELDS["name"], choices=tuple(LOADERS))
+        DATA_FIELDS["name"] = dataclasses.replace(
+            DATA_FIELDS["name"], choices=tuple(sorted(LOADERS))
+        )
 
 
 def test_class_count_is_bounded_for_every_loader(tmp_path, monkeypatch):

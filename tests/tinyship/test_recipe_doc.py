@@ -34,7 +34,7 @@ def test_every_loader_and_member_kind_has_a_minimal_example_that_validates():
     from tinyship.recipe import validate
     from tinyship.recipe_doc import DATA_EXAMPLES, MEMBER_EXAMPLES, examples
 
-    assert list(DATA_EXAMPLES) == list(LOADERS)
+    assert sorted(DATA_EXAMPLES) == sorted(LOADERS)
     assert list(MEMBER_EXAMPLES) == list(MEMBER_LOADERS)
     for name, line in DATA_EXAMPLES.items():
         cfg = validate_section(yaml.safe_load(line)["data"])
