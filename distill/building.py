@@ -17,16 +17,14 @@ from tinyship.errors import UserError
 from tinyship.recipe import Field, validate
 
 from .ensemble import COMBINES, Teacher
+from .file_members import KerasMember, OnnxMember, PrecomputedMember
 from .library import MODELS, build_library
 from .members import (
     INPUTS,
     OUTPUTS,
     PROBE_ROWS,
-    KerasMember,
     Member,
     NormalizedInput,
-    OnnxMember,
-    PrecomputedMember,
     Pt2Member,
     PythonMember,
     SklearnPickleMember,

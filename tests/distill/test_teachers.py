@@ -12,10 +12,9 @@ from torch import nn
 
 from distill.building import MEMBER_LOADERS, build_teacher, load_member
 from distill.ensemble import Teacher
+from distill.file_members import OnnxMember, PrecomputedMember
 from distill.members import (
     KINDS,
-    OnnxMember,
-    PrecomputedMember,
     Pt2Member,
     PythonMember,
     SklearnMember,
