@@ -35,7 +35,7 @@ def pareto_plots(search: dict) -> dict[str, bytes]:
             "pareto_ram.png",
             "ram_bytes",
             1 / 1024,
-            "KB RAM (incl. TFLM arena)",
+            "KiB RAM (TFLM arena + front-end buffers on MCUs)",
             "ram_kb",
             "accuracy_vs_ram",
         ),

@@ -57,6 +57,8 @@ class Record:
     budget: dict[str, float]
     verdict: str
     reasons: list[str] = field(default_factory=list)
+    # an audio front-end's working memory, counted in ram_bytes on MCU/PDA classes (devices/frontend.py)
+    ram_frontend: dict[str, Any] | None = None
 
 
 @dataclass
@@ -503,6 +505,8 @@ def verdicts(
             why = runnable_reason(dev, art, a) if listed else _target_reason(name, art)
             why = why or refused.get((art["file"], name)) or file_reason(dev, art, a)
             ram, rm, flash, fm = _memory(dataclasses.asdict(a), dev)
+            fe_ram = _frontend.frontend_memory((p.card.get("input") or {}).get("frontend"))
+            ram, rm, counted = _with_frontend(ram, rm, fe_ram, dev)
             lat, detail, method = None, None, "none"
             if why is None:
                 m = by_key.get((art["file"], name))
@@ -514,6 +518,14 @@ def verdicts(
                         lat += fe["ms"]  # the verdict is for the whole window: features + network
             emulated = bool(detail and str(detail.get("timing", "")).startswith("emulated"))
             v, reasons = _budgets.verdict(None if emulated else lat, ram, flash, why, budget)
+            if counted:  # say how much of a RAM miss is the front-end's
+                fe_kib = fe_ram["bytes"] / 1024
+                reasons = [
+                    f"{x} (model {(ram - fe_ram['bytes']) / 1024:.1f} + front-end {fe_kib:.1f})"
+                    if x.startswith("RAM ")
+                    else x
+                    for x in reasons
+                ]
             records.append(
                 Record(
                     art["file"],
@@ -531,6 +543,7 @@ def verdicts(
                     budget,
                     v,
                     reasons,
+                    None if fe_ram is None else {**fe_ram, "in_ram_bytes": counted},
                 )  # fmt: skip
             )
     return records
@@ -675,6 +688,27 @@ def _memory(a: dict, dev: Device) -> tuple[int | None, str, int | None, str]:
     rm = "arena plan + weights loaded in RAM" + (" + dequantized weights" if deq else "")
     rm += "" if ovh else "; runtime overhead not found, not included"
     return int(ram), rm, int(a["bytes"]), "file bytes (storage)"
+
+
+def _with_frontend(
+    ram: int | None, how: str, fe: dict | None, dev: Device
+) -> tuple[int | None, str, bool]:
+    """(RAM, how, counted): an audio front-end's buffers are added on MCU/PDA classes, where the
+    firmware holds them beside the arena; elsewhere (an OS, a front-end of the app's choosing) they
+    are said, not counted."""
+    if fe is None:
+        return ram, how, False
+    if fe.get("bytes") is None:
+        return ram, f"{how}; {fe['why']}", False
+    if dev.cls not in MICRO_CLASSES:
+        return (
+            ram,
+            f"{how}; audio front-end buffers ({fe['bytes']:,} B on an MCU) not included",
+            False,
+        )
+    if ram is None:
+        return ram, how, False
+    return ram + fe["bytes"], f"{how} + audio front-end buffers {fe['bytes']:,} B", True
 
 
 def _input_npy(run_dir: Path, tmp: Path) -> Path | None:

@@ -203,7 +203,7 @@ def verdict_rows(doc: dict, acc: dict) -> list[tuple[str, list[str]]]:
                     pct(acc.get(r["artifact"])),
                     r["method"],
                     ms(r["latency_ms"]),
-                    size(r["ram_bytes"]),
+                    _ram(r),
                     size(r["flash_bytes"]),
                     r["verdict"],
                     "; ".join(r.get("reasons") or []),
@@ -211,6 +211,14 @@ def verdict_rows(doc: dict, acc: dict) -> list[tuple[str, list[str]]]:
             )
         )
     return out
+
+
+def _ram(r: dict) -> str:
+    """A record's RAM, with the audio front-end's share when it is counted in (MCU/PDA classes)."""
+    fe = r.get("ram_frontend") or {}
+    if r["ram_bytes"] is None or not fe.get("in_ram_bytes"):
+        return size(r["ram_bytes"])
+    return f"{size(r['ram_bytes'])} (model {size(r['ram_bytes'] - fe['bytes'])} + front-end {size(fe['bytes'])})"
 
 
 VERDICT_HEAD = [

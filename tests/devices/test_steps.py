@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import shutil
@@ -76,3 +77,91 @@ def test_unknown_runner_fails_before_any_work(exported_run):
 def test_adb_needs_benchmark_model():
     with pytest.raises(UserError, match="--adb needs --benchmark-model PATH"):
         P.adb_targets(["emulator-5554"], None)
+
+
+# an MFCC front-end as the distill stage's audio loader writes it into card.input.frontend
+FRONTEND = {
+    "sample_rate": 8000,
+    "clip_samples": 8000,
+    "n_fft": 256,
+    "hop": 160,
+    "frames": 49,
+    "n_mels": 40,
+    "n_mfcc": 13,
+    "coefficients": 13,
+    "features": "mfcc",
+    "utterance_norm": False,
+    "ops_per_inference": {"flops": 357553, "logs": 1960},
+}
+
+
+def _records(p, analyses, frontend):
+    p.card = {**p.card, "input": {**p.card["input"], "frontend": frontend}}
+    est = P.Estimator(None, None, {})  # MCU latency comes from the stack; no host fit needed
+    return {(r.artifact, r.device): r for r in P.verdicts(p, analyses, [], est)}
+
+
+def test_frontend_buffers_count_in_mcu_ram_and_decide_the_verdict(exported_run):
+    """An audio front-end's working memory sits beside the arena on an MCU: counted in the RAM that
+    is judged, shown apart in the record and the report, and enough to turn a fit into a miss."""
+    from tinyship.recommend import size
+
+    p = _plan(exported_run)
+    analyses = P.analyse(p)
+    plain = _records(p, analyses, None)
+    with_fe = _records(p, analyses, FRONTEND)
+    longer = _records(p, analyses, {**FRONTEND, "clip_samples": 16000, "frames": 99})
+    mcu = [k for k, r in with_fe.items() if r.device_class == "mcu" and r.ram_bytes is not None]
+    assert mcu
+    for k, r in with_fe.items():
+        base, fe = plain[k], r.ram_frontend
+        assert base.ram_frontend is None and fe is not None
+        if r.device_class in ("mcu", "pda") and base.ram_bytes is not None:
+            assert (
+                fe["in_ram_bytes"] and r.ram_bytes == base.ram_bytes + fe["bytes"] > base.ram_bytes
+            )
+            assert fe["buffers"]["window_int16"] == 2 * FRONTEND["clip_samples"]
+            assert fe["bytes"] == sum(fe["buffers"].values())
+            assert "front-end buffers" in r.ram_method
+            # twice the window: exactly its extra int16 samples more
+            assert longer[k].ram_bytes - r.ram_bytes == 2 * FRONTEND["clip_samples"]
+        else:
+            assert r.ram_bytes == base.ram_bytes and not fe["in_ram_bytes"]
+            assert base.ram_bytes is None or "not included" in r.ram_method
+    # a RAM budget between the model's RAM and model + front-end: fits without, misses with
+    key = next(k for k in mcu if plain[k].verdict == "fits")
+    art, dev = key
+    extra = with_fe[key].ram_frontend["bytes"]
+    p.budgets = {dev: {"ram_kb": (plain[key].ram_bytes + extra / 2) / 1024}}
+    assert _records(p, analyses, None)[key].verdict == "fits"
+    miss = _records(p, analyses, FRONTEND)[key]
+    assert miss.verdict == "too big (RAM)"
+    assert f"front-end {extra / 1024:.1f})" in miss.reasons[0]
+    # the report's table shows the front-end's share of the RAM apart
+    from devices.report import verdict_rows
+
+    row = next(
+        cells
+        for _, cells in verdict_rows({"records": [dataclasses.asdict(miss)]}, {})
+        if cells[0] == dev
+    )
+    assert row[5] == (
+        f"{size(miss.ram_bytes)} (model {size(plain[key].ram_bytes)} + front-end {size(extra)})"
+    )
+
+
+def test_frontend_memory_follows_its_parameters():
+    from devices.frontend import frontend_memory
+
+    base = frontend_memory(FRONTEND)
+    assert frontend_memory(None) is None
+    logmel = frontend_memory({**FRONTEND, "features": "logmel"})
+    assert "mfcc_fp32" not in logmel["buffers"] and logmel["bytes"] < base["bytes"]
+    normed = frontend_memory({**FRONTEND, "utterance_norm": True})
+    # per-utterance mean normalization needs the whole fp32 feature map before quantizing
+    assert normed["bytes"] - base["bytes"] == 4 * FRONTEND["coefficients"] * FRONTEND["frames"]
+    wide = frontend_memory({**FRONTEND, "n_fft": 512})
+    assert wide["bytes"] > base["bytes"]
+    broken = frontend_memory({"sample_rate": 8000})
+    assert broken["bytes"] is None and "clip_samples" in broken["why"]
+
