@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--stack",
         default=None,
-        help="MCU inference stack the estimates model (catalog 'stacks:'; default tflm-cmsis-nn)",
+        help="MCU inference stack the estimates model (catalog 'stacks:'; default: the recipe's "
+        "devices.stack, else tflm-cmsis-nn)",
     )
     pr.add_argument(
         "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."

@@ -36,6 +36,12 @@ RECIPE_FIELDS = {
     "budgets": Field(
         dict, {}, check=_check_budgets, doc="device -> {latency_ms, ram_kb, flash_kb}"
     ),
+    "stack": Field(
+        str,
+        None,
+        doc="MCU inference stack that MCU latencies (and so the budgets' verdicts) model, a name "
+        "from the catalog's 'stacks:' (default: the catalog's default); --stack overrides",
+    ),
     "threads": Field(int, 1, min=1, max=64, doc="threads for measured runs"),
     "runs": Field(int, 30, min=1, max=100000, doc="timed runs per artifact"),
     "warmup": Field(int, 5, min=0, max=10000, doc="untimed runs before timing"),

@@ -193,7 +193,13 @@ def plan(
     for t in targets:
         get_runner(t.runner)  # an unknown runner fails before any work
     cat: Catalog = load_catalog(catalog)
-    stack_name = cat.stack(stack).name  # an unknown stack fails here, listing the known ones
+    if stack is None and section["stack"] is not None and section["stack"] not in cat.stacks:
+        raise UserError(
+            f"recipe key 'devices.stack' is '{section['stack']}'; known stacks: "
+            f"{', '.join(cat.stacks)} (catalog 'stacks:'). Fix the recipe or pass --stack."
+        )
+    # the flag, else the recipe's stack, else the catalog's default; an unknown one fails here
+    stack_name = cat.stack(stack or section["stack"]).name
     selected = cat.select(devices or section["targets"])
     if HOST not in [d.name for d in selected]:
         selected = [cat.get(HOST)] + selected  # the host is always measured: it calibrates

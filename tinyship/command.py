@@ -160,7 +160,8 @@ def _profile_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stack",
         default=None,
-        help="MCU inference stack the estimates model (catalog 'stacks:'; default tflm-cmsis-nn)",
+        help="MCU inference stack the estimates model (catalog 'stacks:'; default: the recipe's "
+        "devices.stack, else tflm-cmsis-nn)",
     )
     _budget_flag(p)
 

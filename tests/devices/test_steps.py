@@ -165,3 +165,34 @@ def test_frontend_memory_follows_its_parameters():
     broken = frontend_memory({"sample_rate": 8000})
     assert broken["bytes"] is None and "clip_samples" in broken["why"]
 
+
+def test_the_recipe_names_the_mcu_stack_and_the_flag_overrides_it(exported_run, tmp_path):
+    from tinyship import rundir
+
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    card_path = run / "student" / "card.json"
+
+    def with_stack(stack: str) -> None:  # as if distill and export had run with this recipe
+        card = json.loads(card_path.read_text())
+        card["lineage"]["recipe"]["devices"] = {"stack": stack}
+        card_path.write_text(json.dumps(card))
+        ex = json.loads((run / "export" / "exports.json").read_text())
+        ex["card_sha256"] = rundir.sha256_file(card_path)
+        (run / "export" / "exports.json").write_text(json.dumps(ex))
+
+    with_stack("x-cube-ai")
+    p = _plan(run)
+    assert p.stack == "x-cube-ai" and _plan(run, stack="tflm-cmsis-nn").stack == "tflm-cmsis-nn"
+    analyses = P.analyse(p)
+    mcu = [
+        r
+        for r in P.verdicts(p, analyses, [], P.Estimator(None, None, {}))
+        if r.method == "estimated"
+    ]
+    assert mcu and {r.latency["stack"] for r in mcu} == {"x-cube-ai"}
+    with_stack("tflm-cmsis")
+    with pytest.raises(
+        UserError, match=r"recipe key 'devices.stack' is 'tflm-cmsis'; known stacks"
+    ):
+        _plan(run)
