@@ -9,7 +9,8 @@ the only place that knows about all three; no stage imports another's internals.
    call as Python members, so candidates share one teacher and one labelled transfer set.
 2. Each candidate of ``student.search`` (grid over kind, channels, blocks, first_stride) is
    distilled for ``search.epochs``, exported to full int8 and profiled: MACs, params, int8
-   bytes, RAM incl. the TFLite Micro arena, latency incl. the audio front-end, per device.
+   bytes, RAM (the TFLite Micro arena plus, on MCUs, the front-end buffers), latency incl. the
+   audio front-end, per device.
 3. Per device with a budget, the candidate with the best *validation* accuracy (its
    ``student.pt2`` on the validation split; the holdout is only reported) that fits is chosen,
    and the Pareto fronts (validation accuracy vs latency, vs RAM) are recorded.
@@ -88,7 +89,10 @@ def candidates(base: dict, grid: dict) -> list[dict]:
 
 def spec_name(spec: dict) -> str:
     if spec["kind"] == "dscnn":
-        return f"dscnn-c{spec['channels']}-b{spec['blocks']}-s{spec.get('first_stride', 1)}"
+        k = spec.get("first_kernel", 3)  # named only when not the default, so names stay stable
+        return f"dscnn-c{spec['channels']}-b{spec['blocks']}-s{spec.get('first_stride', 1)}" + (
+            f"-k{k}" if k != 3 else ""
+        )
     if spec["kind"] == "cnn":
         return "cnn-" + "-".join(str(c) for c in spec["channels"])
     return spec["kind"] + "-" + "-".join(str(h) for h in spec.get("hidden", []))
@@ -208,6 +212,10 @@ def _stage_run(
             "budget": r.budget,
             "reasons": r.reasons,
             "frontend_ms": ((r.latency or {}).get("frontend") or {}).get("ms"),
+            "stack": (r.latency or {}).get("stack"),  # the inference stack an MCU figure models
+            "frontend_ram_bytes": (r.ram_frontend or {}).get("bytes")
+            if (r.ram_frontend or {}).get("in_ram_bytes")
+            else None,
         }
     return {
         "run": str(run),
@@ -280,7 +288,8 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
         "schema": "tinyship.search/1",
         "recipe": str(recipe_path),
         "rule": "per device: the candidate with the best validation accuracy among those whose "
-        "full-int8 .tflite fits the budget (latency incl. front-end, RAM incl. TFLM arena, flash); "
+        "full-int8 .tflite fits the budget (latency incl. front-end, RAM = TFLM arena + front-end "
+        "buffers on MCUs, flash); "
         "the holdout is reported, never used to choose",
         "epochs": grid["epochs"],
         "candidates": rows,
@@ -357,14 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    for dev, c in doc["chosen"].items():
-        print(f"{dev:24s} {c['name'] or '-'}")
-    for name, f in doc["full"].items():
-        print(
-            f"{name}: distilled {f['distilled']['mean']:.4f} +- {f['distilled']['sd']:.4f}, "
-            f"hard {f['hard']['mean']:.4f} +- {f['hard']['sd']:.4f}, teacher {f['teacher']:.4f} "
-            f"(n={f['holdout_n']}, {len(f['seeds'])} seeds)"
-        )
+    from tinyship import summary
+
+    print(summary.search_text(Path(args.out)))  # what `tinyship summary --run OUT` prints
     print(f"wall {doc['wall_s']} s")
     return 0
 

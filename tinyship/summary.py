@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import recommend, rundir
 from .cli import run_cli
+from .search import SEARCH_FILE  # tinyship.search writes it at the top of its --out folder
 
 
 def _pct(x: float | None) -> str:
@@ -141,6 +142,8 @@ def _margin(p: recommend.Pick) -> str:
 
 def collect(run: Path) -> dict:
     """The machine-readable summary (`tinyship summary --json`; keys in docs/run-directory.md)."""
+    if is_search(run):
+        return search_collect(run)
     card = rundir.read_json(run / rundir.CARD, "student card")
     h = card.get("metrics", {}).get("holdout", {})
     out: dict = {
@@ -220,8 +223,160 @@ def stale_lines(run: Path) -> list[str]:
     ]
 
 
+# ----------------------------------------------------------------------------- student search
+
+
+def is_search(run: Path) -> bool:
+    """A student search's output folder (``make kws``'s build/kws): search.json and no student/.
+    Each full run inside it is an ordinary run directory (with a copy of search.json)."""
+    return (run / SEARCH_FILE).is_file() and not (run / rundir.CARD).is_file()
+
+
+def search_collect(run: Path) -> dict:
+    """The machine-readable summary of a search: the choice per device, and per chosen student
+    the distilled and hard-label accuracies over the seeds of its full training, with the gain."""
+    doc = rundir.read_json(run / SEARCH_FILE, "student search (search.json)")
+    rows = {c.get("name"): c for c in doc.get("candidates") or []}
+    full = doc.get("full") or {}
+    chosen = {}
+    for dev, c in (doc.get("chosen") or {}).items():
+        name = c.get("name")
+        fig = ((rows.get(name) or {}).get("devices") or {}).get(dev) or {}
+        chosen[dev] = {
+            "student": name,
+            "why": c.get("why"),
+            "val_accuracy": (rows.get(name) or {}).get("val_accuracy"),
+            "macs": (rows.get(name) or {}).get("macs"),
+            **{k: fig.get(k) for k in ("latency_ms", "ram_bytes", "flash_bytes", "stack")},
+            "budget": (doc.get("budgets") or {}).get(dev),
+            "trained": name in full,
+        }
+    students = {}
+    for name, f in full.items():
+        students[name] = {
+            "devices": [d for d, c in chosen.items() if c["student"] == name],
+            "seeds": [s.get("seed") for s in f.get("seeds") or []],
+            "holdout_n": f.get("holdout_n"),
+            "teacher": f.get("teacher"),
+            **{k: f.get(k) for k in ("distilled", "hard", "gain")},
+            "extra_errors_vs_teacher": f.get("extra_errors_vs_teacher"),
+            "shipped_run": f.get("shipped_run"),
+        }
+    return {
+        "schema": "tinyship.summary.search/1",
+        "run": str(run),
+        "candidates": len(rows),
+        "epochs": doc.get("epochs"),
+        "rule": doc.get("rule"),
+        "chosen": chosen,
+        "students": students,
+        "wall_s": doc.get("wall_s"),
+    }
+
+
+def _pm(stat: dict | None, signed: bool = False) -> str:
+    """mean ± sd of accuracies (fractions) in percent / points."""
+    if not stat or stat.get("mean") is None:
+        return "-"
+    sign = "+" if signed and stat["mean"] >= 0 else ""
+    unit = "" if signed else "%"
+    return f"{sign}{100 * stat['mean']:.2f}{unit} ± {100 * stat['sd']:.2f}"
+
+
+def search_text(run: Path) -> str:
+    """What `tinyship summary` prints for a search folder: per device the student chosen, and
+    distillation's gain over the same network on hard labels, with its spread over seeds."""
+    s = search_collect(run)
+    out = [
+        f"== tinyship summary: {run} (student search, {SEARCH_FILE}) ==",
+        f"{s['candidates']} candidates, {s['epochs']} epochs each; {s['rule']}",
+        "",
+        "chosen per device (figures of the candidate's search run):",
+    ]
+    rows = []
+    for dev, c in s["chosen"].items():
+        b = c["budget"] or {}
+        rows.append(
+            [
+                dev,
+                c["student"] or f"none ({c['why']})",
+                _pct(c["val_accuracy"]),
+                "-" if c["macs"] is None else f"{c['macs']:,}",
+                _ms(c["latency_ms"]),
+                _kb(c["ram_bytes"]),
+                _kb(c["flash_bytes"]),
+                ", ".join(
+                    f"{b[k]:g} {unit}"
+                    for k, unit in (
+                        ("latency_ms", "ms"),
+                        ("ram_kb", "KiB RAM"),
+                        ("flash_kb", "KiB flash"),
+                    )
+                    if k in b
+                )
+                or "-",
+                c["stack"] or "-",
+            ]
+        )
+    out.append(
+        _table(
+            rows,
+            ["device", "student", "val acc", "MACs", "latency", "RAM", "flash", "budget", "stack"],
+        )
+    )
+    if not s["students"]:
+        out.append("\nfull training of the chosen students: not run yet")
+        return "\n".join(out)
+    st = next(iter(s["students"].values()))
+    out += [
+        "",
+        f"distilled vs the same network on hard labels, full training over seeds (holdout "
+        f"n={st['holdout_n']}, teacher {_pct(st['teacher'])}; mean ± sd, gain in points):",
+    ]
+    rows = []
+    for name, f in s["students"].items():
+        rows.append(
+            [
+                name,
+                ", ".join(f["devices"]) or "-",
+                str(len(f["seeds"])),
+                _pm(f["distilled"]),
+                _pm(f["hard"]),
+                _pm(f["gain"], signed=True),
+                ", ".join(str(e) for e in f["extra_errors_vs_teacher"] or []) or "-",
+            ]
+        )
+    out.append(
+        _table(
+            rows,
+            [
+                "student",
+                "chosen for",
+                "seeds",
+                "distilled",
+                "hard labels",
+                "gain",
+                "errors beyond teacher",
+            ],
+        )
+    )
+    for name, f in s["students"].items():
+        per = zip(f["seeds"], f["distilled"]["values"], f["hard"]["values"])
+        out.append(
+            f"{name} per seed (distilled / hard): "
+            + ", ".join(f"seed {k} {_pct(d)} / {_pct(h)}" for k, d, h in per)
+            + f"; shipped: {f['shipped_run']} (tinyship summary --run {f['shipped_run']})"
+        )
+    missing = [d for d, c in s["chosen"].items() if c["student"] and not c["trained"]]
+    if missing:
+        out.append(f"not trained fully yet: the students chosen for {', '.join(missing)}")
+    return "\n".join(out)
+
+
 def text(run: Path) -> str:
     """The human summary `make demo` ends with."""
+    if is_search(run):
+        return search_text(run)
     out = [f"== tinyship summary: {run} =="]
     card = rundir.read_json(run / rundir.CARD, "student card")
     out += stale_lines(run)

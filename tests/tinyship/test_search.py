@@ -46,7 +46,7 @@ def test_pareto_front_keeps_the_undominated():
 
 
 @pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
-def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path):
+def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsys):
     """A handful of FSDD clips, one-epoch candidates: the whole driver, for real."""
     recipe = yaml.safe_load((ROOT / "recipes" / "kws_fsdd.yaml").read_text())
     recipe["data"].update(path=str(FSDD.resolve()), glob="[0-2]_*_[0-7].wav", cache=False)
@@ -56,7 +56,7 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path):
         "channels": [4, 8],
         "blocks": [1],
         "epochs": 1,
-        "seeds": 1,
+        "seeds": 2,
         "full_epochs": 1,
     }
     recipe["train"].update(epochs=1, batch_size=64)
@@ -78,13 +78,54 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path):
     full = doc["full"][chosen]
     assert (
         full["holdout_n"] == 90
-        and len(full["seeds"]) == 1
+        and len(full["seeds"]) == 2
         and full["hard"]["values"][0] is not None
     )
+    m4_run = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
+    assert m4_run["stack"] == recipe["devices"]["stack"]  # the recipe names the stack it budgets on
+    # on the M4F the RAM judged is the TFLite Micro arena plus the front-end's buffers, the 1 s
+    # window of int16 samples among them
+    fe = recipe["data"]["frontend"]
+    window = 2 * int(fe["sample_rate"] * fe["clip_seconds"])
+    assert m4_run["frontend_ram_bytes"] > window and m4_run["ram_bytes"] > window
+    _summary_reports_seeds(tmp_path / "out", doc, chosen, capsys)
     run = Path(full["shipped_run"])
     html = (run / "profile" / "report.html").read_text()
     assert "pareto latency" in html and "pareto ram" in html
+    for png in ("pareto_latency.png", "pareto_ram.png"):  # budget lines: devices/pareto.py
+        assert (run / "profile" / "plots" / png).stat().st_size > 0
     manifest = json.loads((run / "ship" / "manifest.json").read_text())
     assert manifest["input"]["frontend"]["hop"] == 160
     shipped = [f for f in manifest["files"] if f.get("c_files")]
     assert shipped and (run / "ship" / shipped[0]["c_files"]["dir"] / "model_data.c").is_file()
+
+
+def _summary_reports_seeds(out: Path, doc: dict, chosen: str, capsys) -> None:
+    """`tinyship summary` on the search folder: per chosen student, distilled and hard-label
+    accuracy mean ± sd over the seeds and the gain, as the seeds' own cards have them."""
+    import statistics
+
+    from tinyship.command import main
+
+    cards = [
+        json.loads((Path(s["run"]) / "student" / "card.json").read_text())
+        for s in doc["full"][chosen]["seeds"]
+    ]
+    dist = [c["metrics"]["holdout"]["student"]["accuracy"] for c in cards]
+    hard = [c["metrics"]["holdout"]["baseline"]["accuracy"] for c in cards]
+    gain = [d - h for d, h in zip(dist, hard)]
+    capsys.readouterr()
+    assert main(["summary", "--run", str(out)]) == 0
+    text = capsys.readouterr().out
+    row = next(line for line in text.splitlines() if line.startswith(chosen + " "))
+    for v in (dist, hard):
+        assert f"{100 * statistics.fmean(v):.2f}% ± {100 * statistics.stdev(v):.2f}" in row
+    g = statistics.fmean(gain)
+    assert f"{'+' if g >= 0 else ''}{100 * g:.2f} ± {100 * statistics.stdev(gain):.2f}" in row
+    assert "cortex-m4f-stm32l4r5" in row and " 2 " in row  # chosen for, seeds
+    assert main(["summary", "--run", str(out), "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    st = js["students"][chosen]
+    assert js["schema"] == "tinyship.summary.search/1" and st["seeds"] == [0, 1]
+    assert st["distilled"]["values"] == dist and st["hard"]["values"] == hard
+    assert js["chosen"]["cortex-m4f-stm32l4r5"]["student"] == chosen
