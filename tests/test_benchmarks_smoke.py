@@ -257,3 +257,23 @@ def test_bucilua_rule(net, mimic, ens, verdict):
     from benchmarks.bucilua_munge import evaluate_rule
 
     assert evaluate_rule(net, mimic, ens)["verdict"] == verdict
+
+
+def test_kws_candidates_names_round_trip_and_stacks_on_the_board():
+    from benchmarks.kws_candidates import EXTRA, parse_names, stacks_on
+    from devices.catalog import load_catalog
+    from tinyship.search import spec_name
+
+    specs = parse_names(EXTRA, {"kind": "dscnn", "first_kernel": 3, "dropout": 0.1, "search": {}})
+    assert [spec_name(s) for s in specs] == EXTRA.split(",")
+    assert all(s["dropout"] == 0.1 and "search" not in s for s in specs)
+    with pytest.raises(SystemExit, match="dscnn-c24-b3"):
+        parse_names("dscnn-c24-b3", {})
+    cat = load_catalog()
+    on = stacks_on(cat, ["cortex-m4f-stm32l4r5"])
+    assert on[0] == cat.default_stack
+    assert set(on) == {
+        s.name
+        for s in cat.stacks.values()
+        if "cortex-m4f-stm32l4r5" in {r["board"] for r in s.runs}
+    }
