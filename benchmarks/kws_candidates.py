@@ -167,10 +167,8 @@ def judge(run: Path, devices: list[str], stacks: list[str]) -> dict:
                 "ram_bytes": r.ram_bytes,
                 "ram_frontend_bytes": (r.ram_frontend or {}).get("bytes"),
                 "flash_bytes": r.flash_bytes,
-                "budget": r.budget,
                 "verdict": r.verdict,
                 "reasons": r.reasons,
-                "model": lat.get("model"),
             }
     return out
 
@@ -193,9 +191,8 @@ def _commit() -> str:
         return "unknown"
 
 
-def _margin(r: dict) -> str:
+def _margin(r: dict, b: dict) -> str:
     """Spare share of the latency and RAM budgets ('-12%' = over by 12%)."""
-    b = r.get("budget") or {}
     parts = []
     for key, budget_key, scale in (("latency_ms", "latency_ms", 1), ("ram_bytes", "ram_kb", 1024)):
         if r.get(key) is not None and b.get(budget_key):
@@ -209,8 +206,8 @@ def markdown(doc: dict) -> str:
     b = doc["budget"]
     head = (
         ["candidate", "in grid", "MACs", "params"]
-        + [f"M4F ms {s} (net + fe)" for s in sts]
-        + ["RAM KiB (arena + fe)", "flash KiB", "fits M4F on", f"margin on {doc['stack']}"]
+        + [f"ms on {s} (net + fe)" for s in sts]
+        + ["RAM KiB (arena + fe)", "flash KiB", "fits on", f"margin on {doc['stack']}"]
     )
     lines = [
         "## kws_candidates",
@@ -251,7 +248,7 @@ def markdown(doc: dict) -> str:
             ", ".join(s for s in sts if (recs.get(s) or {}).get("verdict") == "fits") or "none"
         )
         named = recs.get(doc["stack"]) or {}
-        cells.append(_margin(named))
+        cells.append(_margin(named, b))
         lines.append("| " + " | ".join(cells) + " |")
     others = [d for d in doc["devices"] if d != m4]
     if others:
@@ -282,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import export
     from devices.catalog import load_catalog
+    from devices.stacks import MODEL_NAME
     from tinyship.recipe import load_recipe, validate
     from tinyship.search import SEARCH_FIELDS, absolute_paths, candidates, spec_name
 
@@ -322,10 +320,11 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": str(args.recipe),
         "board": args.board,
         "budget": budgets.get(args.board) or {},
+        "budgets": {d: budgets[d] for d in mcus},
         "devices": mcus,
         "stacks": sts,
         "stack": cat.stack((recipe.get("devices") or {}).get("stack")).name,  # the recipe's
-        "estimator": fe.get("model"),
+        "estimator": MODEL_NAME,  # every MCU latency here (devices/stacks.py)
         "frontend_ms": fe.get("frontend_ms"),
         "frontend_ram_bytes": fe.get("ram_frontend_bytes"),
         "wall_s": round(time.perf_counter() - t0, 1),
