@@ -39,6 +39,21 @@ def test_fit_recovers_latencies_generated_by_the_model(shared_data, exported_run
         assert fit.predict_s(a, host, fam) == pytest.approx(y, rel=0.02)
 
 
+def test_fitted_efficiencies_never_exceed_the_peak(shared_data):
+    """Host latencies faster than the catalog's peak allows (truth efficiency 3.0) fit at most
+    1.0: a share of the peak above 1 would transfer to other devices as an impossible speed."""
+    host = CAT.get("host")
+    truth = estimate.Fit({**estimate.PRIOR, "eff_litert_int8": 3.0}, 0, "host")
+    samples = []
+    for name in ("kws_ref_model.tflite", "ad01_int8.tflite"):
+        a = analyse(shared_data / "mlperf_tiny" / name)
+        samples.append((a, "litert", truth.predict_s(a, host, "litert")))
+    fit = estimate.fit(samples, host)
+    effs = {k: v for k, v in fit.params.items() if k.startswith("eff_")}
+    assert max(effs.values()) <= 1.0 + 1e-9, effs
+    assert fit.params["eff_litert_int8"] == pytest.approx(1.0, abs=1e-6)  # pinned at the bound
+
+
 def test_transfer_scales_with_clock_and_macs_per_cycle(shared_data):
     a = analyse(shared_data / "mlperf_tiny" / "kws_ref_model.tflite")
     fit = estimate.Fit(dict(estimate.PRIOR), 0, "host")
