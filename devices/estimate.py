@@ -51,6 +51,7 @@ PRIOR = {
     "call_litert": 5000.0,
 }
 PRIOR_WEIGHT = 0.05
+EFF_MAX = 1.0  # an efficiency is a share of the peak (fit bound; part of the cached fit's tag)
 
 
 def efficiency_source(dev: Device) -> str:
@@ -108,7 +109,7 @@ def fit(samples: list[tuple[Analysis, str, float]], host: Device) -> Fit:
     # an efficiency is a share of the peak: at most 1. Unbounded, the host's int8 TFLite runs fitted
     # 1.07 (its XNNPACK kernels beat the catalog's nominal int8 MACs/cycle), and a device the fit is
     # transferred to was then estimated faster than its own peak.
-    upper = np.array([0.0 if n.startswith("eff_") else np.inf for n in names])
+    upper = np.array([math.log(EFF_MAX) if n.startswith("eff_") else np.inf for n in names])
     sol = least_squares(resid, theta0, method="trf", bounds=(np.full(len(names), -np.inf), upper))
     return Fit(dict(zip(names, (float(v) for v in np.exp(sol.x)))), len(samples), host.name)
 

@@ -309,7 +309,9 @@ def host_fit(host, runs: int = 20, warmup: int = 3):
     cal = measured_set(str(host.value("core")), runs=runs, warmup=warmup)
     doc = json.loads(cal.path.read_text())
     tag = hashlib.sha256(
-        json.dumps([estimate.MODEL_NAME, estimate.PRIOR, estimate.PRIOR_WEIGHT]).encode()
+        json.dumps(
+            [estimate.MODEL_NAME, estimate.PRIOR, estimate.PRIOR_WEIGHT, estimate.EFF_MAX]
+        ).encode()
     ).hexdigest()[:12]
     if doc.get("fit", {}).get("tag") == tag:
         f = estimate.Fit(doc["fit"]["params"], doc["fit"]["n"], host.name)
