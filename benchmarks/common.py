@@ -103,6 +103,16 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _nan_to_none(v: Any) -> Any:
+    if isinstance(v, float) and v != v:
+        return None
+    if isinstance(v, dict):
+        return {k: _nan_to_none(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_nan_to_none(x) for x in v]
+    return v
+
+
 @dataclass
 class Report:
     """One benchmark's output: markdown sections plus the same figures as data."""
@@ -144,6 +154,7 @@ class Report:
         return "\n".join(head) + "\n" + "\n".join(self.sections)
 
     def write(self, out_dir: Path) -> Path:
+        """The markdown, then the JSON (NaN, e.g. a share not computed, written as null)."""
         md = self.markdown()
         print(md)
         out_dir = Path(out_dir)
@@ -157,7 +168,7 @@ class Report:
                 "settings": self.settings,
                 "wall_s": round(time.perf_counter() - self.started, 1),
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-                "results": self.data,
+                "results": _nan_to_none(self.data),
             },
         )
         return out_dir / f"{self.name}.md"
