@@ -143,10 +143,14 @@ def write_model_c(
             "   |rfft|^2; triangular HTK-mel filters (peak 1) between consecutive MEL_EDGES_HZ;"
         )
         h.append(
-            "   ln(energy + LOG_FLOOR); MFCC: orthonormal DCT-II, first N_MFCC rows (0 = log-mel);"
+            "   ln(energy + LOG_FLOOR); MFCC: orthonormal DCT-II, first N_MFCC rows (0 = log-mel),"
+        )
+        h.append("   each times fe_lifter[n] (all 1 when the lifter is off);")
+        h.append(
+            "   layout [coefficient][frame]; quantize these raw features with the input scale and"
         )
         h.append(
-            "   layout [coefficient][frame]; then x = (x - INPUT_MEAN) / INPUT_STD, quantize. */"
+            "   zero point: the model normalizes inside its graph (input_mean/std: reference only). */"
         )
         h += [f"#define {P}_FE_{k} {int(v)}u" for k, v in ints.items()]
         h += [
@@ -156,12 +160,16 @@ def write_model_c(
             f"extern const float {PREFIX}_fe_mel_edges_hz[{len(fe['mel_edges_hz'])}];",
         ]
         c += ["", _float_array(f"{PREFIX}_fe_mel_edges_hz", fe["mel_edges_hz"])]
+        lifter = fe.get("lifter_weights") or [1.0] * (ints["N_MFCC"] or fe["n_mels"])
+        h.append(f"extern const float {PREFIX}_fe_lifter[{len(lifter)}];")
+        c += ["", _float_array(f"{PREFIX}_fe_lifter", lifter)]
     if norm.get("mode") in ("column", "scalar"):
         mean, std = norm["mean"], norm["std"]
         mean = mean if isinstance(mean, list) else [mean]
         std = std if isinstance(std, list) else [std]
         h += [
-            f"/* normalization ({norm['mode']}): x_model = (x_raw - mean) / std */",
+            f"/* normalization ({norm['mode']}), already the model's first op: x_model = "
+            "(x_raw - mean) / std; do not apply it before feeding the model */",
             f"extern const float {PREFIX}_input_mean[{len(mean)}];",
             f"extern const float {PREFIX}_input_std[{len(std)}];",
         ]

@@ -60,6 +60,14 @@ FRONTEND_FIELDS: dict[str, Field] = {
     "features": Field(str, "mfcc", choices=("mfcc", "logmel"), doc="DCT of the log-mel or not"),
     "n_mfcc": Field(int, 13, min=1, max=256, doc="mfcc: coefficients kept (incl. c0)"),
     "log_floor": Field(float, 1e-6, min=1e-12, doc="log(mel energy + floor)"),
+    "lifter": Field(
+        int,
+        0,
+        min=0,
+        max=1000,
+        doc="mfcc: HTK cepstral lifter L (c_n x (1 + L/2 sin(pi n / L)); 0 = off). Evens out the "
+        "coefficients' ranges, which one int8 input scale must cover (22 is HTK's and Kaldi's)",
+    ),
     "utterance_norm": Field(
         bool,
         False,
@@ -84,6 +92,7 @@ class FrontEnd:
     features: str = "mfcc"
     n_mfcc: int = 13
     log_floor: float = 1e-6
+    lifter: int = 0
     utterance_norm: bool = False
 
     @classmethod
@@ -156,6 +165,17 @@ class FrontEnd:
         d[0] /= math.sqrt(2.0)
         return d
 
+    def lifter_weights(self) -> np.ndarray:
+        """HTK's sinusoidal lifter per kept coefficient (all ones when off or for log-mel).
+
+        Without it c0 (the log energy, sd ~30 on FSDD) and c12 (sd ~1) share one int8 input
+        scale and the high coefficients keep two or three levels per sd; liftered, their
+        spreads are within about 2x of each other."""
+        n = np.arange(self.coefficients, dtype=np.float64)
+        if self.features != "mfcc" or self.lifter == 0:
+            return np.ones_like(n)
+        return 1.0 + (self.lifter / 2.0) * np.sin(np.pi * n / self.lifter)
+
     def fix_length(self, wav: np.ndarray) -> np.ndarray:
         """Zero-pad or crop one clip to clip_samples (centered, or from the start)."""
         n, target = len(wav), self.clip_samples
@@ -184,6 +204,8 @@ class FrontEnd:
             feats = np.log(power @ mel.T + self.log_floor)  # [b, frames, n_mels]
             if dct is not None:
                 feats = feats @ dct.T  # [b, frames, n_mfcc]
+                if self.lifter:
+                    feats = feats * self.lifter_weights()
             if self.utterance_norm:
                 feats = feats - feats.mean(axis=1, keepdims=True)
             out[s : s + batch, 0] = np.swapaxes(feats, 1, 2)
@@ -202,6 +224,10 @@ class FrontEnd:
             "mel": "HTK mel scale, triangular filters with peak 1 between consecutive mel_edges_hz",
             "log": "natural log(mel energy + log_floor)",
             "dct": "orthonormal DCT-II, first n_mfcc rows" if self.features == "mfcc" else None,
+            "lifter_weights": [round(float(w), 6) for w in self.lifter_weights()],
+            "liftering": "c_n x lifter_weights[n] after the DCT (HTK: 1 + L/2 sin(pi n / L))"
+            if self.features == "mfcc" and self.lifter
+            else None,
             "input_scale": "samples as int16 / 32768",
             "layout": "[1, coefficients, frames]: coefficient-major, time along the last axis",
             "mel_edges_hz": [round(float(f), 4) for f in self.mel_edges_hz()],
@@ -224,6 +250,7 @@ def frontend_ops(fe: FrontEnd) -> dict:
         "filterbank_macs": int(np.count_nonzero(fe.mel_matrix())),
         "logs": fe.n_mels,
         "dct_macs": fe.n_mfcc * fe.n_mels if fe.features == "mfcc" else 0,
+        "lifter_mults": fe.n_mfcc if fe.features == "mfcc" and fe.lifter else 0,
     }
     total = {k: v * fe.frames for k, v in per_frame.items()}
     flops = (
@@ -232,6 +259,7 @@ def frontend_ops(fe: FrontEnd) -> dict:
         + total["power_flops"]
         + 2 * total["filterbank_macs"]
         + 2 * total["dct_macs"]
+        + total["lifter_mults"]
     )
     return {
         "frames": fe.frames,

@@ -283,6 +283,7 @@ def make_transfer_set(cfg: Config, data: Data) -> np.ndarray:
         ds.nominal,
         seed=cfg.seed,
         image_shape=ds.image_shape,
+        frontend=(ds.source or {}).get("frontend"),
     )
     data_mod.check_finite(raw, "the transfer set")
     return raw

@@ -319,12 +319,14 @@ def shift_mix(
     """Augmented copies of image-shaped rows (MFCC / log-mel maps, time along the last axis).
 
     Each synthetic row is a training row shifted in time by up to ``shift_frames`` frames
-    (edge frames repeated, so padding stays silence-like), with probability ``mix_prob``
-    blended with another row (weight of the other row uniform in [0, ``mix_weight``]), plus
-    Gaussian noise of ``noise`` x each feature's standard deviation. MUNGE swaps single
-    attributes between neighbours, which on a spectrogram tears its time structure apart;
-    shifts are what a keyword spotter meets (the word anywhere in the window), and mixtures
-    probe the teacher between the classes, where its soft targets carry the most (Hinton §2).
+    (edge frames repeated, so padding stays silence-like), with ``warp`` > 0 warped in
+    frequency by a factor in [1 - warp, 1 + warp] (a longer or shorter vocal tract:
+    :func:`warp_maps`), with probability ``mix_prob`` blended with another row (weight of the
+    other row uniform in [0, ``mix_weight``]), plus Gaussian noise of ``noise`` x each feature's
+    standard deviation. MUNGE swaps single attributes between neighbours, which on a
+    spectrogram tears its time structure apart; shifts are what a keyword spotter meets (the
+    word anywhere in the window), warps what a new voice brings, and mixtures probe the teacher
+    between the classes, where its soft targets carry the most (Hinton §2).
     """
     shape = cfg.get("image_shape")
     if not shape or len(shape) != 3:
@@ -341,18 +343,75 @@ def shift_mix(
     partner = rng.integers(0, n, n_new)
     weight = rng.uniform(0.0, cfg["mix_weight"], n_new) * mixed
     sd = x.std(axis=0).astype(np.float32).reshape(1, -1, w)
+    if cfg["warp"] > 0 and not cfg.get("frontend"):
+        raise UserError(
+            "transfer.warp needs the audio front-end's settings (data.name: audio_folder); "
+            "this data set has none. Set transfer.warp: 0."
+        )
+    # quantized to steps of 0.01 so rows sharing a factor share one warp matrix; drawn only
+    # when asked, so warp: 0 leaves the random stream (and the transfer set) as it was
+    alpha = (
+        np.round(1.0 + rng.uniform(-cfg["warp"], cfg["warp"], n_new), 2)
+        if cfg["warp"] > 0
+        else None
+    )
     out = np.empty((n_new, maps.shape[1], w), np.float32)
     t = np.arange(w)
     for s in range(0, n_new, 4096):
         sl = slice(s, min(s + 4096, n_new))
         idx = np.clip(t[None, :] - shift[sl, None], 0, w - 1)  # [b, W]
         a = np.take_along_axis(maps[src[sl]], idx[:, None, :], axis=2)
+        if cfg["warp"] > 0:
+            a = warp_maps(a, alpha[sl], cfg["frontend"])
         lam = weight[sl, None, None].astype(np.float32)
         b = (1 - lam) * a + lam * maps[partner[sl]]
         if cfg["noise"] > 0:
             b += cfg["noise"] * sd * rng.standard_normal(b.shape, dtype=np.float32)
         out[sl] = b
     return out.reshape(n_new, -1)
+
+
+def warp_matrix(frontend: dict, alpha: float) -> np.ndarray:
+    """Linear map of one frame's features for a frequency warp f -> alpha f (VTLP, Jaitly &
+    Hinton 2013), done on the features because the transfer stage has no waveforms.
+
+    Log-mel: the warped band centred at f reads the original log-mel envelope at f / alpha,
+    interpolated linearly between band centres on the mel axis (clamped at the edges). MFCC:
+    the same on the smooth envelope the kept coefficients describe, D W D^T with D the
+    front-end's orthonormal DCT rows (so the map is n_mfcc x n_mfcc and exact for alpha = 1),
+    between undoing and redoing the front-end's lifter.
+    """
+    edges = np.asarray(frontend["mel_edges_hz"], dtype=np.float64)
+    centres = edges[1:-1]
+    n = len(centres)
+
+    def mel(f: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    pos = np.interp(mel(centres / alpha), mel(centres), np.arange(n))  # fractional band index
+    lo = np.floor(pos).astype(int)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = pos - lo
+    w = np.zeros((n, n))
+    w[np.arange(n), lo] += 1.0 - frac
+    w[np.arange(n), hi] += frac
+    if frontend.get("features", "mfcc") != "mfcc":
+        return w
+    k = np.arange(int(frontend["n_mfcc"]))[:, None]
+    d = np.cos(np.pi / n * (np.arange(n)[None, :] + 0.5) * k) * np.sqrt(2.0 / n)
+    d[0] /= np.sqrt(2.0)
+    lift = np.asarray(frontend.get("lifter_weights") or np.ones(len(d)), dtype=np.float64)
+    return (lift[:, None] * (d @ w @ d.T)) / lift[None, :]  # unlifter, warp, lifter again
+
+
+def warp_maps(maps: np.ndarray, alpha: np.ndarray, frontend: dict) -> np.ndarray:
+    """Apply :func:`warp_matrix` to feature maps [b, coefficients, frames], row by row."""
+    out = np.empty_like(maps)
+    for a in np.unique(alpha):
+        rows = alpha == a
+        m = warp_matrix(frontend, float(a)).astype(np.float32)
+        out[rows] = np.einsum("ij,bjt->bit", m, maps[rows])
+    return out
 
 
 # ---------------------------------------------------------------- recipe and entry point
@@ -401,6 +460,13 @@ TRANSFER_FIELDS: dict[str, Field] = {
     "noise": Field(
         float, default=0.0, min=0.0, doc="shift_mix: Gaussian noise sd, in each feature's sd"
     ),
+    "warp": Field(
+        float,
+        default=0.0,
+        min=0.0,
+        max=0.3,
+        doc="shift_mix: largest frequency warp (vocal tract length), alpha in [1 - w, 1 + w]",
+    ),
 }
 
 
@@ -436,11 +502,17 @@ def make_transfer(
     *,
     seed: int,
     image_shape: tuple[int, ...] | None = None,
+    frontend: dict | None = None,
 ) -> np.ndarray:
     """The transfer set in raw space: the original rows first, then synthetic rows,
     ``size_multiplier * n`` rows in all (float32). ``image_shape`` ([C, H, W]) is for
-    generators that need the rows' layout (shift_mix)."""
-    cfg = {**validate("transfer", section, TRANSFER_FIELDS), "image_shape": image_shape}
+    generators that need the rows' layout (shift_mix); ``frontend`` (the card's
+    ``input.frontend``) for its frequency warp."""
+    cfg = {
+        **validate("transfer", section, TRANSFER_FIELDS),
+        "image_shape": image_shape,
+        "frontend": frontend,
+    }
     x, nominal = check_raw(x_raw, nominal)
     mult = cfg["size_multiplier"]
     if cfg["method"] == "original":

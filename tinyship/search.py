@@ -137,6 +137,10 @@ class Teacher:
                 input_shape=ds.image_shape,
             ).values()
         )
+        for m in self.members:
+            # fitted on normalized rows: distill wraps a member that says so in its own (the
+            # same) normalization; a Python member is otherwise fed the raw rows
+            m.input_kind = "normalized"
         self.fit_s = time.perf_counter() - t
 
     def val_accuracy(self, run: Path) -> float:
@@ -147,7 +151,8 @@ class Teacher:
         from tinyship import pt2
 
         program = pt2.load(run / "student" / "student.pt2").module()  # checked before loading
-        x = torch.from_numpy(self.norm(self.dataset.x_val)).reshape(
+        # raw rows: the shipped graph starts with the normalization (distill.students.RawInput)
+        x = torch.from_numpy(self.dataset.x_val.astype(np.float32)).reshape(
             len(self.dataset.x_val), *self.dataset.image_shape
         )
         with torch.no_grad():
@@ -197,7 +202,12 @@ def _stage_run(
         command="tinyship.search",
         progress=True,
     )
-    export.run(run, formats=["tflite"], precisions=precisions, force=True, progress=False)
+    # keep_going: a file below the export gate is recorded (passed: false), never shipped by the
+    # devices stage, and does not stop the search; the gate's agreement is measured on the
+    # holdout, so it is reported and never used to choose a candidate.
+    exp = export.run(
+        run, formats=["tflite"], precisions=precisions, force=True, progress=False, keep_going=True
+    )
     prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
     holdout = res.card["metrics"]["holdout"]
     per_device: dict[str, dict] = {}
@@ -227,6 +237,7 @@ def _stage_run(
         "teacher_holdout_accuracy": holdout["teacher"]["accuracy"],
         "holdout_n": holdout["n"],
         "devices": per_device,
+        "export_gate": {"passed": not exp.failures(), "failures": exp.failures()},
     }
 
 
@@ -259,6 +270,12 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
         )
         row.update(name=name, spec=spec)
         rows.append(row)
+        for f in row["export_gate"]["failures"]:
+            print(
+                f"search: {name} (after {grid['epochs']} epochs) below the export gate: {f}; "
+                "still a candidate (the full training is checked again)",
+                file=sys.stderr,
+            )
 
     budgets = ((recipe.get("devices") or {}).get("budgets")) or {}
     chosen: dict[str, dict] = {}
@@ -290,7 +307,8 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
         "rule": "per device: the candidate with the best validation accuracy among those whose "
         "full-int8 .tflite fits the budget (latency incl. front-end, RAM = TFLM arena + front-end "
         "buffers on MCUs, flash); "
-        "the holdout is reported, never used to choose",
+        "the holdout is reported, never used to choose (nor is the export gate, which is measured "
+        "on the holdout: a full run's file below it is not shipped)",
         "epochs": grid["epochs"],
         "candidates": rows,
         "budgets": budgets,
@@ -319,6 +337,11 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
                 precisions=["int8-full", "fp32"],
             )
             seeds.append({"seed": seed + k, **row})
+            for f in row["export_gate"]["failures"]:
+                print(
+                    f"search: {name} seed {seed + k} below the export gate, not shipped: {f}",
+                    file=sys.stderr,
+                )
         doc["full"][name] = _seed_summary(seeds)
         rundir.atomic_write_json(out / SEARCH_FILE, doc)
     doc["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -349,6 +372,9 @@ def _seed_summary(seeds: list[dict]) -> dict:
         "gain": _mean_sd(gain),
         "extra_errors_vs_teacher": [round((teacher - d) * n) for d in dist],
         "shipped_run": seeds[0]["run"],
+        "export_gate": [
+            {"seed": s["seed"], **s["export_gate"]} for s in seeds if "export_gate" in s
+        ],
         "note": "holdout = FSDD's official test split; seeds differ in init, batch order and "
         "transfer set; the hard-label run is the distill stage's baseline (original clips only)",
     }

@@ -261,6 +261,7 @@ def search_collect(run: Path) -> dict:
             **{k: f.get(k) for k in ("distilled", "hard", "gain")},
             "extra_errors_vs_teacher": f.get("extra_errors_vs_teacher"),
             "shipped_run": f.get("shipped_run"),
+            "export_gate": f.get("export_gate") or [],
         }
     return {
         "schema": "tinyship.summary.search/1",
@@ -367,6 +368,9 @@ def search_text(run: Path) -> str:
             + ", ".join(f"seed {k} {_pct(d)} / {_pct(h)}" for k, d, h in per)
             + f"; shipped: {f['shipped_run']} (tinyship summary --run {f['shipped_run']})"
         )
+        for g in f["export_gate"]:
+            for why in g.get("failures") or []:
+                out.append(f"{name} seed {g['seed']}: below the export gate, not shipped: {why}")
     missing = [d for d, c in s["chosen"].items() if c["student"] and not c["trained"]]
     if missing:
         out.append(f"not trained fully yet: the students chosen for {', '.join(missing)}")

@@ -37,22 +37,9 @@ def test_c_pair_compiles_warning_free(exported_run, tmp_path, compiler):
     art = _int8_artifact(exported_run)
     card = json.loads((exported_run / "student" / "card.json").read_text())
     card["labels"] = ['say "yes"', "no\\", "ünï"]  # quoting and non-ASCII survive as C strings
-    card["input"]["frontend"] = {
-        "sample_rate": 8000,
-        "clip_samples": 8000,
-        "n_fft": 256,
-        "hop": 160,
-        "frames": 49,
-        "n_mels": 40,
-        "n_mfcc": 13,
-        "features": "mfcc",
-        "utterance_norm": False,
-        "align": "center",
-        "fmin": 20.0,
-        "fmax": 4000.0,
-        "log_floor": 1e-6,
-        "mel_edges_hz": [20.0 + 10 * i for i in range(42)],
-    }
+    from distill.audio import FrontEnd
+
+    card["input"]["frontend"] = FrontEnd(hop=160, n_mfcc=13, lifter=22).card()
     tfl = exported_run / "export" / art["file"]
     h, c = write_model_c(tfl, tmp_path, art, card, art.get("tflm_arena_bytes"))
     text = c.read_text()
@@ -62,6 +49,7 @@ def test_c_pair_compiles_warning_free(exported_run, tmp_path, compiler):
     q = art["input"]["quantization"]
     assert f"TINYSHIP_MODEL_INPUT_ZERO_POINT ({q['zero_point']})" in header
     assert "TINYSHIP_MODEL_FE_HOP 160u" in header
+    assert "tinyship_model_fe_lifter[13]" in header and "normalizes inside its graph" in header
     if art.get("tflm_arena_bytes"):
         assert f"TINYSHIP_MODEL_ARENA_BYTES {art['tflm_arena_bytes']}u" in header
     # a user of the header: every declaration is used, so -Wall -Werror checks them
@@ -70,7 +58,8 @@ def test_c_pair_compiles_warning_free(exported_run, tmp_path, compiler):
         "unsigned int probe(void) {\n"
         "  return tinyship_model_data_len + tinyship_model_data[0] + TINYSHIP_MODEL_ARENA_BYTES\n"
         "    + (unsigned int)(tinyship_model_labels[0][0]) + TINYSHIP_MODEL_FE_N_FFT\n"
-        "    + (unsigned int)tinyship_model_fe_mel_edges_hz[0];\n}\n"
+        "    + (unsigned int)tinyship_model_fe_mel_edges_hz[0]"
+        " + (unsigned int)tinyship_model_fe_lifter[1];\n}\n"
     )
     for src in (c, tmp_path / "main.c"):
         res = subprocess.run(

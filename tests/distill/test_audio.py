@@ -53,6 +53,19 @@ def test_mfcc_is_the_dct_of_logmel_and_utterance_norm_removes_the_mean():
     np.testing.assert_allclose(cmn.mean(axis=1), 0.0, atol=1e-4)
 
 
+def test_lifter_scales_each_mfcc_by_htk_weights_and_goes_into_the_card():
+    wav = FrontEnd().fix_length(tone(700.0, 0.5))[None]
+    plain = FrontEnd(n_mfcc=13)(wav)[0, 0]
+    fe = FrontEnd(n_mfcc=13, lifter=22)
+    w = fe.lifter_weights()
+    assert w[0] == 1.0 and w[1] == pytest.approx(1 + 11 * np.sin(np.pi / 22))
+    np.testing.assert_allclose(fe(wav)[0, 0], plain * w[:, None], rtol=1e-5, atol=1e-4)
+    card = fe.card()
+    assert card["lifter"] == 22 and card["lifter_weights"][1] == pytest.approx(w[1])
+    assert FrontEnd(features="logmel", lifter=22).lifter_weights().tolist() == [1.0] * 40
+    assert frontend_ops(fe)["flops"] - frontend_ops(FrontEnd(n_mfcc=13))["flops"] == 13 * fe.frames
+
+
 def test_fix_length_pads_and_crops_around_the_middle():
     fe = FrontEnd(clip_seconds=0.001 * 1000 / 8, sample_rate=8000, n_fft=64, hop=32)  # 1000 samples
     short = fe.fix_length(np.ones(10))

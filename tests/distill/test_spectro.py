@@ -77,3 +77,33 @@ def test_shaped_library_models_refuse_flat_data():
     x, y = maps()
     with pytest.raises(UserError, match=r"need image-shaped rows \(\[C, H, W\]"):
         build_library(["summary_svm"], x, y, seed=0, num_classes=2)
+
+
+def test_frequency_warp_moves_formants_and_is_identity_at_one():
+    """transfer.warp: a log-mel peak moves up for alpha > 1 and down for alpha < 1; on MFCCs the
+    same through the DCT (the front-end's own matrix); alpha = 1 changes nothing."""
+    from distill.audio import FrontEnd
+    from distill.transfer import warp_maps, warp_matrix
+
+    for features in ("logmel", "mfcc"):
+        fe = FrontEnd(features=features, n_mels=40, n_mfcc=20, hop=160)
+        card = fe.card()
+        np.testing.assert_allclose(warp_matrix(card, 1.0), np.eye(fe.coefficients), atol=1e-9)
+        env = np.exp(-0.5 * ((np.arange(40) - 15) / 2.0) ** 2)  # one formant at band 15
+        feats = env if features == "logmel" else fe.dct_matrix() @ env
+        peaks = {}
+        for a in (0.85, 1.0, 1.15):
+            m = warp_maps(feats[None, :, None], np.array([a]), card)[0, :, 0]
+            back = m if features == "logmel" else fe.dct_matrix().T @ m
+            peaks[a] = int(np.argmax(back))
+        assert peaks[0.85] < peaks[1.0] == 15 < peaks[1.15], (features, peaks)
+
+
+def test_warp_needs_a_front_end_and_zero_keeps_the_transfer_set():
+    x, _ = maps()
+    cfg = {"method": "shift_mix", "size_multiplier": 2, "noise": 0.1}
+    base = make_transfer(cfg, x, np.zeros(40, bool), seed=0, image_shape=SHAPE)
+    same = make_transfer({**cfg, "warp": 0.0}, x, np.zeros(40, bool), seed=0, image_shape=SHAPE)
+    assert np.array_equal(base, same)
+    with pytest.raises(UserError, match=r"transfer.warp needs the audio front-end"):
+        make_transfer({**cfg, "warp": 0.1}, x, np.zeros(40, bool), seed=0, image_shape=SHAPE)

@@ -90,6 +90,9 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     assert m4_run["frontend_ram_bytes"] > window and m4_run["ram_bytes"] > window
     _summary_reports_seeds(tmp_path / "out", doc, chosen, capsys)
     run = Path(full["shipped_run"])
+    _members_and_validation_see_the_rows_they_were_made_for(path, run, full["seeds"][0])
+    gate = json.loads((run / "export" / "exports.json").read_text())["artifacts"]
+    assert full["export_gate"][0]["passed"] == all(a["parity"]["passed"] for a in gate)
     html = (run / "profile" / "report.html").read_text()
     assert "pareto latency" in html and "pareto ram" in html
     for png in ("pareto_latency.png", "pareto_ram.png"):  # budget lines: devices/pareto.py
@@ -129,3 +132,31 @@ def _summary_reports_seeds(out: Path, doc: dict, chosen: str, capsys) -> None:
     assert js["schema"] == "tinyship.summary.search/1" and st["seeds"] == [0, 1]
     assert st["distilled"]["values"] == dist and st["hard"]["values"] == hard
     assert js["chosen"]["cortex-m4f-stm32l4r5"]["student"] == chosen
+
+
+def _members_and_validation_see_the_rows_they_were_made_for(recipe: Path, run: Path, row: dict):
+    """The library members the search fits once are fitted on normalized rows and the shipped
+    student takes raw rows; each must be fed what it expects (a member fed raw MFCCs, or a
+    student fed normalized ones, is near chance). Checked against independent paths: the member
+    refitted here on normalized rows, and the fp32 .tflite run by the LiteRT interpreter."""
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    from tinyship.recipe import load_recipe
+    from tinyship.search import Teacher, absolute_paths
+
+    t = Teacher(absolute_paths(load_recipe(recipe), recipe.parent), 0)
+    ds = t.dataset
+    direct = t.members[0].predict_proba(t.norm(ds.x_holdout)).argmax(1)
+    card = json.loads((run / "student" / "card.json").read_text())
+    got = card["metrics"]["holdout"]["members"]["summary_logreg"]["accuracy"]
+    assert got == pytest.approx(float(np.mean(direct == ds.y_holdout)))
+    it = Interpreter(str(run / "export" / "model.fp32.tflite"))
+    it.allocate_tensors()
+    inp, outp = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+    pred = []
+    for x in ds.x_val.reshape(-1, 1, *ds.image_shape).astype(np.float32):
+        it.set_tensor(inp, x)
+        it.invoke()
+        pred.append(int(it.get_tensor(outp).argmax()))
+    assert row["val_accuracy"] == pytest.approx(float(np.mean(pred == ds.y_val)), abs=0.02)
