@@ -25,6 +25,7 @@ NAMES = (
     "mlperf_tiny_estimates",
     "ensemble_vs_member",
     "demo_student",
+    "kws_speakers",  # needs build/kws/search.json (make kws) for the M4F choice, else the recipe's student
 )
 
 
