@@ -24,7 +24,7 @@ import json
 import math
 import re
 import wave
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -142,9 +142,19 @@ class FrontEnd:
         n = np.arange(self.n_fft)
         return 0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)
 
+    @staticmethod
+    def hz_to_mel(f: np.ndarray | float) -> np.ndarray | float:
+        """The HTK mel scale, 2595 log10(1 + f/700)."""
+        return 2595 * np.log10(1 + np.asarray(f) / 700)
+
+    @classmethod
+    def from_card(cls, card: dict) -> FrontEnd:
+        """The front-end a card's ``input.frontend`` describes (its extra keys are derived)."""
+        return cls(**{f.name: card[f.name] for f in fields(cls) if f.name in card})
+
     def mel_edges_hz(self) -> np.ndarray:
         """n_mels + 2 band edges, equally spaced on the HTK mel scale (2595 log10(1 + f/700))."""
-        lo, hi = (2595 * np.log10(1 + f / 700) for f in (self.fmin, self.fmax_hz))
+        lo, hi = (self.hz_to_mel(f) for f in (self.fmin, self.fmax_hz))
         return 700 * (10 ** (np.linspace(lo, hi, self.n_mels + 2) / 2595) - 1)
 
     def mel_matrix(self) -> np.ndarray:

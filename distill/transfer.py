@@ -361,7 +361,7 @@ def shift_mix(
         sl = slice(s, min(s + 4096, n_new))
         idx = np.clip(t[None, :] - shift[sl, None], 0, w - 1)  # [b, W]
         a = np.take_along_axis(maps[src[sl]], idx[:, None, :], axis=2)
-        if cfg["warp"] > 0:
+        if alpha is not None:
             a = warp_maps(a, alpha[sl], cfg["frontend"])
         lam = weight[sl, None, None].astype(np.float32)
         b = (1 - lam) * a + lam * maps[partner[sl]]
@@ -381,26 +381,21 @@ def warp_matrix(frontend: dict, alpha: float) -> np.ndarray:
     front-end's orthonormal DCT rows (so the map is n_mfcc x n_mfcc and exact for alpha = 1),
     between undoing and redoing the front-end's lifter.
     """
-    edges = np.asarray(frontend["mel_edges_hz"], dtype=np.float64)
-    centres = edges[1:-1]
+    from .audio import FrontEnd
+
+    fe = FrontEnd.from_card(frontend)
+    centres = fe.mel_edges_hz()[1:-1]
     n = len(centres)
-
-    def mel(f: np.ndarray) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + f / 700.0)
-
-    pos = np.interp(mel(centres / alpha), mel(centres), np.arange(n))  # fractional band index
-    lo = np.floor(pos).astype(int)
+    pos = np.interp(fe.hz_to_mel(centres / alpha), fe.hz_to_mel(centres), np.arange(n))
+    lo = np.floor(pos).astype(int)  # the warped band reads between bands lo and hi
     hi = np.minimum(lo + 1, n - 1)
     frac = pos - lo
     w = np.zeros((n, n))
     w[np.arange(n), lo] += 1.0 - frac
     w[np.arange(n), hi] += frac
-    if frontend.get("features", "mfcc") != "mfcc":
+    if fe.features != "mfcc":
         return w
-    k = np.arange(int(frontend["n_mfcc"]))[:, None]
-    d = np.cos(np.pi / n * (np.arange(n)[None, :] + 0.5) * k) * np.sqrt(2.0 / n)
-    d[0] /= np.sqrt(2.0)
-    lift = np.asarray(frontend.get("lifter_weights") or np.ones(len(d)), dtype=np.float64)
+    d, lift = fe.dct_matrix(), fe.lifter_weights()
     return (lift[:, None] * (d @ w @ d.T)) / lift[None, :]  # unlifter, warp, lifter again
 
 

@@ -208,6 +208,7 @@ def _stage_run(
     exp = export.run(
         run, formats=["tflite"], precisions=precisions, force=True, progress=False, keep_going=True
     )
+    failures = exp.failures()
     prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
     holdout = res.card["metrics"]["holdout"]
     per_device: dict[str, dict] = {}
@@ -237,7 +238,7 @@ def _stage_run(
         "teacher_holdout_accuracy": holdout["teacher"]["accuracy"],
         "holdout_n": holdout["n"],
         "devices": per_device,
-        "export_gate": {"passed": not exp.failures(), "failures": exp.failures()},
+        "export_gate": {"passed": not failures, "failures": failures},
     }
 
 
@@ -372,9 +373,7 @@ def _seed_summary(seeds: list[dict]) -> dict:
         "gain": _mean_sd(gain),
         "extra_errors_vs_teacher": [round((teacher - d) * n) for d in dist],
         "shipped_run": seeds[0]["run"],
-        "export_gate": [
-            {"seed": s["seed"], **s["export_gate"]} for s in seeds if "export_gate" in s
-        ],
+        "export_gate": [{"seed": s["seed"], **s["export_gate"]} for s in seeds],
         "note": "holdout = FSDD's official test split; seeds differ in init, batch order and "
         "transfer set; the hard-label run is the distill stage's baseline (original clips only)",
     }
