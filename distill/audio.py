@@ -250,7 +250,8 @@ def frontend_ops(fe: FrontEnd) -> dict:
 
     Real FFT of N points counted as 2.5 N log2 N floating-point operations (half the usual
     5 N log2 N of a complex radix-2 FFT); power spectrum 3 flops per bin; mel filterbank one
-    MAC per non-zero filter weight; DCT n_mfcc x n_mels MACs; one log per band.
+    MAC per non-zero filter weight; DCT n_mfcc x n_mels MACs; one log per band; utterance_norm
+    one add (the mean) and one subtract per coefficient and frame.
     """
     bins = fe.n_fft // 2 + 1
     per_frame = {
@@ -261,6 +262,7 @@ def frontend_ops(fe: FrontEnd) -> dict:
         "logs": fe.n_mels,
         "dct_macs": fe.n_mfcc * fe.n_mels if fe.features == "mfcc" else 0,
         "lifter_mults": fe.n_mfcc if fe.features == "mfcc" and fe.lifter else 0,
+        "cmn_flops": 2 * fe.coefficients if fe.utterance_norm else 0,
     }
     total = {k: v * fe.frames for k, v in per_frame.items()}
     flops = (
@@ -270,6 +272,7 @@ def frontend_ops(fe: FrontEnd) -> dict:
         + 2 * total["filterbank_macs"]
         + 2 * total["dct_macs"]
         + total["lifter_mults"]
+        + total["cmn_flops"]
     )
     return {
         "frames": fe.frames,

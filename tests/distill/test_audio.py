@@ -66,6 +66,13 @@ def test_lifter_scales_each_mfcc_by_htk_weights_and_goes_into_the_card():
     assert frontend_ops(fe)["flops"] - frontend_ops(FrontEnd(n_mfcc=13))["flops"] == 13 * fe.frames
 
 
+def test_frontend_ops_counts_the_mean_normalization():
+    plain, normed = FrontEnd(n_mfcc=13), FrontEnd(n_mfcc=13, utterance_norm=True)
+    extra = frontend_ops(normed)["flops"] - frontend_ops(plain)["flops"]
+    assert extra == 2 * 13 * plain.frames
+    assert frontend_ops(FrontEnd(features="logmel", utterance_norm=True))["per_frame"]["cmn_flops"] == 80
+
+
 def test_fix_length_pads_and_crops_around_the_middle():
     fe = FrontEnd(clip_seconds=0.001 * 1000 / 8, sample_rate=8000, n_fft=64, hop=32)  # 1000 samples
     short = fe.fix_length(np.ones(10))
