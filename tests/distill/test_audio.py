@@ -70,7 +70,10 @@ def test_frontend_ops_counts_the_mean_normalization():
     plain, normed = FrontEnd(n_mfcc=13), FrontEnd(n_mfcc=13, utterance_norm=True)
     extra = frontend_ops(normed)["flops"] - frontend_ops(plain)["flops"]
     assert extra == 2 * 13 * plain.frames
-    assert frontend_ops(FrontEnd(features="logmel", utterance_norm=True))["per_frame"]["cmn_flops"] == 80
+    assert (
+        frontend_ops(FrontEnd(features="logmel", utterance_norm=True))["per_frame"]["cmn_flops"]
+        == 80
+    )
 
 
 def test_fix_length_pads_and_crops_around_the_middle():
