@@ -1,5 +1,6 @@
 """The ssh runner against a REAL sshd on 127.0.0.1 (started by the sshd fixture)."""
 
+import glob
 import shutil
 import sys
 
@@ -8,12 +9,12 @@ import pytest
 from devices.runners import get
 from tinyship.errors import UserError
 
+REMOTE_LEFTOVERS = "/tmp/tinyship.*/remote_bench.py"
+
 
 def test_ssh_measures_model_with_awkward_path(sshd, shared_data, tmp_path):
-    import glob
-
     # folders an interrupted earlier run left behind are not this run's to judge
-    before = set(glob.glob("/tmp/tinyship.*/remote_bench.py"))
+    before = set(glob.glob(REMOTE_LEFTOVERS))
     odd = tmp_path / "dir with spaces" / 'it\'s a "model".tflite'
     odd.parent.mkdir()
     shutil.copy(shared_data / "mlperf_tiny" / "kws_ref_model.tflite", odd)
@@ -28,7 +29,7 @@ def test_ssh_measures_model_with_awkward_path(sshd, shared_data, tmp_path):
     assert m.runner == "ssh" and m.target == "tinyship-test"
     assert 0 < m.p50_ms <= m.p99_ms and "litert" in m.runtime
     # the remote temp folder is cleaned up
-    assert set(glob.glob("/tmp/tinyship.*/remote_bench.py")) <= before
+    assert set(glob.glob(REMOTE_LEFTOVERS)) <= before
 
 
 def test_ssh_changed_host_key_is_refused(sshd, shared_data):
