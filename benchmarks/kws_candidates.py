@@ -34,7 +34,7 @@ EXTRA = (  # beside the grid: one block, c20, the old grid's c36, a 5x5 first co
     "dscnn-c20-b3-s2,dscnn-c36-b2-s2,dscnn-c36-b3-s2,dscnn-c12-b3-s2-k5,dscnn-c16-b2-s2-k5,"
     "dscnn-c8-b1-s1,dscnn-c12-b1-s1"
 )
-_NAME = re.compile(r"dscnn-c(\d+)-b(\d+)-s([12])(?:-k([135]))?$")
+_NAME = re.compile(r"dscnn-c(\d+)-b(\d+)-s([12])(?:-k([135]))?(?:-d([12]))?$")
 
 
 def parse_names(text: str, base: dict) -> list[dict]:
@@ -46,12 +46,14 @@ def parse_names(text: str, base: dict) -> list[dict]:
         m = _NAME.match(name)
         if not m:
             raise SystemExit(
-                f"--extra: '{name}' is not dscnn-c<channels>-b<blocks>-s<1|2>[-k<1|3|5>]"
+                f"--extra: '{name}' is not dscnn-c<channels>-b<blocks>-s<1|2>[-k<1|3|5>][-d<1|2>]"
             )
         spec = {k: v for k, v in base.items() if k in STUDENTS["dscnn"].fields and k != "search"}
         spec.update(kind="dscnn", channels=int(m[1]), blocks=int(m[2]), first_stride=int(m[3]))
         if m[4]:
             spec["first_kernel"] = int(m[4])
+        if m[5]:
+            spec["block_stride"] = int(m[5])
         out.append(spec)
     return out
 

@@ -148,7 +148,7 @@ def _build_dscnn(spec: dict, input_shape: tuple[int, ...], num_classes: int) -> 
     ]
     for _ in range(spec["blocks"]):
         layers += [
-            nn.Conv2d(ch, ch, 3, padding=1, groups=ch, bias=False),
+            nn.Conv2d(ch, ch, 3, stride=spec["block_stride"], padding=1, groups=ch, bias=False),
             nn.BatchNorm2d(ch),
             nn.ReLU(),
             nn.Conv2d(ch, ch, 1, bias=False),
@@ -169,11 +169,19 @@ register(
             "blocks": Field(int, 3, min=1, max=16, doc="depthwise-separable blocks"),
             "first_kernel": Field(int, 3, choices=(1, 3, 5), doc="kernel of the first (full) conv"),
             "first_stride": Field(int, 1, choices=(1, 2), doc="stride of the first conv"),
+            "block_stride": Field(
+                int,
+                1,
+                choices=(1, 2),
+                doc="stride of every block's depthwise conv. 1 keeps the map's size (MLPerf "
+                "Tiny's shape: the pool then averages local patches); 2 halves it per block, so "
+                "the pool sees the whole window at a fraction of the MACs",
+            ),
             "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT),
         },
         _build_dscnn,
-        "conv+BN+ReLU, then [depthwise 3x3+BN+ReLU, pointwise 1x1+BN+ReLU] x blocks, "
-        "global average pool, Linear (MLPerf Tiny KWS DS-CNN)",
+        "conv+BN+ReLU, then [depthwise 3x3 (stride block_stride)+BN+ReLU, pointwise 1x1+BN+ReLU] "
+        "x blocks, global average pool, Linear (MLPerf Tiny KWS DS-CNN at block_stride 1)",
     )
 )
 

@@ -53,6 +53,12 @@ SEARCH_FIELDS: dict[str, Field] = {
     "first_stride": Field(
         list, [2], check=_list_of((int,)), doc="dscnn: strides of the first conv"
     ),
+    "block_stride": Field(
+        list,
+        None,
+        check=_list_of((int,)),
+        doc="dscnn: block strides to try (default: the student's own block_stride)",
+    ),
     "epochs": Field(int, 6, min=1, doc="short distillation per candidate"),
     "seeds": Field(int, 3, min=1, max=20, doc="full training of each chosen student: seeds"),
     "full_epochs": Field(int, None, min=1, doc="full training epochs (default: train.epochs)"),
@@ -66,8 +72,9 @@ def candidates(base: dict, grid: dict) -> list[dict]:
     from distill.students import STUDENTS
 
     out, seen = [], set()
-    for kind, ch, blocks, stride in itertools.product(
-        grid["kind"], grid["channels"], grid["blocks"], grid["first_stride"]
+    block_strides = grid.get("block_stride") or [base.get("block_stride", 1)]
+    for kind, ch, blocks, stride, bstride in itertools.product(
+        grid["kind"], grid["channels"], grid["blocks"], grid["first_stride"], block_strides
     ):
         if kind not in STUDENTS:
             raise UserError(
@@ -77,7 +84,7 @@ def candidates(base: dict, grid: dict) -> list[dict]:
         spec = {k: v for k, v in base.items() if k in fields and k != "search"}
         spec["kind"] = kind
         if kind == "dscnn":
-            spec.update(channels=ch, blocks=blocks, first_stride=stride)
+            spec.update(channels=ch, blocks=blocks, first_stride=stride, block_stride=bstride)
         elif kind == "cnn":
             spec["channels"] = [ch * 2**i for i in range(blocks)]
         key = json.dumps(spec, sort_keys=True)
@@ -89,9 +96,12 @@ def candidates(base: dict, grid: dict) -> list[dict]:
 
 def spec_name(spec: dict) -> str:
     if spec["kind"] == "dscnn":
-        k = spec.get("first_kernel", 3)  # named only when not the default, so names stay stable
-        return f"dscnn-c{spec['channels']}-b{spec['blocks']}-s{spec.get('first_stride', 1)}" + (
-            f"-k{k}" if k != 3 else ""
+        # kernel and block stride named only when not the default, so names stay stable
+        k, d = spec.get("first_kernel", 3), spec.get("block_stride", 1)
+        return (
+            f"dscnn-c{spec['channels']}-b{spec['blocks']}-s{spec.get('first_stride', 1)}"
+            + (f"-k{k}" if k != 3 else "")
+            + (f"-d{d}" if d != 1 else "")
         )
     if spec["kind"] == "cnn":
         return "cnn-" + "-".join(str(c) for c in spec["channels"])

@@ -42,6 +42,17 @@ def test_dscnn_counts_by_hand():
     assert [layer["type"] for layer in c.layers] == ["Conv2d", "Conv2d", "Conv2d", "Linear"]
 
 
+def test_dscnn_block_stride_halves_the_map_per_block():
+    # block_stride 2: the depthwise conv strides 8x8 -> 4x4, so it and the pointwise conv see a
+    # quarter of the positions; the weights are the same
+    spec = {**SMALL["dscnn"], "block_stride": 2}
+    c = count_params_macs(build_student(spec, (1, 8, 8), 10), (1, 8, 8))
+    assert c.params == 346
+    assert c.macs == 8 * 64 * 9 + 8 * 16 * 9 + 8 * 16 * 8 + 80 == 6864
+    with pytest.raises(UserError, match=r"block_stride"):
+        build_student({**spec, "block_stride": 3}, (1, 8, 8), 10)
+
+
 @pytest.mark.parametrize("kind", sorted(STUDENTS))
 def test_student_exports_with_dynamic_batch(kind, tmp_path):
     shape = SHAPES[STUDENTS[kind].layout]
