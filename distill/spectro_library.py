@@ -30,10 +30,18 @@ CONV_SPECS: dict[str, dict] = {
     "spec_dscnn_w64": {"kind": "dscnn", "channels": 64, "blocks": 4, "first_stride": 2},
     # block_stride 2: the pool sees the whole window (a word's order, not a bag of local patches)
     "spec_dscnn_w32_d2": {
-        "kind": "dscnn", "channels": 32, "blocks": 4, "first_stride": 2, "block_stride": 2
+        "kind": "dscnn",
+        "channels": 32,
+        "blocks": 4,
+        "first_stride": 2,
+        "block_stride": 2,
     },
     "spec_dscnn_w64_d2": {
-        "kind": "dscnn", "channels": 64, "blocks": 4, "first_stride": 2, "block_stride": 2
+        "kind": "dscnn",
+        "channels": 64,
+        "blocks": 4,
+        "first_stride": 2,
+        "block_stride": 2,
     },
 }
 

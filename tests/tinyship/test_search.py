@@ -28,14 +28,18 @@ def test_grid_expands_kind_widths_depths_and_drops_duplicates():
     assert specs[0]["dropout"] == 0.1 and "search" not in specs[0]
     strided = candidates({"kind": "dscnn"}, {**grid, "kind": ["dscnn"], "block_stride": [1, 2]})
     assert [spec_name(s) for s in strided] == [
-        "dscnn-c8-b2-s2", "dscnn-c8-b2-s2-d2", "dscnn-c16-b2-s2", "dscnn-c16-b2-s2-d2"
+        "dscnn-c8-b2-s2",
+        "dscnn-c8-b2-s2-d2",
+        "dscnn-c16-b2-s2",
+        "dscnn-c16-b2-s2-d2",
     ]
     own = candidates({"kind": "dscnn", "block_stride": 2}, {**grid, "kind": ["dscnn"]})
     assert {s["block_stride"] for s in own} == {2}
     with pytest.raises(UserError, match=r"student.search.kind' names 'rnn'"):
         candidates({"kind": "dscnn"}, {**grid, "kind": ["rnn"]})
     with pytest.raises(
-        UserError, match=r"student.search.widths' is not known. Allowed keys: block_stride, blocks, channels"
+        UserError,
+        match=r"student.search.widths' is not known. Allowed keys: block_stride, blocks, channels",
     ):
         validate("student.search", {"widths": [8]}, SEARCH_FIELDS)
 
