@@ -28,21 +28,6 @@ CONV_SPECS: dict[str, dict] = {
     "spec_cnn_w16": {"kind": "cnn", "channels": [16, 32], "batchnorm": True, "hidden": 64},
     "spec_dscnn_w48": {"kind": "dscnn", "channels": 48, "blocks": 3, "first_stride": 2},
     "spec_dscnn_w64": {"kind": "dscnn", "channels": 64, "blocks": 4, "first_stride": 2},
-    # block_stride 2: the pool sees the whole window (a word's order, not a bag of local patches)
-    "spec_dscnn_w32_d2": {
-        "kind": "dscnn",
-        "channels": 32,
-        "blocks": 4,
-        "first_stride": 2,
-        "block_stride": 2,
-    },
-    "spec_dscnn_w64_d2": {
-        "kind": "dscnn",
-        "channels": 64,
-        "blocks": 4,
-        "first_stride": 2,
-        "block_stride": 2,
-    },
 }
 
 
