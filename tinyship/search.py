@@ -72,7 +72,8 @@ def candidates(base: dict, grid: dict) -> list[dict]:
     from distill.students import STUDENTS
 
     out, seen = [], set()
-    block_strides = grid.get("block_stride") or [base.get("block_stride", 1)]
+    own_stride = base.get("block_stride", STUDENTS["dscnn"].fields["block_stride"].default)
+    block_strides = grid.get("block_stride") or [own_stride]
     for kind, ch, blocks, stride, bstride in itertools.product(
         grid["kind"], grid["channels"], grid["blocks"], grid["first_stride"], block_strides
     ):
@@ -96,12 +97,17 @@ def candidates(base: dict, grid: dict) -> list[dict]:
 
 def spec_name(spec: dict) -> str:
     if spec["kind"] == "dscnn":
-        # kernel and block stride named only when not the default, so names stay stable
-        k, d = spec.get("first_kernel", 3), spec.get("block_stride", 1)
+        from distill.students import STUDENTS
+
+        # kernel and block stride named only when not the kind's default, so names stay stable
+        default = {k: f.default for k, f in STUDENTS["dscnn"].fields.items()}
+        k = spec.get("first_kernel", default["first_kernel"])
+        d = spec.get("block_stride", default["block_stride"])
         return (
-            f"dscnn-c{spec['channels']}-b{spec['blocks']}-s{spec.get('first_stride', 1)}"
-            + (f"-k{k}" if k != 3 else "")
-            + (f"-d{d}" if d != 1 else "")
+            f"dscnn-c{spec['channels']}-b{spec['blocks']}"
+            f"-s{spec.get('first_stride', default['first_stride'])}"
+            + (f"-k{k}" if k != default["first_kernel"] else "")
+            + (f"-d{d}" if d != default["block_stride"] else "")
         )
     if spec["kind"] == "cnn":
         return "cnn-" + "-".join(str(c) for c in spec["channels"])
