@@ -258,6 +258,12 @@ def _stage_run(
     }
 
 
+def _say_gate(row: dict, what: str, consequence: str) -> None:
+    """One stderr line per export-gate failure of a stage run, and what follows from it."""
+    for f in row["export_gate"]["failures"]:
+        print(f"search: {what} below the export gate: {f}; {consequence}", file=sys.stderr)
+
+
 def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> dict:
     """Run the whole search and the full trainings; writes ``out/search.json``; returns it."""
     t0 = time.perf_counter()
@@ -287,12 +293,11 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
         )
         row.update(name=name, spec=spec)
         rows.append(row)
-        for f in row["export_gate"]["failures"]:
-            print(
-                f"search: {name} (after {grid['epochs']} epochs) below the export gate: {f}; "
-                "still a candidate (the full training is checked again)",
-                file=sys.stderr,
-            )
+        _say_gate(
+            row,
+            f"{name} (after {grid['epochs']} epochs)",
+            "still a candidate (the full training is checked again)",
+        )
 
     budgets = ((recipe.get("devices") or {}).get("budgets")) or {}
     chosen: dict[str, dict] = {}
@@ -354,11 +359,7 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
                 precisions=["int8-full", "fp32"],
             )
             seeds.append({"seed": seed + k, **row})
-            for f in row["export_gate"]["failures"]:
-                print(
-                    f"search: {name} seed {seed + k} below the export gate, not shipped: {f}",
-                    file=sys.stderr,
-                )
+            _say_gate(row, f"{name} seed {seed + k}", "not shipped")
         doc["full"][name] = _seed_summary(seeds)
         rundir.atomic_write_json(out / SEARCH_FILE, doc)
     doc["wall_s"] = round(time.perf_counter() - t0, 1)
