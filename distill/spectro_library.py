@@ -85,6 +85,73 @@ for _i, (_name, _spec) in enumerate(CONV_SPECS.items()):
     register(_name, shaped=True)(_conv_factory(_name, _spec, _i + 1))
 
 
+# Full-conv nets for speaker-independent teachers: 3x3 convs with BN, two of them stride 2, a
+# global average pool over the whole map, dropout and a Linear. Trained as measured on FSDD's
+# leave-one-speaker-out folds (RESULTS.notes.md, session 26): one-cycle lr, label smoothing 0.1,
+# fresh time shifts per batch, a fixed number of epochs. The four names are one net at four seeds.
+FCN_EPOCHS = 20
+FCN_SPEC = {"widths": (32, 32, 64, 64), "strides": (2, 1, 2, 1), "dropout": 0.2}
+FCN_NAMES = ("spec_fcn_w32", "spec_fcn_w32_b", "spec_fcn_w32_c", "spec_fcn_w32_d")
+
+
+def build_fcn(spec: dict, input_shape, nc: int):
+    from torch import nn
+
+    layers: list = []
+    c = input_shape[0]
+    for w, s in zip(spec["widths"], spec["strides"], strict=True):
+        layers += [nn.Conv2d(c, w, 3, stride=s, padding=1, bias=False), nn.BatchNorm2d(w)]
+        layers.append(nn.ReLU())
+        c = w
+    head = [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(spec["dropout"]), nn.Linear(c, nc)]
+    return nn.Sequential(*layers, *head)
+
+
+def train_fcn(x: np.ndarray, y: np.ndarray, seed: int, nc: int, input_shape, epochs: int):
+    """One-cycle AdamW on label-smoothed hard labels, a fresh time shift per row per batch; the
+    last weights are kept (nothing held out is looked at; selection judges the member)."""
+    import sys
+
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    model = build_fcn(FCN_SPEC, input_shape, nc)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(len(x), *input_shape)
+    yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
+    shift = min(MAX_SHIFT, input_shape[-1] // 8)
+    opt = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=1e-4)
+    per_epoch = (len(xt) + BATCH - 1) // BATCH
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, 5e-3, total_steps=epochs * per_epoch)
+    for _ in tqdm(range(epochs), desc="fcn", file=sys.stderr, leave=False):
+        model.train()
+        perm = torch.randperm(len(xt), generator=g)
+        for b in range(0, len(xt), BATCH):
+            i = perm[b : b + BATCH]
+            out = model(time_shift(xt[i], shift, g))
+            loss = F.cross_entropy(out, yt[i], label_smoothing=0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return model.eval()
+
+
+def _fcn_factory(name: str, offset: int):
+    def factory(x, y, seed, nc, input_shape):
+        model = train_fcn(x, y, seed * 1000 + offset, nc, input_shape, FCN_EPOCHS)
+        return TorchMember(name, model, output="logits", input_shape=input_shape)
+
+    factory.__doc__ = f"full-conv net {FCN_SPEC['widths']}, global average pool, own seed"
+    return factory
+
+
+for _i, _name in enumerate(FCN_NAMES):
+    register(_name, shaped=True)(_fcn_factory(_name, 101 + _i))
+
+
 def summarize(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Per coefficient (H) over time (W): mean, std, min, max, mean |delta| -> [n, 5 * C * H]."""
     m = np.asarray(x, dtype=np.float32).reshape(len(x), shape[0] * shape[1], shape[2])
