@@ -63,14 +63,23 @@ def test_summary_features_and_conv_members_fit_and_predict(monkeypatch):
     assert s.shape == (40, 5 * 4)
     np.testing.assert_allclose(s[:, :4], x.reshape(40, 4, 10).mean(2), rtol=1e-5)
     monkeypatch.setattr(spectro_library, "EPOCHS", 2)
+    monkeypatch.setattr(spectro_library, "FCN_EPOCHS", 2)
     members = build_library(
-        ["summary_logreg", "spec_dscnn_w48"], x, y, seed=0, num_classes=2, input_shape=SHAPE
+        ["summary_logreg", "spec_dscnn_w48", "spec_fcn_w32", "spec_fcn_w32_b"],
+        x,
+        y,
+        seed=0,
+        num_classes=2,
+        input_shape=SHAPE,
     )
     for m in members.values():
         p = m.predict_proba(x)
         assert p.shape == (40, 2) and np.allclose(p.sum(1), 1, atol=1e-5)
     assert members["summary_logreg"].predict_proba(x).argmax(1).tolist() == y.tolist()
-    assert {"spec_cnn_w16", "spec_dscnn_w64", "summary_svm"} <= SHAPED
+    assert {"spec_cnn_w16", "spec_dscnn_w64", "summary_svm", "spec_fcn_w32_d"} <= SHAPED
+    # the fcn names are one net at different seeds: same shapes, different weights
+    a, b = (members[n].module.state_dict() for n in ("spec_fcn_w32", "spec_fcn_w32_b"))
+    assert a.keys() == b.keys() and not all(a[k].equal(b[k]) for k in a)
 
 
 def test_shaped_library_models_refuse_flat_data():
