@@ -295,6 +295,31 @@ Normalize = tuple[Callable[[np.ndarray], np.ndarray], str]  # (function, a key f
 _IDENTITY: Normalize = (lambda x: x, "identity")
 
 
+def fit_library(
+    names: list[str],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    *,
+    seed: int,
+    num_classes: int,
+    input_shape: tuple[int, ...] | None = None,
+    normalize: Normalize | None = None,
+) -> list[NormalizedInput]:
+    """The named library models fitted on the normalized training rows, each wrapped to take raw
+    rows. One function for the teacher built here and for a driver (``tinyship.search``) that
+    fits the library once and hands it to many distill runs, so the two cannot drift apart."""
+    norm = normalize or _IDENTITY
+    fitted = build_library(
+        names,
+        norm[0](x_train),
+        y_train,
+        seed=seed,
+        num_classes=num_classes,
+        input_shape=input_shape,
+    )
+    return [NormalizedInput(m, *norm) for m in fitted.values()]
+
+
 def build_teacher(
     section: dict | None,
     x_train: np.ndarray,
@@ -331,10 +356,17 @@ def build_teacher(
 
     built: list[Member] = []
     if cfg["library"]:
-        library = build_library(
-            cfg["library"], x_model, y_train, seed=seed, num_classes=nc, input_shape=input_shape
+        built.extend(
+            fit_library(
+                cfg["library"],
+                x_train,
+                y_train,
+                seed=seed,
+                num_classes=nc,
+                input_shape=input_shape,
+                normalize=norm,
+            )
         )
-        built.extend(NormalizedInput(m, *norm) for m in library.values())
     for i, spec in enumerate(cfg["members"]):
         built.append(load_member(spec, i, base_dir, nc, trust, norm))
     if specialists:

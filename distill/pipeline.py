@@ -172,13 +172,14 @@ class Exported:
 
 def configure(
     recipe: dict | str | Path,
-    out: str | Path,
+    out: str | Path | None,
     *,
     force: bool = False,
     seed: int | None = None,
     epochs: int | None = None,
 ) -> Config:
-    """Load and validate every section distill reads before any work starts."""
+    """Load and validate every section distill reads before any work starts (``out`` None:
+    nothing will be written, e.g. :func:`fit_library`)."""
     from .building import TEACHER_FIELDS
     from .transfer import TRANSFER_FIELDS
 
@@ -188,8 +189,9 @@ def configure(
         recipe_path = str(recipe)
         base_dir = Path(recipe).resolve().parent
         recipe = load_recipe(recipe)
-    out = Path(out)
-    if (out / "student").exists() and not force:
+    writes = out is not None
+    out = Path(out) if writes else Path.cwd()
+    if writes and (out / "student").exists() and not force:
         raise UserError(
             f"'{out / 'student'}' already exists. Pass --force to replace it "
             f"(the old one is kept until the new one is complete)."
@@ -242,6 +244,43 @@ def _nominal_sizes(ds: Any) -> dict[int, int]:
     return sizes
 
 
+@dataclass
+class FittedLibrary:
+    """A recipe's ``teacher.library`` fitted as :func:`run` fits it, and the data it was fitted on."""
+
+    data: Data
+    members: list  # raw rows in (each wraps the data's normalization): pass as run(members=...)
+    seconds: float
+
+
+def fit_library(recipe: dict | str | Path, *, seed: int | None = None) -> FittedLibrary:
+    """The library members :func:`run` would fit for ``recipe`` (same data, splits,
+    normalization and seed), for a driver that distils many students from one teacher: it
+    passes them as ``members=`` with ``teacher.library`` emptied, so each run labels its
+    transfer set with the same models instead of refitting them."""
+    from .building import fit_library as fit
+
+    cfg = configure(recipe, None, seed=seed)
+    data = load_data(cfg)
+    ds = data.dataset
+    t = time.perf_counter()
+    members = fit(
+        cfg.sections["teacher"]["library"],
+        data.x_train,
+        ds.y_train,
+        seed=cfg.seed,
+        num_classes=cfg.sections["teacher"]["num_classes"] or ds.num_classes,
+        input_shape=ds.image_shape,
+        normalize=_normalize(data),
+    )
+    return FittedLibrary(data, members, time.perf_counter() - t)
+
+
+def _normalize(data: Data) -> tuple[Any, str]:
+    """The data's normalization and the key members fitted on it are fingerprinted with."""
+    return data.normalizer, _short_hash(data.normalizer.card())
+
+
 def build_teacher(
     cfg: Config, data: Data, members: list | None = None, trust_pickles: bool = False
 ) -> Any:
@@ -260,7 +299,7 @@ def build_teacher(
         members=members,
         trust_pickles=trust_pickles,
         input_shape=ds.image_shape,
-        normalize=(data.normalizer, _short_hash(data.normalizer.card())),
+        normalize=_normalize(data),
         specialists=cfg.recipe.get("specialists"),
     )
 

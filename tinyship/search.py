@@ -4,9 +4,9 @@ The stages stay independent: this driver calls their public APIs (``distill.run`
 ``export.run``, ``devices.profile``) and reads what they wrote in the run directory. It is
 the only place that knows about all three; no stage imports another's internals.
 
-1. The teacher's library members are fitted once (``distill.library.build_library`` on the
-   normalized training split, exactly what ``distill`` would fit) and handed to every distill
-   call as Python members, so candidates share one teacher and one labelled transfer set.
+1. The teacher's library members are fitted once (``distill.pipeline.fit_library``: what
+   ``distill`` itself would fit, by the same code) and handed to every distill call as Python
+   members, so candidates share one teacher and one labelled transfer set.
 2. Each candidate of ``student.search`` (grid over kind, channels, blocks, first_stride) is
    distilled for ``search.epochs``, exported to full int8 and profiled: MACs, params, int8
    bytes, RAM (the TFLite Micro arena plus, on MCUs, the front-end buffers), latency incl. the
@@ -131,33 +131,16 @@ def pareto(points: list[dict], x: str) -> list[str]:
 
 
 class Teacher:
-    """The recipe's library members, fitted once on the normalized training split."""
+    """The recipe's library members, fitted once by the distill stage's own ``fit_library``."""
 
     def __init__(self, recipe: dict, seed: int) -> None:
-        from distill import data as data_mod
-        from distill.library import build_library
+        from distill.pipeline import fit_library
 
-        ds = data_mod.load_data(recipe["data"])
-        cfg = data_mod.validate_section(recipe["data"])
-        norm = data_mod.Normalizer.fit(ds.x_train, cfg["normalize"])
-        self.dataset, self.norm = ds, norm
-        names = list((recipe.get("teacher") or {}).get("library") or [])
-        t = time.perf_counter()
-        self.members = list(
-            build_library(
-                names,
-                norm(ds.x_train),
-                ds.y_train,
-                seed=seed,
-                num_classes=ds.num_classes,
-                input_shape=ds.image_shape,
-            ).values()
-        )
-        for m in self.members:
-            # fitted on normalized rows: distill wraps a member that says so in its own (the
-            # same) normalization; a Python member is otherwise fed the raw rows
-            m.input_kind = "normalized"
-        self.fit_s = time.perf_counter() - t
+        lib = fit_library(recipe, seed=seed)
+        self.dataset, self.norm = lib.data.dataset, lib.data.normalizer
+        # each takes raw rows (it wraps the normalization it was fitted on): distill passes such
+        # a Python member through unchanged, and its cache key names that normalization
+        self.members, self.fit_s = lib.members, lib.seconds
 
     def val_accuracy(self, run: Path) -> float:
         """Accuracy of ``run/student/student.pt2`` on the validation split (what selection may use)."""

@@ -82,3 +82,20 @@ def test_train_export_evaluate_then_write(labelled):
         "holdout.npz",
         "student.pt2",
     ]
+
+
+def test_fit_library_fits_what_build_teacher_fits_and_writes_nothing(
+    labelled, tmp_path, monkeypatch
+):
+    """A driver that shares one teacher across runs (tinyship.search) gets the very models a run
+    would fit: same data, split, normalization and seed, so the same predictions on raw rows."""
+    cfg, data, teacher, _, _ = labelled
+    monkeypatch.chdir(tmp_path)
+    lib = P.fit_library({**TINY, "teacher": {"library": ["logreg", "knn"]}}, seed=cfg.seed)
+    assert [m.name for m in lib.members] == ["logreg", "knn"] and not list(tmp_path.iterdir())
+    x = data.x_holdout  # raw rows: each member wraps the normalization it was fitted on
+    np.testing.assert_allclose(
+        lib.members[0].predict_proba(x), teacher.members[0].predict_proba(x), atol=1e-6
+    )
+    assert lib.members[0].fingerprint() == teacher.members[0].fingerprint()
+    assert len(lib.data.x_train) == len(data.x_train) and lib.seconds >= 0

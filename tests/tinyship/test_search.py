@@ -78,7 +78,10 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     path = tmp_path / "kws.yaml"
     path.write_text(yaml.safe_dump(recipe))
     doc = search(path, tmp_path / "out")
-    assert [c["name"] for c in doc["candidates"]] == ["dscnn-c4-b1-s2", "dscnn-c8-b1-s2"]
+    assert [c["name"] for c in doc["candidates"]] == [
+        "dscnn-c4-b1-s2-d2",
+        "dscnn-c8-b1-s2-d2",
+    ]  # the student's block_stride
     m4 = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
     assert m4["frontend_ms"] > 0 and m4["latency_ms"] > m4["frontend_ms"]
     chosen = doc["chosen"]["cortex-m4f-stm32l4r5"]["name"]
@@ -157,7 +160,7 @@ def _members_and_validation_see_the_rows_they_were_made_for(recipe: Path, run: P
 
     t = Teacher(absolute_paths(load_recipe(recipe), recipe.parent), 0)
     ds = t.dataset
-    direct = t.members[0].predict_proba(t.norm(ds.x_holdout)).argmax(1)
+    direct = t.members[0].member.predict_proba(t.norm(ds.x_holdout)).argmax(1)  # as fitted
     card = json.loads((run / "student" / "card.json").read_text())
     got = card["metrics"]["holdout"]["members"]["summary_logreg"]["accuracy"]
     assert got == pytest.approx(float(np.mean(direct == ds.y_holdout)))
