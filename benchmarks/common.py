@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from tinyship import rundir
+from tinyship.provenance import code_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -147,6 +148,7 @@ class Report:
             f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
             f"Python {m['python']}",
             f"- date: {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}",
+            f"- commit: {code_commit() or 'not recorded'}",
             f"- wall time: {time.perf_counter() - self.started:.0f} s",
             "- settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()),
             "",
@@ -165,6 +167,7 @@ class Report:
                 "benchmark": self.name,
                 "command": self.command,
                 "machine": machine(),
+                "commit": code_commit(),
                 "settings": self.settings,
                 "wall_s": round(time.perf_counter() - self.started, 1),
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -20,7 +20,6 @@ import datetime as _dt
 import importlib
 import json
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -182,15 +181,9 @@ def stacks_on(catalog, boards: list[str]) -> list[str]:
 
 
 def _commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+    from tinyship.provenance import code_commit
+
+    return code_commit() or "unknown"
 
 
 def _margin(r: dict, b: dict) -> str:

@@ -273,18 +273,9 @@ def metadata(doc: dict, card: dict, exports: dict) -> list[tuple[str, str]]:
 
 def _commit() -> str:
     """The git commit of the code writing this report (card.json and profile.json record none)."""
-    import subprocess
+    from tinyship.provenance import code_commit
 
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
+    sha = code_commit()
     return f"{sha} (code that wrote this report)" if sha else "not recorded"
 
 
