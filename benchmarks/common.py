@@ -125,6 +125,7 @@ class Report:
     sections: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    commit: str | None = field(default_factory=code_commit)  # the code as it was when the run began
 
     def add(self, text: str) -> None:
         self.sections.append(text.rstrip() + "\n")
@@ -148,7 +149,7 @@ class Report:
             f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
             f"Python {m['python']}",
             f"- date: {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}",
-            f"- commit: {code_commit() or 'not recorded'}",
+            f"- commit: {self.commit or 'not recorded'}",
             f"- wall time: {time.perf_counter() - self.started:.0f} s",
             "- settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()),
             "",
@@ -167,7 +168,7 @@ class Report:
                 "benchmark": self.name,
                 "command": self.command,
                 "machine": machine(),
-                "commit": code_commit(),
+                "commit": self.commit,
                 "settings": self.settings,
                 "wall_s": round(time.perf_counter() - self.started, 1),
                 "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
