@@ -28,16 +28,16 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-EXTRA = (  # beside the grid: one block, c20, the old grid's c36, a 5x5 first conv, stride 1
-    "dscnn-c12-b1-s2,dscnn-c16-b1-s2,dscnn-c20-b1-s2,dscnn-c24-b1-s2,dscnn-c20-b2-s2,"
-    "dscnn-c20-b3-s2,dscnn-c36-b2-s2,dscnn-c36-b3-s2,dscnn-c12-b3-s2-k5,dscnn-c16-b2-s2-k5,"
-    "dscnn-c8-b1-s1,dscnn-c12-b1-s1"
+EXTRA = (  # beside the grid: strided neighbours (c16, c20, c28, two blocks), and block_stride 1
+    "dscnn-c16-b3-s2-d2,dscnn-c16-b4-s2-d2,dscnn-c20-b3-s2-d2,dscnn-c20-b4-s2-d2,"
+    "dscnn-c28-b3-s2-d2,dscnn-c24-b2-s2-d2,dscnn-c32-b2-s2-d2,dscnn-c24-b3-s2-k5-d2,"
+    "dscnn-c16-b2-s2,dscnn-c12-b3-s2,dscnn-c24-b3-s2"
 )
 _NAME = re.compile(r"dscnn-c(\d+)-b(\d+)-s([12])(?:-k([135]))?(?:-d([12]))?$")
 
 
 def parse_names(text: str, base: dict) -> list[dict]:
-    """``dscnn-c16-b3-s2[-k3],...`` -> student specs (the recipe's other dscnn keys kept)."""
+    """``dscnn-c16-b3-s2[-k3][-d2],...`` -> student specs (the recipe's other dscnn keys kept)."""
     from distill.students import STUDENTS
 
     out = []
@@ -51,8 +51,10 @@ def parse_names(text: str, base: dict) -> list[dict]:
         spec.update(kind="dscnn", channels=int(m[1]), blocks=int(m[2]), first_stride=int(m[3]))
         if m[4]:
             spec["first_kernel"] = int(m[4])
-        if m[5]:
-            spec["block_stride"] = int(m[5])
+        # no -d: the kind's default block stride, as spec_name writes it (not the recipe's)
+        spec["block_stride"] = (
+            int(m[5]) if m[5] else STUDENTS["dscnn"].fields["block_stride"].default
+        )
         out.append(spec)
     return out
 

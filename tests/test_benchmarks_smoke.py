@@ -264,10 +264,13 @@ def test_kws_candidates_names_round_trip_and_stacks_on_the_board():
     from devices.catalog import load_catalog
     from tinyship.search import spec_name
 
-    names = EXTRA + ",dscnn-c32-b3-s2-d2,dscnn-c24-b4-s1-k5-d2"  # -d2: block_stride, not in EXTRA
-    specs = parse_names(names, {"kind": "dscnn", "first_kernel": 3, "dropout": 0.1, "search": {}})
+    names = EXTRA + ",dscnn-c32-b3-s2,dscnn-c24-b4-s1-k5-d2"
+    # the recipe's student strides its blocks; a name without -d still means block_stride 1
+    base = {"kind": "dscnn", "first_kernel": 3, "block_stride": 2, "dropout": 0.1, "search": {}}
+    specs = parse_names(names, base)
     assert [spec_name(s) for s in specs] == names.split(",")
     assert specs[-1]["block_stride"] == 2 and specs[-1]["first_kernel"] == 5
+    assert specs[-2]["block_stride"] == 1
     assert all(s["dropout"] == 0.1 and "search" not in s for s in specs)
     with pytest.raises(SystemExit, match="dscnn-c24-b3"):
         parse_names("dscnn-c24-b3", {})
