@@ -42,6 +42,14 @@ RECIPE_FIELDS = {
         doc="MCU inference stack that MCU latencies (and so the budgets' verdicts) model, a name "
         "from the catalog's 'stacks:' (default: the catalog's default); --stack overrides",
     ),
+    "frontend": Field(
+        str,
+        "window",
+        choices=("window", "streaming"),
+        doc="how an audio front-end is costed on the device: window = every frame recomputed "
+        "from the window's samples before each inference; streaming = one frame per hop as the "
+        "audio arrives, into a ring (devices/frontend.py)",
+    ),
     "threads": Field(int, 1, min=1, max=64, doc="threads for measured runs"),
     "runs": Field(int, 30, min=1, max=100000, doc="timed runs per artifact"),
     "warmup": Field(int, 5, min=0, max=10000, doc="untimed runs before timing"),

@@ -25,13 +25,34 @@ MODEL = (
     "front-end: flops / (2 * fp32_macs_per_cycle * 0.5) + 40 cycles per log, at the catalog clock "
     "(assumed, not calibrated on a board)"
 )
+# How the device's front-end is organised (recipe ``devices.frontend``). ``window``: every frame of
+# the window is computed before each inference, from the window's samples. ``streaming``: one
+# frame per hop as the audio arrives (TFLite Micro's micro_speech does this), into a ring of the
+# window's frames; an inference then waits only for the newest frame (and, with utterance_norm,
+# the whole map re-centred on the updated mean). tinyship ships no C front-end: both are models
+# of the one the user writes, and every record names the one used.
+MODES = ("window", "streaming")
+_PER_INFERENCE = {
+    "window": "every frame of the window per inference",
+    "streaming": "the newest frame per inference (the others were computed as their audio "
+    "arrived) [+ utterance_norm re-centring the whole map]",
+}
 
 
-def frontend_estimate(frontend: dict | None, dev: Device) -> dict | None:
-    """Estimated ms of the card's front-end on ``dev``; None when the card has no front-end."""
+def _streaming_ops(ops: dict, frames: int) -> tuple[float, float]:
+    """flops and logs on one inference's critical path when frames are computed as audio arrives."""
+    frames = max(int(ops.get("frames") or frames or 1), 1)
+    cmn = float((ops.get("total") or {}).get("cmn_flops") or 0)
+    return (ops["flops"] - cmn) / frames + cmn, ops["logs"] / frames
+
+
+def frontend_estimate(frontend: dict | None, dev: Device, mode: str = "window") -> dict | None:
+    """Estimated ms of the card's front-end on ``dev`` per inference; None without a front-end."""
     if not frontend or not frontend.get("ops_per_inference"):
         return None
-    ops = frontend["ops_per_inference"]
+    ops = dict(frontend["ops_per_inference"])
+    if mode == "streaming":
+        ops["flops"], ops["logs"] = _streaming_ops(ops, frontend.get("frames") or 1)
     clock, fp32 = dev.clock_hz, dev.macs_per_cycle("fp32")
     if not clock or not isinstance(fp32, (int, float)) or fp32 <= 0:
         return {
@@ -44,9 +65,10 @@ def frontend_estimate(frontend: dict | None, dev: Device) -> dict | None:
     return {
         "ms": cycles / clock * 1e3,
         "cycles": int(cycles),
-        "flops": ops["flops"],
-        "logs": ops["logs"],
-        "model": MODEL,
+        "flops": int(ops["flops"]),
+        "logs": int(ops["logs"]),
+        "mode": mode,
+        "model": f"{MODEL}; {mode}: {_PER_INFERENCE[mode]}",
     }
 
 
@@ -59,7 +81,15 @@ RAM_MODEL = (
 )
 
 
-def frontend_memory(frontend: dict | None) -> dict | None:
+STREAMING_RAM_MODEL = (
+    "front-end RAM (streaming): int16 ring of the last n_fft samples + fp32 frame (n_fft) + fp32 FFT "
+    "output (n_fft) + fp32 power (n_fft/2 + 1) + fp32 mel (n_mels) [+ fp32 MFCCs (n_mfcc)] [+ fp32 ring "
+    "of the window's coefficients x frames and their running sums when utterance_norm re-centres "
+    "them]; without utterance_norm the int8 feature ring is the model's input tensor (in the arena)"
+)
+
+
+def frontend_memory(frontend: dict | None, mode: str = "window") -> dict | None:
     """Working memory (bytes) of the card's front-end for one inference window; None without one.
 
     Derived from the front-end's parameters (the card's ``input.frontend``) as a C front-end on an
@@ -76,8 +106,13 @@ def frontend_memory(frontend: dict | None) -> dict | None:
             "why": f"card input.frontend lacks {', '.join(missing)}; front-end RAM not included",
         }
     n_fft = int(frontend["n_fft"])
+    samples = (
+        {"samples_int16": 2 * n_fft}
+        if mode == "streaming"
+        else {"window_int16": 2 * int(frontend["clip_samples"])}
+    )
     buffers = {
-        "window_int16": 2 * int(frontend["clip_samples"]),
+        **samples,
         "frame_fp32": 4 * n_fft,
         "fft_out_fp32": 4 * n_fft,
         "power_fp32": 4 * (n_fft // 2 + 1),
@@ -88,4 +123,7 @@ def frontend_memory(frontend: dict | None) -> dict | None:
     if frontend.get("utterance_norm"):
         coeffs = int(frontend.get("coefficients") or frontend.get("n_mfcc") or frontend["n_mels"])
         buffers["feature_map_fp32"] = 4 * coeffs * int(frontend.get("frames") or 0)
-    return {"bytes": sum(buffers.values()), "buffers": buffers, "model": RAM_MODEL}
+        if mode == "streaming":
+            buffers["running_sums_fp32"] = 4 * coeffs
+    model = STREAMING_RAM_MODEL if mode == "streaming" else RAM_MODEL
+    return {"bytes": sum(buffers.values()), "buffers": buffers, "mode": mode, "model": model}

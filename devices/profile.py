@@ -138,6 +138,7 @@ class Plan:
     settings: dict[str, Any]  # threads, runs, warmup, pin_core
     budgets: dict[str, dict[str, float]]  # per device name, over the catalog's
     stack: str = ""  # the MCU inference stack every MCU estimate models (catalog 'stacks:')
+    frontend_mode: str = "window"  # how an audio front-end is costed (devices/frontend.py MODES)
 
 
 @dataclass
@@ -220,7 +221,7 @@ def plan(
     others = [t for t in targets if t.runner != HOST]
     return Plan(
         run_dir, card, exports, artifacts, cat, selected, host_target + others, resolved, over,
-        stack_name,
+        stack_name, section["frontend"],
     )  # fmt: skip
 
 
@@ -511,13 +512,14 @@ def verdicts(
             why = runnable_reason(dev, art, a) if listed else _target_reason(name, art)
             why = why or refused.get((art["file"], name)) or file_reason(dev, art, a)
             ram, rm, flash, fm = _memory(dataclasses.asdict(a), dev)
-            fe_ram = _frontend.frontend_memory((p.card.get("input") or {}).get("frontend"))
+            fe_card = (p.card.get("input") or {}).get("frontend")
+            fe_ram = _frontend.frontend_memory(fe_card, p.frontend_mode)
             ram, rm, counted = _with_frontend(ram, rm, fe_ram, dev)
             lat, detail, method = None, None, "none"
             if why is None:
                 m = by_key.get((art["file"], name))
                 lat, detail, method = _latency(art, dev, a, m, est, listed, p)
-                fe = _frontend.frontend_estimate((p.card.get("input") or {}).get("frontend"), dev)
+                fe = _frontend.frontend_estimate(fe_card, dev, p.frontend_mode)
                 if fe is not None:  # an audio front-end runs before every inference window
                     detail = {**(detail or {}), "network_ms": lat, "frontend": fe}
                     if lat is not None and fe["ms"] is not None:

@@ -166,6 +166,62 @@ def test_frontend_memory_follows_its_parameters():
     assert broken["bytes"] is None and "clip_samples" in broken["why"]
 
 
+def test_a_streaming_front_end_holds_a_frame_not_the_window():
+    """Streaming: one frame per hop as audio arrives, so RAM holds n_fft samples instead of the
+    window's, and an inference waits for the newest frame only (plus CMN's re-centring)."""
+    from devices.catalog import load_catalog
+    from devices.frontend import frontend_estimate, frontend_memory
+
+    window, stream = frontend_memory(FRONTEND), frontend_memory(FRONTEND, "streaming")
+    assert stream["mode"] == "streaming" and "window_int16" not in stream["buffers"]
+    assert window["bytes"] - stream["bytes"] == 2 * (FRONTEND["clip_samples"] - FRONTEND["n_fft"])
+    cmn = {**FRONTEND, "utterance_norm": True}
+    ring = frontend_memory(cmn, "streaming")["bytes"] - stream["bytes"]
+    assert ring == 4 * FRONTEND["coefficients"] * (FRONTEND["frames"] + 1)  # map + running sums
+    dev = load_catalog().get("cortex-m4f-stm32l4r5")
+    w, st = frontend_estimate(FRONTEND, dev), frontend_estimate(FRONTEND, dev, "streaming")
+    assert st["ms"] == pytest.approx(w["ms"] / FRONTEND["frames"]) and "newest frame" in st["model"]
+    cmn_ops = {"flops": 357553 + 1274, "logs": 1960, "frames": 49, "total": {"cmn_flops": 1274}}
+    with_cmn = frontend_estimate({**cmn, "ops_per_inference": cmn_ops}, dev, "streaming")
+    assert with_cmn["flops"] == int(357553 / 49 + 1274)  # the whole map re-centred each time
+
+
+def test_the_recipe_chooses_the_front_end_model(exported_run, tmp_path):
+    from tinyship import rundir
+
+    run = tmp_path / "run"
+    shutil.copytree(exported_run, run)
+    card_path = run / "student" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["lineage"]["recipe"]["devices"] = {"frontend": "streaming"}
+    card_path.write_text(json.dumps(card))
+    ex = json.loads((run / "export" / "exports.json").read_text())
+    ex["card_sha256"] = rundir.sha256_file(card_path)
+    (run / "export" / "exports.json").write_text(json.dumps(ex))
+    p = _plan(run)
+    assert p.frontend_mode == "streaming" and _plan(exported_run).frontend_mode == "window"
+    analyses = P.analyse(p)
+    stream = _records(p, analyses, FRONTEND)
+    p.frontend_mode = "window"
+    window = _records(p, analyses, FRONTEND)
+    k = next(
+        k
+        for k, r in window.items()
+        if r.device_class == "mcu" and r.ram_bytes is not None and r.latency_ms is not None
+    )
+    saved = 2 * (FRONTEND["clip_samples"] - FRONTEND["n_fft"])
+    assert window[k].ram_bytes - stream[k].ram_bytes == saved
+    assert stream[k].ram_frontend["mode"] == "streaming"
+    assert stream[k].latency["frontend"]["mode"] == "streaming"
+    assert stream[k].latency_ms < window[k].latency_ms
+    card["lineage"]["recipe"]["devices"] = {"frontend": "ring"}
+    card_path.write_text(json.dumps(card))
+    ex["card_sha256"] = rundir.sha256_file(card_path)
+    (run / "export" / "exports.json").write_text(json.dumps(ex))
+    with pytest.raises(UserError, match="devices.frontend"):
+        _plan(run)
+
+
 def test_the_recipe_names_the_mcu_stack_and_the_flag_overrides_it(exported_run, tmp_path):
     from tinyship import rundir
 
