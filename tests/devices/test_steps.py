@@ -166,6 +166,19 @@ def test_frontend_memory_follows_its_parameters():
     assert broken["bytes"] is None and "clip_samples" in broken["why"]
 
 
+def _recipe_devices(run, section: dict) -> None:
+    """As if distill and export had run with a recipe whose ``devices`` section is ``section``."""
+    from tinyship import rundir
+
+    card_path = run / "student" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["lineage"]["recipe"]["devices"] = section
+    card_path.write_text(json.dumps(card))
+    ex = json.loads((run / "export" / "exports.json").read_text())
+    ex["card_sha256"] = rundir.sha256_file(card_path)
+    (run / "export" / "exports.json").write_text(json.dumps(ex))
+
+
 def test_a_streaming_front_end_holds_a_frame_not_the_window():
     """Streaming: one frame per hop as audio arrives, so RAM holds n_fft samples instead of the
     window's, and an inference waits for the newest frame only (plus CMN's re-centring)."""
@@ -187,17 +200,9 @@ def test_a_streaming_front_end_holds_a_frame_not_the_window():
 
 
 def test_the_recipe_chooses_the_front_end_model(exported_run, tmp_path):
-    from tinyship import rundir
-
     run = tmp_path / "run"
     shutil.copytree(exported_run, run)
-    card_path = run / "student" / "card.json"
-    card = json.loads(card_path.read_text())
-    card["lineage"]["recipe"]["devices"] = {"frontend": "streaming"}
-    card_path.write_text(json.dumps(card))
-    ex = json.loads((run / "export" / "exports.json").read_text())
-    ex["card_sha256"] = rundir.sha256_file(card_path)
-    (run / "export" / "exports.json").write_text(json.dumps(ex))
+    _recipe_devices(run, {"frontend": "streaming"})
     p = _plan(run)
     assert p.frontend_mode == "streaming" and _plan(exported_run).frontend_mode == "window"
     analyses = P.analyse(p)
@@ -214,30 +219,15 @@ def test_the_recipe_chooses_the_front_end_model(exported_run, tmp_path):
     assert stream[k].ram_frontend["mode"] == "streaming"
     assert stream[k].latency["frontend"]["mode"] == "streaming"
     assert stream[k].latency_ms < window[k].latency_ms
-    card["lineage"]["recipe"]["devices"] = {"frontend": "ring"}
-    card_path.write_text(json.dumps(card))
-    ex["card_sha256"] = rundir.sha256_file(card_path)
-    (run / "export" / "exports.json").write_text(json.dumps(ex))
+    _recipe_devices(run, {"frontend": "ring"})
     with pytest.raises(UserError, match="devices.frontend"):
         _plan(run)
 
 
 def test_the_recipe_names_the_mcu_stack_and_the_flag_overrides_it(exported_run, tmp_path):
-    from tinyship import rundir
-
     run = tmp_path / "run"
     shutil.copytree(exported_run, run)
-    card_path = run / "student" / "card.json"
-
-    def with_stack(stack: str) -> None:  # as if distill and export had run with this recipe
-        card = json.loads(card_path.read_text())
-        card["lineage"]["recipe"]["devices"] = {"stack": stack}
-        card_path.write_text(json.dumps(card))
-        ex = json.loads((run / "export" / "exports.json").read_text())
-        ex["card_sha256"] = rundir.sha256_file(card_path)
-        (run / "export" / "exports.json").write_text(json.dumps(ex))
-
-    with_stack("x-cube-ai")
+    _recipe_devices(run, {"stack": "x-cube-ai"})
     p = _plan(run)
     assert p.stack == "x-cube-ai" and _plan(run, stack="tflm-cmsis-nn").stack == "tflm-cmsis-nn"
     analyses = P.analyse(p)
@@ -247,7 +237,7 @@ def test_the_recipe_names_the_mcu_stack_and_the_flag_overrides_it(exported_run, 
         if r.method == "estimated"
     ]
     assert mcu and {r.latency["stack"] for r in mcu} == {"x-cube-ai"}
-    with_stack("tflm-cmsis")
+    _recipe_devices(run, {"stack": "tflm-cmsis"})
     with pytest.raises(
         UserError, match=r"recipe key 'devices.stack' is 'tflm-cmsis'; known stacks"
     ):
