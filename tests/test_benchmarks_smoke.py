@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -282,3 +284,27 @@ def test_kws_candidates_names_round_trip_and_stacks_on_the_board():
         for s in cat.stacks.values()
         if "cortex-m4f-stm32l4r5" in {r["board"] for r in s.runs}
     }
+
+
+@pytest.mark.skipif(
+    not (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fsdd").is_dir(),
+    reason="../shared/data/fsdd not present",
+)
+def test_kws_speakers_quick_averages_seeds_per_fold(tmp_path):
+    """Two held-out speakers x two seeds on a few clips: each fold is the mean of its seeds, the
+    issue's top-level folds shape stays, and two speakers of six is 'incomplete', not a verdict."""
+    from benchmarks import kws_speakers
+
+    argv = ["--quick", "--speakers", "george,nicolas", "--seeds", "0,1", "--search", "/none"]
+    kws_speakers.main([*argv, "--work", str(tmp_path / "w"), "--out-dir", str(tmp_path)])
+    doc = json.loads((tmp_path / "kws_speakers.json").read_text())
+    assert [f["speaker"] for f in doc["folds"]] == ["george", "nicolas"]
+    for f in doc["folds"]:
+        assert [r["seed"] for r in f["seeds"]] == [0, 1]
+        for k in ("teacher", "distilled", "hard"):
+            assert f[k] == pytest.approx(sum(r[k] for r in f["seeds"]) / 2)
+    res = doc["results"]
+    assert res["verdict"] == "incomplete" and res["seeds"] == [0, 1]
+    assert res["seed_sd"]["distilled"] is not None and doc["commit"] is not None
+    md = (tmp_path / "kws_speakers.md").read_text()
+    assert "seeds 0, 1: each fold's figures are the mean over them" in md
