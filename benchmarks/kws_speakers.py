@@ -57,10 +57,9 @@ def _seed_spread(folds: list[dict], seeds: list[int]) -> dict:
     much one seed's verdict could move."""
     if len(seeds) < 2:
         return {"distilled": None, "gain": None}
-    per = [[f for f in fold["seeds"] if f["seed"] == s][0] for fold in folds for s in seeds]
-    by_seed = {s: [r for r in per if r["seed"] == s] for s in seeds}
-    dist = [statistics.fmean(r["distilled"] for r in rs) for rs in by_seed.values()]
-    gain = [statistics.fmean(r["distilled"] - r["hard"] for r in rs) for rs in by_seed.values()]
+    by_seed = list(zip(*(fold["seeds"] for fold in folds)))  # each fold's runs are in seed order
+    dist = [statistics.fmean(r["distilled"] for r in rs) for rs in by_seed]
+    gain = [statistics.fmean(r["distilled"] - r["hard"] for r in rs) for rs in by_seed]
     return {"distilled": statistics.stdev(dist), "gain": statistics.stdev(gain)}
 
 

@@ -8,6 +8,8 @@ from typing import Any
 from tinyship.errors import UserError
 from tinyship.recipe import Field, validate
 
+from .frontend import MODES as FRONTEND_MODES
+
 BUDGET_KEYS = ("latency_ms", "ram_kb", "flash_kb")
 
 
@@ -45,7 +47,7 @@ RECIPE_FIELDS = {
     "frontend": Field(
         str,
         "window",
-        choices=("window", "streaming"),
+        choices=FRONTEND_MODES,
         doc="how an audio front-end is costed on the device: window = every frame recomputed "
         "from the window's samples before each inference; streaming = one frame per hop as the "
         "audio arrives, into a ring (devices/frontend.py)",

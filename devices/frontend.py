@@ -39,9 +39,9 @@ _PER_INFERENCE = {
 }
 
 
-def _streaming_ops(ops: dict, frames: int) -> tuple[float, float]:
+def _streaming_ops(ops: dict, frames: int | None) -> tuple[float, float]:
     """flops and logs on one inference's critical path when frames are computed as audio arrives."""
-    frames = max(int(ops.get("frames") or frames or 1), 1)
+    frames = int(ops.get("frames") or frames or 1)
     cmn = float((ops.get("total") or {}).get("cmn_flops") or 0)
     return (ops["flops"] - cmn) / frames + cmn, ops["logs"] / frames
 
@@ -52,7 +52,7 @@ def frontend_estimate(frontend: dict | None, dev: Device, mode: str = "window") 
         return None
     ops = dict(frontend["ops_per_inference"])
     if mode == "streaming":
-        ops["flops"], ops["logs"] = _streaming_ops(ops, frontend.get("frames") or 1)
+        ops["flops"], ops["logs"] = _streaming_ops(ops, frontend.get("frames"))
     clock, fp32 = dev.clock_hz, dev.macs_per_cycle("fp32")
     if not clock or not isinstance(fp32, (int, float)) or fp32 <= 0:
         return {
