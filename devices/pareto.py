@@ -75,7 +75,8 @@ def pareto_plots(search: dict) -> dict[str, bytes]:
             ax.set_title(dev, fontsize=8)
             ax.legend(fontsize=6)
         fig.suptitle(
-            f"student search ({len(rows)} candidates, {search.get('epochs')} epochs each)",
+            f"student search ({len(rows)} candidates, {search.get('epochs')} epochs each)"
+            + (f"\nvalidation: {search['validation']}" if search.get("validation") else ""),
             fontsize=9,
         )
         buf = io.BytesIO()

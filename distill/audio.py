@@ -13,7 +13,9 @@ the device stage can put its cost next to the network's.
 Splits: ``holdout_index_max`` puts the takes with ``{index} <= max`` into the holdout (FSDD's
 official split: takes 0-4 of every speaker x digit are its 300-clip test set);
 ``holdout_speakers`` holds out whole speakers (leave-one-speaker-out). The validation split
-is drawn from the remaining training clips; nothing is selected on the holdout.
+is drawn from the remaining training clips, or with ``val_speakers`` it is those speakers'
+remaining clips (a voice the training never heard: what the student search ranks on);
+nothing is selected on the holdout.
 """
 
 from __future__ import annotations
@@ -432,11 +434,35 @@ AUDIO_FIELDS: dict[str, Field] = {
     "holdout_speakers": Field(
         list, None, doc="audio_folder: these {speaker}s form the holdout (leave-speakers-out)"
     ),
+    "val_speakers": Field(
+        list,
+        None,
+        doc="audio_folder: these {speaker}s' non-holdout clips are the validation split, and none "
+        "of their clips train (selection on a new voice)",
+    ),
     "frontend": Field(dict, None, doc="audio_folder: front-end settings (see data.frontend.*)"),
     "cache": Field(
         bool, True, doc="audio_folder: cache features as .npy under build/cache/ (keyed on files)"
     ),
 }
+
+
+def _check_speakers(cfg: dict, key: str, speakers: np.ndarray) -> None:
+    """A named speaker must exist; one speaker cannot be both held out and validation."""
+    named = cfg[key] or []
+    known = sorted(set(speakers.tolist()) - {""})
+    unknown = [s for s in named if s not in known]
+    if unknown:
+        raise UserError(
+            f"recipe key 'data.{key}' names {unknown}, not among the speakers found via "
+            f"data.pattern: {known}."
+        )
+    both = sorted(set(named) & set(cfg["holdout_speakers"] or [])) if key == "val_speakers" else []
+    if both:
+        raise UserError(
+            f"recipe keys 'data.val_speakers' and 'data.holdout_speakers' both name {both}; a "
+            "speaker is either validation or holdout. Drop it from one of them."
+        )
 
 
 def load_audio_folder(cfg: dict) -> data_mod.Dataset:
@@ -463,14 +489,9 @@ def load_audio_folder(cfg: dict) -> data_mod.Dataset:
                 "(e.g. '{label}_{speaker}_{index}.wav')."
             )
         ho |= np.array([c.index <= cfg["holdout_index_max"] for c in clips])
+    for key in ("holdout_speakers", "val_speakers"):
+        _check_speakers(cfg, key, speakers)
     if cfg["holdout_speakers"]:
-        known = sorted(set(speakers.tolist()) - {""})
-        unknown = [s for s in cfg["holdout_speakers"] if s not in known]
-        if unknown:
-            raise UserError(
-                f"recipe key 'data.holdout_speakers' names {unknown}, not among the speakers "
-                f"found via data.pattern: {known}."
-            )
         ho |= np.isin(speakers, cfg["holdout_speakers"])
     rest = np.flatnonzero(~ho)
     if ho.any():
@@ -479,13 +500,18 @@ def load_audio_folder(cfg: dict) -> data_mod.Dataset:
         perm = np.random.default_rng(cfg["split_seed"]).permutation(rest)
         n_ho = int(round(len(clips) * cfg["holdout_fraction"]))
         ho_idx, rest = np.sort(perm[:n_ho]), perm[n_ho:]
-    perm = np.random.default_rng(cfg["split_seed"] + 1).permutation(rest)
-    n_val = max(1, int(round(len(rest) * cfg["val_fraction"])))
-    va_idx, tr_idx = perm[:n_val], perm[n_val:]
-    if len(tr_idx) < 2 or len(ho_idx) < 1:
+    if cfg["val_speakers"]:
+        in_val = np.isin(speakers[rest], cfg["val_speakers"])
+        va_idx, tr_idx = rest[in_val], rest[~in_val]
+    else:
+        perm = np.random.default_rng(cfg["split_seed"] + 1).permutation(rest)
+        n_val = max(1, int(round(len(rest) * cfg["val_fraction"])))
+        va_idx, tr_idx = perm[:n_val], perm[n_val:]
+    if len(tr_idx) < 2 or len(ho_idx) < 1 or len(va_idx) < 1:
         raise UserError(
-            f"audio_folder: {len(clips)} clips leave {len(tr_idx)} for training and {len(ho_idx)} "
-            "for the holdout; each split needs clips. Add files or change the holdout keys."
+            f"audio_folder: {len(clips)} clips leave {len(tr_idx)} for training, {len(va_idx)} for "
+            f"validation and {len(ho_idx)} for the holdout; each split needs clips. Add files or "
+            "change the holdout and validation keys."
         )
 
     cache_dir = data_mod.REPO_ROOT / "build" / "cache" if cfg["cache"] else None
@@ -517,6 +543,9 @@ def load_audio_folder(cfg: dict) -> data_mod.Dataset:
             )
             + (f" speakers {cfg['holdout_speakers']}" if cfg["holdout_speakers"] else "")
             or f"random {cfg['holdout_fraction']:g} of the clips (seed {cfg['split_seed']})",
+            "val_rule": f"speakers {cfg['val_speakers']}"
+            if cfg["val_speakers"]
+            else f"random {cfg['val_fraction']:g} of the training clips",
         },
     )
     return data_mod._limit(ds, cfg)

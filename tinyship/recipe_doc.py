@@ -108,6 +108,7 @@ def render() -> str:
     from distill.train import TRAIN_FIELDS
     from distill.transfer import TRANSFER_FIELDS
     from export.settings import FIELDS as EXPORT_FIELDS
+    from tinyship.search import SEARCH_FIELDS
 
     parts = [
         HEADER,
@@ -125,6 +126,12 @@ def render() -> str:
     for name, kind in STUDENTS.items():
         parts.append(table(f"student (kind: {name})", kind.fields, kind.doc))
     parts += [
+        table(
+            "student.search",
+            SEARCH_FIELDS,
+            "Read by `python -m tinyship.search` (`make kws`): the grid of candidates, how they "
+            "are ranked, and the full training of each device's choice.",
+        ),
         table("train", TRAIN_FIELDS),
         table("specialists", SPECIALIST_FIELDS, "Hinton et al. 2015 §5; optional."),
         table("export", EXPORT_FIELDS, "Read by `python -m export`."),

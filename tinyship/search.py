@@ -13,7 +13,10 @@ the only place that knows about all three; no stage imports another's internals.
    audio front-end, per device.
 3. Per device with a budget, the candidate with the best *validation* accuracy (its
    ``student.pt2`` on the validation split; the holdout is only reported) that fits is chosen,
-   and the Pareto fronts (validation accuracy vs latency, vs RAM) are recorded.
+   and the Pareto fronts (validation accuracy vs latency, vs RAM) are recorded. With
+   ``search.val_speakers`` the candidates come from a second teacher fitted without those
+   speakers, and the validation split is their clips: the ranking is on voices nothing heard,
+   which a same-speaker split cannot give (its accuracies tie near the top).
 4. Each chosen architecture is trained fully over ``search.seeds`` seeds, distilled and on
    hard labels (the distill stage's baseline), exported and profiled; seed 0 is the shipped
    run. ``search.json`` at the top of ``--out`` holds everything; each full run gets a copy of
@@ -58,6 +61,13 @@ SEARCH_FIELDS: dict[str, Field] = {
         None,
         check=_list_of((int,)),
         doc="dscnn: block strides to try (default: the student's own block_stride)",
+    ),
+    "val_speakers": Field(
+        list,
+        None,
+        check=_list_of((str,)),
+        doc="audio_folder: rank candidates on these speakers, held out of a second teacher and of "
+        "the candidates' training (a new voice); the full trainings keep the recipe's split",
     ),
     "epochs": Field(int, 6, min=1, doc="short distillation per candidate"),
     "seeds": Field(int, 3, min=1, max=20, doc="full training of each chosen student: seeds"),
@@ -168,6 +178,32 @@ def absolute_paths(recipe: dict, base: Path) -> dict:
     return {**recipe, "data": data}
 
 
+def ranking_recipe(recipe: dict, val_speakers: list[str] | None) -> dict:
+    """The recipe the candidates are distilled and ranked under: with ``val_speakers``, those
+    speakers' training clips are the validation split and train nothing (teacher, transfer set
+    or candidate), so a candidate's validation accuracy is its accuracy on unheard voices."""
+    if not val_speakers:
+        return recipe
+    data = recipe.get("data") or {}
+    if data.get("name") != "audio_folder":
+        raise UserError(
+            "recipe key 'student.search.val_speakers' needs data.name: audio_folder with a "
+            f"{{speaker}} field in data.pattern; this recipe's data.name is {data.get('name')!r}. "
+            "Drop student.search.val_speakers to rank on the recipe's validation split."
+        )
+    return {**recipe, "data": {**data, "val_speakers": list(val_speakers)}}
+
+
+def _validation_said(teacher: Teacher, val_speakers: list[str] | None) -> str:
+    n = len(teacher.dataset.y_val)
+    if val_speakers:
+        return (
+            f"speakers {', '.join(val_speakers)} ({n} clips), held out of the search's own "
+            "teacher and of every candidate's training"
+        )
+    return f"the recipe's validation split ({n} clips)"
+
+
 def _recipe_for(recipe: dict, spec: dict, baseline: bool) -> dict:
     r = copy.deepcopy(recipe)
     r["student"] = spec
@@ -256,18 +292,24 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
     seed = int((recipe.get("train") or {}).get("seed", 0))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    teacher = Teacher(recipe, seed)
-    print(f"search: teacher library fitted in {teacher.fit_s:.0f} s", file=sys.stderr)
+    # with val_speakers the candidates get their own teacher (fitted without those speakers);
+    # the full trainings below use the recipe's own split and teacher
+    rank_recipe = ranking_recipe(recipe, grid["val_speakers"])
+    ranker = Teacher(rank_recipe, seed)
+    said = _validation_said(ranker, grid["val_speakers"])
+    print(
+        f"search: teacher library fitted in {ranker.fit_s:.0f} s; ranking on {said}",
+        file=sys.stderr,
+    )
 
     cands = candidates(student, grid)
     rows = []
     for i, spec in enumerate(cands):
         name = spec_name(spec)
         print(f"search: candidate {i + 1}/{len(cands)} {name}", file=sys.stderr)
-        rec = {**recipe, "student": spec}
         row = _stage_run(
-            rec,
-            teacher,
+            {**rank_recipe, "student": spec},
+            ranker,
             out / "search",
             epochs=grid["epochs"],
             seed=seed,
@@ -309,12 +351,14 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
     doc: dict[str, Any] = {
         "schema": "tinyship.search/1",
         "recipe": str(recipe_path),
-        "rule": "per device: the candidate with the best validation accuracy among those whose "
+        "rule": "per device: the candidate with the best validation accuracy (validation: "
+        f"{said}) among those whose "
         "full-int8 .tflite fits the budget (latency incl. front-end, RAM = TFLM arena + front-end "
         "buffers on MCUs, flash); "
         "the holdout is reported, never used to choose (nor is the export gate, which is measured "
         "on the holdout: a full run's file below it is not shipped)",
         "epochs": grid["epochs"],
+        "validation": said,
         "candidates": rows,
         "budgets": budgets,
         "fronts": fronts,
@@ -323,6 +367,12 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
     }
     rundir.atomic_write_json(out / SEARCH_FILE, doc)
 
+    teacher = ranker
+    if rank_recipe is not recipe:
+        teacher = Teacher(recipe, seed)
+        print(
+            f"search: the recipe's teacher library fitted in {teacher.fit_s:.0f} s", file=sys.stderr
+        )
     full_epochs = grid["full_epochs"]
     for name in sorted({c["name"] for c in chosen.values() if c["name"]}):
         spec = next(r["spec"] for r in rows if r["name"] == name)

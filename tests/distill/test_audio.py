@@ -138,6 +138,26 @@ def test_fsdd_official_split_puts_takes_0_to_4_in_the_holdout(tmp_path):
     )
     assert loso.source["speakers"]["holdout"] == ["theo"] and len(loso.x_holdout) == 2
     assert "theo" not in loso.source["speakers"]["train"] + loso.source["speakers"]["val"]
+    # val_speakers: the validation split is exactly those speakers' non-holdout clips, and
+    # none of their clips train; the official holdout keeps every speaker's takes 0-4
+    grouped = load_data(
+        {
+            "name": "audio_folder",
+            "path": str(FSDD),
+            "labels_from": "pattern",
+            "pattern": "{label}_{speaker}_{index}.wav",
+            "glob": "[01]_*_[0-6].wav",
+            "holdout_index_max": 4,
+            "val_speakers": ["george", "jackson"],
+            "cache": False,
+        }
+    )
+    sp = grouped.source["speakers"]
+    assert sp["val"] == ["george", "jackson"] and len(grouped.x_val) == 2 * 2 * 2
+    assert not {"george", "jackson"} & set(sp["train"]) and len(grouped.x_train) == 4 * 2 * 2
+    assert (
+        len(sp["holdout"]) == 6 and grouped.source["val_rule"] == "speakers ['george', 'jackson']"
+    )
 
 
 def test_feature_cache_is_reused_and_keyed_on_settings(tmp_path):
@@ -178,5 +198,14 @@ def test_errors_name_the_value_and_the_fix(tmp_path):
         UserError, match=r"data.holdout_speakers' names \['zed'\], not among .*\['sam'\]"
     ):
         load_data({**base, **speakers, "holdout_speakers": ["zed"]})
+    with pytest.raises(
+        UserError, match=r"data.val_speakers' names \['zed'\], not among .*\['sam'\]"
+    ):
+        load_data({**base, **speakers, "val_speakers": ["zed"]})
+    write_wav(tmp_path / "d_tom.wav", tone(440.0))
+    with pytest.raises(UserError, match=r"both name \['sam'\]; a speaker is either validation"):
+        load_data({**base, **speakers, "val_speakers": ["sam"], "holdout_speakers": ["sam"]})
+    with pytest.raises(UserError, match=r"leave 0 for training, 1 for validation and 1 for the"):
+        load_data({**base, **speakers, "val_speakers": ["sam"], "holdout_speakers": ["tom"]})
     with pytest.raises(UserError, match=r"no .wav files matching data.glob 'nomatch\*'"):
         load_data({**base, **speakers, "glob": "nomatch*"})

@@ -44,6 +44,17 @@ def test_grid_expands_kind_widths_depths_and_drops_duplicates():
         validate("student.search", {"widths": [8]}, SEARCH_FIELDS)
 
 
+def test_ranking_on_held_out_speakers_needs_audio_with_speakers():
+    from tinyship.search import ranking_recipe
+
+    recipe = {"data": {"name": "digits"}, "student": {}}
+    assert ranking_recipe(recipe, None) is recipe
+    with pytest.raises(UserError, match=r"val_speakers' needs data.name: audio_folder .*'digits'"):
+        ranking_recipe(recipe, ["george"])
+    audio = ranking_recipe({"data": {"name": "audio_folder", "path": "x"}}, ["george"])
+    assert audio["data"] == {"name": "audio_folder", "path": "x", "val_speakers": ["george"]}
+
+
 def test_pareto_front_keeps_the_undominated():
     pts = [
         {"name": "a", "val_accuracy": 0.90, "lat": 1.0},
@@ -65,6 +76,7 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     recipe["student"]["search"] = {
         "channels": [4, 8],
         "blocks": [1],
+        "val_speakers": ["george", "jackson"],
         "epochs": 1,
         "seeds": 2,
         "full_epochs": 1,
@@ -82,6 +94,12 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
         "dscnn-c4-b1-s2-d2",
         "dscnn-c8-b1-s2-d2",
     ]  # the student's block_stride
+    # candidates are ranked on two voices nothing of theirs heard (their own teacher included);
+    # the full trainings keep the recipe's own split, every speaker in training
+    assert doc["validation"].startswith("speakers george, jackson (18 clips)")
+    cand = json.loads((tmp_path / "out" / "search" / "student" / "card.json").read_text())
+    assert cand["data"]["source"]["speakers"]["val"] == ["george", "jackson"]
+    assert not {"george", "jackson"} & set(cand["data"]["source"]["speakers"]["train"])
     m4 = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
     assert m4["frontend_ms"] > 0 and m4["latency_ms"] > m4["frontend_ms"]
     chosen = doc["chosen"]["cortex-m4f-stm32l4r5"]["name"]
@@ -96,13 +114,21 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     )
     m4_run = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
     assert m4_run["stack"] == recipe["devices"]["stack"]  # the recipe names the stack it budgets on
-    # on the M4F the RAM judged is the TFLite Micro arena plus the front-end's buffers, the 1 s
-    # window of int16 samples among them
-    fe = recipe["data"]["frontend"]
-    window = 2 * int(fe["sample_rate"] * fe["clip_seconds"])
-    assert m4_run["frontend_ram_bytes"] > window and m4_run["ram_bytes"] > window
+    # on the M4F the RAM judged is the TFLite Micro arena plus the front-end's buffers, as the
+    # recipe's devices.frontend mode holds them (window: the 1 s of int16 samples among them)
+    from devices.frontend import frontend_memory
+
+    mode = recipe["devices"].get("frontend", "window")
+    card_fe = json.loads((Path(full["shipped_run"]) / "student" / "card.json").read_text())
+    fe_bytes = frontend_memory(card_fe["input"]["frontend"], mode)["bytes"]
+    assert m4_run["frontend_ram_bytes"] == fe_bytes and m4_run["ram_bytes"] > fe_bytes
+    if mode == "window":
+        fe = recipe["data"]["frontend"]
+        assert fe_bytes > 2 * int(fe["sample_rate"] * fe["clip_seconds"])
     _summary_reports_seeds(tmp_path / "out", doc, chosen, capsys)
     run = Path(full["shipped_run"])
+    shipped_card = json.loads((run / "student" / "card.json").read_text())
+    assert len(shipped_card["data"]["source"]["speakers"]["train"]) == 6
     _members_and_validation_see_the_rows_they_were_made_for(path, run, full["seeds"][0])
     gate = json.loads((run / "export" / "exports.json").read_text())["artifacts"]
     assert full["export_gate"][0]["passed"] == all(a["parity"]["passed"] for a in gate)
