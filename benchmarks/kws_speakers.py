@@ -40,11 +40,13 @@ def verdict(folds: list[dict]) -> tuple[str, str]:
         )
     d = statistics.fmean(f["distilled"] for f in folds)
     gain = d - statistics.fmean(f["hard"] for f in folds)
-    ok = d >= MIN_DISTILLED and gain >= MIN_GAIN
+    eps = 1e-9  # a mean of clip counts exactly on the bar is on it, whatever the float rounding
+    ok = d >= MIN_DISTILLED - eps and gain >= MIN_GAIN - eps
     return (
         "pass" if ok else "fail",
-        f"distilled mean {100 * d:.1f}% (rule >= {100 * MIN_DISTILLED:.0f}%), "
-        f"{100 * gain:+.1f} points over hard labels (rule >= {100 * MIN_GAIN:+.0f})",
+        # two decimals: a mean a clip short of the bar must not read as the bar itself
+        f"distilled mean {100 * d:.2f}% (rule >= {100 * MIN_DISTILLED:.0f}%), "
+        f"{100 * gain:+.2f} points over hard labels (rule >= {100 * MIN_GAIN:+.0f})",
     )
 
 
@@ -81,6 +83,43 @@ def fold_recipe(
     return r
 
 
+def _fold_run(recipe: dict, spk: str, seed: int, work: str, threads: int, progress: bool) -> dict:
+    """One held-out speaker at one seed: teacher, distilled and hard-label accuracy. A module
+    function so ``--jobs`` can run it in a worker process (which then gets its own thread count)."""
+    import torch
+
+    from distill import run as distill
+
+    torch.set_num_threads(threads)
+    h = distill(recipe, Path(work), force=True, seed=seed, progress=progress).card["metrics"]
+    h = h["holdout"]
+    return {
+        "seed": seed,
+        "teacher": h["teacher"]["accuracy"],
+        "distilled": h["student"]["accuracy"],
+        "hard": h["baseline"]["accuracy"],
+        "n": h["n"],
+    }
+
+
+def _run_all(jobs: list[tuple], n_jobs: int, threads: int) -> list[dict]:
+    """Every (recipe, speaker, seed, work) run, in order; ``n_jobs`` worker processes when > 1
+    (each run is seeded and single-process, so the figures do not depend on how many run at once)."""
+    if n_jobs == 1:
+        return [_fold_run(*j, threads, True) for j in jobs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_fold_run, *j, threads, False) for j in jobs]
+        out = []
+        for j, fut in zip(jobs, futures):
+            out.append(fut.result())
+            print(f"kws_speakers: {j[1]} {out[-1]}", flush=True)
+        return out
+
+
 def chosen_student(search_json: Path | None, recipe: dict) -> tuple[dict, str]:
     if search_json is not None and search_json.is_file():
         doc = json.loads(search_json.read_text())
@@ -103,9 +142,17 @@ def main(argv: list[str] | None = None) -> None:
         help="training seeds per fold, e.g. 0,1,2 (default: --seed alone); each fold's figures "
         "are then the mean over them and the rule is judged on those means",
     )
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="runs (speaker x seed) at once, each in its own process with --threads threads "
+        "(default 1; 2 on a 2-core box halves the wall)",
+    )
     args = common.parse(ap, argv)
+    if args.jobs < 1:
+        ap.error(f"--jobs must be >= 1; got {args.jobs}")
     seeds = args.seeds or [args.seed]
-    from distill import run as distill
     from tinyship.recipe import load_recipe
     from tinyship.search import absolute_paths
 
@@ -124,30 +171,31 @@ def main(argv: list[str] | None = None) -> None:
             "epochs_scale": args.epochs_scale,
             "seed": args.seed if args.seeds is None else None,
             "seeds": seeds,
+            "jobs": args.jobs,
         },
     )
-    folds = []
-    for spk in speakers:
-        r = fold_recipe(recipe, spk, student, args.quick, args.epochs_scale)
-        runs = []
-        for seed in seeds:
-            work = (
+    jobs = [
+        (
+            fold_recipe(recipe, spk, student, args.quick, args.epochs_scale),
+            spk,
+            seed,
+            str(
                 Path(args.work) / spk
                 if args.seeds is None
                 else Path(args.work) / spk / f"seed{seed}"
-            )
-            h = distill(r, work, force=True, seed=seed, progress=True).card["metrics"]["holdout"]
-            runs.append(
-                {
-                    "seed": seed,
-                    "teacher": h["teacher"]["accuracy"],
-                    "distilled": h["student"]["accuracy"],
-                    "hard": h["baseline"]["accuracy"],
-                }
-            )
-            if len(seeds) > 1:
-                print(f"kws_speakers: {spk} {runs[-1]}", flush=True)
-        fold = {"speaker": spk, **_means(runs), "n": h["n"]}
+            ),
+        )
+        for spk in speakers
+        for seed in seeds
+    ]
+    done = iter(_run_all(jobs, args.jobs, args.threads))
+    folds = []
+    for spk in speakers:
+        runs = [next(done) for _ in seeds]
+        n = runs[0].pop("n")
+        for r in runs[1:]:
+            r.pop("n")
+        fold = {"speaker": spk, **_means(runs), "n": n}
         if len(seeds) > 1:
             fold["seeds"] = runs
         folds.append(fold)

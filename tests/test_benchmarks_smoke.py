@@ -286,6 +286,16 @@ def test_kws_candidates_names_round_trip_and_stacks_on_the_board():
     }
 
 
+def test_kws_speakers_verdict_a_clip_short_of_the_bar_fails_and_says_so():
+    from benchmarks.kws_speakers import SPEAKERS, verdict
+
+    folds = [{"distilled": 0.8499, "hard": 0.70}] * len(SPEAKERS)
+    outcome, why = verdict(folds)
+    assert outcome == "fail" and "84.99%" in why and "+14.99 points" in why
+    assert verdict([{"distilled": 0.85, "hard": 0.80}] * len(SPEAKERS))[0] == "pass"
+    assert verdict([{"distilled": 0.90, "hard": 0.86}] * len(SPEAKERS))[0] == "fail"  # gain < 5
+
+
 @pytest.mark.skipif(
     not (Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "fsdd").is_dir(),
     reason="../shared/data/fsdd not present",
@@ -308,3 +318,8 @@ def test_kws_speakers_quick_averages_seeds_per_fold(tmp_path):
     assert res["seed_sd"]["distilled"] is not None and doc["commit"] is not None
     md = (tmp_path / "kws_speakers.md").read_text()
     assert "seeds 0, 1: each fold's figures are the mean over them" in md
+    # two worker processes give the same figures, fold by fold and seed by seed
+    kws_speakers.main(
+        [*argv, "--jobs", "2", "--work", str(tmp_path / "w2"), "--out-dir", str(tmp_path / "j2")]
+    )
+    assert json.loads((tmp_path / "j2" / "kws_speakers.json").read_text())["folds"] == doc["folds"]
