@@ -29,10 +29,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-EXTRA = (  # beside the grid: strided neighbours (c16, c20, c28, two blocks), and block_stride 1
-    "dscnn-c16-b3-s2-d2,dscnn-c16-b4-s2-d2,dscnn-c20-b3-s2-d2,dscnn-c20-b4-s2-d2,"
-    "dscnn-c28-b3-s2-d2,dscnn-c24-b2-s2-d2,dscnn-c32-b2-s2-d2,dscnn-c24-b3-s2-k5-d2,"
-    "dscnn-c16-b2-s2,dscnn-c12-b3-s2,dscnn-c24-b3-s2"
+EXTRA = (  # beside the grid: strided neighbours (widths between and below the grid's, four
+    # blocks), a 5x5 first conv, and block_stride 1
+    "dscnn-c16-b3-s2-d2,dscnn-c20-b3-s2-d2,dscnn-c28-b3-s2-d2,dscnn-c36-b3-s2-d2,"
+    "dscnn-c44-b3-s2-d2,dscnn-c24-b4-s2-d2,dscnn-c32-b4-s2-d2,dscnn-c40-b4-s2-d2,"
+    "dscnn-c48-b4-s2-d2,dscnn-c24-b3-s2-k5-d2,dscnn-c16-b2-s2,dscnn-c24-b3-s2"
 )
 _NAME = re.compile(r"dscnn-c(\d+)-b(\d+)-s([12])(?:-k([135]))?(?:-d([12]))?$")
 
