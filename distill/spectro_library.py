@@ -125,7 +125,7 @@ def train_fcn(x: np.ndarray, y: np.ndarray, seed: int, nc: int, input_shape, epo
     opt = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=1e-4)
     per_epoch = (len(xt) + BATCH - 1) // BATCH
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 5e-3, total_steps=epochs * per_epoch)
-    for _ in tqdm(range(epochs), desc="fcn", file=sys.stderr, leave=False):
+    for _ in tqdm(range(epochs), desc="fcn", file=sys.stderr, leave=False, disable=None):
         model.train()
         perm = torch.randperm(len(xt), generator=g)
         for b in range(0, len(xt), BATCH):
