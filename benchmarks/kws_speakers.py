@@ -105,19 +105,26 @@ def _fold_run(recipe: dict, spk: str, seed: int, work: str, threads: int, progre
 def _run_all(jobs: list[tuple], n_jobs: int, threads: int) -> list[dict]:
     """Every (recipe, speaker, seed, work) run, in order; ``n_jobs`` worker processes when > 1
     (each run is seeded and single-process, so the figures do not depend on how many run at once)."""
+    out: list[dict] = []
+
+    def done(j: tuple, run: dict) -> None:
+        out.append(run)
+        print(f"kws_speakers: {j[1]} run {len(out)}/{len(jobs)} {run}", flush=True)
+
     if n_jobs == 1:
-        return [_fold_run(*j, threads, True) for j in jobs]
+        for j in jobs:
+            done(j, _fold_run(*j, threads, True))
+        return out
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("spawn")
+    print(f"kws_speakers: {len(jobs)} runs, {n_jobs} at a time", flush=True)
     with ProcessPoolExecutor(max_workers=n_jobs, mp_context=ctx) as pool:
         futures = [pool.submit(_fold_run, *j, threads, False) for j in jobs]
-        out = []
         for j, fut in zip(jobs, futures):
-            out.append(fut.result())
-            print(f"kws_speakers: {j[1]} {out[-1]}", flush=True)
-        return out
+            done(j, fut.result())
+    return out
 
 
 def chosen_student(search_json: Path | None, recipe: dict) -> tuple[dict, str]:
