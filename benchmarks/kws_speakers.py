@@ -199,9 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     folds = []
     for spk in speakers:
         runs = [next(done) for _ in seeds]
-        n = runs[0].pop("n")
-        for r in runs[1:]:
-            r.pop("n")
+        n = [r.pop("n") for r in runs][0]  # the same clips at every seed
         fold = {"speaker": spk, **_means(runs), "n": n}
         if len(seeds) > 1:
             fold["seeds"] = runs

@@ -447,17 +447,17 @@ AUDIO_FIELDS: dict[str, Field] = {
 }
 
 
-def _check_speakers(cfg: dict, key: str, speakers: np.ndarray) -> None:
-    """A named speaker must exist; one speaker cannot be both held out and validation."""
-    named = cfg[key] or []
+def _check_speakers(cfg: dict, speakers: np.ndarray) -> None:
+    """Every speaker a split key names must exist, and no speaker is both held out and validation."""
     known = sorted(set(speakers.tolist()) - {""})
-    unknown = [s for s in named if s not in known]
-    if unknown:
-        raise UserError(
-            f"recipe key 'data.{key}' names {unknown}, not among the speakers found via "
-            f"data.pattern: {known}."
-        )
-    both = sorted(set(named) & set(cfg["holdout_speakers"] or [])) if key == "val_speakers" else []
+    for key in ("holdout_speakers", "val_speakers"):
+        unknown = [s for s in cfg[key] or [] if s not in known]
+        if unknown:
+            raise UserError(
+                f"recipe key 'data.{key}' names {unknown}, not among the speakers found via "
+                f"data.pattern: {known}."
+            )
+    both = sorted(set(cfg["val_speakers"] or []) & set(cfg["holdout_speakers"] or []))
     if both:
         raise UserError(
             f"recipe keys 'data.val_speakers' and 'data.holdout_speakers' both name {both}; a "
@@ -489,8 +489,7 @@ def load_audio_folder(cfg: dict) -> data_mod.Dataset:
                 "(e.g. '{label}_{speaker}_{index}.wav')."
             )
         ho |= np.array([c.index <= cfg["holdout_index_max"] for c in clips])
-    for key in ("holdout_speakers", "val_speakers"):
-        _check_speakers(cfg, key, speakers)
+    _check_speakers(cfg, speakers)
     if cfg["holdout_speakers"]:
         ho |= np.isin(speakers, cfg["holdout_speakers"])
     rest = np.flatnonzero(~ho)
