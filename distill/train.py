@@ -36,6 +36,9 @@ from tinyship.recipe import Field, validate
 
 from .losses import LOSSES
 
+# both validation scores are [top-1, -loss]; "loss" compares them loss first
+SELECT_RULES = ("top1", "loss")
+
 TRAIN_FIELDS: dict[str, Field] = {
     "epochs": Field(
         int, 30, min=1, max=10000, doc="maximum epochs (early stopping may end sooner)"
@@ -54,6 +57,15 @@ TRAIN_FIELDS: dict[str, Field] = {
     "gamma": Field(float, 0.5, min=0.0, max=1.0, doc="step schedule: decay factor"),
     "patience": Field(
         int, 10, min=1, doc="epochs without a better validation score before stopping"
+    ),
+    "select": Field(
+        str,
+        "top1",
+        choices=SELECT_RULES,
+        doc="which validation epoch is kept (and early stopping's 'better'): top1 = agreement "
+        "with the teacher (accuracy for the baseline), ties to the lower loss; loss = the lower "
+        "loss alone (KL to the teacher, NLL for the baseline), for a validation split so small "
+        "or easy that top-1 stops moving",
     ),
     "loss": Field(
         str,
@@ -163,6 +175,11 @@ def accuracy_score(logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
     """Validation accuracy, tie broken by lower negative log-likelihood (the baseline's rule)."""
     acc = (logits.argmax(1) == labels).double().mean().item()
     return [acc, -F.cross_entropy(logits, labels).item()]
+
+
+def _rank(score: list[float], cfg: dict) -> list[float]:
+    """The order ``train.select`` compares validation scores in (stored as [top-1, -loss])."""
+    return score[1:] + score[:1] if cfg.get("select") == "loss" else score
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -283,7 +300,7 @@ def fit(
         check_finite_loss(sums["loss"], f"{desc} loss in epoch {epoch + 1}")
         # (4) validation score; keep the best weights (the holdout is never looked at)
         val = score(predict_logits(ctx.unwrap(net), x_val))
-        improved = best_score is None or val > best_score
+        improved = best_score is None or _rank(val, cfg) > _rank(best_score, cfg)
         if improved:
             best_score, best_epoch, bad_epochs = val, epoch + 1, 0
             best_state = _clone(ctx.unwrap(net).state_dict())

@@ -153,3 +153,29 @@ def test_fit_leaves_no_process_wide_determinism_switch_on(tmp_path):
         progress=False,
     )
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+@pytest.mark.parametrize(("select", "kept"), [("top1", 2), ("loss", 3)])
+def test_select_decides_which_epoch_is_kept(tmp_path, select, kept):
+    # top-1 that stops moving (a small, easy validation split) while the loss keeps falling:
+    # "top1" keeps epoch 2 (its tie with epoch 1 goes to the lower loss), "loss" keeps epoch 3
+    scripted = iter([[0.99, -0.5], [0.99, -0.3], [0.98, -0.1], [0.98, -0.2]])
+    x, t, y = _problem()
+    cfg = train_config({"epochs": 4, "batch_size": 32, "patience": 10, "select": select})
+    model = build_student({"kind": "mlp", "hidden": [8]}, (6,), 3)
+    res = fit(
+        model,
+        lambda epoch: EpochData(x[:200], y[:200], t[:200]),
+        lambda lg: next(scripted),
+        x[200:],
+        cfg,
+        checkpoint=tmp_path / f"{select}.pt",
+        fingerprint=select,
+        progress=False,
+    )
+    assert res.best_epoch == kept and res.epochs_run == 4
+
+
+def test_select_rejects_an_unknown_rule():
+    with pytest.raises(UserError, match="select"):
+        train_config({"select": "val"})
