@@ -78,6 +78,7 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
         "blocks": [1],
         "val_speakers": ["george", "jackson"],
         "epochs": 1,
+        "rank_seeds": 2,
         "seeds": 2,
         "full_epochs": 1,
     }
@@ -100,6 +101,11 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     cand = json.loads((tmp_path / "out" / "search" / "student" / "card.json").read_text())
     assert cand["data"]["source"]["speakers"]["val"] == ["george", "jackson"]
     assert not {"george", "jackson"} & set(cand["data"]["source"]["speakers"]["train"])
+    # each candidate is ranked by its mean over rank_seeds distillations
+    for c in doc["candidates"]:
+        assert len(c["val_accuracy_seeds"]) == 2
+        assert c["val_accuracy"] == pytest.approx(sum(c["val_accuracy_seeds"]) / 2)
+    assert "mean over 2 seeds" in doc["rule"] and doc["rank_seeds"] == 2
     m4 = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
     assert m4["frontend_ms"] > 0 and m4["latency_ms"] > m4["frontend_ms"]
     chosen = doc["chosen"]["cortex-m4f-stm32l4r5"]["name"]
