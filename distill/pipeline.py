@@ -78,6 +78,9 @@ class Config:
     sections: dict[str, dict]  # data, teacher, transfer, student, train (with defaults)
     train: dict  # train section after --seed / --epochs
     base_dir: Path  # relative paths in a recipe are relative to the recipe file (else the cwd)
+    # teacher outputs by content (distill.cache); a caller running many students off one teacher
+    # passes a shared folder so each transfer set is labelled once (None: the run's own)
+    teacher_cache: Path | None = None
 
     @property
     def seed(self) -> int:
@@ -334,7 +337,7 @@ def label(cfg: Config, data: Data, teacher: Any, x_transfer: np.ndarray, dist_ct
     from .distributed import cached_teacher_outputs
     from .transfer import hard_labels
 
-    cache = TeacherCache(cfg.work / "cache")
+    cache = TeacherCache(cfg.teacher_cache or cfg.work / "cache")
     p_transfer, p_val, p_ho = (
         np.array(cached_teacher_outputs(teacher, x, cache, dist_ctx), dtype=np.float32)
         for x in (x_transfer, data.x_val, data.x_holdout)
@@ -531,6 +534,7 @@ def run(
     progress: bool = True,
     ctx: TrainContext | None = None,
     dist_ctx: Any = None,
+    teacher_cache: str | Path | None = None,
 ) -> DistillResult:
     """Run the distill stage and write ``run_dir/student`` per docs/run-directory.md.
 
@@ -538,12 +542,16 @@ def run(
     to those the recipe names. ``seed``/``epochs`` override ``train.seed``/``train.epochs``.
     ``dist_ctx`` (a ``distill.distributed.DistContext``, as under torchrun) shards the teacher
     labelling across ranks and trains with DDP; only rank 0 writes ``student/``.
+    ``teacher_cache``: a folder of teacher outputs shared with other runs (keyed by content, so
+    a run with another teacher or transfer set misses); default the run's own ``.work/cache``.
     """
     from .distributed import DistContext, train_context
 
     t0 = time.perf_counter()
     clock = _Clock()
     cfg = configure(recipe, run_dir, force=force, seed=seed, epochs=epochs)
+    if teacher_cache is not None:
+        cfg.teacher_cache = Path(teacher_cache)
     dist_ctx = dist_ctx or DistContext()
     ctx = ctx or (train_context(dist_ctx) if dist_ctx.distributed else TrainContext())
 

@@ -229,8 +229,11 @@ def _stage_run(
     seed: int,
     baseline: bool,
     precisions: list[str],
+    cache: Path,
 ) -> dict:
-    """distill -> export -> profile one student in ``run``; returns what the driver needs."""
+    """distill -> export -> profile one student in ``run``; returns what the driver needs.
+    ``cache``: teacher outputs shared by every run of the search, so the students trained at one
+    seed off one teacher label their (identical) transfer set once."""
     import devices
     import export
     from distill import run as distill
@@ -244,6 +247,7 @@ def _stage_run(
         members=teacher.members,
         command="tinyship.search",
         progress=True,
+        teacher_cache=cache,
     )
     # keep_going: a file below the export gate is recorded (passed: false), never shipped by the
     # devices stage, and does not stop the search; the gate's agreement is measured on the
@@ -307,6 +311,7 @@ def _rank_over_seeds(
             members=ranker.members,
             command="tinyship.search",
             progress=True,
+            teacher_cache=out / "teacher_cache",
         )
         accs.append(ranker.val_accuracy(run))
     row["val_accuracy_seeds"] = accs
@@ -357,6 +362,7 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
             seed=seed,
             baseline=False,
             precisions=["int8-full"],
+            cache=out / "teacher_cache",
         )
         row.update(name=name, spec=spec)
         if grid["rank_seeds"] > 1:
@@ -436,6 +442,7 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
                 seed=seed + k,
                 baseline=True,
                 precisions=["int8-full", "fp32"],
+                cache=out / "teacher_cache",
             )
             seeds.append({"seed": seed + k, **row})
             _say_gate(row, f"{name} seed {seed + k}", "not shipped")

@@ -106,6 +106,12 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
         assert len(c["val_accuracy_seeds"]) == 2
         assert c["val_accuracy"] == pytest.approx(sum(c["val_accuracy_seeds"]) / 2)
     assert "mean over 2 seeds" in doc["rule"] and doc["rank_seeds"] == 2
+    # one teacher-output cache for the whole search: per teacher (the ranking one, the recipe's),
+    # one transfer set per seed plus validation and holdout, however many students train on them
+    cached = sorted((tmp_path / "out" / "teacher_cache").glob("*.npy"))
+    assert len(cached) == 2 * (2 + 2), [p.name for p in cached]
+    assert len({p.name.split("-")[0] for p in cached}) == 2
+    assert not list((tmp_path / "out").glob("**/.work/cache/*.npy"))
     m4 = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
     assert m4["frontend_ms"] > 0 and m4["latency_ms"] > m4["frontend_ms"]
     chosen = doc["chosen"]["cortex-m4f-stm32l4r5"]["name"]
