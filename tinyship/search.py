@@ -83,6 +83,8 @@ SEARCH_FIELDS: dict[str, Field] = {
 }
 
 SEARCH_FILE = "search.json"
+# teacher outputs of every run of the search, keyed by content (distill.cache)
+TEACHER_CACHE = "teacher_cache"
 
 
 def candidates(base: dict, grid: dict) -> list[dict]:
@@ -311,7 +313,7 @@ def _rank_over_seeds(
             members=ranker.members,
             command="tinyship.search",
             progress=True,
-            teacher_cache=out / "teacher_cache",
+            teacher_cache=out / TEACHER_CACHE,
         )
         accs.append(ranker.val_accuracy(run))
     row["val_accuracy_seeds"] = accs
@@ -362,7 +364,7 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
             seed=seed,
             baseline=False,
             precisions=["int8-full"],
-            cache=out / "teacher_cache",
+            cache=out / TEACHER_CACHE,
         )
         row.update(name=name, spec=spec)
         if grid["rank_seeds"] > 1:
@@ -442,7 +444,7 @@ def search(recipe_path: str | Path, out: str | Path, *, quick: bool = False) -> 
                 seed=seed + k,
                 baseline=True,
                 precisions=["int8-full", "fp32"],
-                cache=out / "teacher_cache",
+                cache=out / TEACHER_CACHE,
             )
             seeds.append({"seed": seed + k, **row})
             _say_gate(row, f"{name} seed {seed + k}", "not shipped")

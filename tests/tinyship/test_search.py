@@ -10,7 +10,14 @@ import yaml
 
 from tinyship.errors import UserError
 from tinyship.recipe import validate
-from tinyship.search import SEARCH_FIELDS, candidates, pareto, search, spec_name
+from tinyship.search import (
+    SEARCH_FIELDS,
+    TEACHER_CACHE,
+    candidates,
+    pareto,
+    search,
+    spec_name,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 FSDD = ROOT / ".." / "shared" / "data" / "fsdd" / "recordings"
@@ -108,7 +115,7 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     assert "mean over 2 seeds" in doc["rule"] and doc["rank_seeds"] == 2
     # one teacher-output cache for the whole search: per teacher (the ranking one, the recipe's),
     # one transfer set per seed plus validation and holdout, however many students train on them
-    cached = sorted((tmp_path / "out" / "teacher_cache").glob("*.npy"))
+    cached = sorted((tmp_path / "out" / TEACHER_CACHE).glob("*.npy"))
     assert len(cached) == 2 * (2 + 2), [p.name for p in cached]
     assert len({p.name.split("-")[0] for p in cached}) == 2
     assert not list((tmp_path / "out").glob("**/.work/cache/*.npy"))
