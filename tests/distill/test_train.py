@@ -153,6 +153,38 @@ def test_fit_leaves_no_process_wide_determinism_switch_on(tmp_path):
         progress=False,
     )
     assert not torch.are_deterministic_algorithms_enabled()
+    # nor the fill of new tensors it switches off while training (a deterministic-mode default)
+    assert torch.utils.deterministic.fill_uninitialized_memory
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_batched_optimizer_step_matches_the_per_parameter_loop(optimizer):
+    """make_optimizer's foreach update is a speed-up only: the same weights to the bit."""
+    from distill.losses import LOSSES
+    from distill.train import make_optimizer
+
+    cfg = train_config({"optimizer": optimizer, "lr": 0.01})
+    spec = {"kind": "dscnn", "channels": 8, "blocks": 2, "first_stride": 2, "block_stride": 2}
+    g = torch.Generator().manual_seed(3)
+    x, t = torch.randn(64, 1, 13, 49, generator=g), torch.randn(64, 10, generator=g)
+    weights = []
+    for batched in (True, False):
+        torch.manual_seed(0)
+        model = build_student(spec, (1, 13, 49), 10)
+        opt = make_optimizer(model, cfg)
+        assert all(group["foreach"] for group in opt.param_groups)
+        for group in opt.param_groups:
+            group["foreach"] = batched
+        for i in range(0, 64, 16):
+            loss = LOSSES["hinton"](
+                model(x[i : i + 16]), t[i : i + 16].log_softmax(1), t[i : i + 16].argmax(1),
+                temperature=4.0, alpha=0.9,
+            )  # fmt: skip
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        weights.append(model.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
 @pytest.mark.parametrize(("select", "kept"), [("top1", 2), ("loss", 3)])

@@ -73,8 +73,7 @@ def test_pareto_front_keeps_the_undominated():
     assert pareto(pts, "lat") == ["a", "b", "d"]
 
 
-@pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
-def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsys):
+def _reduced_recipe(tmp_path: Path) -> Path:
     """A handful of FSDD clips, one-epoch candidates: the whole driver, for real."""
     recipe = yaml.safe_load((ROOT / "recipes" / "kws_fsdd.yaml").read_text())
     recipe["data"].update(path=str(FSDD.resolve()), glob="[0-2]_*_[0-7].wav", cache=False)
@@ -97,7 +96,22 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     }
     path = tmp_path / "kws.yaml"
     path.write_text(yaml.safe_dump(recipe))
-    doc = search(path, tmp_path / "out")
+    return path
+
+
+@pytest.fixture(scope="module")
+def reduced_search(tmp_path_factory):
+    """The reduced search with two runs at a time: (recipe path, search.json, out folder)."""
+    tmp = tmp_path_factory.mktemp("search")
+    path = _reduced_recipe(tmp)
+    return path, search(path, tmp / "out", jobs=2), tmp / "out"
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
+def test_reduced_search_chooses_per_device_and_reports_the_front(reduced_search, capsys):
+    path, doc, out = reduced_search
+    tmp_path = out.parent
+    recipe = yaml.safe_load(path.read_text())
     assert [c["name"] for c in doc["candidates"]] == [
         "dscnn-c4-b1-s2-d2",
         "dscnn-c8-b1-s2-d2",
@@ -105,7 +119,11 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(tmp_path, capsy
     # candidates are ranked on two voices nothing of theirs heard (their own teacher included);
     # the full trainings keep the recipe's own split, every speaker in training
     assert doc["validation"].startswith("speakers george, jackson (18 clips)")
-    cand = json.loads((tmp_path / "out" / "search" / "student" / "card.json").read_text())
+    first = tmp_path / "out" / "search" / "dscnn-c4-b1-s2-d2"
+    cand = json.loads((first / "seed0" / "student" / "card.json").read_text())
+    # every ranking seed trains in its own folder (runs go two at a time)
+    assert (first / "seed1" / "student" / "card.json").is_file()
+    assert doc["execution"] == {"jobs": 2, "torch_threads_per_run": 1}
     assert cand["data"]["source"]["speakers"]["val"] == ["george", "jackson"]
     assert not {"george", "jackson"} & set(cand["data"]["source"]["speakers"]["train"])
     # each candidate is ranked by its mean over rank_seeds distillations
@@ -218,3 +236,17 @@ def _members_and_validation_see_the_rows_they_were_made_for(recipe: Path, run: P
         it.invoke()
         pred.append(int(it.get_tensor(outp).argmax()))
     assert row["val_accuracy"] == pytest.approx(float(np.mean(pred == ds.y_val)), abs=0.02)
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
+def test_search_figures_do_not_depend_on_how_many_runs_go_at_once(reduced_search, tmp_path):
+    """--jobs is a speed setting: one run at a time gives the two-at-a-time figures exactly."""
+    path, doc2, _ = reduced_search
+    doc1 = search(path, tmp_path / "out", jobs=1)
+    for a, b in zip(doc1["candidates"], doc2["candidates"]):
+        assert a["name"] == b["name"] and a["val_accuracy_seeds"] == b["val_accuracy_seeds"]
+        assert a["holdout_accuracy"] == b["holdout_accuracy"]
+    assert doc1["chosen"] == doc2["chosen"]
+    for name, full in doc1["full"].items():
+        for key in ("distilled", "hard"):
+            assert full[key]["values"] == doc2["full"][name][key]["values"]
