@@ -81,6 +81,13 @@ TRAIN_FIELDS: dict[str, Field] = {
     ),
     "seed": Field(int, 0, min=0, doc="seeds teacher library, transfer set, init and batch order"),
     "baseline": Field(bool, True, doc="also train the same student on hard labels only"),
+    "channels_last": Field(
+        bool,
+        False,
+        doc="train conv students on NHWC tensors (torch.channels_last): a small DS-CNN's CPU "
+        "step is ~1.5x faster under oneDNN; float sums differ, so figures move as with another "
+        "thread count. The trained student is exported as usual (NCHW in, same graph)",
+    ),
 }
 
 
@@ -203,6 +210,13 @@ def _load_checkpoint(path: Path) -> dict:
         ) from exc
 
 
+def _layout(cfg: dict, x: torch.Tensor) -> torch.memory_format:
+    """The memory format the loop trains in: NHWC when asked and the inputs are 4-d maps."""
+    if cfg.get("channels_last") and x.dim() == 4:
+        return torch.channels_last
+    return torch.contiguous_format
+
+
 def _clone(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().clone() for k, v in state.items()}
 
@@ -259,6 +273,9 @@ def fit(
 
     ctx = ctx or TrainContext()
     loss_fn = LOSSES[cfg["loss"]]
+    layout = _layout(cfg, x_val)
+    model.to(memory_format=layout)
+    x_val = x_val.contiguous(memory_format=layout)
     net = ctx.wrap(model)
     opt = make_optimizer(net, cfg)
     sched = make_schedule(opt, cfg)
@@ -299,7 +316,7 @@ def fit(
         net.train()
         sums = {"loss": 0.0, "n": 0.0}
         for idx in ctx.batches(len(data.x), cfg["batch_size"], cfg["seed"], epoch):
-            logits = net(data.x[idx])
+            logits = net(data.x[idx].contiguous(memory_format=layout))
             t = data.teacher_log_probs[idx] if data.teacher_log_probs is not None else None
             loss = loss_fn(
                 logits, t, data.labels[idx], temperature=cfg["temperature"], alpha=cfg["alpha"]
@@ -354,6 +371,7 @@ def fit(
     bar.close()
 
     ctx.unwrap(net).load_state_dict(best_state)
+    ctx.unwrap(net).to(memory_format=torch.contiguous_format)  # export and callers see NCHW
     ctx.unwrap(net).eval()
     epochs_run = history[-1]["epoch"] if history else 0
     return FitResult(

@@ -520,7 +520,10 @@ def search(
         )
     names = sorted({c["name"] for c in chosen.values() if c["name"]})
     tasks = []
-    for name in names:  # name-major: the first name's seeds label, the others hit the cache
+    macs = {r["name"]: r["macs"] for r in rows}
+    # the largest student first, so the runs left for the last, one-worker stretch are the
+    # shortest; name-major, so the first name's seeds label and the others hit the cache
+    for name in sorted(names, key=lambda n: -macs[n]):
         spec = next(r["spec"] for r in rows if r["name"] == name)
         for k in range(grid["seeds"]):
             run = out / name / f"seed{seed + k}"

@@ -269,6 +269,7 @@ def search_collect(run: Path) -> dict:
         "candidates": len(rows),
         "epochs": doc.get("epochs"),
         "rule": doc.get("rule"),
+        "execution": doc.get("execution"),  # runs at once and torch threads per run
         "chosen": chosen,
         "students": students,
         "wall_s": doc.get("wall_s"),
@@ -291,6 +292,14 @@ def search_text(run: Path) -> str:
     out = [
         f"== tinyship summary: {run} (student search, {SEARCH_FILE}) ==",
         f"{s['candidates']} candidates, {s['epochs']} epochs each; {s['rule']}",
+        *(
+            [
+                f"runs: {ex['jobs']} at a time, {ex['torch_threads_per_run']} torch thread(s) "
+                "each (the figures depend on the threads, not on how many run at once)"
+            ]
+            if (ex := s.get("execution"))
+            else []
+        ),
         "",
         "chosen per device (figures of the candidate's search run):",
     ]

@@ -211,3 +211,53 @@ def test_select_decides_which_epoch_is_kept(tmp_path, select, kept):
 def test_select_rejects_an_unknown_rule():
     with pytest.raises(UserError, match="select"):
         train_config({"select": "val"})
+
+
+def _conv_run(tmp_path, name: str, channels_last: bool, resume: bool = False, kill_at: int = -1):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(160, 1, 13, 49, generator=g)
+    t = torch.randn(160, 10, generator=g).log_softmax(1)
+    cfg = train_config({"epochs": 3, "batch_size": 32, "channels_last": channels_last})
+
+    def epoch_data(epoch: int) -> EpochData:
+        if epoch == kill_at:
+            raise KeyboardInterrupt  # the "kill": that epoch never starts
+        return EpochData(x[:128], t[:128].argmax(1), t[:128])
+
+    torch.manual_seed(0)
+    spec = {"kind": "dscnn", "channels": 8, "blocks": 2, "first_stride": 2, "block_stride": 2}
+    model = build_student(spec, (1, 13, 49), 10)
+    res = fit(
+        model,
+        epoch_data,
+        lambda lg: fidelity_score(lg, t[128:].exp()),
+        x[128:],
+        cfg,
+        checkpoint=tmp_path / f"{name}.pt",
+        fingerprint="c",
+        resume=resume,
+        progress=False,
+    )
+    return model, res
+
+
+def test_channels_last_trains_the_same_network_and_hands_back_nchw(tmp_path):
+    """train.channels_last changes the layout the loop computes in, not what it learns: the
+    losses follow the NCHW run's to float rounding, and the student comes back NCHW."""
+    nchw_model, nchw = _conv_run(tmp_path, "nchw", False)
+    nhwc_model, nhwc = _conv_run(tmp_path, "nhwc", True)
+    for a, b in zip(nchw.history, nhwc.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3)
+    for p in nhwc_model.parameters():
+        assert p.is_contiguous()
+    x = torch.randn(4, 1, 13, 49)
+    nchw_model.eval()
+    torch.testing.assert_close(nhwc_model(x), nchw_model(x), rtol=1e-3, atol=1e-3)
+    # a run killed in epoch 3 resumes from its NHWC checkpoint to the uninterrupted weights
+    with pytest.raises(KeyboardInterrupt):
+        _conv_run(tmp_path, "mid", True, kill_at=2)
+    resumed_model, resumed = _conv_run(tmp_path, "mid", True, resume=True)
+    assert resumed.resumed_from == 2
+    assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in nhwc.history]
+    for a, b in zip(resumed_model.state_dict().values(), nhwc_model.state_dict().values()):
+        assert torch.equal(a, b)

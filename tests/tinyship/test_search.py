@@ -196,6 +196,7 @@ def _summary_reports_seeds(out: Path, doc: dict, chosen: str, capsys) -> None:
     capsys.readouterr()
     assert main(["summary", "--run", str(out)]) == 0
     text = capsys.readouterr().out
+    assert "runs: 2 at a time, 1 torch thread(s) each" in text
     row = next(line for line in text.splitlines() if line.startswith(chosen + " "))
     for v in (dist, hard):
         assert f"{100 * statistics.fmean(v):.2f}% ± {100 * statistics.stdev(v):.2f}" in row
