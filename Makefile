@@ -43,7 +43,8 @@ demo: setup
 
 # Keyword spotting on FSDD for a hearing aid: teacher once, student search under the recipe's device
 # budgets, each chosen student trained over seeds (distilled and hard labels), exported, profiled,
-# shipped (MCU C files beside the int8 .tflite). Summary: build/kws/search.json.
+# shipped (MCU C files beside the int8 .tflite). Summary: build/kws/search.json. The runs go one per
+# core, each on one torch thread (python -m tinyship.search --jobs N; the figures do not depend on N).
 kws: setup
 	$(PY) -m tinyship.search --recipe recipes/kws_fsdd.yaml --out build/kws
 
