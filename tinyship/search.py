@@ -93,8 +93,9 @@ TEACHER_CACHE = "teacher_cache"
 
 
 def candidates(base: dict, grid: dict) -> list[dict]:
-    """The student specs of the grid (keys the kind does not take are dropped from its spec)."""
-    from distill.students import STUDENTS
+    """The student specs of the grid (keys the kind does not take are dropped from its spec),
+    each validated here, so a bad grid value fails before any process starts."""
+    from distill.students import STUDENTS, validate_spec
 
     out, seen = [], set()
     own_stride = base.get("block_stride", STUDENTS["dscnn"].fields["block_stride"].default)
@@ -113,6 +114,10 @@ def candidates(base: dict, grid: dict) -> list[dict]:
             spec.update(channels=ch, blocks=blocks, first_stride=stride, block_stride=bstride)
         elif kind == "cnn":
             spec["channels"] = [ch * 2**i for i in range(blocks)]
+        try:
+            validate_spec(spec)
+        except UserError as exc:
+            raise UserError(f"student.search: candidate {spec_name(spec)}: {exc}") from exc
         key = json.dumps(spec, sort_keys=True)
         if key not in seen:
             seen.add(key)
@@ -411,6 +416,7 @@ def search(
     # with val_speakers the candidates get their own teacher (fitted without those speakers);
     # the full trainings below use the recipe's own split and teacher
     rank_recipe = ranking_recipe(recipe, grid["val_speakers"])
+    cands = candidates(student, grid)  # a bad grid value fails here, before any fitting
     ranker = Teacher(rank_recipe, seed)
     said = _validation_said(ranker, grid["val_speakers"])
     print(
@@ -418,7 +424,6 @@ def search(
         file=sys.stderr,
     )
 
-    cands = candidates(student, grid)
     cache = str(out / TEACHER_CACHE)
     tasks = []
     for spec in cands:  # candidate-major: a seed's transfer set is labelled once, then cached

@@ -42,6 +42,8 @@ def test_grid_expands_kind_widths_depths_and_drops_duplicates():
     ]
     own = candidates({"kind": "dscnn", "block_stride": 2}, {**grid, "kind": ["dscnn"]})
     assert {s["block_stride"] for s in own} == {2}
+    with pytest.raises(UserError, match=r"candidate dscnn-c0-b2-s2: .*'student.channels' .* got 0"):
+        candidates({"kind": "dscnn"}, {**grid, "kind": ["dscnn"], "channels": [0]})
     with pytest.raises(UserError, match=r"student.search.kind' names 'rnn'"):
         candidates({"kind": "dscnn"}, {**grid, "kind": ["rnn"]})
     with pytest.raises(
