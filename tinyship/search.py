@@ -232,6 +232,32 @@ def _recipe_for(recipe: dict, spec: dict, baseline: bool) -> dict:
     return r
 
 
+def _distil(
+    recipe: dict,
+    teacher: Teacher,
+    run: Path,
+    *,
+    epochs: int | None,
+    seed: int,
+    baseline: bool,
+    cache: Path,
+):
+    """The distill stage on the search's fitted teacher members (``teacher.library`` emptied)."""
+    from distill import run as distill
+
+    return distill(
+        _recipe_for(recipe, recipe["student"], baseline),
+        run,
+        force=True,
+        epochs=epochs,
+        seed=seed,
+        members=teacher.members,
+        command="tinyship.search",
+        progress=False,  # runs go two or more at a time: the driver draws one bar over them
+        teacher_cache=cache,
+    )
+
+
 def _stage_run(
     recipe: dict,
     teacher: Teacher,
@@ -248,19 +274,8 @@ def _stage_run(
     seed off one teacher label their (identical) transfer set once."""
     import devices
     import export
-    from distill import run as distill
 
-    res = distill(
-        _recipe_for(recipe, recipe["student"], baseline),
-        run,
-        force=True,
-        epochs=epochs,
-        seed=seed,
-        members=teacher.members,
-        command="tinyship.search",
-        progress=False,  # runs go two or more at a time: the driver draws one bar over them
-        teacher_cache=cache,
-    )
+    res = _distil(recipe, teacher, run, epochs=epochs, seed=seed, baseline=baseline, cache=cache)
     # keep_going: a file below the export gate is recorded (passed: false), never shipped by the
     # devices stage, and does not stop the search; the gate's agreement is measured on the
     # holdout, so it is reported and never used to choose a candidate.
@@ -326,20 +341,8 @@ def _stage_task(recipe: dict, run: str, kw: dict) -> dict:
 def _rank_task(recipe: dict, run: str, epochs: int, seed: int, cache: str) -> float:
     """A further ranking seed: only its validation accuracy is wanted. A file's size, arena and
     latency depend on the architecture, so the first seed's export and profile stand for all."""
-    from distill import run as distill
-
     teacher = _WORKER["teacher"]
-    distill(
-        _recipe_for(recipe, recipe["student"], False),
-        Path(run),
-        force=True,
-        epochs=epochs,
-        seed=seed,
-        members=teacher.members,
-        command="tinyship.search",
-        progress=False,
-        teacher_cache=cache,
-    )
+    _distil(recipe, teacher, Path(run), epochs=epochs, seed=seed, baseline=False, cache=Path(cache))
     return teacher.val_accuracy(Path(run))
 
 
@@ -448,20 +451,16 @@ def search(
     for spec in cands:
         name = spec_name(spec)
         row = {**done[f"{name} seed {seed}"], "name": name, "spec": spec}
-        if grid["rank_seeds"] > 1:
-            accs = [row["val_accuracy"]]
-            accs += [done[f"{name} seed {seed + k}"] for k in range(1, grid["rank_seeds"])]
+        accs = [row["val_accuracy"]]
+        accs += [done[f"{name} seed {seed + k}"] for k in range(1, grid["rank_seeds"])]
+        if len(accs) > 1:
             row["val_accuracy_seeds"] = accs
             row["val_accuracy"] = sum(accs) / len(accs)
+        said_accs = " / ".join(f"{a:.2%}" for a in accs)
         print(
             f"search: {name} validation accuracy "
-            + (
-                f"over {len(row['val_accuracy_seeds'])} seeds: "
-                + " / ".join(f"{a:.2%}" for a in row["val_accuracy_seeds"])
-                + f", mean {row['val_accuracy']:.2%}"
-                if "val_accuracy_seeds" in row
-                else f"{row['val_accuracy']:.2%}"
-            ),
+            + (f"over {len(accs)} seeds: {said_accs}, mean " if len(accs) > 1 else "")
+            + f"{row['val_accuracy']:.2%}",
             file=sys.stderr,
         )
         rows.append(row)
@@ -525,11 +524,11 @@ def search(
         )
     names = sorted({c["name"] for c in chosen.values() if c["name"]})
     tasks = []
-    macs = {r["name"]: r["macs"] for r in rows}
+    by_name = {r["name"]: r for r in rows}
     # the largest student first, so the runs left for the last, one-worker stretch are the
     # shortest; name-major, so the first name's seeds label and the others hit the cache
-    for name in sorted(names, key=lambda n: -macs[n]):
-        spec = next(r["spec"] for r in rows if r["name"] == name)
+    for name in sorted(names, key=lambda n: -by_name[n]["macs"]):
+        spec = by_name[name]["spec"]
         for k in range(grid["seeds"]):
             run = out / name / f"seed{seed + k}"
             run.mkdir(parents=True, exist_ok=True)
@@ -556,7 +555,6 @@ def search(
             seeds.append({"seed": seed + k, **row})
             _say_gate(row, f"{name} seed {seed + k}", "not shipped")
         doc["full"][name] = _seed_summary(seeds)
-    rundir.atomic_write_json(out / SEARCH_FILE, doc)
     doc["wall_s"] = round(time.perf_counter() - t0, 1)
     rundir.atomic_write_json(out / SEARCH_FILE, doc)
     return doc
