@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyship import rundir
-from tinyship.provenance import code_commit
+from ground import rundir
+from ground.provenance import code_commit
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"

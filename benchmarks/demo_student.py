@@ -35,7 +35,7 @@ def demo_setup(seed: int) -> dict:
     from distill.building import TEACHER_FIELDS, build_teacher
     from distill.pipeline import validate_recipe
     from distill.transfer import TRANSFER_FIELDS, hard_labels, make_transfer
-    from tinyship.recipe import load_recipe
+    from ground.recipe import load_recipe
 
     recipe = load_recipe(common.ROOT / "recipes" / "demo.yaml")
     sections = validate_recipe(recipe, TEACHER_FIELDS, TRANSFER_FIELDS)

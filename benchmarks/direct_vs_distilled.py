@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import common
-from tinyship.probs import softmax
+from ground.probs import softmax
 
 DATASETS = {"digits": {"name": "digits"}, "adult": {"name": "adult"}}
 

@@ -132,7 +132,7 @@ def one_split(split: int, args, libraries: list[str]) -> dict:
     from distill import data as D
     from distill.ensemble import combine_probas
     from distill.library import build_library
-    from tinyship.recipe import load_recipe
+    from ground.recipe import load_recipe
 
     recipe = load_recipe(common.ROOT / "recipes" / "demo.yaml")
     ds = D.load_data({**recipe["data"], "split_seed": split})

@@ -67,7 +67,7 @@ def write_student(run: Path, recipe: dict, spec: dict, seed: int) -> dict:
 
     from distill.audio import FrontEnd
     from distill.students import RawInput, build_student, count_params_macs
-    from tinyship import rundir
+    from ground import rundir
 
     fe = FrontEnd.from_section(recipe["data"].get("frontend"))
     shape = fe.shape
@@ -185,7 +185,7 @@ def stacks_on(catalog, boards: list[str]) -> list[str]:
 
 
 def _commit() -> str:
-    from tinyship.provenance import code_commit
+    from ground.provenance import code_commit
 
     return code_commit() or "unknown"
 
@@ -279,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     import export
     from devices.catalog import load_catalog
     from devices.stacks import MODEL_NAME
-    from tinyship.recipe import load_recipe, validate
+    from ground.recipe import load_recipe, validate
     from tinyship.search import SEARCH_FIELDS, absolute_paths, candidates, spec_name
 
     recipe = absolute_paths(load_recipe(args.recipe), Path(args.recipe).resolve().parent)

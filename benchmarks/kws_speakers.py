@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.jobs < 1:
         ap.error(f"--jobs must be >= 1; got {args.jobs}")
     seeds = args.seeds or [args.seed]
-    from tinyship.recipe import load_recipe
+    from ground.recipe import load_recipe
     from tinyship.search import absolute_paths
 
     recipe = absolute_paths(load_recipe(args.recipe), Path(args.recipe).resolve().parent)
@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out_dir) / "kws_speakers.json"
     doc = json.loads(out.read_text())
     doc["folds"] = folds  # the shape the issue names, at the top level
-    from tinyship import rundir
+    from ground import rundir
 
     rundir.atomic_write_json(out, doc)
 

@@ -31,7 +31,7 @@ NAMES = (
 
 def write_summary(names: list[str], timings: dict[str, float]) -> None:
     """benchmarks/RESULTS.md = the latest full-default results of each benchmark, with command and machine."""
-    from tinyship import rundir
+    from ground import rundir
 
     parts = [
         "# Benchmark results (latest full runs)\n",

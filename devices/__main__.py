@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from tinyship.cli import run_cli
+from ground.cli import run_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     from .profile import Settings, adb_targets, profile, ssh_targets
 
     if bool(args.files) == bool(args.run):
-        from tinyship.errors import UserError
+        from ground.errors import UserError
 
         raise UserError(
             "profile takes either --run DIR (an exported run) or model FILEs (.onnx/.tflite), not "

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 from .analysis_onnx import analyse_onnx
 from .analysis_tflite import analyse_tflite

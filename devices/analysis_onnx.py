@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 from .graph_costs import Analysis, OpWork, Tensors, activation_plan, op_costs, prod, summarize
 

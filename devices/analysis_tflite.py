@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinyship.errors import UserError, require
+from ground.errors import UserError, require
 
 from .graph_costs import (
     Analysis,

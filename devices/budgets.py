@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 from .frontend import MODES as FRONTEND_MODES
 

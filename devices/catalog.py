@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 FIGURES = (
     "core",

@@ -5,7 +5,7 @@ The devices stage reads a run directory (DESIGN.md), so this builds one around t
 no labels, no metrics) and ``OUT/export/exports.json`` lists each file with its bytes, sha256
 and a precision read from its tensor dtypes (a description, never what decides runnability).
 Every .tflite the static analysis does not already rule out is run in TFLite Micro in a child
-process (tinyship.tflm): its measured arena becomes the RAM figure on MCUs, and a file TFLM
+process (ground.tflm): its measured arena becomes the RAM figure on MCUs, and a file TFLM
 refuses is recorded as "not runnable on TFLite Micro: <reason>". Then :func:`devices.profile`
 writes ``OUT/profile/profile.json`` in the usual record schema.
 """
@@ -16,8 +16,8 @@ import datetime as _dt
 import shutil
 from pathlib import Path
 
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 from . import analysis as _analysis
 
@@ -55,7 +55,7 @@ def _tflm(path: Path, a: _analysis.Analysis) -> dict:
     """Run the file in TFLite Micro (child process) unless the analysis already rules it out."""
     if a.format != "tflite" or a.tflm_refusal is not None:
         return {"tflm_refusal": a.tflm_refusal}
-    from tinyship import tflm
+    from ground import tflm
 
     try:
         r = tflm.run(path)

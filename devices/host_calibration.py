@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship import rundir
+from ground import rundir
 
 SET_VERSION = 1
 # (name, kind, dtype, size): fc = (in, out); conv = (h, w, cin, cout) with 3x3 kernels; eltwise = elements

@@ -16,8 +16,8 @@ import math
 import re
 from pathlib import Path
 
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 PREFIX = "tinyship_model"
 

@@ -1,6 +1,6 @@
 """ship/MODEL_CARD.md: what an app or firmware engineer needs to use the shipped files.
 
-Data, teacher, student, metrics, the recommendation per device (tinyship.recommend's
+Data, teacher, student, metrics, the recommendation per device (ground.recommend's
 rule), the input contract, and a short snippet per shipped format. Everything is read
 from card.json, exports.json, profile.json and the ship manifest; nothing is made up.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tinyship import recommend, rundir
+from ground import recommend, rundir
 
 
 def _pct(x) -> str:

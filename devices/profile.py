@@ -4,7 +4,7 @@ Each step is a function returning a record, testable alone; :func:`profile` runs
 
 Writes ``profile/`` (profile.json, report.md, report.html, plots) and ``ship/`` (the
 artifacts that passed export's gate and fit at least one device, with manifest.json),
-committed together through ``tinyship.rundir.staged_dirs`` so a failure or a kill leaves
+committed together through ``ground.rundir.staged_dirs`` so a failure or a kill leaves
 the previous results intact. Before any work, every artifact is checked against
 exports.json (inside ``export/``, no symlink, same sha256) and exports.json against the card.
 """
@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 from . import analysis as _analysis
 from . import budgets as _budgets
@@ -362,7 +362,7 @@ def _analyse_dict(path: Path, tflm: int | None) -> dict:
 
 def _analyse_isolated(path: Path, tflm: int | None) -> _analysis.Analysis:
     """Parse the (untrusted) model file in a child process: a parser crash is a UserError."""
-    from tinyship import isolate
+    from ground import isolate
 
     d = isolate.in_child(_analyse_dict, path, tflm, what=f"model '{path}'")
     d["ops"] = [_analysis.OpCost(**o) for o in d.get("ops") or []]

@@ -3,7 +3,7 @@
 Order: the recommendation per device with its margins against the budget (or the nearest
 miss and why), then accuracy vs latency, a per-layer table for each recommended file, the
 MCU memory timeline, run metadata, sources and the estimator's error, and the full
-file x device table. The rule is tinyship.recommend's, the same the console and `check`
+file x device table. The rule is ground.recommend's, the same the console and `check`
 use. Sizes: 1 KiB = 1024 bytes (budgets' ram_kb / flash_kb are KiB).
 """
 
@@ -13,8 +13,8 @@ import base64
 import html
 from pathlib import Path
 
-from tinyship import recommend, rundir
-from tinyship.recommend import size
+from ground import recommend, rundir
+from ground.recommend import size
 
 from . import report_plots as plots
 
@@ -273,7 +273,7 @@ def metadata(doc: dict, card: dict, exports: dict) -> list[tuple[str, str]]:
 
 def _commit() -> str:
     """The git commit of the code writing this report (card.json and profile.json record none)."""
-    from tinyship.provenance import code_commit
+    from ground.provenance import code_commit
 
     sha = code_commit()
     return f"{sha} (code that wrote this report)" if sha else "not recorded"

@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from tinyship.cli import run_cli
+from ground.cli import run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 from . import data as data_mod
 

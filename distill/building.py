@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 from .ensemble import COMBINES, Teacher
 from .file_members import KerasMember, OnnxMember, PrecomputedMember

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 from .ensemble import Teacher
 from .members import check_inputs

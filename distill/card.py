@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tinyship import rundir
-from tinyship.probs import nll
+from ground import rundir
+from ground.probs import nll
 
 from .selection import paired_errors
 

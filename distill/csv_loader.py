@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field
+from ground.errors import UserError
+from ground.recipe import Field
 
 from . import data as data_mod
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

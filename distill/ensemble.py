@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyship.errors import UserError
-from tinyship.probs import LOG_FLOOR, softmax
+from ground.errors import UserError
+from ground.probs import LOG_FLOOR, softmax
 
 from .members import Member, check_inputs, check_probs, member_fingerprint, member_record
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 from .members import OUTPUTS, _file_sha256, _sha256_bytes, as_probs, check_inputs
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 from .members import Member, SklearnMember, TorchMember
 

@@ -12,7 +12,7 @@ probabilities ``[n, C]``; the members can come from any framework:
 - ``onnx``: any ONNX file run by onnxruntime (e.g. a random forest converted with
   skl2onnx; ``file_members.py``, with ``precomputed`` and ``keras``);
 - ``torch``: an in-process ``nn.Module`` (API) or a TorchScript file (recipe);
-- ``pt2``: a ``torch.export`` program (``tinyship.pt2.load``: no pickled entries);
+- ``pt2``: a ``torch.export`` program (``ground.pt2.load``: no pickled entries);
 - ``precomputed``: outputs saved next to the inputs they were computed for; they
   can label those rows only;
 - ``keras``: a Keras 3 ``.keras`` file on the torch backend (extra ``tinyship[keras]``);
@@ -42,8 +42,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from tinyship.errors import InternalError, UserError
-from tinyship.probs import softmax as _softmax
+from ground.errors import InternalError, UserError
+from ground.probs import softmax as _softmax
 
 KINDS = (
     "sklearn",
@@ -87,7 +87,7 @@ def _sha256_bytes(*chunks: bytes) -> str:
 
 
 def _file_sha256(path: Path) -> str:
-    from tinyship.rundir import sha256_file
+    from ground.rundir import sha256_file
 
     return sha256_file(path)
 
@@ -312,9 +312,9 @@ class TorchMember:
 
 
 class Pt2Member(TorchMember):
-    """A ``torch.export`` program saved as ``.pt2``, loaded by :func:`tinyship.pt2.load`.
+    """A ``torch.export`` program saved as ``.pt2``, loaded by :func:`ground.pt2.load`.
 
-    torch.export.load would unpickle parts of the archive; tinyship.pt2 refuses any such
+    torch.export.load would unpickle parts of the archive; ground.pt2 refuses any such
     entry unless the recipe or the command says ``trust_pickles``.
     """
 
@@ -323,7 +323,7 @@ class Pt2Member(TorchMember):
     def __init__(
         self, name: str, path: Path, output: str = "logits", trust_pickles: bool = False
     ) -> None:
-        from tinyship import pt2
+        from ground import pt2
 
         try:
             ep = pt2.load(path, trust_pickles=trust_pickles)

@@ -10,7 +10,7 @@ added. Everything is evaluated on the same holdout split, which nothing was tune
 make_transfer_set -> label -> train_student -> train_baseline -> evaluate ->
 write_student_dir``; each takes and returns plain records, so each is testable alone.
 Only :func:`write_student_dir` writes ``student/``: built in a temp folder and swapped in
-when complete (``tinyship.rundir.staged_dir``); checkpoints and teacher-output caches live
+when complete (``ground.rundir.staged_dir``); checkpoints and teacher-output caches live
 in ``out/.work`` so a killed run resumes.
 """
 
@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from tinyship import rundir
-from tinyship.errors import InternalError, UserError
-from tinyship.probs import softmax
-from tinyship.recipe import load_recipe, validate
+from ground import rundir
+from ground.errors import InternalError, UserError
+from ground.probs import softmax
+from ground.recipe import load_recipe, validate
 
 from . import data as data_mod
 from .card import Lineage, build_card, holdout_metrics

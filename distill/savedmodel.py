@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyship.errors import UserError, require
+from ground.errors import UserError, require
 
 from .members import OUTPUTS, as_probs, check_inputs
 

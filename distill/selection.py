@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinyship.errors import UserError
-from tinyship.probs import nll
+from ground.errors import UserError
+from ground.probs import nll
 
 from .ensemble import combine_probas
 

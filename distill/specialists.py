@@ -36,8 +36,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 from .students import build_student
 from .train import EpochData, fit_epochs, train_config

@@ -3,7 +3,7 @@
 Every student is built from plain layers (Conv2d, Linear, ReLU, BatchNorm2d, pooling,
 Flatten) so that it exports with ``torch.export`` and converts cleanly to ONNX, TFLite
 and Core ML. ``build_student(spec, input_shape, num_classes)`` validates the spec
-(``tinyship.recipe.validate``) and checks it against the data's shape.
+(``ground.recipe.validate``) and checks it against the data's shape.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 
 def _positive_ints(v: Any) -> str | None:

@@ -30,9 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tinyship import rundir
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground import rundir
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 from .losses import LOSSES
 

@@ -26,8 +26,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tinyship.errors import UserError
-from tinyship.recipe import Field, validate
+from ground.errors import UserError
+from ground.recipe import Field, validate
 
 Generator = Callable[[np.ndarray, np.ndarray, int, dict, np.random.Generator], np.ndarray]
 GENERATORS: dict[str, Generator] = {}

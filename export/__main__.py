@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tinyship.cli import run_cli
+from ground.cli import run_cli
 
 
 def _names(text: str) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship.probs import softmax
+from ground.probs import softmax
 
 from . import tflm
 from .program import StudentRun

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tinyship import logs, rundir
-from tinyship.errors import InternalError, MissingDependencyError, UserError
-from tinyship.recipe import validate
+from ground import logs, rundir
+from ground.errors import InternalError, MissingDependencyError, UserError
+from ground.recipe import validate
 
 from .parity import verify
 from .program import StudentRun, load_student

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from tinyship import pt2, rundir
-from tinyship.errors import UserError
-from tinyship.probs import softmax
+from ground import pt2, rundir
+from ground.errors import UserError
+from ground.probs import softmax
 
 PROB_TOLERANCE = 1e-5
 _RERUN = "Re-run the distill stage with --force to rebuild student/."
@@ -101,7 +101,7 @@ def _check_array(
 
 
 def load_program(path: Path, trust_pickles: bool = False):
-    """Load ``student.pt2`` through :func:`tinyship.pt2.load`: refused if torch would unpickle any of it."""
+    """Load ``student.pt2`` through :func:`ground.pt2.load`: refused if torch would unpickle any of it."""
     if not path.is_file():
         raise UserError(
             f"student program not found at '{path}'. Run the distill stage first (make distill)."

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyship.errors import InternalError, UserError
+from ground.errors import InternalError, UserError
 
 #: Convert one precision: (program, card, calibration, precision, out_path, exclude) -> ArtifactRecord.
 Convert = Callable[..., Any]

@@ -1,7 +1,7 @@
 """The recipe's ``export`` section: which formats and precisions, and the parity gates.
 
 Read from ``card.lineage.recipe.export`` unless ``--recipe`` names a file;
-validated with :func:`tinyship.recipe.validate` so a bad key names itself.
+validated with :func:`ground.recipe.validate` so a bad key names itself.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tinyship.recipe import Field, load_recipe, validate
+from ground.recipe import Field, load_recipe, validate
 
 from .parity import DEFAULT_THRESHOLDS
 

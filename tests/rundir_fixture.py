@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinyship import rundir
+from ground import rundir
 
 KINDS = ("mlp", "cnn", "dscnn")
 

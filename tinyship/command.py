@@ -4,8 +4,8 @@ A thin layer: each subcommand maps its flags onto one library call (distill.run,
 export.run, devices.profile, devices.check, devices.report) and prints the result.
 Every subcommand takes the same flags (--run, --force, --quiet, --json, --version,
 --debug). Third-party output of a stage goes to ``<run>/logs/<stage>.log``
-(tinyship.logs); the console keeps tinyship's progress and results. With --json, stdout
-holds one JSON document and nothing else. Exit codes come from tinyship.cli.run_cli.
+(ground.logs); the console keeps tinyship's progress and results. With --json, stdout
+holds one JSON document and nothing else. Exit codes come from ground.cli.run_cli.
 ``python -m distill|export|devices`` keep working as before.
 """
 
@@ -20,9 +20,11 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from . import __version__, logs, recommend, rundir
-from .cli import run_cli
-from .errors import UserError
+from ground import logs, recommend, rundir
+from ground.cli import run_cli
+from ground.errors import UserError
+
+from . import __version__
 
 PROG = "tinyship"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .recipe import Field, _type_name
+from ground.recipe import Field, _type_name
 
 HEADER = """# Recipe reference
 

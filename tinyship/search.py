@@ -40,9 +40,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tinyship import rundir
-from tinyship.errors import UserError
-from tinyship.recipe import Field, load_recipe, validate
+from ground import rundir
+from ground.errors import UserError
+from ground.recipe import Field, load_recipe, validate
 
 
 def _list_of(types: tuple[type, ...]):
@@ -177,7 +177,7 @@ class Teacher:
         import numpy as np
         import torch
 
-        from tinyship import pt2
+        from ground import pt2
 
         program = pt2.load(run / "student" / "student.pt2").module()  # checked before loading
         # raw rows: the shipped graph starts with the normalization (distill.students.RawInput)

@@ -10,8 +10,9 @@ import argparse
 import json
 from pathlib import Path
 
-from . import recommend, rundir
-from .cli import run_cli
+from ground import recommend, rundir
+from ground.cli import run_cli
+
 from .search import SEARCH_FILE  # tinyship.search writes it at the top of its --out folder
 
 
@@ -96,7 +97,7 @@ def _ms(x: float | None) -> str:
 
 
 def devices_summary(profile: dict, exports: dict | None = None) -> str:
-    """Per device: the file to ship by the rule in tinyship.recommend, or the nearest miss and why."""
+    """Per device: the file to ship by the rule in ground.recommend, or the nearest miss and why."""
     rows = []
     for dev, p in recommend.recommend(profile, exports).items():
         rows.append(

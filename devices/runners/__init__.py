@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyship.errors import InternalError, UserError
+from ground.errors import InternalError, UserError
 
 REMOTE_BENCH = Path(__file__).with_name("remote_bench.py")
 

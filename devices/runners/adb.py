@@ -13,7 +13,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 from . import Measurement, register
 

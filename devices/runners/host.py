@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, register
 

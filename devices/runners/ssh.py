@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, register
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyship.errors import InternalError
+from ground.errors import InternalError
 
 from ..records import ArtifactRecord, TensorSpec
 from ..registry import DeviceRuntime, Format, register

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from tinyship import errors
+from ground import errors
 
 from ..records import ArtifactRecord, TensorSpec
 from ..registry import DeviceRuntime, Format, register

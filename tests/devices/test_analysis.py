@@ -3,7 +3,7 @@ import torch
 
 from devices.analysis import analyse
 from devices.arena import Buffer, plan_arena
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 MODELS = {
     # (module, input shape, MACs, params) counted by hand

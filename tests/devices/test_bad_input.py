@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from devices.budgets import RECIPE_FIELDS, parse_budget_flag, verdict
-from tinyship.errors import UserError
-from tinyship.recipe import validate
+from ground.errors import UserError
+from ground.recipe import validate
 
 BAD = ["nan", "NaN", "inf", "-inf", "0", "-5", "1e999"]
 
@@ -26,7 +26,7 @@ def test_bad_recipe_budget_values_are_user_errors(value):
 
 
 def test_recipe_dot_nan_in_yaml_is_refused(tmp_path):
-    from tinyship.recipe import read_yaml
+    from ground.recipe import read_yaml
 
     p = tmp_path / "r.yaml"
     p.write_text("devices:\n  budgets:\n    host: {latency_ms: .nan}\n")

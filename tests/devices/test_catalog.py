@@ -1,7 +1,7 @@
 import pytest
 
 from devices.catalog import FIGURES, load_catalog
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 CATALOG = load_catalog()
 

@@ -7,7 +7,7 @@ import pytest
 
 from devices import Settings
 from devices.files import build_run, profile_files
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 MCUS = ["cortex-m4f-stm32l4r5", "cortex-m7-stm32h7a3"]
 
@@ -107,7 +107,7 @@ def test_plan_and_tail_estimate_against_tflm_on_other_files(exported_run):
     """On the demo's int8 export (not used to set the tail coefficients): the plan equals TFLM's head
     exactly and plan + estimated tail is within 15 % of TFLM's measured total."""
     from devices import analyse
-    from tinyship import tflm
+    from ground import tflm
 
     p = exported_run / "export" / "model.int8-full.tflite"
     a = analyse(p)

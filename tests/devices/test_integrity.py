@@ -10,8 +10,8 @@ import shutil
 
 import pytest
 
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 P = importlib.import_module("devices.profile")
 

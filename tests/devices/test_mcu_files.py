@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from devices.mcu_files import _c_string, write_model_c
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 COMPILERS = {
     "gcc": ["gcc", "-std=c99"],

@@ -5,7 +5,7 @@ import pytest
 
 import devices
 from devices.__main__ import main
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 
 def _doc(run):
@@ -69,7 +69,7 @@ def test_report_html_embeds_images(profiled_run):
 def test_ship_manifest(profiled_run):
     m = json.loads((profiled_run / "ship" / "manifest.json").read_text())
     assert m["files"] and m["labels"] and m["input"]["normalization"]
-    from tinyship.rundir import sha256_file
+    from ground.rundir import sha256_file
 
     for f in m["files"]:
         assert sha256_file(profiled_run / "ship" / f["file"]) == f["sha256"]

@@ -4,7 +4,7 @@ import pytest
 
 from devices.runners import RUNNERS, get
 from devices.runners.adb import benchmark_command, parse_benchmark_model
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 DATA = Path(__file__).parent / "data"
 
@@ -80,7 +80,7 @@ def test_host_runner_bad_model(tmp_path):
 
 def test_runner_registry_refuses_a_duplicate_name():
     from devices.runners import register
-    from tinyship.errors import InternalError
+    from ground.errors import InternalError
 
     get("host")
     with pytest.raises(InternalError, match="device runner 'host' registered twice"):

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from devices.runners import get
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 REMOTE_LEFTOVERS = "/tmp/tinyship.*/remote_bench.py"
 

@@ -7,7 +7,7 @@ import yaml
 
 from devices import analyse, stacks
 from devices.catalog import Figure, load_catalog
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 CAT = load_catalog()
 GATED = ("cortex-m4f-stm32l4r5", "cortex-m7-stm32h7a3")  # the Cortex-M4F and M7 boards

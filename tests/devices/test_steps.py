@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 # the module, not the function devices.profile that the package re-exports under the same name
 P = importlib.import_module("devices.profile")
@@ -104,7 +104,7 @@ def _records(p, analyses, frontend):
 def test_frontend_buffers_count_in_mcu_ram_and_decide_the_verdict(exported_run):
     """An audio front-end's working memory sits beside the arena on an MCU: counted in the RAM that
     is judged, shown apart in the record and the report, and enough to turn a fit into a miss."""
-    from tinyship.recommend import size
+    from ground.recommend import size
 
     p = _plan(exported_run)
     analyses = P.analyse(p)
@@ -168,7 +168,7 @@ def test_frontend_memory_follows_its_parameters():
 
 def _recipe_devices(run, section: dict) -> None:
     """As if distill and export had run with a recipe whose ``devices`` section is ``section``."""
-    from tinyship import rundir
+    from ground import rundir
 
     card_path = run / "student" / "card.json"
     card = json.loads(card_path.read_text())

@@ -10,7 +10,7 @@ import pytest
 
 from distill.audio import FrontEnd, frontend_ops, read_wav
 from distill.data import load_data
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 FSDD = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "fsdd" / "recordings"
 

@@ -7,7 +7,7 @@ import pytest
 
 from distill.cache import TeacherCache, inputs_sha256, label_shard, shard_bounds
 from distill.ensemble import Teacher
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 
 class Counting:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from distill.data import LOADERS, Normalizer, _split, load_data
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 
 def test_digits_splits_are_deterministic_and_disjoint():

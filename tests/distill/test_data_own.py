@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from distill.data import DATA_FIELDS, LOADER_FIELDS, LOADERS, load_data, register_loader
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 CSV = """size,colour,weight,kind
 1.0,red,3.5,apple
@@ -169,7 +169,7 @@ def test_another_module_can_register_a_loader(tmp_path):
     import dataclasses
 
     from distill.data import _from_pool
-    from tinyship.recipe import Field
+    from ground.recipe import Field
 
     def load_const(cfg):
         x = np.arange(40, dtype=np.float32).reshape(20, 2) + cfg["offset"]

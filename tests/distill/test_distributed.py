@@ -19,7 +19,7 @@ import torch
 
 from distill import distributed as D
 from distill.cache import TeacherCache
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 GLOBAL_BATCH = 64
 EPOCHS = 3
@@ -333,7 +333,7 @@ def test_torchrun_distill_cli_matches_one_process(tmp_path):
 
 
 def _worker(out: str, what: str) -> None:
-    from tinyship import rundir
+    from ground import rundir
 
     with D.session("gloo") as ctx:
         torch.set_num_threads(1)

@@ -11,7 +11,7 @@ import pytest
 from distill.building import build_teacher
 from distill.ensemble import Teacher
 from distill.library import MODELS, SHAPED, build_library
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 
 @pytest.fixture(scope="module", autouse=True)

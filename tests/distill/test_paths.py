@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from distill.pipeline import run as distill
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 

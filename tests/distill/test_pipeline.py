@@ -7,7 +7,7 @@ import pytest
 
 from distill import pipeline as P
 from distill.train import TrainContext
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 TINY = {
     "name": "tiny",

@@ -16,8 +16,8 @@ import torch
 import yaml
 
 from distill.pipeline import run as distill
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 

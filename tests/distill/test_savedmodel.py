@@ -16,7 +16,7 @@ import yaml
 
 from distill.building import load_member
 from distill.ensemble import Teacher
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 NO_TF = "tensorflow is not installed: `make test-slow` installs the extra tinyship[tensorflow]"
 

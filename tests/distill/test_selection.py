@@ -7,7 +7,7 @@ import pytest
 
 from distill.ensemble import combine_probas
 from distill.selection import METRICS, bagged_ensemble_selection, ensemble_selection
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 
 @pytest.fixture(scope="module", autouse=True)

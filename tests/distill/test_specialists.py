@@ -16,7 +16,7 @@ import torch
 from distill import specialists as SP
 from distill.data import Normalizer, load_data
 from distill.students import STUDENTS
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 SECTION = {
     "n_specialists": 3,

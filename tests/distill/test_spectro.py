@@ -8,7 +8,7 @@ import pytest
 from distill import spectro_library
 from distill.library import SHAPED, build_library
 from distill.transfer import make_transfer
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 SHAPE = (1, 4, 10)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from distill.students import STUDENTS, build_student, count_params_macs, student_input_shape
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 SHAPES = {"NC": (64,), "NCHW": (1, 8, 8)}
 SMALL = {

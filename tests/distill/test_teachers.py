@@ -20,7 +20,7 @@ from distill.members import (
     SklearnMember,
     TorchMember,
 )
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 
 class Fixed:

@@ -8,7 +8,7 @@ import torch
 
 from distill.students import build_student
 from distill.train import EpochData, accuracy_score, fidelity_score, fit, train_config
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 
 def _problem(seed: int = 0):

@@ -16,7 +16,7 @@ from distill.transfer import (
     munge_pass,
     nearest_neighbours,
 )
-from tinyship.errors import UserError
+from ground.errors import UserError
 
 SYNTHETIC = [m for m in GENERATORS if m != "original" and m not in IMAGE_ONLY]
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinyship import rundir
+from ground import rundir
 
 
 def copy_run(src: Path, dst: Path) -> Path:

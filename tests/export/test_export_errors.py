@@ -11,8 +11,8 @@ import pytest
 from export_helpers import copy_run, outlier_mlp, refresh_hashes
 
 import export
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 
 @pytest.fixture()

@@ -12,7 +12,7 @@ import pytest
 import export
 from export import parity
 from export.registry import formats
-from tinyship import rundir
+from ground import rundir
 
 PAIRS = [(f.name, p) for f in formats().values() for p in f.precisions]
 RUNNABLE_HERE = [(f, p) for f, p in PAIRS if formats()[f].cannot_run() is None]

@@ -17,7 +17,7 @@ from export_helpers import copy_run
 import export
 from export import registry
 from export.records import ArtifactRecord, TensorSpec
-from tinyship.errors import InternalError
+from ground.errors import InternalError
 
 
 def _convert(program, card, calibration, precision, out_path: Path, *, card_sha256="", exclude=()):

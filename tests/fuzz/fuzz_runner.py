@@ -4,7 +4,7 @@
 student/ and export/. Case i mutates one file of a copy of it (bit flips, truncation,
 JSON field type swaps or deletions; for model files, with and without the upstream
 record's sha256 updated to match), then runs the stage that reads it (export for
-student/ files, ``devices profile`` for export/ files) through ``tinyship.cli.run_cli``
+student/ files, ``devices profile`` for export/ files) through ``ground.cli.run_cli``
 in a forked child. The parent imports torch and the stages once, so each case costs a
 fork, not an interpreter start. Recorded per case: exit code or signal, hang, stderr
 lines, and whether any shipped file's sha256 differs from the one it was checked with.
@@ -176,7 +176,7 @@ def _main_of(name: str):
 
 
 def run_case(case: dict, timeout_s: float) -> dict:
-    from tinyship.cli import run_cli
+    from ground.cli import run_cli
 
     run = Path(case["run"])
     err_path = run.parent / f"{run.name}.stderr"

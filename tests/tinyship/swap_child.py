@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from tinyship import rundir
+from ground import rundir
 
 STEPS: list[str] = []
 

@@ -8,8 +8,8 @@ import pkgutil
 
 import pytest
 
-from tinyship import cli
-from tinyship.errors import InternalError, MissingDependencyError, TinyshipError, UserError
+from ground import cli
+from ground.errors import InternalError, MissingDependencyError, TinyshipError, UserError
 
 
 def _raiser(exc: BaseException):

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from tinyship import __version__, logs, recommend
+from ground import logs, recommend
+from ground.errors import UserError
+from tinyship import __version__
 from tinyship.command import _emit_json, main, parser
-from tinyship.errors import UserError
 
 REPO = Path(__file__).resolve().parents[2]
 SUBCOMMANDS = ("run", "distill", "export", "profile", "check", "summary", "catalog", "report")

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tinyship import isolate
-from tinyship.errors import InternalError, UserError
+from ground import isolate
+from ground.errors import InternalError, UserError
 
 
 def _segfault():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tinyship import provenance
+from ground import provenance
 
 
 def _git(repo, *args):

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pt2_crafted import KINDS, LIVE, craft, plain_pt2  # noqa: E402
 
-from tinyship import pt2  # noqa: E402
+from ground import pt2  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,7 +1,7 @@
 import pytest
 
-from tinyship.errors import MissingDependencyError, UserError, require
-from tinyship.recipe import Field, load_recipe, validate
+from ground.errors import MissingDependencyError, UserError, require
+from ground.recipe import Field, load_recipe, validate
 
 FIELDS = {
     "arch": Field(str, "mlp", choices=("mlp", "cnn", "dscnn")),

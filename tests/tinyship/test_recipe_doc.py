@@ -31,7 +31,7 @@ def test_every_loader_and_member_kind_has_a_minimal_example_that_validates():
     import distill.audio  # noqa: F401 - registers audio_folder
     from distill.building import MEMBER_FIELDS, MEMBER_LOADERS, TEACHER_FIELDS
     from distill.data import LOADERS, validate_section
-    from tinyship.recipe import validate
+    from ground.recipe import validate
     from tinyship.recipe_doc import DATA_EXAMPLES, MEMBER_EXAMPLES, examples
 
     assert sorted(DATA_EXAMPLES) == sorted(LOADERS)

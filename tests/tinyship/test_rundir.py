@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyship import rundir
-from tinyship.errors import UserError
+from ground import rundir
+from ground.errors import UserError
 
 
 def test_staged_dir_swaps_in_only_on_success(tmp_path):
@@ -160,7 +160,7 @@ def test_sigkill_at_every_step_of_the_commit_leaves_a_whole_run(tmp_path, with_o
 
 def _holder(run: Path) -> subprocess.Popen:
     code = (
-        "import sys, time; from tinyship import rundir\n"
+        "import sys, time; from ground import rundir\n"
         f"with rundir.locked({str(run)!r}):\n    print('locked', flush=True); time.sleep(60)\n"
     )
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
@@ -196,7 +196,7 @@ def test_stale_lock_file_of_a_dead_pid_is_taken_over(tmp_path):
 def test_two_concurrent_runs_one_wins_the_other_exits_2(tmp_path):
     """Without --force: exactly one of two simultaneous writers commits, the other is refused."""
     code = (
-        "import sys, time; from tinyship import rundir; from tinyship.cli import run_cli\n"
+        "import sys, time; from ground import rundir; from ground.cli import run_cli\n"
         "def main(argv):\n"
         f"    with rundir.staged_dir({str(tmp_path / 'run')!r}, 'export') as d:\n"
         "        time.sleep(1.5); (d / 'who').write_text(sys.argv[1])\n"
@@ -243,7 +243,7 @@ def test_old_tmp_folders_are_cleaned(tmp_path, monkeypatch):
 def test_sigint_swallowed_by_a_library_still_keeps_the_old_folder(tmp_path):
     """A Ctrl-C that some converter catches as an ordinary error must not commit the stage."""
     code = (
-        "import os, signal, sys; from tinyship import rundir; from tinyship.cli import run_cli\n"
+        "import os, signal, sys; from ground import rundir; from ground.cli import run_cli\n"
         "def main(argv):\n"
         f"    with rundir.staged_dir({str(tmp_path)!r}, 'export', force=True) as d:\n"
         "        (d / 'v').write_text('new')\n"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tinyship.errors import UserError
-from tinyship.recipe import validate
+from ground.errors import UserError
+from ground.recipe import validate
 from tinyship.search import (
     SEARCH_FIELDS,
     TEACHER_CACHE,
@@ -221,7 +221,7 @@ def _members_and_validation_see_the_rows_they_were_made_for(recipe: Path, run: P
     import numpy as np
     from ai_edge_litert.interpreter import Interpreter
 
-    from tinyship.recipe import load_recipe
+    from ground.recipe import load_recipe
     from tinyship.search import Teacher, absolute_paths
 
     t = Teacher(absolute_paths(load_recipe(recipe), recipe.parent), 0)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyship import errors
-from tinyship.rundir import atomic_write_npz
+from ground import errors
+from ground.rundir import atomic_write_npz
 
 _TOTAL = re.compile(r"Arena allocation total (\d+) bytes")
 _HEAD = re.compile(r"Arena allocation head (\d+) bytes")
@@ -75,7 +75,7 @@ def run(
             [
                 sys.executable,
                 "-m",
-                "tinyship.tflm",
+                "ground.tflm",
                 str(path),
                 str(xin),
                 str(yout),
@@ -155,5 +155,5 @@ def _child(model: str, xin: str, yout: str, arena_size: int) -> None:
     atomic_write_npz(yout, y=np.concatenate(ys))
 
 
-if __name__ == "__main__":  # child process: python -m tinyship.tflm MODEL X.npz Y.npz ARENA
+if __name__ == "__main__":  # child process: python -m ground.tflm MODEL X.npz Y.npz ARENA
     _child(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
