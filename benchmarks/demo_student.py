@@ -105,7 +105,7 @@ def student_pair(setup: dict, spec: dict, seed: int, epochs: int) -> dict:
     return {**right, "params": c.params, "macs": c.macs}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None):
     ap = common.parser("demo_student", __doc__)
     ap.add_argument(
         "--train-seeds",
@@ -125,9 +125,44 @@ def main(argv: list[str] | None = None) -> int:
     args = common.parse(ap, argv)
     if args.quick:
         args.train_seeds, args.specs = args.train_seeds[:1], args.specs[:2]
-    from threadpoolctl import threadpool_limits
+    return args
 
+
+def compare_spec(setup: dict, label: str, train_seeds: list[int], epochs: int, n: int) -> dict:
+    """One student spec over every training seed, each seed's pair printed as it ends."""
     from distill.students import validate_spec
+
+    _, spec = validate_spec({**setup["sections"]["student"], **SPECS[label]})
+    runs = []
+    for s in train_seeds:
+        runs.append({"seed": s, **student_pair(setup, spec, s, epochs)})
+        print(
+            f"{label} seed {s}: distilled {runs[-1]['student']}/{n}, hard labels {runs[-1]['baseline']}/{n}",
+            flush=True,
+        )
+    diff = [r["student"] - r["baseline"] for r in runs]
+    return {"spec": SPECS[label], "runs": runs, "rows_gained": int(sum(diff))}
+
+
+def spec_row(label: str, result: dict, n: int) -> list:
+    """The table row of one spec: sizes, mean accuracies, seed 0, and better/equal/worse seeds."""
+    runs = result["runs"]
+    diff = [r["student"] - r["baseline"] for r in runs]
+    return [
+        label,
+        runs[0]["params"],
+        runs[0]["macs"],
+        f"{np.mean([r['student'] for r in runs]) / n:.2%}",
+        f"{np.mean([r['baseline'] for r in runs]) / n:.2%}",
+        f"{runs[0]['student']} / {runs[0]['baseline']}",
+        f"{sum(d > 0 for d in diff)}/{sum(d == 0 for d in diff)}/{sum(d < 0 for d in diff)}",
+        int(sum(diff)),
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from threadpoolctl import threadpool_limits
 
     rep = common.Report(
         "demo_student",
@@ -146,28 +181,8 @@ def main(argv: list[str] | None = None) -> int:
         rep.settings["epochs"] = epochs
         n = len(setup["ds"].y_holdout)
         for label in args.specs:
-            _, spec = validate_spec({**setup["sections"]["student"], **SPECS[label]})
-            runs = []
-            for s in args.train_seeds:
-                runs.append({"seed": s, **student_pair(setup, spec, s, epochs)})
-                print(
-                    f"{label} seed {s}: distilled {runs[-1]['student']}/{n}, hard labels {runs[-1]['baseline']}/{n}",
-                    flush=True,
-                )
-            diff = [r["student"] - r["baseline"] for r in runs]
-            results[label] = {"spec": SPECS[label], "runs": runs, "rows_gained": int(sum(diff))}
-            rows.append(
-                [
-                    label,
-                    runs[0]["params"],
-                    runs[0]["macs"],
-                    f"{np.mean([r['student'] for r in runs]) / n:.2%}",
-                    f"{np.mean([r['baseline'] for r in runs]) / n:.2%}",
-                    f"{runs[0]['student']} / {runs[0]['baseline']}",
-                    f"{sum(d > 0 for d in diff)}/{sum(d == 0 for d in diff)}/{sum(d < 0 for d in diff)}",
-                    int(sum(diff)),
-                ]
-            )
+            results[label] = compare_spec(setup, label, args.train_seeds, epochs, n)
+            rows.append(spec_row(label, results[label], n))
     rep.data.update({"n_holdout": n, "specs": results})
     rep.add(
         f"Holdout of {n} rows; {len(args.train_seeds)} training seeds per student. The teacher and the MUNGE "

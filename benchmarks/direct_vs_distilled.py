@@ -12,6 +12,7 @@ model teacher (Hinton loss, distill.train.fit), exported to ONNX and quantized w
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -63,30 +64,11 @@ def ort_probs(sess, x: np.ndarray) -> np.ndarray:
     )
 
 
-def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path) -> dict:
-    import torch
+AddRow = Callable[[str, int, dict, float, str], None]  # (model, bytes, latency, accuracy, how)
 
-    from distill.building import build_teacher
-    from distill.data import Normalizer, load_data
-    from distill.students import build_student
-    from distill.transfer import make_transfer
 
-    ds = load_data({**section, "max_train": args.max_train, "verify_sha256": True})
-    norm = Normalizer.fit(ds.x_train, "column")
-    x_tr, x_va, x_te = norm(ds.x_train), norm(ds.x_val), norm(ds.x_holdout)
-    y_tr, y_va, y_te = ds.y_train, ds.y_val, ds.y_holdout
-    d, nc = x_tr.shape[1], ds.num_classes
-    teacher = build_teacher(
-        {"library": ["rf", "extra_trees"], "selection": "none"},
-        x_tr,
-        y_tr,
-        x_va,
-        y_va,
-        seed=args.seed,
-        base_dir=common.ROOT,
-    )
-    x1 = x_te[:1]
-    rows, out = [], {"n_train": len(y_tr), "n_val": len(y_va), "n_test": len(y_te), "rows": []}
+def row_adder(out: dict, rows: list[list]) -> AddRow:
+    """A function that records one model both as data (``out["rows"]``) and as a table row."""
 
     def add(name: str, nbytes: int, lat: dict, acc: float, how: str) -> None:
         out["rows"].append(
@@ -94,6 +76,14 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
         )
         rows.append([name, nbytes, lat["p50_ms"], lat["p90_ms"], acc, how])
 
+    return add
+
+
+def add_direct_rows(
+    add: AddRow, teacher, dname: str, x_te: np.ndarray, y_te: np.ndarray, args, work: Path
+) -> None:
+    """Each tree member converted by skl2onnx and run in onnxruntime, then both one after the other."""
+    d, x1 = x_te.shape[1], x_te[:1]
     sessions, probs, total = [], [], 0
     for m, _ in teacher.active():
         path = work / f"{dname}.{m.name}.onnx"
@@ -121,10 +111,16 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
         common.accuracy(np.mean(probs, 0), y_te),
         "both ONNX files run one after the other",
     )
-    out["hgb_conversion"] = hgb_conversion(x_tr, y_tr, d, work / f"{dname}.hgb.onnx", args.seed)
-    out["teacher_sklearn_accuracy"] = common.accuracy(teacher.predict_proba(x_te), y_te)
 
-    # the distilled student: MUNGE transfer set labelled by the same teacher, Hinton loss
+
+def distilled_student(ds, norm, teacher, x_va: np.ndarray, args):
+    """A small MLP on a MUNGE transfer set labelled by the same teacher, Hinton loss; returns the
+    student, the transfer row count and its epochs."""
+    import torch
+
+    from distill.students import build_student
+    from distill.transfer import make_transfer
+
     big = norm(
         make_transfer(
             {"method": "munge", "size_multiplier": args.multiplier},
@@ -134,16 +130,17 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
         )
     )
     p_big = teacher.predict_proba(big)
+    d = x_va.shape[1]
     epochs = common.scaled(max(3, round(args.budget_rows / len(big))), args.epochs_scale)
     torch.manual_seed(args.seed)
-    student = build_student({"kind": "mlp", "hidden": args.hidden}, (d,), nc)
+    student = build_student({"kind": "mlp", "hidden": args.hidden}, (d,), ds.num_classes)
     common.train(
         student,
         big,
         p_big.argmax(1),
         p_big,
         x_va,
-        y_va,
+        ds.y_val,
         input_shape=(d,),
         epochs=epochs,
         loss="hinton",
@@ -154,7 +151,14 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
         lr=3e-3,
         batch_size=256,
     )
-    st = common.onnx_int8(student, (d,), work, f"{dname}.student")
+    return student, len(big), epochs
+
+
+def add_student_rows(
+    add: AddRow, st: common.OnnxStudent, x_te, y_te, args, n_big: int, epochs: int
+) -> None:
+    """The student's fp32 and int8 ONNX files in onnxruntime."""
+    x1 = x_te[:1]
     for label, path, nbytes in (
         ("distilled student fp32 (ONNX)", st.fp32_path, st.fp32_bytes),
         ("distilled student int8 (ONNX, quantize_dynamic)", st.int8_path, st.int8_bytes),
@@ -166,18 +170,52 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
             nbytes,
             common.latency_p50_ms(lambda s=sess: common.ort_predict(s, x1), runs=args.latency_runs),
             common.accuracy(p, y_te),
-            f"mlp {args.hidden}, {len(big)} MUNGE rows, {epochs} epochs, T={args.temperature:g}",
+            f"mlp {args.hidden}, {n_big} MUNGE rows, {epochs} epochs, T={args.temperature:g}",
         )
+
+
+def like_with_like(out: dict) -> dict:
+    """The direct teacher's ONNX files hold float32 trees, so they are set against the fp32
+    student (same format, same runtime); int8 only against the fp32 student."""
     direct, fp32, int8 = out["rows"][-3], out["rows"][-2], out["rows"][-1]
-    # like with like: the direct teacher's ONNX files hold float32 trees, so they are set against
-    # the fp32 student (same format, same runtime); int8 only against the fp32 student
-    out["ratios"] = {
+    return {
         "bytes_fp32": direct["bytes"] / fp32["bytes"],
         "latency_p50_fp32": direct["latency"]["p50_ms"] / fp32["latency"]["p50_ms"],
         "accuracy_delta_fp32": fp32["accuracy"] - direct["accuracy"],
         "int8_over_fp32_bytes": int8["bytes"] / fp32["bytes"],
         "int8_over_fp32_latency_p50": int8["latency"]["p50_ms"] / fp32["latency"]["p50_ms"],
     }
+
+
+def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path) -> dict:
+    import onnxruntime
+
+    from distill.building import build_teacher
+    from distill.data import Normalizer, load_data
+
+    ds = load_data({**section, "max_train": args.max_train, "verify_sha256": True})
+    norm = Normalizer.fit(ds.x_train, "column")
+    x_tr, x_va, x_te = norm(ds.x_train), norm(ds.x_val), norm(ds.x_holdout)
+    y_tr, y_va, y_te = ds.y_train, ds.y_val, ds.y_holdout
+    d, nc = x_tr.shape[1], ds.num_classes
+    teacher = build_teacher(
+        {"library": ["rf", "extra_trees"], "selection": "none"},
+        x_tr,
+        y_tr,
+        x_va,
+        y_va,
+        seed=args.seed,
+        base_dir=common.ROOT,
+    )
+    rows, out = [], {"n_train": len(y_tr), "n_val": len(y_va), "n_test": len(y_te), "rows": []}
+    add = row_adder(out, rows)
+    add_direct_rows(add, teacher, dname, x_te, y_te, args, work)
+    out["hgb_conversion"] = hgb_conversion(x_tr, y_tr, d, work / f"{dname}.hgb.onnx", args.seed)
+    out["teacher_sklearn_accuracy"] = common.accuracy(teacher.predict_proba(x_te), y_te)
+    student, n_big, epochs = distilled_student(ds, norm, teacher, x_va, args)
+    st = common.onnx_int8(student, (d,), work, f"{dname}.student")
+    add_student_rows(add, st, x_te, y_te, args, n_big, epochs)
+    out["ratios"] = like_with_like(out)
     r = out["ratios"]
     rep.add(
         f"## {dname}: {len(y_tr)} train / {len(y_va)} validation / {len(y_te)} test rows, {nc} classes\n\n"
@@ -190,7 +228,7 @@ def run_dataset(dname: str, section: dict, args, rep: common.Report, work: Path)
         f"accuracy {r['accuracy_delta_fp32']:+.4f} for the student. The int8 student is "
         f"{r['int8_over_fp32_bytes']:.2f}x the fp32 student's bytes and {r['int8_over_fp32_latency_p50']:.2f}x "
         f"its latency (there is no int8 teacher). Latency: onnxruntime "
-        f"{__import__('onnxruntime').__version__}, 1 intra-op thread, batch 1, {args.latency_runs} runs.\n"
+        f"{onnxruntime.__version__}, 1 intra-op thread, batch 1, {args.latency_runs} runs.\n"
         + f"\nHistGradientBoostingClassifier direct conversion: {out['hgb_conversion']}\n"
     )
     return out

@@ -100,22 +100,16 @@ def torchdistill_epochs(
     return {"epoch_s": wall / epochs, "epochs": epochs, "wall_s": wall}
 
 
-def run(args) -> int:
-    import importlib.metadata as md
-
-    import torch
-
+def speed_problem(args):
+    """The data set (column-normalized), the teacher ensemble (plain mean) and its MUNGE transfer
+    set: the same for every side timed."""
     from distill.building import build_teacher
-    from distill.cache import TeacherCache
     from distill.data import Normalizer, load_data
-    from distill.students import build_student
-    from distill.train import train_config
     from distill.transfer import make_transfer
 
     ds = load_data({"name": args.dataset, "max_train": args.max_train, "verify_sha256": True})
     norm = Normalizer.fit(ds.x_train, "column")
     x_tr, x_va = norm(ds.x_train), norm(ds.x_val)
-    d, nc = x_tr.shape[1], ds.num_classes
     teacher = build_teacher(
         {"library": args.library, "selection": "none"},
         x_tr,
@@ -133,22 +127,14 @@ def run(args) -> int:
             seed=args.seed,
         )
     )
-    epochs = common.scaled(args.epochs, args.epochs_scale)
-    cfg = train_config(
-        {
-            "epochs": epochs,
-            "batch_size": args.batch_size,
-            "temperature": args.temperature,
-            "alpha": args.alpha,
-            "seed": args.seed,
-            "lr": 3e-3,
-        }
-    )
-    versions = {k: md.version(k) for k in ("torch", "torchvision", "torchdistill") if _has(k)}
-    settings = {
+    return ds, x_tr, x_va, teacher, x
+
+
+def speed_settings(args, n_train: int, n_transfer: int, epochs: int, versions: dict) -> dict:
+    return {
         "dataset": args.dataset,
-        "train_rows": len(x_tr),
-        "transfer": f"munge x{args.multiplier} = {len(x)} rows",
+        "train_rows": n_train,
+        "transfer": f"munge x{args.multiplier} = {n_transfer} rows",
         "teacher": f"{args.library} (mean)",
         "student": f"mlp {args.hidden}",
         "epochs": epochs,
@@ -158,18 +144,12 @@ def run(args) -> int:
         "seed": args.seed,
         **versions,
     }
-    rep = common.Report(
-        "distill_speed",
-        "Distillation epoch time: ours (cached teacher) vs hard-label vs torchdistill",
-        common.command_line("distill_speed"),
-        settings,
-    )
 
-    def new_student():
-        torch.manual_seed(args.seed)
-        return build_student({"kind": "mlp", "hidden": args.hidden}, (d,), nc)
 
-    res = {}
+def time_cache(teacher, x: np.ndarray, res: dict) -> np.ndarray:
+    """The teacher labels the transfer set through TeacherCache: a cold fill, then a warm hit."""
+    from distill.cache import TeacherCache
+
     with tempfile.TemporaryDirectory(prefix="tinyship-speed-") as tmp:
         cache = TeacherCache(Path(tmp) / "cache")
         t = time.perf_counter()
@@ -178,8 +158,14 @@ def run(args) -> int:
         t = time.perf_counter()
         p = np.asarray(cache.outputs(teacher, x), np.float32)
         res["cache_hit_s"] = time.perf_counter() - t
-    p_va = teacher.predict_proba(x_va)
-    labels = p.argmax(1)
+    return p
+
+
+def time_ours_and_plain(
+    args, new_student, x, labels, p, x_va, y_val, p_va, epochs: int, res: dict
+) -> None:
+    """An untimed warm-up, then our distillation epochs and plain hard-label epochs, timed."""
+    d = x.shape[1]
     # warm-up (untimed): the first training call in a process pays one-off library initialisation
     common.train(
         new_student(),
@@ -187,7 +173,7 @@ def run(args) -> int:
         labels[:512],
         p[:512],
         x_va,
-        ds.y_val,
+        y_val,
         input_shape=(d,),
         epochs=1,
         loss="hinton",
@@ -204,7 +190,7 @@ def run(args) -> int:
             labels,
             p if loss != "hard" else None,
             x_va,
-            ds.y_val,
+            y_val,
             input_shape=(d,),
             epochs=epochs,
             loss=loss,
@@ -217,25 +203,31 @@ def run(args) -> int:
         )
         wall = time.perf_counter() - t
         res[name] = {"epoch_s": wall / epochs, "epochs": epochs, "wall_s": wall}
+
+
+def time_torchdistill(new_student, teacher, x, labels, x_va, cfg, epochs, versions, res) -> str:
+    """torchdistill's side when it imports here; returns the note that says what ran."""
     try:
         res["torchdistill"] = torchdistill_epochs(
             new_student(), teacher, x, labels.astype(np.int64), x_va, cfg, epochs
         )
-        td_note = (
+        return (
             "torchdistill " + versions.get("torchdistill", "?") + ": KDLoss + ForwardHookManager, "
             "teacher forward on every batch"
         )
     except ImportError as exc:
         res["torchdistill"] = None
-        td_note = (
-            f"torchdistill could not be imported here ({exc}); run benchmarks/setup_bench_env.sh"
-        )
+        return f"torchdistill could not be imported here ({exc}); run benchmarks/setup_bench_env.sh"
+
+
+def speed_rows(res: dict, n_transfer: int, epochs: int) -> list[list]:
+    """The table: cache fill and hit, then seconds per epoch of each side and their ratios."""
     rows = [
         [
             "teacher labelling, once (TeacherCache cold fill)",
             res["cache_fill_s"],
             "-",
-            f"{len(x)} rows",
+            f"{n_transfer} rows",
         ],
         ["cache hit (memory-mapped read)", res["cache_hit_s"], "-", ""],
         [
@@ -270,6 +262,49 @@ def run(args) -> int:
                 "",
             ]
         )
+    return rows
+
+
+def run(args) -> int:
+    import importlib.metadata as md
+
+    import torch
+
+    from distill.students import build_student
+    from distill.train import train_config
+
+    ds, x_tr, x_va, teacher, x = speed_problem(args)
+    d, nc = x_tr.shape[1], ds.num_classes
+    epochs = common.scaled(args.epochs, args.epochs_scale)
+    cfg = train_config(
+        {
+            "epochs": epochs,
+            "batch_size": args.batch_size,
+            "temperature": args.temperature,
+            "alpha": args.alpha,
+            "seed": args.seed,
+            "lr": 3e-3,
+        }
+    )
+    versions = {k: md.version(k) for k in ("torch", "torchvision", "torchdistill") if _has(k)}
+    rep = common.Report(
+        "distill_speed",
+        "Distillation epoch time: ours (cached teacher) vs hard-label vs torchdistill",
+        common.command_line("distill_speed"),
+        speed_settings(args, len(x_tr), len(x), epochs, versions),
+    )
+
+    def new_student():
+        torch.manual_seed(args.seed)
+        return build_student({"kind": "mlp", "hidden": args.hidden}, (d,), nc)
+
+    res = {}
+    p = time_cache(teacher, x, res)
+    p_va = teacher.predict_proba(x_va)
+    labels = p.argmax(1)
+    time_ours_and_plain(args, new_student, x, labels, p, x_va, ds.y_val, p_va, epochs, res)
+    td_note = time_torchdistill(new_student, teacher, x, labels, x_va, cfg, epochs, versions, res)
+    rows = speed_rows(res, len(x), epochs)
     rep.add(
         "## Seconds per epoch, measured side by side in one process\n\n"
         + common.table(["what", "seconds", "ratio to ours", "note"], rows)

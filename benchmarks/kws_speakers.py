@@ -136,7 +136,7 @@ def chosen_student(search_json: Path | None, recipe: dict) -> tuple[dict, str]:
     return recipe["student"], "the recipe's student (no search.json with an M4F choice)"
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None):
     ap = common.parser("kws_speakers", __doc__)
     ap.add_argument("--recipe", default=str(common.ROOT / "recipes" / "kws_fsdd.yaml"))
     ap.add_argument("--search", default=str(common.ROOT / "build" / "kws" / "search.json"))
@@ -159,6 +159,91 @@ def main(argv: list[str] | None = None) -> None:
     args = common.parse(ap, argv)
     if args.jobs < 1:
         ap.error(f"--jobs must be >= 1; got {args.jobs}")
+    return args
+
+
+def fold_jobs(args, recipe: dict, student: dict, speakers: list[str], seeds: list[int]) -> list:
+    """(recipe, speaker, seed, work directory) of every run, speaker by speaker, seeds in order."""
+    return [
+        (
+            fold_recipe(recipe, spk, student, args.quick, args.epochs_scale),
+            spk,
+            seed,
+            str(
+                Path(args.work) / spk
+                if args.seeds is None
+                else Path(args.work) / spk / f"seed{seed}"
+            ),
+        )
+        for spk in speakers
+        for seed in seeds
+    ]
+
+
+def collect_folds(runs_in_order: list[dict], speakers: list[str], seeds: list[int]) -> list[dict]:
+    """Each speaker's runs averaged over the seeds (the runs themselves kept when more than one)."""
+    done = iter(runs_in_order)
+    folds = []
+    for spk in speakers:
+        runs = [next(done) for _ in seeds]
+        n = [r.pop("n") for r in runs][0]  # the same clips at every seed
+        fold = {"speaker": spk, **_means(runs), "n": n}
+        if len(seeds) > 1:
+            fold["seeds"] = runs
+        folds.append(fold)
+        print(f"kws_speakers: {folds[-1]}", flush=True)
+    return folds
+
+
+def add_verdict_table(
+    report: common.Report,
+    folds: list[dict],
+    seeds: list[int],
+    student: dict,
+    source: str,
+    outcome: str,
+    why: str,
+    spread: dict,
+) -> None:
+    """The verdict and the rule, the student, and the table per held-out speaker."""
+
+    def mean(key: str) -> float:
+        return statistics.fmean(f[key] for f in folds)
+
+    rows = [[f["speaker"], f["n"], f["teacher"], f["distilled"], f["hard"]] for f in folds]
+    rows.append(["mean", "", mean("teacher"), mean("distilled"), mean("hard")])
+    seeds_said = (
+        f"seed {seeds[0]}, one per fold."
+        if len(seeds) == 1
+        else f"seeds {', '.join(map(str, seeds))}: each fold's figures are the mean over them; "
+        f"over seeds, the all-fold distilled mean has sd {100 * spread['distilled']:.1f} points "
+        f"and the gain {100 * spread['gain']:.1f}."
+    )
+    report.add(
+        f"**Verdict: {outcome}** ({why}). Rule, fixed before the run: mean distilled accuracy "
+        f">= {100 * MIN_DISTILLED:.0f}% over the {len(SPEAKERS)} held-out speakers and >= "
+        f"{100 * MIN_GAIN:.0f} points above the hard-label student; {seeds_said}"
+        "\n\n"
+        f"Student: `{json.dumps(student, sort_keys=True)}` ({source}). Each row: that speaker's clips "
+        "are the holdout; teacher, transfer set and both students see only the other speakers.\n\n"
+        + common.table(["held-out speaker", "clips", "teacher", "distilled", "hard labels"], rows)
+        + f"\nDistilled minus hard, mean over folds: {100 * (mean('distilled') - mean('hard')):+.1f} points."
+    )
+
+
+def write_with_folds(report: common.Report, out_dir, folds: list[dict]) -> None:
+    """The report, then its JSON again with the folds at the top level (the shape the issue names)."""
+    from ground import rundir
+
+    report.write(out_dir)
+    out = Path(out_dir) / "kws_speakers.json"
+    doc = json.loads(out.read_text())
+    doc["folds"] = folds  # the shape the issue names, at the top level
+    rundir.atomic_write_json(out, doc)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     seeds = args.seeds or [args.seed]
     from ground.recipe import load_recipe
     from tinyship.search import absolute_paths
@@ -181,59 +266,17 @@ def main(argv: list[str] | None = None) -> None:
             "jobs": args.jobs,
         },
     )
-    jobs = [
-        (
-            fold_recipe(recipe, spk, student, args.quick, args.epochs_scale),
-            spk,
-            seed,
-            str(
-                Path(args.work) / spk
-                if args.seeds is None
-                else Path(args.work) / spk / f"seed{seed}"
-            ),
-        )
-        for spk in speakers
-        for seed in seeds
-    ]
-    done = iter(_run_all(jobs, args.jobs, args.threads))
-    folds = []
-    for spk in speakers:
-        runs = [next(done) for _ in seeds]
-        n = [r.pop("n") for r in runs][0]  # the same clips at every seed
-        fold = {"speaker": spk, **_means(runs), "n": n}
-        if len(seeds) > 1:
-            fold["seeds"] = runs
-        folds.append(fold)
-        print(f"kws_speakers: {folds[-1]}", flush=True)
-
-    def mean(key: str) -> float:
-        return statistics.fmean(f[key] for f in folds)
-
+    jobs = fold_jobs(args, recipe, student, speakers, seeds)
+    folds = collect_folds(_run_all(jobs, args.jobs, args.threads), speakers, seeds)
     outcome, why = verdict(folds)
     spread = _seed_spread(folds, seeds)
     print(f"kws_speakers: verdict {outcome}: {why}", flush=True)
-    rows = [[f["speaker"], f["n"], f["teacher"], f["distilled"], f["hard"]] for f in folds]
-    rows.append(["mean", "", mean("teacher"), mean("distilled"), mean("hard")])
-    seeds_said = (
-        f"seed {seeds[0]}, one per fold."
-        if len(seeds) == 1
-        else f"seeds {', '.join(map(str, seeds))}: each fold's figures are the mean over them; "
-        f"over seeds, the all-fold distilled mean has sd {100 * spread['distilled']:.1f} points "
-        f"and the gain {100 * spread['gain']:.1f}."
-    )
-    report.add(
-        f"**Verdict: {outcome}** ({why}). Rule, fixed before the run: mean distilled accuracy "
-        f">= {100 * MIN_DISTILLED:.0f}% over the {len(SPEAKERS)} held-out speakers and >= "
-        f"{100 * MIN_GAIN:.0f} points above the hard-label student; {seeds_said}"
-        "\n\n"
-        f"Student: `{json.dumps(student, sort_keys=True)}` ({source}). Each row: that speaker's clips "
-        "are the holdout; teacher, transfer set and both students see only the other speakers.\n\n"
-        + common.table(["held-out speaker", "clips", "teacher", "distilled", "hard labels"], rows)
-        + f"\nDistilled minus hard, mean over folds: {100 * (mean('distilled') - mean('hard')):+.1f} points."
-    )
+    add_verdict_table(report, folds, seeds, student, source, outcome, why, spread)
     report.data = {
         "folds": folds,
-        "mean": {k: mean(k) for k in ("teacher", "distilled", "hard")},
+        "mean": {
+            k: statistics.fmean(f[k] for f in folds) for k in ("teacher", "distilled", "hard")
+        },
         "student": student,
         "student_source": source,
         "verdict": outcome,
@@ -242,13 +285,7 @@ def main(argv: list[str] | None = None) -> None:
         "seeds": seeds,
         "seed_sd": spread,
     }
-    report.write(args.out_dir)
-    out = Path(args.out_dir) / "kws_speakers.json"
-    doc = json.loads(out.read_text())
-    doc["folds"] = folds  # the shape the issue names, at the top level
-    from ground import rundir
-
-    rundir.atomic_write_json(out, doc)
+    write_with_folds(report, args.out_dir, folds)
 
 
 if __name__ == "__main__":

@@ -31,13 +31,11 @@ def _r(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    from benchmarks import common
-    from devices import analyse, load_catalog, stacks
+def checked_files(cat) -> list[str] | None:
+    """The .tflite files found here whose analysed work matches the catalog's reference figures;
+    None (after saying which) when one disagrees."""
+    from devices import analyse, stacks
 
-    ap = common.parser("mlperf_tiny_estimates", __doc__)
-    args = common.parse(ap, argv)
-    cat = load_catalog()
     checked = []
     for model, f in FILES.items():
         if (DATA / f).is_file():
@@ -48,20 +46,16 @@ def main(argv: list[str] | None = None) -> int:
                     f"catalog reference_models.{model} disagrees with the analysis of {f}",
                     file=sys.stderr,
                 )
-                return 3
+                return None
             checked.append(f)
-    ev = stacks.evaluate(cat)
-    lines = [
-        "# MLPerf Tiny reference models: per-stack MCU estimates vs published latencies",
-        "",
-        "- command: `python -m benchmarks.mlperf_tiny_estimates`",
-        f"- model: `{stacks.MODEL_NAME}`",
-        f"- reference work checked against the files: {', '.join(checked) or 'none (files not found)'}",
-        "",
-        "| stack | model | board | published ms | estimate ms (fit on all) | ratio | LOMO ratio | "
-        "LOMO every stack | LOBO ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    return checked
+
+
+def estimate_rows(cat, ev: dict) -> list[str]:
+    """One table row per published run: the estimate, its ratio and the held-out ratios."""
+    from devices import stacks
+
+    lines = []
     for name, e in ev.items():
         f = stacks.fit(cat, name)
         lomo = {(r["model"], r["board"]): r for r in e["lomo"]}
@@ -75,14 +69,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {name} | {run['model']} | {run['board']} | {pub:.2f} | {est:.2f} | {est / pub:.2f} | "
                 f"{_r(lomo[key]['ratio'])} | {_r(every[key]['ratio'])} | {_r(lobo[key]['ratio'])} |"
             )
-    lines += [
-        "",
-        "Summary: absolute error of the held-out estimates, per stack and board (median / worst, percent).",
-        "",
-        "| stack | board | LOMO median | LOMO worst | LOMO on kws+ad worst | LOMO every stack median | "
-        "LOMO every stack worst | LOBO median | LOBO worst |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
+    return lines
+
+
+def summary_rows(ev: dict) -> list[str]:
+    """One row per stack and board: median and worst absolute error of the held-out estimates."""
+    lines = []
     for name, e in ev.items():
         for board in sorted({r["board"] for r in e["lomo"]}):
             lo, lb = e["lomo_summary"][board], e["lobo_summary"].get(board, {})
@@ -98,11 +90,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_r(ev_['max_abs_err_pct'])} | {_r(lb.get('median_abs_err_pct'))} | "
                 f"{_r(lb.get('max_abs_err_pct'))} |"
             )
+    return lines
+
+
+def closing_lines(ev: dict) -> list[str]:
+    """The fitted costs, the median LOMO error over everything, and where the figures come from."""
+    from devices import stacks
+
     fits = "; ".join(f"{n} {e['fit']['mac_cycles']:.2f}" for n, e in ev.items() if e["fit"])
     shared = next(e["fit"] for e in ev.values() if e["fit"])
     shared = ", ".join(f"{k} {shared[k]:.2f}" for k in stacks.SHARED)
     all_lomo = [abs(r["ratio"] - 1) for e in ev.values() for r in e["lomo"] if r["ratio"]]
-    lines += [
+    return [
         "",
         "Fitted costs on all runs, in cycles at a peak of one int8 MAC per cycle (divide by the board's "
         f"MACs/cycle; op_cycles is per operator, undivided): mac_cycles per stack: {fits}; shared by "
@@ -111,6 +110,39 @@ def main(argv: list[str] | None = None) -> int:
         "LOBO is n/a where a stack ran on one board only (tflm-cmsis-nn: NUCLEO-L4R5ZI).",
         "Sources: every published row cites its results.txt in devices/catalog.yaml (`stacks:`).",
         "",
+    ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from benchmarks import common
+    from devices import load_catalog, stacks
+
+    ap = common.parser("mlperf_tiny_estimates", __doc__)
+    args = common.parse(ap, argv)
+    cat = load_catalog()
+    checked = checked_files(cat)
+    if checked is None:
+        return 3
+    ev = stacks.evaluate(cat)
+    lines = [
+        "# MLPerf Tiny reference models: per-stack MCU estimates vs published latencies",
+        "",
+        "- command: `python -m benchmarks.mlperf_tiny_estimates`",
+        f"- model: `{stacks.MODEL_NAME}`",
+        f"- reference work checked against the files: {', '.join(checked) or 'none (files not found)'}",
+        "",
+        "| stack | model | board | published ms | estimate ms (fit on all) | ratio | LOMO ratio | "
+        "LOMO every stack | LOBO ratio |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *estimate_rows(cat, ev),
+        "",
+        "Summary: absolute error of the held-out estimates, per stack and board (median / worst, percent).",
+        "",
+        "| stack | board | LOMO median | LOMO worst | LOMO on kws+ad worst | LOMO every stack median | "
+        "LOMO every stack worst | LOBO median | LOBO worst |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *summary_rows(ev),
+        *closing_lines(ev),
     ]
     text = "\n".join(lines)
     args.out_dir.mkdir(parents=True, exist_ok=True)

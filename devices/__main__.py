@@ -12,6 +12,26 @@ from ground.cli import run_cli
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m devices", description=__doc__)
     sub = p.add_subparsers(dest="cmd", required=True)
+    _add_profile(sub)
+    ck = sub.add_parser("check", help="exit 1 when an artifact does not fit its budget (CI gate)")
+    ck.add_argument("--run", required=True, help="run directory with profile/, e.g. build/demo")
+    ck.add_argument(
+        "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
+    )
+    ck.add_argument(
+        "--artifact",
+        action="append",
+        default=[],
+        help="require this artifact to fit every checked device",
+    )
+    ca = sub.add_parser("catalog", help="print the device catalog")
+    ca.add_argument("--catalog", default=None, help="extra catalog YAML (adds or replaces devices)")
+    ca.add_argument("--json", action="store_true", help="print the catalog as JSON")
+    return p
+
+
+def _add_profile(sub: argparse._SubParsersAction) -> None:
+    """The ``profile`` subcommand: what to profile, where to measure, how, against which budgets."""
     pr = sub.add_parser(
         "profile",
         help="analyse, measure and estimate every exported artifact (--run) or any model FILE",
@@ -67,21 +87,6 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
     )
-    ck = sub.add_parser("check", help="exit 1 when an artifact does not fit its budget (CI gate)")
-    ck.add_argument("--run", required=True, help="run directory with profile/, e.g. build/demo")
-    ck.add_argument(
-        "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
-    )
-    ck.add_argument(
-        "--artifact",
-        action="append",
-        default=[],
-        help="require this artifact to fit every checked device",
-    )
-    ca = sub.add_parser("catalog", help="print the device catalog")
-    ca.add_argument("--catalog", default=None, help="extra catalog YAML (adds or replaces devices)")
-    ca.add_argument("--json", action="store_true", help="print the catalog as JSON")
-    return p
 
 
 def _device_json(cat, d) -> dict:
@@ -109,36 +114,49 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     budgets = dict(parse_budget_flag(b) for b in getattr(args, "budget", []) or [])
     if args.cmd == "catalog":
-        from .catalog import load_catalog
-
-        cat = load_catalog(args.catalog)
-        if args.json:
-            print(json.dumps({n: _device_json(cat, d) for n, d in cat.devices.items()}, indent=2))
-            return 0
-        for d in cat.devices.values():
-            print(f"{d.name}  [{d.cls}]  {d.title}")
-            for k, f in d.figures.items():
-                print(f"    {k:22s} {str(f.value):>14s}   source: {f.source}")
-            print(f"    formats: {', '.join(d.formats)}; budget: {d.budget}")
-        for st in cat.stacks.values():
-            print(f"stack {st.name}{' (default)' if st.default else ''}: {st.title}")
-            print(f"    calibrated on {st.calibration}")
-            for r in st.runs:
-                print(
-                    f"      {r['model']:5s} {r['board']:22s} {r['inferences_per_s']:>9} inferences/s   "
-                    f"source: {r['source']}"
-                )
-        return 0
+        return _catalog(args)
     if args.cmd == "check":
-        from .profile import check
+        return _check(args, budgets)
+    return _profile(args, budgets)
 
-        ok, rows = check(args.run, budgets or None, args.artifact or None)
-        for r in rows:
+
+def _catalog(args: argparse.Namespace) -> int:
+    """``catalog``: print every device's figures and every MCU stack (or all of it as JSON)."""
+    from .catalog import load_catalog
+
+    cat = load_catalog(args.catalog)
+    if args.json:
+        print(json.dumps({n: _device_json(cat, d) for n, d in cat.devices.items()}, indent=2))
+        return 0
+    for d in cat.devices.values():
+        print(f"{d.name}  [{d.cls}]  {d.title}")
+        for k, f in d.figures.items():
+            print(f"    {k:22s} {str(f.value):>14s}   source: {f.source}")
+        print(f"    formats: {', '.join(d.formats)}; budget: {d.budget}")
+    for st in cat.stacks.values():
+        print(f"stack {st.name}{' (default)' if st.default else ''}: {st.title}")
+        print(f"    calibrated on {st.calibration}")
+        for r in st.runs:
             print(
-                f"{r['device']:24s} {r['artifact']:32s} {r['verdict']:18s} {'; '.join(r['reasons'])}"
+                f"      {r['model']:5s} {r['board']:22s} {r['inferences_per_s']:>9} inferences/s   "
+                f"source: {r['source']}"
             )
-        print("check: PASS" if ok else "check: FAIL (an artifact does not fit; see above)")
-        return 0 if ok else 1
+    return 0
+
+
+def _check(args: argparse.Namespace, budgets: dict) -> int:
+    """``check``: one line per judged row, then PASS (0) or FAIL (1)."""
+    from .profile import check
+
+    ok, rows = check(args.run, budgets or None, args.artifact or None)
+    for r in rows:
+        print(f"{r['device']:24s} {r['artifact']:32s} {r['verdict']:18s} {'; '.join(r['reasons'])}")
+    print("check: PASS" if ok else "check: FAIL (an artifact does not fit; see above)")
+    return 0 if ok else 1
+
+
+def _profile(args: argparse.Namespace, budgets: dict) -> int:
+    """``profile``: a run directory, or model files built into one first; then the summary."""
     from .profile import Settings, adb_targets, profile, ssh_targets
 
     if bool(args.files) == bool(args.run):
@@ -165,6 +183,12 @@ def main(argv: list[str] | None = None) -> int:
         force=args.force,
         stack=args.stack,
     )
+    _print_summary(rep)
+    return 0
+
+
+def _print_summary(rep) -> None:
+    """What was measured, the host estimator's leave-one-out error, and what ships."""
     loo = rep.estimator["loo"]
     print(
         f"profile: {len(rep.analyses)} artifacts x {len({r.device for r in rep.records})} devices -> {rep.path}"
@@ -188,7 +212,6 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ship: {len(rep.ship)} artifact(s) fit at least one device: {', '.join(rep.ship) or 'none'}"
     )
-    return 0
 
 
 if __name__ == "__main__":

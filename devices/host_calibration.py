@@ -128,27 +128,26 @@ def _onnx_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
 # ----------------------------------------------------------------------------- TFLite models
 
 
-def _tflite_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
-    import flatbuffers
-    from ai_edge_litert import schema_py_generated as s
+class _TfliteGraph:
+    """A one-subgraph LiteRT model being built: its buffers, tensors, operators and operator codes."""
 
-    rng = np.random.default_rng(0)
-    m = s.ModelT()
-    m.version = 3
-    m.buffers = [s.BufferT()]
-    sg = s.SubGraphT()
-    sg.tensors, sg.operators = [], []
-    codes: dict[int, int] = {}
-    q8 = dtype == "int8"
-    ttype = s.TensorType.INT8 if q8 else s.TensorType.FLOAT32
+    def __init__(self, s) -> None:
+        self.s = s
+        self.m = s.ModelT()
+        self.m.version = 3
+        self.m.buffers = [s.BufferT()]
+        self.sg = s.SubGraphT()
+        self.sg.tensors, self.sg.operators = [], []
+        self.codes: dict[int, int] = {}
 
-    def quant(scale: float | list[float]) -> s.QuantizationParametersT:
-        qp = s.QuantizationParametersT()
+    def quant(self, scale: float | list[float]):
+        qp = self.s.QuantizationParametersT()
         qp.scale = list(np.atleast_1d(scale).astype(float))
         qp.zeroPoint = [0] * len(qp.scale)
         return qp
 
-    def tensor(shape, typ, data: np.ndarray | None = None, scale=None) -> int:
+    def tensor(self, shape, typ, data: np.ndarray | None = None, scale=None) -> int:
+        s, sg, m = self.s, self.sg, self.m
         t = s.TensorT()
         t.shape, t.type, t.name = list(shape), typ, f"t{len(sg.tensors)}".encode()
         t.buffer = 0
@@ -158,11 +157,12 @@ def _tflite_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
             m.buffers.append(b)
             t.buffer = len(m.buffers) - 1
         if scale is not None:
-            t.quantization = quant(scale)
+            t.quantization = self.quant(scale)
         sg.tensors.append(t)
         return len(sg.tensors) - 1
 
-    def op(code: int, ins: list[int], outs: list[int], opts_type=0, opts=None) -> None:
+    def op(self, code: int, ins: list[int], outs: list[int], opts_type=0, opts=None) -> None:
+        s, codes = self.s, self.codes
         if code not in codes:
             oc = s.OperatorCodeT()
             oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
@@ -170,82 +170,119 @@ def _tflite_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
         o = s.OperatorT()
         o.opcodeIndex, o.inputs, o.outputs = codes[code], ins, outs
         o.builtinOptionsType, o.builtinOptions = opts_type, opts
-        sg.operators.append(o)
+        self.sg.operators.append(o)
 
-    xs, ws, ys = 0.02, 0.002, 0.05
-    if kind == "fc":
-        k, n = size
-        x = tensor([1, k], ttype, scale=xs if q8 else None)
-        w = rng.normal(0, 0.05, (n, k)).astype(np.float32)
-        if q8:
-            wt = tensor(
-                [n, k], s.TensorType.INT8, np.clip(np.round(w / ws), -127, 127).astype(np.int8), ws
-            )
-            bt = tensor([n], s.TensorType.INT32, np.zeros(n, np.int32), xs * ws)
-        else:
-            wt = tensor([n, k], s.TensorType.FLOAT32, w)
-            bt = tensor([n], s.TensorType.FLOAT32, np.zeros(n, np.float32))
-        y = tensor([1, n], ttype, scale=ys if q8 else None)
-        op(
-            s.BuiltinOperator.FULLY_CONNECTED,
-            [x, wt, bt],
-            [y],
-            s.BuiltinOptions.FullyConnectedOptions,
-            s.FullyConnectedOptionsT(),
+    def finish(self, x: int, y: int) -> bytes:
+        """The flatbuffer (file identifier TFL3) with ``x`` as input and ``y`` as output."""
+        import flatbuffers
+
+        s, m, sg = self.s, self.m, self.sg
+        sg.inputs, sg.outputs = [x], [y]
+        m.subgraphs = [sg]
+        m.operatorCodes = [None] * len(self.codes)
+        for code, i in self.codes.items():
+            oc = s.OperatorCodeT()
+            oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
+            m.operatorCodes[i] = oc
+        m.description = b"tinyship host calibration"
+        b = flatbuffers.Builder(1024)
+        b.Finish(m.Pack(b), file_identifier=b"TFL3")
+        return bytes(b.Output())
+
+
+_XS, _WS, _YS = 0.02, 0.002, 0.05  # the fixed input, weight and output scales of the int8 models
+
+
+def _tflite_fc(g: _TfliteGraph, size: tuple, q8: bool, ttype: int, rng) -> tuple[int, int]:
+    """One FULLY_CONNECTED layer (in, out); int8 weights and int32 bias when ``q8``."""
+    s, xs, ws, ys = g.s, _XS, _WS, _YS
+    k, n = size
+    x = g.tensor([1, k], ttype, scale=xs if q8 else None)
+    w = rng.normal(0, 0.05, (n, k)).astype(np.float32)
+    if q8:
+        wt = g.tensor(
+            [n, k], s.TensorType.INT8, np.clip(np.round(w / ws), -127, 127).astype(np.int8), ws
         )
-    elif kind == "conv":
-        h, wd, ci, co = size
-        x = tensor([1, h, wd, ci], ttype, scale=xs if q8 else None)
-        w = rng.normal(0, 0.05, (co, 3, 3, ci)).astype(np.float32)
-        if q8:
-            wt = tensor(
-                [co, 3, 3, ci],
-                s.TensorType.INT8,
-                np.clip(np.round(w / ws), -127, 127).astype(np.int8),
-                [ws] * co,
-            )
-            wt_q = sg.tensors[wt].quantization
-            wt_q.quantizedDimension = 0
-            bt = tensor([co], s.TensorType.INT32, np.zeros(co, np.int32), [xs * ws] * co)
-        else:
-            wt = tensor([co, 3, 3, ci], s.TensorType.FLOAT32, w)
-            bt = tensor([co], s.TensorType.FLOAT32, np.zeros(co, np.float32))
-        y = tensor([1, h, wd, co], ttype, scale=ys if q8 else None)
-        o = s.Conv2DOptionsT()
-        o.padding, o.strideW, o.strideH, o.dilationWFactor, o.dilationHFactor = (
-            s.Padding.SAME,
-            1,
-            1,
-            1,
-            1,
-        )
-        op(s.BuiltinOperator.CONV_2D, [x, wt, bt], [y], s.BuiltinOptions.Conv2DOptions, o)
+        bt = g.tensor([n], s.TensorType.INT32, np.zeros(n, np.int32), xs * ws)
     else:
-        (n,) = size
-        x = tensor([1, n], ttype)
-        prev = x
-        for _ in range(8):
-            out = tensor([1, n], ttype)
-            op(
-                s.BuiltinOperator.ADD,
-                [prev, x],
-                [out],
-                s.BuiltinOptions.AddOptions,
-                s.AddOptionsT(),
-            )
-            prev = out
-        y = prev
-    sg.inputs, sg.outputs = [x], [y]
-    m.subgraphs = [sg]
-    m.operatorCodes = [None] * len(codes)
-    for code, i in codes.items():
-        oc = s.OperatorCodeT()
-        oc.builtinCode, oc.deprecatedBuiltinCode, oc.version = code, min(code, 127), 1
-        m.operatorCodes[i] = oc
-    m.description = b"tinyship host calibration"
-    b = flatbuffers.Builder(1024)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    rundir.atomic_write_bytes(path, bytes(b.Output()))
+        wt = g.tensor([n, k], s.TensorType.FLOAT32, w)
+        bt = g.tensor([n], s.TensorType.FLOAT32, np.zeros(n, np.float32))
+    y = g.tensor([1, n], ttype, scale=ys if q8 else None)
+    g.op(
+        s.BuiltinOperator.FULLY_CONNECTED,
+        [x, wt, bt],
+        [y],
+        s.BuiltinOptions.FullyConnectedOptions,
+        s.FullyConnectedOptionsT(),
+    )
+    return x, y
+
+
+def _tflite_conv(g: _TfliteGraph, size: tuple, q8: bool, ttype: int, rng) -> tuple[int, int]:
+    """One 3x3 SAME CONV_2D (h, w, cin, cout); per-channel int8 weights when ``q8``."""
+    s, xs, ws, ys = g.s, _XS, _WS, _YS
+    h, wd, ci, co = size
+    x = g.tensor([1, h, wd, ci], ttype, scale=xs if q8 else None)
+    w = rng.normal(0, 0.05, (co, 3, 3, ci)).astype(np.float32)
+    if q8:
+        wt = g.tensor(
+            [co, 3, 3, ci],
+            s.TensorType.INT8,
+            np.clip(np.round(w / ws), -127, 127).astype(np.int8),
+            [ws] * co,
+        )
+        wt_q = g.sg.tensors[wt].quantization
+        wt_q.quantizedDimension = 0
+        bt = g.tensor([co], s.TensorType.INT32, np.zeros(co, np.int32), [xs * ws] * co)
+    else:
+        wt = g.tensor([co, 3, 3, ci], s.TensorType.FLOAT32, w)
+        bt = g.tensor([co], s.TensorType.FLOAT32, np.zeros(co, np.float32))
+    y = g.tensor([1, h, wd, co], ttype, scale=ys if q8 else None)
+    o = s.Conv2DOptionsT()
+    o.padding, o.strideW, o.strideH, o.dilationWFactor, o.dilationHFactor = (
+        s.Padding.SAME,
+        1,
+        1,
+        1,
+        1,
+    )
+    g.op(s.BuiltinOperator.CONV_2D, [x, wt, bt], [y], s.BuiltinOptions.Conv2DOptions, o)
+    return x, y
+
+
+def _tflite_eltwise(g: _TfliteGraph, size: tuple, ttype: int) -> tuple[int, int]:
+    """A chain of eight ADDs of ``size`` elements, each adding the input again."""
+    s = g.s
+    (n,) = size
+    x = g.tensor([1, n], ttype)
+    prev = x
+    for _ in range(8):
+        out = g.tensor([1, n], ttype)
+        g.op(
+            s.BuiltinOperator.ADD,
+            [prev, x],
+            [out],
+            s.BuiltinOptions.AddOptions,
+            s.AddOptionsT(),
+        )
+        prev = out
+    return x, prev
+
+
+def _tflite_model(kind: str, dtype: str, size: tuple, path: Path) -> None:
+    from ai_edge_litert import schema_py_generated as s
+
+    rng = np.random.default_rng(0)
+    g = _TfliteGraph(s)
+    q8 = dtype == "int8"
+    ttype = s.TensorType.INT8 if q8 else s.TensorType.FLOAT32
+    if kind == "fc":
+        x, y = _tflite_fc(g, size, q8, ttype, rng)
+    elif kind == "conv":
+        x, y = _tflite_conv(g, size, q8, ttype, rng)
+    else:
+        x, y = _tflite_eltwise(g, size, ttype)
+    rundir.atomic_write_bytes(path, g.finish(x, y))
 
 
 def write_set(folder: Path) -> list[Path]:

@@ -84,22 +84,20 @@ def snippet(a: dict, card: dict) -> list[str]:
     return [*head, *body, "print(LABELS[int(np.argmax(logits, axis=-1).ravel()[0])])"]
 
 
-def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
-    h = (card.get("metrics") or {}).get("holdout") or {}
-    lin = card.get("lineage") or {}
-    recipe = lin.get("recipe") or {}
-    teacher, student = card.get("teacher") or {}, card.get("student") or {}
-    data = recipe.get("data") or {}
-    train = recipe.get("train") or {}
-    inp, output = card.get("input") or {}, card.get("output") or {}
-    _, norm_text = _normalize_lines(card)
-    picks = recommend.recommend(profile, exports)
-    arts = {a["file"]: a for a in exports.get("artifacts", [])}
+def _shipped(manifest: dict, picks: dict[str, recommend.Pick]) -> list[str]:
+    """The manifest's files, those recommended on some device first."""
     recommended = {p.recommended for p in picks.values() if p.recommended}
-    shipped = sorted(
+    return sorted(
         (f["file"] for f in manifest.get("files", [])), key=lambda f: (f not in recommended, f)
     )
-    out = [
+
+
+def _data(card: dict, profile: dict) -> list[str]:
+    """The title, where the card comes from, and the data it was trained and held out on."""
+    h = (card.get("metrics") or {}).get("holdout") or {}
+    lin = card.get("lineage") or {}
+    data = (lin.get("recipe") or {}).get("data") or {}
+    return [
         f"# Model card: {card.get('run')}",
         "",
         f"Written by tinyship from `student/card.json`, `export/exports.json` and `profile/profile.json` "
@@ -113,6 +111,15 @@ def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
         f"- holdout: {h.get('n', '?')} rows never used for training or selection "
         f"(holdout_fraction {data.get('holdout_fraction', '?')}, val_fraction {data.get('val_fraction', '?')})",
         "",
+    ]
+
+
+def _models(card: dict) -> list[str]:
+    """The teacher's members and size, the student's architecture and how it was trained."""
+    lin = card.get("lineage") or {}
+    train = (lin.get("recipe") or {}).get("train") or {}
+    teacher, student = card.get("teacher") or {}, card.get("student") or {}
+    return [
         "## Teacher",
         "",
         f"- {len(teacher.get('members', []))} members, combined by `{teacher.get('combine', '?')}`: "
@@ -131,6 +138,13 @@ def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
         f"{train.get('temperature', '?')}, alpha {train.get('alpha', '?')}, {train.get('epochs', '?')} epochs, "
         f"seed {lin.get('seed', train.get('seed', '?'))}",
         "",
+    ]
+
+
+def _metrics(card: dict, arts: dict[str, dict], shipped: list[str]) -> list[str]:
+    """Holdout accuracy of teacher, student, baseline and each shipped file."""
+    h = (card.get("metrics") or {}).get("holdout") or {}
+    return [
         "## Metrics (holdout)",
         "",
         "| model | accuracy |",
@@ -145,6 +159,12 @@ def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
             for f in shipped
         ],
         "",
+    ]
+
+
+def _devices(picks: dict[str, recommend.Pick]) -> list[str]:
+    """Which file on which device, against each device's budget."""
+    out = [
         "## Which file on which device",
         "",
         f"Rule: {recommend.RULE}. Latency is measured on the host and estimated elsewhere "
@@ -169,7 +189,14 @@ def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
             f"| {dev} | {file} | {_ms(p.latency_ms)} ({p.method or '-'}) | {_kib(p.ram_bytes)} | "
             f"{_kib(p.flash_bytes)} | {budget} |"
         )
-    out += [
+    return out
+
+
+def _input_contract(card: dict, arts: dict[str, dict], shipped: list[str]) -> list[str]:
+    """The model's input and output, and each shipped file's dtype and quantization."""
+    inp, output = card.get("input") or {}, card.get("output") or {}
+    _, norm_text = _normalize_lines(card)
+    out = [
         "",
         "## Input contract",
         "",
@@ -196,7 +223,12 @@ def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
             f"| {f} | {i.get('shape', '-')} | {i.get('dtype', '-')} | {qtext} | "
             f"{o.get('dtype', '-')} {o.get('kind', '')} |"
         )
-    out += ["", "## How to run each format", ""]
+    return out
+
+
+def _how_to_run(card: dict, arts: dict[str, dict], shipped: list[str]) -> list[str]:
+    """One snippet per shipped (format, input dtype), or why nothing was shipped."""
+    out = ["", "## How to run each format", ""]
     seen = set()
     for f in shipped:
         a = arts.get(f)
@@ -206,6 +238,21 @@ def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
         out += [f"### {a['format']} ({f})", "", "```python", *snippet(a, card), "```", ""]
     if not shipped:
         out += ["No file fits any profiled device, so nothing was shipped.", ""]
+    return out
+
+
+def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
+    picks = recommend.recommend(profile, exports)
+    arts = {a["file"]: a for a in exports.get("artifacts", [])}
+    shipped = _shipped(manifest, picks)
+    out = [
+        *_data(card, profile),
+        *_models(card),
+        *_metrics(card, arts, shipped),
+        *_devices(picks),
+        *_input_contract(card, arts, shipped),
+        *_how_to_run(card, arts, shipped),
+    ]
     return "\n".join(out)
 
 

@@ -34,6 +34,68 @@ def short(name: str) -> str:
     return name[len("model.") :] if name.startswith("model.") else name
 
 
+def _device_points(ax, dev: str, mine: list[dict], colour, marker: str, p, acc: dict) -> None:
+    """One device's files as points, a ring around its recommended file, its latency budget line."""
+    rec = p.recommended if p else None
+    ax.scatter(
+        [r["latency_ms"] for r in mine],
+        [100 * acc[r["artifact"]] for r in mine],
+        color=colour,
+        marker=marker,
+        s=40,
+        label=f"{dev}: {short(rec)}" if rec else f"{dev}: nothing fits",
+        edgecolors="black",
+        linewidths=0.4,
+        alpha=0.8,
+    )
+    if rec and p.latency_ms:  # the recommended file: a ring around its point
+        ax.scatter(
+            [p.latency_ms],
+            [100 * acc.get(rec, 0)],
+            s=190,
+            facecolors="none",
+            edgecolors=colour,
+            linewidths=2,
+        )
+    b = mine[0]["budget"].get("latency_ms")
+    if b:
+        ax.axvline(b, color=colour, linestyle="--", linewidth=1.1, alpha=0.8)
+
+
+def _reference_lines(ax, holdout: dict, ys: list[float]) -> None:
+    """The teacher's and the hard-label baseline's accuracy as horizontal lines (added to ``ys``)."""
+    refs = {k: (holdout.get(k) or {}).get("accuracy") for k in ("teacher", "baseline")}
+    for k, v in refs.items():
+        if v is not None:
+            ax.axhline(100 * v, color="grey", linewidth=1, linestyle=":")
+            ax.text(
+                0.005,
+                100 * v,
+                f" {k} {100 * v:.2f}%",
+                va="bottom",
+                fontsize=FONT - 2,
+                transform=ax.get_yaxis_transform(),
+            )
+            ys.append(100 * v)
+
+
+def _accuracy_axes(ax, ys: list[float]) -> None:
+    """Accuracy limits around the points, log latency, labels and the legend beside the plot."""
+    lo, hi = min(ys), max(ys)
+    pad = max(0.2, (hi - lo) * 0.15)
+    ax.set_ylim(lo - pad, min(100.0, hi + pad) if hi < 100 else 100.05)
+    ax.set_xscale("log")
+    ax.set_xlabel(
+        "latency per inference, ms (log scale; measured on host/ssh/adb, estimated elsewhere)"
+    )
+    ax.set_ylabel("holdout accuracy, %")
+    ax.set_title("accuracy vs latency per device (ring: recommended file; dashed: latency budget)")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend(
+        loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="device: recommended"
+    )
+
+
 def accuracy_vs_latency(records: list[dict], acc: dict, picks: dict, holdout: dict) -> bytes | None:
     """Each runnable file on each device: latency (log x) vs holdout accuracy; budgets as vertical lines."""
     plt = _plt()
@@ -52,58 +114,10 @@ def accuracy_vs_latency(records: list[dict], acc: dict, picks: dict, holdout: di
         if not mine:
             continue
         colour, marker = cmap(i % 20), MARKERS[i % len(MARKERS)]
-        p = picks.get(dev)
-        rec = p.recommended if p else None
-        ax.scatter(
-            [r["latency_ms"] for r in mine],
-            [100 * acc[r["artifact"]] for r in mine],
-            color=colour,
-            marker=marker,
-            s=40,
-            label=f"{dev}: {short(rec)}" if rec else f"{dev}: nothing fits",
-            edgecolors="black",
-            linewidths=0.4,
-            alpha=0.8,
-        )
-        if rec and p.latency_ms:  # the recommended file: a ring around its point
-            ax.scatter(
-                [p.latency_ms],
-                [100 * acc.get(rec, 0)],
-                s=190,
-                facecolors="none",
-                edgecolors=colour,
-                linewidths=2,
-            )
-        b = mine[0]["budget"].get("latency_ms")
-        if b:
-            ax.axvline(b, color=colour, linestyle="--", linewidth=1.1, alpha=0.8)
+        _device_points(ax, dev, mine, colour, marker, picks.get(dev), acc)
     ys = [100 * acc[r["artifact"]] for r in pts]
-    refs = {k: (holdout.get(k) or {}).get("accuracy") for k in ("teacher", "baseline")}
-    for k, v in refs.items():
-        if v is not None:
-            ax.axhline(100 * v, color="grey", linewidth=1, linestyle=":")
-            ax.text(
-                0.005,
-                100 * v,
-                f" {k} {100 * v:.2f}%",
-                va="bottom",
-                fontsize=FONT - 2,
-                transform=ax.get_yaxis_transform(),
-            )
-            ys.append(100 * v)
-    lo, hi = min(ys), max(ys)
-    pad = max(0.2, (hi - lo) * 0.15)
-    ax.set_ylim(lo - pad, min(100.0, hi + pad) if hi < 100 else 100.05)
-    ax.set_xscale("log")
-    ax.set_xlabel(
-        "latency per inference, ms (log scale; measured on host/ssh/adb, estimated elsewhere)"
-    )
-    ax.set_ylabel("holdout accuracy, %")
-    ax.set_title("accuracy vs latency per device (ring: recommended file; dashed: latency budget)")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(
-        loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="device: recommended"
-    )
+    _reference_lines(ax, holdout, ys)
+    _accuracy_axes(ax, ys)
     return _png(fig, plt)
 
 

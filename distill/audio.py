@@ -1,14 +1,10 @@
-"""Audio data: WAV folders and a deterministic MFCC / log-mel front-end (keyword spotting).
+"""``data.name: audio_folder``: WAV folders -> front-end features, split by take or by speaker.
 
-``data: {name: audio_folder, path, ...}`` reads 16-bit PCM WAV files (stdlib ``wave``): one
-subfolder per class (``labels_from: folder``) or labels parsed from the file name with a
+``data: {name: audio_folder, path, ...}`` reads 16-bit PCM WAV files (:mod:`distill.audio_clips`):
+one subfolder per class (``labels_from: folder``) or labels parsed from the file name with a
 pattern such as FSDD's ``{label}_{speaker}_{index}.wav``. Every clip is brought to a fixed
-length (zero padding / cropping around the middle), framed, windowed (Hann), turned into a
-power spectrum (real FFT), a mel filterbank, a log, and for MFCCs a DCT-II: the student
-sees ``[1, coefficients, frames]``. The same numbers must be computed on the device, so the
-front-end's parameters and constants go into the card (``input.frontend``) and from there
-into the ship manifest and the MCU C files; :func:`frontend_ops` counts its arithmetic so
-the device stage can put its cost next to the network's.
+length (zero padding / cropping around the middle) and turned into ``[1, coefficients,
+frames]`` by the front-end (:mod:`distill.audio_frontend`), whose parameters go into the card.
 
 Splits: ``holdout_index_max`` puts the takes with ``{index} <= max`` into the holdout (FSDD's
 official split: takes 0-4 of every speaker x digit are its 300-clip test set);
@@ -16,435 +12,44 @@ official split: takes 0-4 of every speaker x digit are its 300-clip test set);
 is drawn from the remaining training clips, or with ``val_speakers`` it is those speakers'
 remaining clips (a voice the training never heard: what the student search ranks on);
 nothing is selected on the holdout.
+
+The front-end and clip-reading names are re-exported here, where other modules import them.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import hashlib
-import json
-import math
-import re
-import wave
-from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
 from ground.errors import UserError
-from ground.recipe import Field, validate
 
-from . import data as data_mod
+from .audio_clips import (
+    Clip,
+    _sorted_labels,
+    clip_features,
+    compile_pattern,
+    list_clips,
+    read_wav,
+)
+from .audio_frontend import FRONTEND_FIELDS, FrontEnd, frontend_ops
+from .data_files import REPO_ROOT, resolve_path
+from .dataset import Dataset
+from .splits import _limit
 
-# ---- the front-end ---------------------------------------------------------------------------
+__all__ = [
+    "FRONTEND_FIELDS",
+    "Clip",
+    "FrontEnd",
+    "clip_features",
+    "compile_pattern",
+    "frontend_ops",
+    "list_clips",
+    "load_audio_folder",
+    "read_wav",
+]
 
-
-def _check_pow2(v: int) -> str | None:
-    return None if v > 0 and (v & (v - 1)) == 0 else "must be a power of two (e.g. 256)"
-
-
-FRONTEND_FIELDS: dict[str, Field] = {
-    "sample_rate": Field(int, 8000, min=1000, doc="Hz; files at another rate are refused"),
-    "clip_seconds": Field(
-        float, 1.0, min=0.05, max=30.0, doc="fixed input window: clips padded or cropped to this"
-    ),
-    "align": Field(
-        str,
-        "center",
-        choices=("center", "start"),
-        doc="where a short clip sits in the window (zero padding) / which part a long one keeps",
-    ),
-    "n_fft": Field(int, 256, check=_check_pow2, doc="FFT size = analysis window (samples)"),
-    "hop": Field(int, 128, min=1, doc="samples between frames"),
-    "n_mels": Field(int, 40, min=2, max=256, doc="mel bands"),
-    "fmin": Field(float, 20.0, min=0.0, doc="lowest mel edge (Hz)"),
-    "fmax": Field(float, None, min=1.0, doc="highest mel edge (Hz); default: sample_rate / 2"),
-    "features": Field(str, "mfcc", choices=("mfcc", "logmel"), doc="DCT of the log-mel or not"),
-    "n_mfcc": Field(int, 13, min=1, max=256, doc="mfcc: coefficients kept (incl. c0)"),
-    "log_floor": Field(float, 1e-6, min=1e-12, doc="log(mel energy + floor)"),
-    "lifter": Field(
-        int,
-        0,
-        min=0,
-        max=1000,
-        doc="mfcc: HTK cepstral lifter L (c_n x (1 + L/2 sin(pi n / L)); 0 = off). Evens out the "
-        "coefficients' ranges, which one int8 input scale must cover (22 is HTK's and Kaldi's)",
-    ),
-    "utterance_norm": Field(
-        bool,
-        False,
-        doc="subtract each coefficient's mean over the window's frames (cepstral mean "
-        "normalization, against channel and speaker offsets)",
-    ),
-}
-
-
-@dataclass(frozen=True)
-class FrontEnd:
-    """A log-mel / MFCC front-end; ``__call__`` maps waveforms [n, samples] to [n, 1, coeffs, frames]."""
-
-    sample_rate: int = 8000
-    clip_seconds: float = 1.0
-    align: str = "center"
-    n_fft: int = 256
-    hop: int = 128
-    n_mels: int = 40
-    fmin: float = 20.0
-    fmax: float | None = None
-    features: str = "mfcc"
-    n_mfcc: int = 13
-    log_floor: float = 1e-6
-    lifter: int = 0
-    utterance_norm: bool = False
-
-    @classmethod
-    def from_section(cls, section: dict | None) -> FrontEnd:
-        cfg = validate("data.frontend", section, FRONTEND_FIELDS)
-        fe = cls(**cfg)
-        fmax = fe.fmax_hz
-        if fmax > fe.sample_rate / 2 or fe.fmin >= fmax:
-            raise UserError(
-                f"recipe keys 'data.frontend.fmin'/'fmax' must satisfy 0 <= fmin < fmax <= sample_rate/2 "
-                f"({fe.sample_rate / 2:g} Hz); got fmin={fe.fmin:g}, fmax={fmax:g}."
-            )
-        if fe.n_fft > fe.clip_samples:
-            raise UserError(
-                f"recipe key 'data.frontend.n_fft' ({fe.n_fft}) is longer than the clip "
-                f"({fe.clip_samples} samples); lower n_fft or raise clip_seconds."
-            )
-        if fe.features == "mfcc" and fe.n_mfcc > fe.n_mels:
-            raise UserError(
-                f"recipe key 'data.frontend.n_mfcc' ({fe.n_mfcc}) must be <= n_mels ({fe.n_mels})."
-            )
-        return fe
-
-    @property
-    def fmax_hz(self) -> float:
-        return float(self.fmax if self.fmax is not None else self.sample_rate / 2)
-
-    @property
-    def clip_samples(self) -> int:
-        return int(round(self.clip_seconds * self.sample_rate))
-
-    @property
-    def frames(self) -> int:
-        return 1 + (self.clip_samples - self.n_fft) // self.hop
-
-    @property
-    def coefficients(self) -> int:
-        return self.n_mfcc if self.features == "mfcc" else self.n_mels
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        """[C, H, W] = [1, coefficients, frames]."""
-        return (1, self.coefficients, self.frames)
-
-    def window(self) -> np.ndarray:
-        """Periodic Hann window of n_fft samples."""
-        n = np.arange(self.n_fft)
-        return 0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)
-
-    @staticmethod
-    def hz_to_mel(f: np.ndarray | float) -> np.ndarray | float:
-        """The HTK mel scale, 2595 log10(1 + f/700)."""
-        return 2595 * np.log10(1 + np.asarray(f) / 700)
-
-    @classmethod
-    def from_card(cls, card: dict) -> FrontEnd:
-        """The front-end a card's ``input.frontend`` describes (its extra keys are derived)."""
-        return cls(**{f.name: card[f.name] for f in fields(cls) if f.name in card})
-
-    def mel_edges_hz(self) -> np.ndarray:
-        """n_mels + 2 band edges, equally spaced on the HTK mel scale (2595 log10(1 + f/700))."""
-        lo, hi = (self.hz_to_mel(f) for f in (self.fmin, self.fmax_hz))
-        return 700 * (10 ** (np.linspace(lo, hi, self.n_mels + 2) / 2595) - 1)
-
-    def mel_matrix(self) -> np.ndarray:
-        """Triangular filters [n_mels, n_fft/2 + 1] on the FFT bins (peak 1, no area normalization)."""
-        bins = np.arange(self.n_fft // 2 + 1) * self.sample_rate / self.n_fft
-        e = self.mel_edges_hz()
-        lo, mid, hi = e[:-2, None], e[1:-1, None], e[2:, None]
-        up = (bins - lo) / (mid - lo)
-        down = (hi - bins) / (hi - mid)
-        return np.maximum(0.0, np.minimum(up, down))
-
-    def dct_matrix(self) -> np.ndarray:
-        """Orthonormal DCT-II rows [n_mfcc, n_mels]."""
-        n = self.n_mels
-        k = np.arange(self.n_mfcc)[:, None]
-        m = np.arange(n)[None, :]
-        d = np.cos(np.pi / n * (m + 0.5) * k) * math.sqrt(2.0 / n)
-        d[0] /= math.sqrt(2.0)
-        return d
-
-    def lifter_weights(self) -> np.ndarray:
-        """HTK's sinusoidal lifter per kept coefficient (all ones when off or for log-mel).
-
-        Without it c0 (the log energy, sd ~30 on FSDD) and c12 (sd ~1) share one int8 input
-        scale and the high coefficients keep two or three levels per sd; liftered, their
-        spreads are within about 2x of each other."""
-        n = np.arange(self.coefficients, dtype=np.float64)
-        if self.features != "mfcc" or self.lifter == 0:
-            return np.ones_like(n)
-        return 1.0 + (self.lifter / 2.0) * np.sin(np.pi * n / self.lifter)
-
-    def fix_length(self, wav: np.ndarray) -> np.ndarray:
-        """Zero-pad or crop one clip to clip_samples (centered, or from the start)."""
-        n, target = len(wav), self.clip_samples
-        if n >= target:
-            start = (n - target) // 2 if self.align == "center" else 0
-            return wav[start : start + target]
-        out = np.zeros(target, dtype=wav.dtype)
-        start = (target - n) // 2 if self.align == "center" else 0
-        out[start : start + n] = wav
-        return out
-
-    def __call__(self, waves: np.ndarray, batch: int = 256) -> np.ndarray:
-        """Features of fixed-length waveforms [n, clip_samples] (float, -1..1) -> float32 [n, 1, H, W]."""
-        waves = np.asarray(waves, dtype=np.float64)
-        if waves.ndim != 2 or waves.shape[1] != self.clip_samples:
-            raise UserError(
-                f"front-end input must be [n, {self.clip_samples}] samples; got {list(waves.shape)}."
-            )
-        win, mel = self.window(), self.mel_matrix()
-        dct = self.dct_matrix() if self.features == "mfcc" else None
-        idx = np.arange(self.n_fft)[None, :] + self.hop * np.arange(self.frames)[:, None]
-        out = np.empty((len(waves), 1, self.coefficients, self.frames), np.float32)
-        for s in range(0, len(waves), batch):
-            frames = waves[s : s + batch][:, idx] * win  # [b, frames, n_fft]
-            power = np.abs(np.fft.rfft(frames, axis=-1)) ** 2  # [b, frames, bins]
-            feats = np.log(power @ mel.T + self.log_floor)  # [b, frames, n_mels]
-            if dct is not None:
-                feats = feats @ dct.T  # [b, frames, n_mfcc]
-                if self.lifter:
-                    feats = feats * self.lifter_weights()
-            if self.utterance_norm:
-                feats = feats - feats.mean(axis=1, keepdims=True)
-            out[s : s + batch, 0] = np.swapaxes(feats, 1, 2)
-        return out
-
-    def card(self) -> dict:
-        """Everything device code needs to reproduce the features (goes into card and manifest)."""
-        return {
-            **asdict(self),
-            "fmax": self.fmax_hz,
-            "clip_samples": self.clip_samples,
-            "frames": self.frames,
-            "coefficients": self.coefficients,
-            "window": "periodic Hann, n_fft samples",
-            "spectrum": "power |rfft(frame * window)|^2, n_fft/2+1 bins",
-            "mel": "HTK mel scale, triangular filters with peak 1 between consecutive mel_edges_hz",
-            "log": "natural log(mel energy + log_floor)",
-            "dct": "orthonormal DCT-II, first n_mfcc rows" if self.features == "mfcc" else None,
-            "lifter_weights": [round(float(w), 6) for w in self.lifter_weights()],
-            "liftering": "c_n x lifter_weights[n] after the DCT (HTK: 1 + L/2 sin(pi n / L))"
-            if self.features == "mfcc" and self.lifter
-            else None,
-            "input_scale": "samples as int16 / 32768",
-            "layout": "[1, coefficients, frames]: coefficient-major, time along the last axis",
-            "mel_edges_hz": [round(float(f), 4) for f in self.mel_edges_hz()],
-            "ops_per_inference": frontend_ops(self),
-        }
-
-
-def frontend_ops(fe: FrontEnd) -> dict:
-    """Arithmetic of one inference window, so the device stage can cost it next to the network.
-
-    Real FFT of N points counted as 2.5 N log2 N floating-point operations (half the usual
-    5 N log2 N of a complex radix-2 FFT); power spectrum 3 flops per bin; mel filterbank one
-    MAC per non-zero filter weight; DCT n_mfcc x n_mels MACs; one log per band; utterance_norm
-    one add (the mean) and one subtract per coefficient and frame.
-    """
-    bins = fe.n_fft // 2 + 1
-    per_frame = {
-        "window_mults": fe.n_fft,
-        "fft_flops": int(2.5 * fe.n_fft * math.log2(fe.n_fft)),
-        "power_flops": 3 * bins,
-        "filterbank_macs": int(np.count_nonzero(fe.mel_matrix())),
-        "logs": fe.n_mels,
-        "dct_macs": fe.n_mfcc * fe.n_mels if fe.features == "mfcc" else 0,
-        "lifter_mults": fe.n_mfcc if fe.features == "mfcc" and fe.lifter else 0,
-        "cmn_flops": 2 * fe.coefficients if fe.utterance_norm else 0,
-    }
-    total = {k: v * fe.frames for k, v in per_frame.items()}
-    flops = (
-        total["window_mults"]
-        + total["fft_flops"]
-        + total["power_flops"]
-        + 2 * total["filterbank_macs"]
-        + 2 * total["dct_macs"]
-        + total["lifter_mults"]
-        + total["cmn_flops"]
-    )
-    return {
-        "frames": fe.frames,
-        "per_frame": per_frame,
-        "total": total,
-        "flops": int(flops),
-        "logs": int(total["logs"]),
-        "note": "fp32 work per inference window; FFT as 2.5 N log2 N flops, MACs as 2 flops",
-    }
-
-
-# ---- reading WAV files -----------------------------------------------------------------------
-
-
-def read_wav(path: Path, sample_rate: int) -> np.ndarray:
-    """Mono float64 samples in [-1, 1) from a 16-bit PCM WAV at ``sample_rate`` (channels averaged)."""
-    try:
-        with wave.open(str(path), "rb") as w:
-            rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-            raw = w.readframes(w.getnframes())
-    except (wave.Error, EOFError, OSError) as exc:
-        raise UserError(
-            f"'{path}' is not a readable WAV file ({exc}). Convert it to 16-bit PCM WAV."
-        ) from exc
-    if width != 2:
-        raise UserError(
-            f"'{path}' has {8 * width}-bit samples; audio_folder reads 16-bit PCM. "
-            f"Convert it (e.g. sox in.wav -b 16 out.wav)."
-        )
-    if rate != sample_rate:
-        raise UserError(
-            f"'{path}' is sampled at {rate} Hz but data.frontend.sample_rate is {sample_rate}. "
-            f"Set data.frontend.sample_rate: {rate}, or resample the files."
-        )
-    x = np.frombuffer(raw, dtype="<i2").astype(np.float64) / 32768.0
-    if channels > 1:
-        x = x.reshape(-1, channels).mean(axis=1)
-    return x
-
-
-def compile_pattern(pattern: str) -> re.Pattern:
-    """``{label}_{speaker}_{index}.wav`` -> a regex with named groups (``index`` digits only)."""
-    out, pos = "", 0
-    for m in re.finditer(r"\{(\w+)\}", pattern):
-        out += re.escape(pattern[pos : m.start()])
-        name = m.group(1)
-        out += rf"(?P<{name}>\d+)" if name == "index" else rf"(?P<{name}>[^/]+?)"
-        pos = m.end()
-    try:
-        return re.compile(out + re.escape(pattern[pos:]) + r"\Z")
-    except re.error as exc:
-        raise UserError(
-            f"recipe key 'data.pattern' {pattern!r} is not a usable pattern ({exc}); "
-            "use fields like {label}_{speaker}_{index}.wav, each field once."
-        ) from exc
-
-
-@dataclass
-class Clip:
-    path: Path
-    label: str
-    speaker: str | None
-    index: int | None
-
-
-def list_clips(root: Path, cfg: dict) -> list[Clip]:
-    """The WAV files under ``root`` with their label (folder or pattern), speaker and take index."""
-    rx = compile_pattern(cfg["pattern"]) if cfg["pattern"] else None
-    if cfg["labels_from"] == "pattern" and (rx is None or "label" not in rx.groupindex):
-        raise UserError(
-            "data.labels_from: pattern needs data.pattern with a {label} field, "
-            "e.g. '{label}_{speaker}_{index}.wav' (FSDD)."
-        )
-    if cfg["labels_from"] == "folder":
-        files = sorted(p for p in root.glob("*/*") if p.suffix.lower() == ".wav")
-    else:
-        files = sorted(p for p in root.iterdir() if p.suffix.lower() == ".wav")
-    files = [p for p in files if fnmatch.fnmatch(p.name, cfg["glob"])]
-    clips = []
-    for p in files:
-        fields = {}
-        if rx is not None:
-            m = rx.match(p.name)
-            if m is None:
-                raise UserError(
-                    f"file '{p.name}' does not match data.pattern {cfg['pattern']!r}. Rename it, "
-                    "fix the pattern, or narrow data.glob."
-                )
-            fields = m.groupdict()
-        label = p.parent.name if cfg["labels_from"] == "folder" else fields["label"]
-        index = int(fields["index"]) if fields.get("index") is not None else None
-        clips.append(Clip(p, label, fields.get("speaker"), index))
-    if not clips:
-        how = "one subfolder per class holding .wav files" if cfg["labels_from"] == "folder" else ""
-        raise UserError(
-            f"no .wav files matching data.glob {cfg['glob']!r} under '{root}'"
-            + (f" ({how})" if how else "")
-            + ". Check data.path and data.labels_from."
-        )
-    return clips
-
-
-def _sorted_labels(names: set[str]) -> list[str]:
-    """Class names in natural order: numerically when all are integers (FSDD's digits)."""
-    if all(n.lstrip("-").isdigit() for n in names):
-        return sorted(names, key=int)
-    return sorted(names)
-
-
-def _cache_key(clips: list[Clip], fe: FrontEnd) -> str:
-    h = hashlib.sha256(json.dumps(asdict(fe), sort_keys=True).encode())
-    for c in clips:
-        st = c.path.stat()
-        h.update(f"{c.path}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:20]
-
-
-def clip_features(clips: list[Clip], fe: FrontEnd, cache_dir: Path | None) -> np.ndarray:
-    """Front-end features of every clip, cached as .npy (keyed on files and front-end settings)."""
-    path = cache_dir / f"audio-{_cache_key(clips, fe)}.npy" if cache_dir else None
-    if path is not None and path.is_file():
-        feats = np.load(path, allow_pickle=False)
-        if feats.shape == (len(clips), *fe.shape):
-            return feats
-    waves = np.stack([fe.fix_length(read_wav(c.path, fe.sample_rate)) for c in clips])
-    feats = fe(waves)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{id(feats)}.npy")
-        np.save(tmp, feats)
-        tmp.replace(path)
-    return feats
-
-
-# ---- the loader ------------------------------------------------------------------------------
-
-AUDIO_FIELDS: dict[str, Field] = {
-    "labels_from": Field(
-        str,
-        "folder",
-        choices=("folder", "pattern"),
-        doc="audio_folder: class from the subfolder name, or from {label} in data.pattern",
-    ),
-    "pattern": Field(
-        str,
-        None,
-        doc="audio_folder: file-name pattern with {label}, {speaker}, {index} fields, "
-        "e.g. '{label}_{speaker}_{index}.wav' (FSDD)",
-    ),
-    "glob": Field(str, "*.wav", doc="audio_folder: only files whose name matches"),
-    "holdout_index_max": Field(
-        int,
-        None,
-        min=0,
-        doc="audio_folder: takes with {index} <= this are the holdout (FSDD: 4, its official test set)",
-    ),
-    "holdout_speakers": Field(
-        list, None, doc="audio_folder: these {speaker}s form the holdout (leave-speakers-out)"
-    ),
-    "val_speakers": Field(
-        list,
-        None,
-        doc="audio_folder: these {speaker}s' non-holdout clips are the validation split, and none "
-        "of their clips train (selection on a new voice)",
-    ),
-    "frontend": Field(dict, None, doc="audio_folder: front-end settings (see data.frontend.*)"),
-    "cache": Field(
-        bool, True, doc="audio_folder: cache features as .npy under build/cache/ (keyed on files)"
-    ),
-}
+Splits = tuple[np.ndarray, np.ndarray, np.ndarray]  # train, validation, holdout clip indices
 
 
 def _check_speakers(cfg: dict, speakers: np.ndarray) -> None:
@@ -465,22 +70,8 @@ def _check_speakers(cfg: dict, speakers: np.ndarray) -> None:
         )
 
 
-def load_audio_folder(cfg: dict) -> data_mod.Dataset:
-    """WAV clips -> front-end features [n, coeffs*frames] with image shape [1, coeffs, frames]."""
-    if not cfg["path"]:
-        raise UserError(
-            "recipe key 'data.path' is required for data.name: audio_folder "
-            "(a folder of .wav files, e.g. ../shared/data/fsdd/recordings)."
-        )
-    root = data_mod.resolve_path(cfg["path"], "data.path")
-    if not root.is_dir():
-        raise UserError(f"recipe key 'data.path' must be a folder of .wav files; '{root}' is not.")
-    fe = FrontEnd.from_section(cfg["frontend"])
-    clips = list_clips(root, cfg)
-    labels = _sorted_labels({c.label for c in clips})
-    y = np.array([labels.index(c.label) for c in clips], np.int64)
-    speakers = np.array([c.speaker or "" for c in clips])
-
+def _holdout_by_rule(cfg: dict, clips: list[Clip], speakers: np.ndarray) -> np.ndarray:
+    """The clips the recipe holds out by rule: takes up to holdout_index_max, holdout_speakers."""
     ho = np.zeros(len(clips), bool)
     if cfg["holdout_index_max"] is not None:
         if any(c.index is None for c in clips):
@@ -492,6 +83,13 @@ def load_audio_folder(cfg: dict) -> data_mod.Dataset:
     _check_speakers(cfg, speakers)
     if cfg["holdout_speakers"]:
         ho |= np.isin(speakers, cfg["holdout_speakers"])
+    return ho
+
+
+def _split_clips(cfg: dict, clips: list[Clip], speakers: np.ndarray) -> Splits:
+    """Train / validation / holdout indices: held out by rule or at random, then validation by
+    speaker or at random from the rest; every split must keep clips."""
+    ho = _holdout_by_rule(cfg, clips, speakers)
     rest = np.flatnonzero(~ho)
     if ho.any():
         ho_idx = np.flatnonzero(ho)
@@ -512,10 +110,54 @@ def load_audio_folder(cfg: dict) -> data_mod.Dataset:
             f"validation and {len(ho_idx)} for the holdout; each split needs clips. Add files or "
             "change the holdout and validation keys."
         )
+    return tr_idx, va_idx, ho_idx
 
-    cache_dir = data_mod.REPO_ROOT / "build" / "cache" if cfg["cache"] else None
+
+def _audio_source(
+    cfg: dict, root: Path, n_clips: int, fe: FrontEnd, speakers: np.ndarray, splits: Splits
+) -> dict:
+    """The card's ``data.source`` for an audio folder: front-end, speakers per split, split rules."""
+    tr_idx, va_idx, ho_idx = splits
+    return {
+        "path": str(root),
+        "loader": "audio_folder",
+        "n_clips": n_clips,
+        "frontend": fe.card(),
+        "speakers": {
+            split: sorted(set(speakers[i].tolist()) - {""})
+            for split, i in (("train", tr_idx), ("val", va_idx), ("holdout", ho_idx))
+        },
+        "holdout_rule": (
+            f"index <= {cfg['holdout_index_max']}" if cfg["holdout_index_max"] is not None else ""
+        )
+        + (f" speakers {cfg['holdout_speakers']}" if cfg["holdout_speakers"] else "")
+        or f"random {cfg['holdout_fraction']:g} of the clips (seed {cfg['split_seed']})",
+        "val_rule": f"speakers {cfg['val_speakers']}"
+        if cfg["val_speakers"]
+        else f"random {cfg['val_fraction']:g} of the training clips",
+    }
+
+
+def load_audio_folder(cfg: dict) -> Dataset:
+    """WAV clips -> front-end features [n, coeffs*frames] with image shape [1, coeffs, frames]."""
+    if not cfg["path"]:
+        raise UserError(
+            "recipe key 'data.path' is required for data.name: audio_folder "
+            "(a folder of .wav files, e.g. ../shared/data/fsdd/recordings)."
+        )
+    root = resolve_path(cfg["path"], "data.path")
+    if not root.is_dir():
+        raise UserError(f"recipe key 'data.path' must be a folder of .wav files; '{root}' is not.")
+    fe = FrontEnd.from_section(cfg["frontend"])
+    clips = list_clips(root, cfg)
+    labels = _sorted_labels({c.label for c in clips})
+    y = np.array([labels.index(c.label) for c in clips], np.int64)
+    speakers = np.array([c.speaker or "" for c in clips])
+    tr_idx, va_idx, ho_idx = splits = _split_clips(cfg, clips, speakers)
+
+    cache_dir = REPO_ROOT / "build" / "cache" if cfg["cache"] else None
     feats = clip_features(clips, fe, cache_dir).reshape(len(clips), -1)
-    ds = data_mod.Dataset(
+    ds = Dataset(
         root.name if root.name != "recordings" else root.parent.name,
         feats[tr_idx],
         y[tr_idx],
@@ -526,28 +168,6 @@ def load_audio_folder(cfg: dict) -> data_mod.Dataset:
         labels,
         np.zeros(feats.shape[1], bool),
         fe.shape,
-        {
-            "path": str(root),
-            "loader": "audio_folder",
-            "n_clips": len(clips),
-            "frontend": fe.card(),
-            "speakers": {
-                split: sorted(set(speakers[i].tolist()) - {""})
-                for split, i in (("train", tr_idx), ("val", va_idx), ("holdout", ho_idx))
-            },
-            "holdout_rule": (
-                f"index <= {cfg['holdout_index_max']}"
-                if cfg["holdout_index_max"] is not None
-                else ""
-            )
-            + (f" speakers {cfg['holdout_speakers']}" if cfg["holdout_speakers"] else "")
-            or f"random {cfg['holdout_fraction']:g} of the clips (seed {cfg['split_seed']})",
-            "val_rule": f"speakers {cfg['val_speakers']}"
-            if cfg["val_speakers"]
-            else f"random {cfg['val_fraction']:g} of the training clips",
-        },
+        _audio_source(cfg, root, len(clips), fe, speakers, splits),
     )
-    return data_mod._limit(ds, cfg)
-
-
-data_mod.register_loader("audio_folder", load_audio_folder, AUDIO_FIELDS)
+    return _limit(ds, cfg)

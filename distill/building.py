@@ -1,13 +1,13 @@
-"""Building a teacher from a recipe: the ``teacher`` schema, member loaders, selection.
+"""Building a teacher from a recipe: the ``teacher`` schema, its members, selection.
 
 A recipe's ``teacher`` section names library models (fitted here on the training
-split), explicit members stored in files, and how to combine them; ensemble
-selection (Caruana et al. 2004) then weights the members on the validation split.
+split), explicit members stored in files (loaded by :mod:`distill.member_loaders`), and
+how to combine them; ensemble selection (Caruana et al. 2004) then weights the members
+on the validation split.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +17,28 @@ from ground.errors import UserError
 from ground.recipe import Field, validate
 
 from .ensemble import COMBINES, Teacher
-from .file_members import KerasMember, OnnxMember, PrecomputedMember
 from .library import MODELS, build_library
-from .members import (
-    INPUTS,
-    OUTPUTS,
-    PROBE_ROWS,
-    Member,
-    NormalizedInput,
-    Pt2Member,
-    PythonMember,
-    SklearnPickleMember,
-    TorchMember,
-    check_inputs,
+from .member_loaders import (
+    _IDENTITY,
+    MEMBER_FIELDS,
+    MEMBER_LOADERS,
+    PICKLE_RISK,
+    Normalize,
+    load_member,
 )
+from .members import PROBE_ROWS, Member, NormalizedInput, PythonMember, check_inputs
 from .selection import bagged_ensemble_selection, ensemble_selection
+
+__all__ = [
+    "MEMBER_FIELDS",
+    "MEMBER_LOADERS",
+    "PICKLE_RISK",
+    "TEACHER_FIELDS",
+    "Normalize",
+    "build_teacher",
+    "fit_library",
+    "load_member",
+]
 
 
 def _check_weights(v: Any) -> str | None:
@@ -53,57 +60,6 @@ def _check_library(v: Any) -> str | None:
         return "lists a model twice"
     return None
 
-
-MEMBER_FIELDS: dict[str, Field] = {
-    "name": Field(str, doc="unique member name"),
-    "kind": Field(
-        str,
-        choices=("onnx", "pt2", "torch", "keras", "savedmodel", "precomputed", "sklearn-pickle"),
-        doc="how the member is stored",
-    ),
-    "path": Field(
-        str,
-        default=None,
-        doc="model file (onnx, pt2, TorchScript, .keras, pickle) or SavedModel folder, "
-        "relative to the recipe file's folder",
-    ),
-    "input": Field(
-        str,
-        default="raw",
-        choices=INPUTS,
-        doc="what the member is fed: raw = the features exactly as in the data file; "
-        "normalized = after data.normalize (as the library models are)",
-    ),
-    "inputs": Field(
-        str, default=None, doc="precomputed: .npy of the model-ready inputs the outputs belong to"
-    ),
-    "outputs": Field(str, default=None, doc="precomputed: .npy of outputs aligned with 'inputs'"),
-    "input_shape": Field(
-        list,
-        default=None,
-        check=lambda v: (
-            None
-            if all(isinstance(i, int) and i > 0 for i in v)
-            else "must be a list of positive ints, e.g. [1, 8, 8]"
-        ),
-        doc="torch (TorchScript): per-row input shape; pt2 and onnx read it from the file",
-    ),
-    "output": Field(
-        str,
-        default=None,
-        choices=OUTPUTS,
-        doc="what the member returns: probs or logits (default: logits for torch/pt2, probs otherwise)",
-    ),
-    "signature": Field(
-        str, default=None, doc="savedmodel: the signature to call (default: serving_default)"
-    ),
-    "output_name": Field(
-        str,
-        default=None,
-        doc="savedmodel: the signature output holding the probabilities or logits "
-        "(default: its only output)",
-    ),
-}
 
 TEACHER_FIELDS: dict[str, Field] = {
     "library": Field(
@@ -152,147 +108,6 @@ TEACHER_FIELDS: dict[str, Field] = {
     ),
     "num_classes": Field(int, default=None, min=2, max=10_000, doc="default: max label + 1"),
 }
-
-PICKLE_RISK = (
-    "loading a pickle runs arbitrary code from the file, so pickled models are refused by default. "
-    "If you made this file yourself or trust its source, pass --trust-pickles (or set "
-    "teacher.trust_pickles: true in the recipe); better, convert it to ONNX with skl2onnx."
-)
-
-
-def _resolve(base_dir: Path, spec: dict, key: str, i: int) -> Path:
-    value = spec.get(key)
-    if not value:
-        raise UserError(
-            f"recipe key 'teacher.members[{i}].{key}' is required for kind '{spec['kind']}'."
-        )
-    p = Path(value)
-    p = p if p.is_absolute() else Path(base_dir) / p
-    if not p.exists():
-        raise UserError(
-            f"recipe key 'teacher.members[{i}].{key}': file '{p}' not found "
-            f"(paths are relative to '{base_dir}'). Fix the path or create the file."
-        )
-    return p
-
-
-def _load_onnx(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    return OnnxMember(
-        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "probs"
-    )
-
-
-def _load_pt2(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    return Pt2Member(
-        spec["name"],
-        _resolve(base, spec, "path", i),
-        output=spec["output"] or "logits",
-        trust_pickles=trust,
-    )
-
-
-def _load_torchscript(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    import torch
-
-    path = _resolve(base, spec, "path", i)
-    if not trust:
-        raise UserError(
-            f"member '{spec['name']}' is a TorchScript archive ('{path}'): TorchScript is a program "
-            "and its archive holds pickled parts, so PyTorch's security policy says to load one only "
-            "from a source you trust; refused by default. If you made this file yourself or trust "
-            "its source, pass --trust-pickles (or set teacher.trust_pickles: true in the recipe); "
-            "better, save the model with torch.export.save (kind 'pt2', inspected before loading) "
-            "or export it to ONNX (kind 'onnx')."
-        )
-    try:
-        module = torch.jit.load(str(path), map_location="cpu")
-    except Exception as exc:
-        raise UserError(
-            f"member '{spec['name']}': '{path}' is not a TorchScript file ({type(exc).__name__}). "
-            "Save with torch.jit.save(torch.jit.script(model)), or use kind 'pt2' for torch.export."
-        ) from exc
-    return TorchMember(
-        spec["name"],
-        module,
-        output=spec["output"] or "logits",
-        path=path,
-        input_shape=spec["input_shape"],
-    )
-
-
-def _load_precomputed(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    return PrecomputedMember(
-        spec["name"],
-        _resolve(base, spec, "inputs", i),
-        _resolve(base, spec, "outputs", i),
-        output=spec["output"] or "probs",
-    )
-
-
-def _load_pickle(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    path = _resolve(base, spec, "path", i)
-    if not trust:
-        raise UserError(f"member '{spec['name']}' is a pickled model ('{path}'): {PICKLE_RISK}")
-    return SklearnPickleMember(spec["name"], path, nc)
-
-
-def _load_keras(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    return KerasMember(
-        spec["name"], _resolve(base, spec, "path", i), output=spec["output"] or "probs"
-    )
-
-
-def _load_savedmodel(spec: dict, i: int, base: Path, nc: int | None, trust: bool) -> Member:
-    from .savedmodel import SavedModelMember  # imports tensorflow only when a recipe has one
-
-    return SavedModelMember(
-        spec["name"],
-        _resolve(base, spec, "path", i),
-        output=spec["output"] or "probs",
-        signature=spec["signature"],
-        output_name=spec["output_name"],
-    )
-
-
-MEMBER_LOADERS: dict[str, Callable[[dict, int, Path, int | None, bool], Member]] = {
-    "onnx": _load_onnx,
-    "pt2": _load_pt2,
-    "torch": _load_torchscript,
-    "keras": _load_keras,
-    "savedmodel": _load_savedmodel,
-    "precomputed": _load_precomputed,
-    "sklearn-pickle": _load_pickle,
-}
-
-
-def load_member(
-    spec: dict,
-    i: int,
-    base_dir: Path,
-    num_classes: int | None = None,
-    trust_pickles: bool = False,
-    normalize: Normalize | None = None,
-) -> Member:
-    """Build one explicit member from its recipe entry (validated against MEMBER_FIELDS).
-
-    It is fed raw rows unless it declares ``input: normalized``; then ``normalize`` (the
-    data's normalization) is applied first.
-    """
-    if isinstance(spec, dict) and "kind" in spec and spec["kind"] not in MEMBER_LOADERS:
-        raise UserError(
-            f"recipe key 'teacher.members[{i}].kind' must be one of {', '.join(MEMBER_LOADERS)}; "
-            f"got {spec['kind']!r}. (kind 'sklearn' is for estimators passed in Python.)"
-        )
-    spec = validate(f"teacher.members[{i}]", spec, MEMBER_FIELDS)
-    member = MEMBER_LOADERS[spec["kind"]](spec, i, Path(base_dir), num_classes, trust_pickles)
-    if spec["input"] == "normalized":
-        return NormalizedInput(member, *(normalize or _IDENTITY))
-    member.input_kind = "raw"
-    return member
-
-
-Normalize = tuple[Callable[[np.ndarray], np.ndarray], str]  # (function, a key for fingerprints)
-_IDENTITY: Normalize = (lambda x: x, "identity")
 
 
 def fit_library(
@@ -352,8 +167,42 @@ def build_teacher(
     nc = cfg["num_classes"] or int(max(int(y.max()) for y in labels if len(y)) + 1)
     x_train = check_inputs(x_train, "teacher training data")
     norm = normalize or _IDENTITY
-    x_model = norm[0](x_train)
+    built = _gather_members(
+        cfg,
+        x_train,
+        y_train,
+        nc,
+        seed=seed,
+        base_dir=base_dir,
+        members=members,
+        trust=trust,
+        input_shape=input_shape,
+        norm=norm,
+        specialists=specialists,
+        image_shape=image_shape,
+    )
+    if cfg["combine"] == "weights":
+        return _weighted_teacher(cfg, built, nc)
+    return _selected_teacher(cfg, built, nc, x_val, y_val, seed)
 
+
+def _gather_members(
+    cfg: dict,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    nc: int,
+    *,
+    seed: int,
+    base_dir: Path,
+    members: list[Any] | None,
+    trust: bool,
+    input_shape: tuple[int, ...] | None,
+    norm: Normalize,
+    specialists: dict | None,
+    image_shape: tuple[int, ...] | None,
+) -> list[Member]:
+    """Every member in the teacher's order: library, recipe members, specialists, Python members."""
+    x_model = norm[0](x_train)
     built: list[Member] = []
     if cfg["library"]:
         built.extend(
@@ -389,19 +238,32 @@ def build_teacher(
             "the teacher has no members: set teacher.library (e.g. [rf, knn, logreg]) or "
             "teacher.members, or pass members=[...]."
         )
+    return built
 
-    if cfg["combine"] == "weights":
-        given = cfg["weights"] or {}
-        names = [m.name for m in built]
-        unknown = sorted(set(given) - set(names))
-        missing = [n for n in names if n not in given]
-        if unknown or missing:
-            raise UserError(
-                f"recipe key 'teacher.weights' must give a weight for every member {names}; "
-                f"missing {missing}, unknown {unknown}."
-            )
-        return Teacher(built, np.array([given[n] for n in names], float), "weights", nc, None)
 
+def _weighted_teacher(cfg: dict, built: list[Member], nc: int) -> Teacher:
+    """``combine: weights``: the recipe's fixed weights, one for every member by name."""
+    given = cfg["weights"] or {}
+    names = [m.name for m in built]
+    unknown = sorted(set(given) - set(names))
+    missing = [n for n in names if n not in given]
+    if unknown or missing:
+        raise UserError(
+            f"recipe key 'teacher.weights' must give a weight for every member {names}; "
+            f"missing {missing}, unknown {unknown}."
+        )
+    return Teacher(built, np.array([given[n] for n in names], float), "weights", nc, None)
+
+
+def _selected_teacher(
+    cfg: dict,
+    built: list[Member],
+    nc: int,
+    x_val: np.ndarray | None,
+    y_val: np.ndarray | None,
+    seed: int,
+) -> Teacher:
+    """Equal weights, or the weights ensemble selection (plain or bagged) finds on validation."""
     teacher = Teacher(built, np.ones(len(built)), cfg["combine"], nc, None)
     if cfg["selection"] != "none" and len(built) > 1:
         if x_val is None or y_val is None or len(y_val) == 0:

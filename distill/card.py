@@ -1,6 +1,6 @@
 """The student card (``student/card.json``): holdout metrics, sizes, lineage.
 
-Assembled from the records the distill steps return (distill/pipeline.py), so the
+Assembled from the records the distill steps return (distill/records.py), so the
 card's shape is read here in one place; its fields are documented in
 docs/run-directory.md.
 """
@@ -21,7 +21,7 @@ from ground.probs import nll
 from .selection import paired_errors
 
 if TYPE_CHECKING:
-    from .pipeline import Config, Data, Trained
+    from .records import Config, Data, Trained
     from .students import Complexity
     from .train import FitResult
 

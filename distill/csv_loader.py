@@ -5,8 +5,8 @@ value) are label-encoded in sorted order of the training file's values: nominal 
 for MUNGE, one-hot inputs inside the student. String labels map to class indices in sorted
 order; their names become the labels. A missing value (empty, ``?``, ``NA``, ``NaN``,
 ``null``) is an error naming the line and column unless ``data.impute`` says what to do.
-``test_path``: a separate test CSV with the same header = the holdout. Registered into
-``distill.data``'s loaders when that module is imported.
+``test_path``: a separate test CSV with the same header = the holdout. Listed in
+``distill.data_registry`` (with its recipe keys) by dotted path, imported on first use.
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ground.errors import UserError
-from ground.recipe import Field
 
-from . import data as data_mod
+from .data_files import resolve_path
+from .dataset import Dataset
+from .splits import _from_splits
 
 MISSING = ("", "?", "na", "n/a", "nan", "null", "none")
 Rows = list[list[str]]
@@ -62,11 +63,11 @@ def _files(cfg: dict) -> tuple[list[str], dict[str, tuple[Path, Rows]]]:
             "recipe keys 'data.path' and 'data.label' are required for data.name: csv "
             "(a CSV file with a header row, and the name of its label column)."
         )
-    p = data_mod.resolve_path(cfg["path"], "data.path")
+    p = resolve_path(cfg["path"], "data.path")
     header, rows = _read_csv(p)
     files = {"train": (p, rows)}
     if cfg["test_path"]:
-        pt = data_mod.resolve_path(cfg["test_path"], "data.test_path")
+        pt = resolve_path(cfg["test_path"], "data.test_path")
         header_t, rows_t = _read_csv(pt)
         if header_t != header:
             raise UserError(
@@ -199,7 +200,7 @@ def _labels(
     return labels, {s: np.array([index[v] for v in y], np.int64) for s, y in ys.items()}
 
 
-def load_csv(cfg: dict) -> data_mod.Dataset:
+def load_csv(cfg: dict) -> Dataset:
     header, files = _files(cfg)
     p, rows = files["train"]
     li = header.index(cfg["label"])
@@ -217,7 +218,7 @@ def load_csv(cfg: dict) -> data_mod.Dataset:
         "categorical": sorted(catset),
         "impute": cfg["impute"],
     }
-    return data_mod._from_splits(
+    return _from_splits(
         p.stem,
         {s: (x[s], y[s]) for s in files},
         labels,
@@ -228,24 +229,3 @@ def load_csv(cfg: dict) -> data_mod.Dataset:
         columns=names,
         categories=cols.categories,
     )
-
-
-data_mod.register_loader(
-    "csv",
-    load_csv,
-    {
-        "test_path": data_mod._TEST_PATH,
-        "label": Field(str, None, doc="the label column (its values become the labels)"),
-        "categorical": Field(
-            (list, str),
-            "auto",
-            doc="categorical columns, or auto (every column with a non-numeric value)",
-        ),
-        "impute": Field(
-            str,
-            None,
-            choices=("median", "most_frequent"),
-            doc="what fills a missing value; default: a missing value is an error",
-        ),
-    },
-)

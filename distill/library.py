@@ -5,6 +5,10 @@ SVMs, neural nets, logistic regression); ours holds one CPU-friendly model per
 name, looked up in a registry, so a recipe can say ``library: [rf, knn, svm]``.
 Every factory fits its model on the training split and returns a teacher member.
 On sklearn digits the whole library fits in well under a minute on one core.
+
+The registry (:data:`MODELS`) holds this module's flat-row models, registered with
+:func:`register`, and lists the models for image-shaped rows in
+:mod:`distill.spectro_library` by dotted path, imported the first time one is fitted.
 """
 
 from __future__ import annotations
@@ -17,21 +21,28 @@ import numpy as np
 
 from ground.errors import UserError
 
+from .lazy import LazyRegistry
 from .members import Member, SklearnMember, TorchMember
 
 Factory = Callable[..., Member]
-MODELS: dict[str, Factory] = {}
+MODELS: LazyRegistry[Factory] = LazyRegistry()
 SHAPED: set[str] = set()  # factories that also take input_shape=[C, H, W] (conv nets, summaries)
 
 
-def register(name: str, shaped: bool = False) -> Callable[[Factory], Factory]:
-    """Add a model factory ``(x, y, seed, num_classes) -> fitted Member`` under ``name``;
+def add_model(name: str, factory: Factory | str, shaped: bool = False) -> None:
+    """Add a model factory ``(x, y, seed, num_classes) -> fitted Member`` under ``name``, given
+    as the function or its dotted path ``"package.module:attr"`` (imported on first use);
     ``shaped`` factories also get ``input_shape`` (the rows' [C, H, W]) and need it."""
+    MODELS[name] = factory
+    if shaped:
+        SHAPED.add(name)
+
+
+def register(name: str, shaped: bool = False) -> Callable[[Factory], Factory]:
+    """Decorator form of :func:`add_model` for a factory defined in the registering module."""
 
     def deco(fn: Factory) -> Factory:
-        MODELS[name] = fn
-        if shaped:
-            SHAPED.add(name)
+        add_model(name, fn, shaped)
         return fn
 
     return deco
@@ -151,6 +162,23 @@ def torch_mlp(x, y, seed, nc, epochs: int = 40, hidden: int = 128):
     return TorchMember("torch_mlp", model, output="logits", width=x.shape[1])
 
 
+# Models for image-shaped rows (MFCC / log-mel maps): listed by path, imported on first use.
+SPECTRO_MODELS = {
+    "spec_cnn_w32": "distill.spectro_library:spec_cnn_w32",
+    "spec_cnn_w16": "distill.spectro_library:spec_cnn_w16",
+    "spec_dscnn_w48": "distill.spectro_library:spec_dscnn_w48",
+    "spec_dscnn_w64": "distill.spectro_library:spec_dscnn_w64",
+    "spec_fcn_w32": "distill.spectro_library:spec_fcn_w32",
+    "spec_fcn_w32_b": "distill.spectro_library:spec_fcn_w32_b",
+    "spec_fcn_w32_c": "distill.spectro_library:spec_fcn_w32_c",
+    "spec_fcn_w32_d": "distill.spectro_library:spec_fcn_w32_d",
+    "summary_logreg": "distill.spectro_library:summary_logreg",
+    "summary_svm": "distill.spectro_library:summary_svm",
+}
+for _name, _path in SPECTRO_MODELS.items():
+    add_model(_name, _path, shaped=True)
+
+
 def build_library(
     names: list[str],
     x: np.ndarray,
@@ -186,6 +214,3 @@ def build_library(
         member.fit_seconds = round(time.perf_counter() - t0, 3)
         out[name] = member
     return out
-
-
-from . import spectro_library as _spectro  # noqa: E402,F401  (registers the conv / summary models)

@@ -11,163 +11,72 @@ make_transfer_set -> label -> train_student -> train_baseline -> evaluate ->
 write_student_dir``; each takes and returns plain records, so each is testable alone.
 Only :func:`write_student_dir` writes ``student/``: built in a temp folder and swapped in
 when complete (``ground.rundir.staged_dir``); checkpoints and teacher-output caches live
-in ``out/.work`` so a killed run resumes.
+in ``out/.work`` so a killed run resumes. The records the steps pass are in
+:mod:`distill.records`; the last three steps (export, evaluate, write) in
+:mod:`distill.student_dir`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ground import rundir
-from ground.errors import InternalError, UserError
-from ground.probs import softmax
+from ground.errors import UserError
 from ground.recipe import load_recipe, validate
 
 from . import data as data_mod
-from .card import Lineage, build_card, holdout_metrics
-from .students import (
-    RawInput,
-    build_student,
-    count_params_macs,
-    student_input_shape,
-    validate_spec,
+from .card import Lineage
+from .records import (
+    Config,
+    Data,
+    DistillResult,
+    Exported,
+    FittedLibrary,
+    Labels,
+    Trained,
 )
+from .student_dir import CALIBRATION_ROWS, evaluate, export_student, write_student_dir
+from .students import student_input_shape, validate_spec
 from .train import (
     EpochData,
-    FitResult,
     TrainContext,
     accuracy_score,
     fidelity_score,
     fit,
     log_probs,
-    predict_logits,
     train_config,
 )
 
-CALIBRATION_ROWS = 1024
-
-
-@dataclass
-class DistillResult:
-    """What the stage produced: the card (as written) and where, plus wall-clock timings."""
-
-    run_dir: Path
-    card: dict
-    timings_s: dict[str, float] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------- step records
-
-
-@dataclass
-class Config:
-    """The validated recipe with the caller's overrides: everything the steps read."""
-
-    recipe: dict
-    recipe_path: str | None
-    out: Path
-    sections: dict[str, dict]  # data, teacher, transfer, student, train (with defaults)
-    train: dict  # train section after --seed / --epochs
-    base_dir: Path  # relative paths in a recipe are relative to the recipe file (else the cwd)
-    # teacher outputs by content (distill.cache); a caller running many students off one teacher
-    # passes a shared folder so each transfer set is labelled once (None: the run's own)
-    teacher_cache: Path | None = None
-
-    @property
-    def seed(self) -> int:
-        return self.train["seed"]
-
-    @property
-    def work(self) -> Path:
-        return self.out / ".work"
-
-    def fingerprint(self, teacher: Any, role: str) -> str:
-        """Names a training configuration, so a checkpoint of another one is never resumed."""
-        recipe = {k: self.recipe.get(k) for k in ("data", "teacher", "transfer", "student")}
-        doc = {
-            "recipe": json.loads(json.dumps(recipe, default=str)),
-            "train": self.train,
-            "teacher": teacher.fingerprint(),
-            "role": role,
-        }
-        return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[
-            :16
-        ]
-
-
-@dataclass
-class Data:
-    """The raw splits (as in the data file), the normalization fitted on the training split,
-    and the student's input shape.
-
-    Everything downstream takes raw rows: teacher members (library models normalize inside,
-    see ``building.build_teacher``) and the student, whose graph starts with the
-    normalization and the one-hot of nominal columns (``students.RawInput``).
-    """
-
-    dataset: Any  # distill.data.Dataset (raw splits, labels, source)
-    normalizer: data_mod.Normalizer
-    input_shape: tuple[int, ...]
-    x_train: np.ndarray
-    x_val: np.ndarray
-    x_holdout: np.ndarray
-    nominal_sizes: dict[int, int]  # nominal column -> categories (one-hot inside the student)
-
-    @property
-    def net_shape(self) -> tuple[int, ...]:
-        """What the student's layers see after the encoding."""
-        return RawInput.encoded_shape(self.input_shape, self.nominal_sizes)
-
-    def make_student(self, spec: dict) -> RawInput:
-        net = build_student(spec, self.net_shape, self.dataset.num_classes)
-        n = self.normalizer
-        return RawInput(net, self.input_shape, n.mean, n.std, self.nominal_sizes)
-
-    @property
-    def layout(self) -> str:
-        return "NC" if len(self.input_shape) == 1 else "NCHW"
-
-    def shaped(self, x: np.ndarray) -> torch.Tensor:
-        """Rows as the student takes them ([n, d] or [n, C, H, W])."""
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        return torch.from_numpy(x).reshape(len(x), *self.input_shape)
-
-
-@dataclass
-class Labels:
-    """The teacher's outputs on the transfer set, validation and holdout; hard transfer labels."""
-
-    transfer: np.ndarray
-    val: np.ndarray
-    holdout: np.ndarray
-    transfer_hard: np.ndarray
-
-
-@dataclass
-class Trained:
-    """A trained network (best validation weights loaded) and how its training went."""
-
-    model: torch.nn.Module
-    fit: FitResult
-    config: dict  # the train section it ran with (loss differs for the baseline)
-    seconds: float
-
-
-@dataclass
-class Exported:
-    """The student as ``torch.export`` program in the work folder, and its holdout probabilities."""
-
-    path: Path
-    probs: np.ndarray
+__all__ = [
+    "CALIBRATION_ROWS",
+    "Config",
+    "Data",
+    "DistillResult",
+    "Exported",
+    "FittedLibrary",
+    "Labels",
+    "Lineage",
+    "Trained",
+    "build_teacher",
+    "configure",
+    "evaluate",
+    "export_student",
+    "fit_library",
+    "label",
+    "load_data",
+    "make_transfer_set",
+    "run",
+    "train_baseline",
+    "train_student",
+    "validate_recipe",
+    "write_student_dir",
+]
 
 
 # ---------------------------------------------------------------- steps
@@ -247,15 +156,6 @@ def _nominal_sizes(ds: Any) -> dict[int, int]:
     return sizes
 
 
-@dataclass
-class FittedLibrary:
-    """A recipe's ``teacher.library`` fitted as :func:`run` fits it, and the data it was fitted on."""
-
-    data: Data
-    members: list  # raw rows in (each wraps the data's normalization): pass as run(members=...)
-    seconds: float
-
-
 def fit_library(recipe: dict | str | Path, *, seed: int | None = None) -> FittedLibrary:
     """The library members :func:`run` would fit for ``recipe`` (same data, splits,
     normalization and seed), for a driver that distils many students from one teacher: it
@@ -308,9 +208,6 @@ def build_teacher(
 
 
 def _short_hash(obj: Any) -> str:
-    import hashlib
-    import json
-
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -435,91 +332,6 @@ def train_baseline(
     return Trained(model, result, bcfg, time.perf_counter() - t)
 
 
-def export_student(cfg: Config, data: Data, student: Trained) -> Exported:
-    """torch.export the student (dynamic batch) into the work folder, reload it, check it
-    reproduces the eager predictions; its holdout probabilities are what the card reports."""
-    path = cfg.work / "student.pt2"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    x_ho = data.shaped(data.x_holdout)
-    probs = _export_and_check(student.model, x_ho, predict_logits(student.model, x_ho), path)
-    return Exported(path, probs)
-
-
-def evaluate(
-    data: Data,
-    teacher: Any,
-    labels: Labels,
-    exported: Exported,
-    student: Trained,
-    baseline: Trained | None,
-) -> dict[str, Any]:
-    """Teacher, members, student (the exported program) and baseline on the same holdout split."""
-    baseline_probs = None
-    if baseline is not None:
-        baseline_probs = _probs(predict_logits(baseline.model, data.shaped(data.x_holdout)))
-    return holdout_metrics(
-        data.dataset.y_holdout,
-        labels.holdout,
-        teacher.member_probas(data.x_holdout),
-        teacher.describe(),
-        exported.probs,
-        student.fit,
-        baseline_probs,
-        baseline.fit if baseline is not None else None,
-    )
-
-
-def write_student_dir(
-    cfg: Config,
-    data: Data,
-    teacher: Any,
-    n_transfer: int,
-    labels: Labels,
-    exported: Exported,
-    student: Trained,
-    baseline: Trained | None,
-    metrics: dict[str, Any],
-    *,
-    force: bool,
-    lineage: Lineage,
-) -> dict:
-    """Write student/ (student.pt2, calibration.npz, holdout.npz, then card.json), swapped in
-    only when complete; returns the card."""
-    with rundir.staged_dir(cfg.out, "student", force=force) as folder:
-        shutil.copy2(exported.path, folder / "student.pt2")
-        rng = np.random.default_rng(cfg.seed)
-        n_cal = min(CALIBRATION_ROWS, len(data.x_train))
-        cal_idx = np.sort(rng.choice(len(data.x_train), size=n_cal, replace=False))
-        rundir.atomic_write_npz(
-            folder / "calibration.npz", x=data.shaped(data.x_train[cal_idx]).numpy()
-        )
-        rundir.atomic_write_npz(
-            folder / "holdout.npz",
-            x=data.shaped(data.x_holdout).numpy(),
-            y=data.dataset.y_holdout.astype(np.int64),
-            teacher_probs=labels.holdout.astype(np.float32),
-            student_probs=exported.probs.astype(np.float32),
-        )
-        card = build_card(
-            cfg,
-            data,
-            teacher.describe(),
-            count_params_macs(student.model.net, data.net_shape),
-            rundir.path_bytes(folder / "student.pt2"),
-            metrics,
-            n_transfer=n_transfer,
-            student=student,
-            baseline=baseline,
-            lineage=lineage,
-        )
-        card["sha256"] = {
-            n: rundir.sha256_file(folder / n)
-            for n in ("student.pt2", "calibration.npz", "holdout.npz")
-        }
-        rundir.atomic_write_json(folder / "card.json", card)
-    return card
-
-
 def run(
     recipe: dict | str | Path,
     run_dir: str | Path,
@@ -594,31 +406,3 @@ class _Clock:
             return step(*args, **kwargs)
         finally:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
-
-
-def _probs(logits: torch.Tensor) -> np.ndarray:
-    return softmax(logits.double().numpy()).astype(np.float32)
-
-
-def _export_and_check(
-    model: torch.nn.Module, x_ho: torch.Tensor, eager_logits: torch.Tensor, path: Path
-) -> np.ndarray:
-    """torch.export with a dynamic batch, save, reload, and check it reproduces the eager
-    predictions exactly; returns the reloaded program's holdout probabilities."""
-    model.eval()
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    example = (x_ho[:2].clone(),)  # a clone: a view would save the whole holdout storage
-    try:
-        program = torch.export.export(model, example, dynamic_shapes=({0: batch},))
-    except Exception as exc:  # an unsupported op in a student is our bug, not the user's
-        raise InternalError(f"torch.export failed for the student: {exc}") from exc
-    torch.export.save(program, path)
-    reloaded = torch.export.load(path).module()
-    with torch.no_grad():
-        logits = torch.cat([reloaded(x_ho[i : i + 2048]) for i in range(0, len(x_ho), 2048)])
-    if not torch.equal(logits.argmax(1), eager_logits.argmax(1)):
-        n = int((logits.argmax(1) != eager_logits.argmax(1)).sum())
-        raise InternalError(
-            f"the reloaded student.pt2 disagrees with the trained student on {n} holdout rows"
-        )
-    return _probs(logits)

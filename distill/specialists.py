@@ -23,12 +23,15 @@ gradient steps from z = log p^g. With no active specialist the minimum is q = p^
 
 The combined model is a teacher *member* (``SpecialistsMember``, the Member protocol of
 ``distill.ensemble``): the specialists make the teacher better, the small student ships.
+§5.2 is in :mod:`distill.confusable`, §5.3 in :mod:`distill.specialist_combine`; both are
+re-exported here.
 """
 
 from __future__ import annotations
 
 import copy
 import io
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,8 +42,37 @@ from torch import nn
 from ground.errors import UserError
 from ground.recipe import Field, validate
 
-from .students import build_student
+from .confusable import confusable_subsets
+from .specialist_combine import (
+    active_specialists,
+    combine,
+    kl_objective,
+    objective,
+    to_specialist_space,
+)
+from .students import build_student, student_input_shape
 from .train import EpochData, fit_epochs, train_config
+
+__all__ = [
+    "SPECIALIST_FIELDS",
+    "SpecialistEnsemble",
+    "SpecialistsMember",
+    "SpecialistsReport",
+    "active_specialists",
+    "build_student",
+    "combine",
+    "confusable_subsets",
+    "dustbin_labels",
+    "evaluate",
+    "fit_specialists",
+    "kl_objective",
+    "member_from_recipe",
+    "objective",
+    "specialist_from",
+    "to_specialist_space",
+    "train_generalist",
+    "train_specialist",
+]
 
 
 def _student_spec(v: Any) -> str | None:
@@ -79,29 +111,7 @@ SPECIALIST_FIELDS: dict[str, Field] = {
     "combine_lr": Field(float, 0.05, min=1e-4, max=10.0, doc="step size of those steps (§5.3)"),
 }
 
-
-# ---- §5.2: confusable subsets --------------------------------------------------------------
-
-
-def confusable_subsets(
-    generalist_probs: np.ndarray, n_specialists: int, *, seed: int
-) -> list[list[int]]:
-    """Partition the classes by k-means on the columns of the covariance of the generalist's predictions."""
-    from sklearn.cluster import KMeans
-
-    n_classes = generalist_probs.shape[1]
-    if not 1 <= n_specialists <= n_classes:
-        raise UserError(
-            f"recipe key 'specialists.n_specialists' must be between 1 and the number of classes "
-            f"({n_classes}); got {n_specialists}."
-        )
-    cov = np.cov(generalist_probs.astype(np.float64), rowvar=False)
-    np.fill_diagonal(
-        cov, 0.0
-    )  # a class's own variance says how often it is predicted, not with what
-    assign = KMeans(n_clusters=n_specialists, n_init=10, random_state=seed).fit_predict(cov.T)
-    subsets = [sorted(np.flatnonzero(assign == k).tolist()) for k in range(n_specialists)]
-    return sorted((s for s in subsets if s), key=lambda s: s[0])
+# ---- §5.1: training ------------------------------------------------------------------------
 
 
 def dustbin_labels(y: np.ndarray, subset: list[int]) -> np.ndarray:
@@ -109,22 +119,6 @@ def dustbin_labels(y: np.ndarray, subset: list[int]) -> np.ndarray:
     table = np.full(int(max(max(subset), int(y.max(initial=0)))) + 1, len(subset), dtype=np.int64)
     table[np.asarray(subset)] = np.arange(len(subset))
     return table[y]
-
-
-def to_specialist_space(q: np.ndarray | torch.Tensor, subset: list[int]):
-    """A full distribution seen by a specialist: its classes, then everything else summed (the dustbin)."""
-    inside = q[:, subset]
-    rest = (
-        1.0 - inside.sum(1, keepdims=True)
-        if isinstance(q, np.ndarray)
-        else 1.0 - inside.sum(1, keepdim=True)
-    )
-    if isinstance(q, np.ndarray):
-        return np.concatenate([inside, np.clip(rest, 0.0, None)], axis=1)
-    return torch.cat([inside, rest.clamp_min(0.0)], dim=1)
-
-
-# ---- §5.1: training ------------------------------------------------------------------------
 
 
 def _last_linear(model: nn.Module) -> tuple[nn.Module, str]:
@@ -235,84 +229,6 @@ def train_specialist(
     if 0 < pi < 1 and train_share < 1:
         correction = float(np.log((1 - pi) / pi) - np.log((1 - train_share) / train_share))
     return model, correction
-
-
-# ---- §5.3: inference -----------------------------------------------------------------------
-
-
-def active_specialists(
-    generalist_probs: np.ndarray, subsets: list[list[int]], top_n: int
-) -> np.ndarray:
-    """bool [n, M]: specialist m is active for row i when its subset meets the generalist's top-n classes."""
-    top = np.argsort(-generalist_probs, axis=1, kind="stable")[:, :top_n]
-    member = np.zeros((len(subsets), generalist_probs.shape[1]), bool)
-    for m, s in enumerate(subsets):
-        member[m, s] = True
-    return (
-        member[:, top].any(axis=2).T if len(subsets) else np.zeros((len(generalist_probs), 0), bool)
-    )
-
-
-def combine(
-    generalist_probs: np.ndarray,
-    specialist_probs: list[np.ndarray],
-    subsets: list[list[int]],
-    active: np.ndarray,
-    *,
-    steps: int = 200,
-    lr: float = 0.05,
-) -> np.ndarray:
-    """argmin_q KL(p^g||q) + sum over active m of KL(p^m||q^m), q = softmax(z), by Adam on z from log p^g."""
-    eps = 1e-12
-    pg = torch.from_numpy(generalist_probs.astype(np.float64))
-    pms = [torch.from_numpy(p.astype(np.float64)) for p in specialist_probs]
-    act = torch.from_numpy(active.astype(np.float64))
-    z = torch.log(pg.clamp_min(eps)).clone().requires_grad_(True)
-    if steps == 0 or not active.any():
-        return torch.softmax(z.detach(), 1).numpy()
-    opt = torch.optim.Adam([z], lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        objective(z, pg, pms, subsets, act).backward()
-        opt.step()
-    return torch.softmax(z.detach(), 1).numpy()
-
-
-def objective(
-    z: torch.Tensor,
-    pg: torch.Tensor,
-    pms: list[torch.Tensor],
-    subsets: list[list[int]],
-    act: torch.Tensor,
-) -> torch.Tensor:
-    """The §5.3 objective summed over rows (cross-entropy form: KL up to the constant entropy of p)."""
-    eps = 1e-12
-    logq = torch.log_softmax(z, 1)
-    total = -(pg * logq).sum(1)
-    q = logq.exp()
-    for m, s in enumerate(subsets):
-        qm = to_specialist_space(q, s)
-        total = total - act[:, m] * (pms[m] * torch.log(qm.clamp_min(eps))).sum(1)
-    return total.sum()
-
-
-def kl_objective(
-    q: np.ndarray,
-    pg: np.ndarray,
-    pms: list[np.ndarray],
-    subsets: list[list[int]],
-    active: np.ndarray,
-) -> np.ndarray:
-    """The §5.3 objective per row as true KL divergences (for checks and reports)."""
-    eps = 1e-12
-
-    def kl(p: np.ndarray, r: np.ndarray) -> np.ndarray:
-        return (p * (np.log(np.clip(p, eps, None)) - np.log(np.clip(r, eps, None)))).sum(1)
-
-    out = kl(pg, q)
-    for m, s in enumerate(subsets):
-        out = out + active[:, m] * kl(pms[m], to_specialist_space(q, s))
-    return out
 
 
 # ---- the combined model --------------------------------------------------------------------
@@ -453,7 +369,7 @@ def fit_specialists(
     if progress:
         from tqdm import tqdm
 
-        it = tqdm(subsets, desc="specialists", file=__import__("sys").stderr)
+        it = tqdm(subsets, desc="specialists", file=sys.stderr)
     for m, s in enumerate(it):
         model, corr = train_specialist(
             generalist,
@@ -502,8 +418,6 @@ def member_from_recipe(
     progress: bool = False,
 ) -> SpecialistsMember:
     """The recipe's ``specialists`` section -> a fitted teacher member (what distill.run adds to the teacher)."""
-    from .students import student_input_shape
-
     cfg = validate("specialists", section, SPECIALIST_FIELDS)
     shape = student_input_shape(cfg["generalist"], n_features, image_shape)
     return SpecialistsMember(

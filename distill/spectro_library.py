@@ -9,14 +9,15 @@ Two families, so ensemble selection has diverse members to draw from (Caruana et
   minimum, maximum and mean absolute frame-to-frame change over time, then a scikit-learn
   classifier. They see none of the word's time structure and err differently from the nets.
 
-Every factory gets ``input_shape`` ([C, H, W], time along W) from the data set.
+Every factory gets ``input_shape`` ([C, H, W], time along W) from the data set. Each is a
+module-level name that ``distill.library`` lists by dotted path; this module does not import
+the registry.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .library import register
 from .members import Member, SklearnMember, TorchMember
 
 MAX_SHIFT = 4  # frames
@@ -81,8 +82,9 @@ def _conv_factory(name: str, spec: dict, offset: int):
     return factory
 
 
-for _i, (_name, _spec) in enumerate(CONV_SPECS.items()):
-    register(_name, shaped=True)(_conv_factory(_name, _spec, _i + 1))
+spec_cnn_w32, spec_cnn_w16, spec_dscnn_w48, spec_dscnn_w64 = (
+    _conv_factory(_name, _spec, _i + 1) for _i, (_name, _spec) in enumerate(CONV_SPECS.items())
+)
 
 
 # Full-conv nets for speaker-independent teachers: 3x3 convs with BN, two of them stride 2, a
@@ -148,8 +150,9 @@ def _fcn_factory(name: str, offset: int):
     return factory
 
 
-for _i, _name in enumerate(FCN_NAMES):
-    register(_name, shaped=True)(_fcn_factory(_name, 101 + _i))
+spec_fcn_w32, spec_fcn_w32_b, spec_fcn_w32_c, spec_fcn_w32_d = (
+    _fcn_factory(_name, 101 + _i) for _i, _name in enumerate(FCN_NAMES)
+)
 
 
 def summarize(x: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -170,7 +173,6 @@ def _summary_member(name: str, clf, x, y, nc, input_shape) -> Member:
     return SklearnMember(name, pipe, nc)
 
 
-@register("summary_logreg", shaped=True)
 def summary_logreg(x, y, seed, nc, input_shape):
     from sklearn.linear_model import LogisticRegression
 
@@ -179,7 +181,6 @@ def summary_logreg(x, y, seed, nc, input_shape):
     )
 
 
-@register("summary_svm", shaped=True)
 def summary_svm(x, y, seed, nc, input_shape):
     from sklearn.svm import SVC
 

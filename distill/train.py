@@ -27,100 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ground import rundir
 from ground.errors import UserError
-from ground.recipe import Field, validate
 
 from .losses import LOSSES
-
-# both validation scores are [top-1, -loss]; "loss" compares them loss first
-SELECT_RULES = ("top1", "loss")
-
-TRAIN_FIELDS: dict[str, Field] = {
-    "epochs": Field(
-        int, 30, min=1, max=10000, doc="maximum epochs (early stopping may end sooner)"
-    ),
-    "batch_size": Field(int, 64, min=1, doc="global batch (split across ranks under torchrun)"),
-    "optimizer": Field(str, "adamw", choices=("adamw", "sgd"), doc="torch.optim optimizer"),
-    "lr": Field(float, 3e-3, min=1e-7, max=10.0, doc="peak learning rate"),
-    "weight_decay": Field(
-        float, 1e-4, min=0.0, max=1.0, doc="decoupled (AdamW) or L2 (SGD) weight decay"
-    ),
-    "momentum": Field(float, 0.9, min=0.0, max=0.999, doc="SGD only"),
-    "schedule": Field(
-        str, "cosine", choices=("cosine", "step", "none"), doc="learning-rate schedule per epoch"
-    ),
-    "step_size": Field(int, 10, min=1, doc="step schedule: epochs between decays"),
-    "gamma": Field(float, 0.5, min=0.0, max=1.0, doc="step schedule: decay factor"),
-    "patience": Field(
-        int, 10, min=1, doc="epochs without a better validation score before stopping"
-    ),
-    "select": Field(
-        str,
-        "top1",
-        choices=SELECT_RULES,
-        doc="which validation epoch is kept (and early stopping's 'better'): top1 = agreement "
-        "with the teacher (accuracy for the baseline), ties to the lower loss; loss = the lower "
-        "loss alone (KL to the teacher, NLL for the baseline), for a validation split so small "
-        "or easy that top-1 stops moving",
-    ),
-    "loss": Field(
-        str,
-        "hinton",
-        choices=tuple(LOSSES),
-        doc="hinton: soft targets at T; logits: MSE on logits; probs: Bucilua squared error; hard: labels",
-    ),
-    "temperature": Field(
-        float, 4.0, min=0.05, max=100.0, doc="Hinton 2015 §2 soft-target temperature T"
-    ),
-    "alpha": Field(
-        float, 0.9, min=0.0, max=1.0, doc="weight of the soft term; 1 - alpha on the hard labels"
-    ),
-    "seed": Field(int, 0, min=0, doc="seeds teacher library, transfer set, init and batch order"),
-    "baseline": Field(bool, True, doc="also train the same student on hard labels only"),
-    "channels_last": Field(
-        bool,
-        False,
-        doc="train conv students on NHWC tensors (torch.channels_last): a small DS-CNN's CPU "
-        "step is ~1.5x faster under oneDNN; float sums differ, so figures move as with another "
-        "thread count. The trained student is exported as usual (NCHW in, same graph)",
-    ),
-}
-
-
-def train_config(section: dict | None) -> dict:
-    return validate("train", section, TRAIN_FIELDS)
-
-
-# ---- the context: where data, gradients and metrics go (one process or DDP) ------------------
-
-
-def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
-    g = torch.Generator()
-    g.manual_seed(seed + epoch)
-    return list(torch.randperm(n, generator=g).split(batch_size))
-
-
-@dataclass
-class TrainContext:
-    """One process by default; a DDP launcher supplies rank-aware versions of these four hooks."""
-
-    rank: int = 0
-    world_size: int = 1
-    batches: Callable[[int, int, int, int], list[torch.Tensor]] = (
-        _epoch_batches  # (n, batch, seed, epoch)
-    )
-    wrap: Callable[[nn.Module], nn.Module] = lambda m: m
-    unwrap: Callable[[nn.Module], nn.Module] = lambda m: getattr(m, "module", m)
-    reduce_sums: Callable[[dict[str, float]], dict[str, float]] = lambda d: d
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
+from .scoring import accuracy_score, fidelity_score, predict_logits
+from .train_context import TrainContext
+from .train_fields import SELECT_RULES, TRAIN_FIELDS, train_config
 
 # ---- pieces of the loop ---------------------------------------------------------------------
 
@@ -169,25 +84,6 @@ def make_schedule(opt: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_sched
     if cfg["schedule"] == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=cfg["step_size"], gamma=cfg["gamma"])
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 1.0)
-
-
-@torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model(x[i : i + batch_size]) for i in range(0, len(x), batch_size)])
-
-
-def fidelity_score(logits: torch.Tensor, teacher_probs: torch.Tensor) -> list[float]:
-    """Validation fidelity to the teacher: top-1 agreement, tie broken by lower KL(teacher || student)."""
-    agree = (logits.argmax(1) == teacher_probs.argmax(1)).double().mean().item()
-    kl = F.kl_div(F.log_softmax(logits, 1), teacher_probs, reduction="batchmean").item()
-    return [agree, -kl]
-
-
-def accuracy_score(logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
-    """Validation accuracy, tie broken by lower negative log-likelihood (the baseline's rule)."""
-    acc = (logits.argmax(1) == labels).double().mean().item()
-    return [acc, -F.cross_entropy(logits, labels).item()]
 
 
 def _rank(score: list[float], cfg: dict) -> list[float]:
@@ -249,6 +145,184 @@ def _deterministic(fn: Callable[..., FitResult]) -> Callable[..., FitResult]:
     return wrapper
 
 
+@dataclass
+class _Progress:
+    """Where the loop stands: what a checkpoint stores besides the optimizer and scheduler."""
+
+    start: int = 0
+    best_score: list[float] | None = None
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    done: bool = False
+    best_state: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def _setup(
+    model: nn.Module, x_val: torch.Tensor, cfg: dict, ctx: TrainContext
+) -> tuple[
+    torch.memory_format,
+    torch.Tensor,
+    nn.Module,
+    torch.optim.Optimizer,
+    torch.optim.lr_scheduler.LRScheduler,
+]:
+    """The memory layout, the validation inputs in it, the (wrapped) net, optimizer, schedule."""
+    layout = _layout(cfg, x_val)
+    model.to(memory_format=layout)
+    x_val = x_val.contiguous(memory_format=layout)
+    net = ctx.wrap(model)
+    opt = make_optimizer(net, cfg)
+    sched = make_schedule(opt, cfg)
+    return layout, x_val, net, opt, sched
+
+
+def _start_or_resume(
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    cfg: dict,
+    ctx: TrainContext,
+    checkpoint: Path,
+    fingerprint: str,
+    resume: bool,
+) -> _Progress:
+    """Start fresh, or continue from the last checkpoint of the same configuration."""
+    state = _Progress(best_state=_clone(ctx.unwrap(net).state_dict()))
+    torch.manual_seed(cfg["seed"] + 1)  # dropout
+    if resume and checkpoint.is_file():
+        ck = _load_checkpoint(checkpoint)
+        if ck.get("fingerprint") == fingerprint:
+            ctx.unwrap(net).load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+            torch.set_rng_state(ck["torch_rng"])
+            state.start, state.best_epoch, state.bad_epochs, state.done = (
+                ck["epoch"],
+                ck["best_epoch"],
+                ck["bad_epochs"],
+                ck["done"],
+            )
+            state.best_score, state.best_state, state.history = (
+                ck["best_score"],
+                ck["best_state"],
+                ck["history"],
+            )
+    return state
+
+
+def _train_epoch(
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    data: EpochData,
+    cfg: dict,
+    ctx: TrainContext,
+    layout: torch.memory_format,
+    epoch: int,
+    loss_fn: Callable[..., torch.Tensor],
+    desc: str,
+) -> dict[str, float]:
+    """(2)+(3) shuffled mini-batches, one optimizer step each; the loss summed over all ranks."""
+    net.train()
+    sums = {"loss": 0.0, "n": 0.0}
+    for idx in ctx.batches(len(data.x), cfg["batch_size"], cfg["seed"], epoch):
+        logits = net(data.x[idx].contiguous(memory_format=layout))
+        t = data.teacher_log_probs[idx] if data.teacher_log_probs is not None else None
+        loss = loss_fn(
+            logits, t, data.labels[idx], temperature=cfg["temperature"], alpha=cfg["alpha"]
+        )
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sums["loss"] += loss.item() * len(idx)
+        sums["n"] += len(idx)
+    sched.step()
+    sums = ctx.reduce_sums(sums)
+    check_finite_loss(sums["loss"], f"{desc} loss in epoch {epoch + 1}")
+    return sums
+
+
+def _record_validation(
+    state: _Progress,
+    val: list[float],
+    sums: dict[str, float],
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    cfg: dict,
+    ctx: TrainContext,
+    epoch: int,
+) -> None:
+    """(4) keep the best weights by validation score, add the epoch to the history, and say
+    whether the loop is done (patience run out or the last epoch)."""
+    improved = state.best_score is None or _rank(val, cfg) > _rank(state.best_score, cfg)
+    if improved:
+        state.best_score, state.best_epoch, state.bad_epochs = val, epoch + 1, 0
+        state.best_state = _clone(ctx.unwrap(net).state_dict())
+    else:
+        state.bad_epochs += 1
+    state.history.append(
+        {
+            "epoch": epoch + 1,
+            "train_loss": sums["loss"] / max(sums["n"], 1.0),
+            "val_score": val,
+            "lr": opt.param_groups[0]["lr"],
+        }
+    )
+    state.done = state.bad_epochs >= cfg["patience"] or epoch + 1 == cfg["epochs"]
+
+
+def _write_checkpoint(
+    checkpoint: Path,
+    fingerprint: str,
+    state: _Progress,
+    net: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: torch.optim.lr_scheduler.LRScheduler,
+    ctx: TrainContext,
+    epoch: int,
+) -> None:
+    """(5) everything that decides the result, written atomically (only the main rank writes)."""
+    if ctx.is_main:
+        _save_checkpoint(
+            checkpoint,
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch + 1,
+                "done": state.done,
+                "model": ctx.unwrap(net).state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "best_state": state.best_state,
+                "best_score": state.best_score,
+                "best_epoch": state.best_epoch,
+                "bad_epochs": state.bad_epochs,
+                "history": state.history,
+            },
+        )
+
+
+def _finish(
+    net: nn.Module, state: _Progress, cfg: dict, ctx: TrainContext, resumed_from: int
+) -> FitResult:
+    """Load the best weights back into the model (NCHW, eval mode) and report the run."""
+    ctx.unwrap(net).load_state_dict(state.best_state)
+    ctx.unwrap(net).to(memory_format=torch.contiguous_format)  # export and callers see NCHW
+    ctx.unwrap(net).eval()
+    history = state.history
+    epochs_run = history[-1]["epoch"] if history else 0
+    return FitResult(
+        best_state=state.best_state,
+        best_epoch=state.best_epoch,
+        best_score=list(state.best_score or []),
+        epochs_run=epochs_run,
+        stopped_early=epochs_run < cfg["epochs"],
+        history=history,
+        resumed_from=resumed_from,
+    )
+
+
 @_deterministic
 def fit(
     model: nn.Module,
@@ -273,116 +347,32 @@ def fit(
 
     ctx = ctx or TrainContext()
     loss_fn = LOSSES[cfg["loss"]]
-    layout = _layout(cfg, x_val)
-    model.to(memory_format=layout)
-    x_val = x_val.contiguous(memory_format=layout)
-    net = ctx.wrap(model)
-    opt = make_optimizer(net, cfg)
-    sched = make_schedule(opt, cfg)
-
-    # Start fresh, or continue from the last checkpoint of the same configuration.
-    start, best_score, best_epoch, bad_epochs, history, done = 0, None, 0, 0, [], False
-    best_state = _clone(ctx.unwrap(net).state_dict())
-    torch.manual_seed(cfg["seed"] + 1)  # dropout
-    if resume and checkpoint.is_file():
-        ck = _load_checkpoint(checkpoint)
-        if ck.get("fingerprint") == fingerprint:
-            ctx.unwrap(net).load_state_dict(ck["model"])
-            opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
-            torch.set_rng_state(ck["torch_rng"])
-            start, best_epoch, bad_epochs, done = (
-                ck["epoch"],
-                ck["best_epoch"],
-                ck["bad_epochs"],
-                ck["done"],
-            )
-            best_score, best_state, history = ck["best_score"], ck["best_state"], ck["history"]
-    resumed_from = start
+    layout, x_val, net, opt, sched = _setup(model, x_val, cfg, ctx)
+    state = _start_or_resume(net, opt, sched, cfg, ctx, checkpoint, fingerprint, resume)
+    resumed_from = state.start
 
     bar = tqdm(
-        range(start, cfg["epochs"]),
+        range(state.start, cfg["epochs"]),
         desc=desc,
         file=sys.stderr,
         leave=False,
         disable=not (progress and ctx.is_main),
-        initial=start,
+        initial=state.start,
         total=cfg["epochs"],
     )
-    for epoch in [] if done else bar:
+    for epoch in [] if state.done else bar:
         # (1) this epoch's inputs and the teacher's outputs on them
         data = epoch_data(epoch)
-        # (2)+(3) shuffled mini-batches, one optimizer step each
-        net.train()
-        sums = {"loss": 0.0, "n": 0.0}
-        for idx in ctx.batches(len(data.x), cfg["batch_size"], cfg["seed"], epoch):
-            logits = net(data.x[idx].contiguous(memory_format=layout))
-            t = data.teacher_log_probs[idx] if data.teacher_log_probs is not None else None
-            loss = loss_fn(
-                logits, t, data.labels[idx], temperature=cfg["temperature"], alpha=cfg["alpha"]
-            )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sums["loss"] += loss.item() * len(idx)
-            sums["n"] += len(idx)
-        sched.step()
-        sums = ctx.reduce_sums(sums)
-        check_finite_loss(sums["loss"], f"{desc} loss in epoch {epoch + 1}")
-        # (4) validation score; keep the best weights (the holdout is never looked at)
+        sums = _train_epoch(net, opt, sched, data, cfg, ctx, layout, epoch, loss_fn, desc)
+        # (4) validation score (the holdout is never looked at)
         val = score(predict_logits(ctx.unwrap(net), x_val))
-        improved = best_score is None or _rank(val, cfg) > _rank(best_score, cfg)
-        if improved:
-            best_score, best_epoch, bad_epochs = val, epoch + 1, 0
-            best_state = _clone(ctx.unwrap(net).state_dict())
-        else:
-            bad_epochs += 1
-        history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": sums["loss"] / max(sums["n"], 1.0),
-                "val_score": val,
-                "lr": opt.param_groups[0]["lr"],
-            }
-        )
-        done = bad_epochs >= cfg["patience"] or epoch + 1 == cfg["epochs"]
-        bar.set_postfix(loss=f"{history[-1]['train_loss']:.4f}", val=f"{val[0]:.4f}")
-        # (5) checkpoint, atomically (only the main rank writes)
-        if ctx.is_main:
-            _save_checkpoint(
-                checkpoint,
-                {
-                    "fingerprint": fingerprint,
-                    "epoch": epoch + 1,
-                    "done": done,
-                    "model": ctx.unwrap(net).state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "scheduler": sched.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "best_state": best_state,
-                    "best_score": best_score,
-                    "best_epoch": best_epoch,
-                    "bad_epochs": bad_epochs,
-                    "history": history,
-                },
-            )
-        if done:
+        _record_validation(state, val, sums, net, opt, cfg, ctx, epoch)
+        bar.set_postfix(loss=f"{state.history[-1]['train_loss']:.4f}", val=f"{val[0]:.4f}")
+        _write_checkpoint(checkpoint, fingerprint, state, net, opt, sched, ctx, epoch)
+        if state.done:
             break
     bar.close()
-
-    ctx.unwrap(net).load_state_dict(best_state)
-    ctx.unwrap(net).to(memory_format=torch.contiguous_format)  # export and callers see NCHW
-    ctx.unwrap(net).eval()
-    epochs_run = history[-1]["epoch"] if history else 0
-    return FitResult(
-        best_state=best_state,
-        best_epoch=best_epoch,
-        best_score=list(best_score or []),
-        epochs_run=epochs_run,
-        stopped_early=epochs_run < cfg["epochs"],
-        history=history,
-        resumed_from=resumed_from,
-    )
+    return _finish(net, state, cfg, ctx, resumed_from)
 
 
 def fit_epochs(
@@ -435,6 +425,7 @@ def check_finite_loss(value: float, what: str) -> None:
 
 
 __all__ = [
+    "SELECT_RULES",
     "TRAIN_FIELDS",
     "TrainContext",
     "EpochData",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import shlex
@@ -24,214 +25,9 @@ from ground import logs, recommend, rundir
 from ground.cli import run_cli
 from ground.errors import UserError
 
-from . import __version__
+from .command_args import PROG, parser
 
-PROG = "tinyship"
-
-
-def _common(p: argparse.ArgumentParser, run_required: bool = True) -> None:
-    g = p.add_argument_group("flags every tinyship subcommand takes")
-    g.add_argument(
-        "--run",
-        required=run_required,
-        type=Path,
-        metavar="DIR",
-        help="run directory, e.g. build/demo (stages read and write student/ export/ profile/ ship/ logs/ inside it)",
-    )
-    g.add_argument(
-        "--force",
-        action="store_true",
-        help="replace what this subcommand writes if it exists (the old one is kept until the new one is complete)",
-    )
-    g.add_argument(
-        "--quiet",
-        action="store_true",
-        help="no progress bars and no tables: errors and results only",
-    )
-    g.add_argument(
-        "--json",
-        action="store_true",
-        help="print one JSON document on stdout (progress and messages go to stderr)",
-    )
-    g.add_argument("--version", action="version", version=f"tinyship {__version__}")
-    g.add_argument(
-        "--debug", action="store_true", help="print the Python traceback when something fails"
-    )
-
-
-def _names(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _distill_flags(p: argparse.ArgumentParser, recipe_required: bool) -> None:
-    p.add_argument(
-        "--recipe",
-        required=recipe_required,
-        help="YAML recipe with sections data, teacher, transfer, student, train, export, devices",
-    )
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue training from the last checkpoint in <run>/.work (same recipe and seed)",
-    )
-    p.add_argument("--seed", type=int, default=None, help="override the recipe's train.seed")
-    p.add_argument("--epochs", type=int, default=None, help="override the recipe's train.epochs")
-    p.add_argument(
-        "--trust-pickles",
-        action="store_true",
-        help="allow teacher members stored as pickles; only for files you made yourself",
-    )
-
-
-def _export_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--formats",
-        type=_names,
-        default=None,
-        help="comma list, e.g. onnx,tflite,coreml (default: the recipe's, or all)",
-    )
-    p.add_argument(
-        "--precisions",
-        type=_names,
-        default=None,
-        help="comma list, e.g. fp32,int8,int8-full (default: the recipe's, or every precision of each format)",
-    )
-    p.add_argument(
-        "--keep-going",
-        action="store_true",
-        help="write exports.json even when a file fails its parity gate (recorded as passed: false)",
-    )
-
-
-def _budget_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--budget",
-        action="append",
-        default=[],
-        metavar="DEVICE:KEY=V,...",
-        help="override a device budget, e.g. cortex-m4f-stm32l4r5:latency_ms=20,ram_kb=64,flash_kb=256 (kB = KiB)",
-    )
-
-
-def _profile_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--devices",
-        type=_names,
-        default=None,
-        help="comma list of catalog names (default: the recipe's targets, or the whole catalog)",
-    )
-    p.add_argument(
-        "--ssh",
-        action="append",
-        default=[],
-        metavar="USER@HOST",
-        help="also measure on a Linux board over your own ssh (repeatable)",
-    )
-    p.add_argument(
-        "--ssh-config", default=None, help="ssh -F config file (default: your own ~/.ssh/config)"
-    )
-    p.add_argument(
-        "--ssh-option", action="append", default=[], help="extra ssh -o option, e.g. Port=2222"
-    )
-    p.add_argument(
-        "--remote-python",
-        default="python3",
-        help="python on the board (needs numpy and onnxruntime or ai-edge-litert)",
-    )
-    p.add_argument(
-        "--adb",
-        action="append",
-        default=[],
-        metavar="SERIAL",
-        help="also measure on an Android phone over adb (repeatable)",
-    )
-    p.add_argument(
-        "--benchmark-model", default=None, help="TFLite benchmark_model binary to push to the phone"
-    )
-    p.add_argument(
-        "--threads", type=int, default=None, help="threads for measured runs (default: recipe's)"
-    )
-    p.add_argument("--runs", type=int, default=None, help="timed runs per file (default: recipe's)")
-    p.add_argument(
-        "--warmup", type=int, default=None, help="untimed runs before timing (default: recipe's)"
-    )
-    p.add_argument("--pin-core", type=int, default=None, help="pin measured runs to this CPU core")
-    p.add_argument(
-        "--catalog", default=None, help="extra catalog YAML that adds or replaces devices"
-    )
-    p.add_argument(
-        "--stack",
-        default=None,
-        help="MCU inference stack the estimates model (catalog 'stacks:'; default: the recipe's "
-        "devices.stack, else tflm-cmsis-nn)",
-    )
-    _budget_flag(p)
-
-
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
-        prog=PROG,
-        description="Distil a cumbersome model into a small student, export it to ONNX, TFLite and "
-        "Core ML, and prove it fits each device. Run 'tinyship SUBCOMMAND --help' for its flags.",
-        epilog="example: tinyship run --recipe recipes/demo.yaml --run build/demo --force",
-    )
-    top.add_argument("--version", action="version", version=f"tinyship {__version__}")
-    sub = top.add_subparsers(dest="cmd", required=True, metavar="SUBCOMMAND")
-
-    def add(name: str, helptext: str, run_required: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=helptext, description=helptext)
-        _common(p, run_required)
-        return p
-
-    p = add("run", "every stage from a recipe: distill, export, profile, then summary and check")
-    _distill_flags(p, recipe_required=True)
-    _export_flags(p)
-    _profile_flags(p)
-    p = add("distill", "train the student from the recipe's teacher; writes <run>/student/")
-    _distill_flags(p, recipe_required=True)
-    p = add("export", "export <run>/student to ONNX, TFLite and Core ML; writes <run>/export/")
-    p.add_argument(
-        "--recipe", default=None, help="read the export section from this recipe, not the card's"
-    )
-    _export_flags(p)
-    p = add(
-        "profile",
-        "size, RAM and latency of every exported file on every device; writes <run>/profile/ and <run>/ship/",
-        run_required=False,
-    )
-    p.add_argument(
-        "files",
-        nargs="*",
-        type=Path,
-        metavar="FILE",
-        help="profile these model files (.onnx, .tflite) instead of a run's exports; "
-        "the run directory is built in --run (default build/profile)",
-    )
-    p.add_argument(
-        "--out",
-        dest="run",
-        type=Path,
-        metavar="DIR",
-        help="the same as --run (python -m devices profile FILE --out DIR)",
-    )
-    _profile_flags(p)
-    p = add("check", "exit 1 when a device has no file within its budget (a CI gate)")
-    _budget_flag(p)
-    p.add_argument(
-        "--artifact",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="require this file to fit every checked device (repeatable)",
-    )
-    add("summary", "accuracies, files and the recommended file per device, from the run directory")
-    p = add("catalog", "print the device catalog with the source of every figure", False)
-    p.add_argument(
-        "--catalog", default=None, help="extra catalog YAML that adds or replaces devices"
-    )
-    add("report", "rebuild profile/report.html, report.md and ship/MODEL_CARD.md from profile.json")
-    return top
-
+__all__ = ["PROG", "Call", "Console", "check_lines", "entry", "main", "parser"]
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -255,6 +51,16 @@ class Console:
             print(text, file=sys.stderr, flush=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """What every subcommand step gets: the parsed flags, the console, and the command line
+    (distill records it in the student card)."""
+
+    args: argparse.Namespace
+    con: Console
+    argv: list[str]
+
+
 @contextlib.contextmanager
 def _stage(con: Console, run: Path, stage: str) -> Iterator[Path]:
     path = logs.log_path(run, stage)
@@ -274,10 +80,11 @@ def _emit_json(obj) -> None:
 # ----------------------------------------------------------------------------- subcommands
 
 
-def _distill(args: argparse.Namespace, con: Console, argv: list[str]) -> int:
+def _distill(call: Call) -> int:
     from distill.__main__ import run_stage
     from distill.__main__ import summary as distill_text
 
+    args, con, argv = call.args, call.con, call.argv
     with _stage(con, args.run, "distill"):
         command = "tinyship " + " ".join(shlex.quote(a) for a in argv)
         res, is_main = run_stage(args, args.run, command)
@@ -299,10 +106,11 @@ def _distill(args: argparse.Namespace, con: Console, argv: list[str]) -> int:
     return 0
 
 
-def _export(args: argparse.Namespace, con: Console) -> int:
+def _export(call: Call) -> int:
     import export
     from export.__main__ import table
 
+    args, con = call.args, call.con
     with _stage(con, args.run, "export"):
         report = export.run(
             args.run,
@@ -332,9 +140,10 @@ def _budgets(args: argparse.Namespace) -> dict | None:
     return dict(parse_budget_flag(b) for b in args.budget) or None
 
 
-def _profile(args: argparse.Namespace, con: Console) -> int:
+def _profile(call: Call) -> int:
     import devices
 
+    args, con = call.args, call.con
     files = getattr(args, "files", None) or []
     if files and not hasattr(devices, "profile_files"):
         raise UserError(
@@ -413,9 +222,29 @@ def check_lines(ok: bool, rows: list[dict], profile: dict, exports: dict | None)
     return lines
 
 
-def _check(args: argparse.Namespace, con: Console) -> int:
+def _failures(rows: list[dict], artifacts: list[str]) -> list[dict]:
+    """The rows ``check --json`` lists as failures: every failing file with --artifact, else the
+    files of the devices where none fits."""
+    return [
+        {
+            "device": r["device"],
+            "file": r["artifact"],
+            "verdict": r["verdict"],
+            "reasons": r["reasons"],
+        }
+        for r in rows
+        if r["verdict"] not in ("fits", "not runnable", "not judged")
+        and (
+            artifacts
+            or not any(x["device"] == r["device"] and x["verdict"] == "fits" for x in rows)
+        )
+    ]
+
+
+def _check(call: Call) -> int:
     import devices
 
+    args = call.args
     ok, rows = devices.check(args.run, _budgets(args), args.artifact or None)
     prof = rundir.read_json(args.run / rundir.PROFILE, "profile (profile/profile.json)")
     exports = (
@@ -441,31 +270,17 @@ def _check(args: argparse.Namespace, con: Console) -> int:
         _emit_json(
             {
                 "ok": ok,
-                "failures": [
-                    {
-                        "device": r["device"],
-                        "file": r["artifact"],
-                        "verdict": r["verdict"],
-                        "reasons": r["reasons"],
-                    }
-                    for r in rows
-                    if r["verdict"] not in ("fits", "not runnable", "not judged")
-                    and (
-                        args.artifact
-                        or not any(
-                            x["device"] == r["device"] and x["verdict"] == "fits" for x in rows
-                        )
-                    )
-                ],
+                "failures": _failures(rows, args.artifact),
                 "rows": rows,
             }
         )
     return 0 if ok else 1
 
 
-def _summary(args: argparse.Namespace, con: Console) -> int:
+def _summary(call: Call) -> int:
     from . import summary
 
+    args = call.args
     if args.json:
         _emit_json(summary.collect(args.run))
     else:
@@ -473,9 +288,10 @@ def _summary(args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
-def _catalog(args: argparse.Namespace, con: Console) -> int:
+def _catalog(call: Call) -> int:
     from devices.__main__ import main as devices_main
 
+    args = call.args
     return devices_main(
         [
             "catalog",
@@ -485,9 +301,10 @@ def _catalog(args: argparse.Namespace, con: Console) -> int:
     )
 
 
-def _report(args: argparse.Namespace, con: Console) -> int:
+def _report(call: Call) -> int:
     from devices import report
 
+    args, con = call.args, call.con
     run = args.run
     doc = rundir.read_json(run / rundir.PROFILE, "profile (profile/profile.json)")
     card = rundir.read_json(run / rundir.CARD, "student card (student/card.json)")
@@ -506,22 +323,28 @@ def _report(args: argparse.Namespace, con: Console) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace, con: Console, argv: list[str]) -> int:
+def _run(call: Call) -> int:
+    args, con = call.args, call.con
     for step in (_distill, _export, _profile):
-        rc = step(args, con, argv) if step is _distill else step(args, con)
+        rc = step(call)
         if rc:
             return rc
+    import devices
+
     from . import summary
 
     if args.json:
-        ok, _ = __import__("devices").check(args.run, _budgets(args), None)
+        ok, _ = devices.check(args.run, _budgets(args), None)
         _emit_json({**summary.collect(args.run), "check": {"ok": ok}})
         return 0 if ok else 1
     con.result("\n" + summary.text(args.run))
-    return _check(argparse.Namespace(**{**vars(args), "artifact": []}), con)
+    return _check(
+        dataclasses.replace(call, args=argparse.Namespace(**{**vars(args), "artifact": []}))
+    )
 
 
-COMMANDS: dict[str, Callable[..., int]] = {
+COMMANDS: dict[str, Callable[[Call], int]] = {
+    "run": _run,
     "distill": _distill,
     "export": _export,
     "profile": _profile,
@@ -537,12 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.quiet:
         os.environ["TQDM_DISABLE"] = "1"  # tqdm reads it for every bar, ours and the converters'
-    con = Console(args)
-    if args.cmd == "run":
-        return _run(args, con, argv)
-    if args.cmd == "distill":
-        return _distill(args, con, argv)
-    return COMMANDS[args.cmd](args, con)
+    return COMMANDS[args.cmd](Call(args, Console(args), argv))
 
 
 def entry() -> None:

@@ -13,21 +13,8 @@ from pathlib import Path
 from ground import recommend, rundir
 from ground.cli import run_cli
 
-from .search import SEARCH_FILE  # tinyship.search writes it at the top of its --out folder
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{100 * x:.2f}%"
-
-
-def _kb(n: int | None) -> str:
-    return "-" if n is None else f"{n / 1024:,.1f} KiB"
-
-
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths))  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+from .search_summary import is_search, search_collect, search_text
+from .summary_format import kb, ms, pct, table
 
 
 def distill_summary(card: dict) -> str:
@@ -38,23 +25,23 @@ def distill_summary(card: dict) -> str:
     rows = [
         [
             "teacher (ensemble)",
-            _pct(h.get("teacher", {}).get("accuracy")),
-            _kb(sizes.get("teacher_bytes")),
+            pct(h.get("teacher", {}).get("accuracy")),
+            kb(sizes.get("teacher_bytes")),
         ],
-        [f"best member ({best[0]}, hindsight)", _pct(best[1].get("accuracy")), "-"],
+        [f"best member ({best[0]}, hindsight)", pct(best[1].get("accuracy")), "-"],
         *(
-            [[f"validation's pick ({pick['name']})", _pct(pick.get("accuracy")), "-"]]
+            [[f"validation's pick ({pick['name']})", pct(pick.get("accuracy")), "-"]]
             if (pick := h.get("teacher", {}).get("validation_pick"))
             else []
         ),
         [
             f"student ({card.get('student', {}).get('arch')})",
-            _pct(h.get("student", {}).get("accuracy")),
-            _kb(sizes.get("student_bytes")),
+            pct(h.get("student", {}).get("accuracy")),
+            kb(sizes.get("student_bytes")),
         ],
-        ["baseline (hard labels)", _pct(h.get("baseline", {}).get("accuracy")), "-"],
+        ["baseline (hard labels)", pct(h.get("baseline", {}).get("accuracy")), "-"],
     ]
-    out = [f"holdout: {h.get('n', '?')} examples", _table(rows, ["model", "holdout acc", "size"])]
+    out = [f"holdout: {h.get('n', '?')} examples", table(rows, ["model", "holdout acc", "size"])]
     if vs := h.get("teacher", {}).get("best_member", {}).get("vs_teacher"):
         both = vs["both_wrong"]
         pairs = list(zip(both["rows"], both["members_wrong"]))
@@ -82,18 +69,14 @@ def export_summary(exports: dict) -> str:
         rows.append(
             [
                 a.get("file", "?"),
-                _kb(a.get("bytes")),
-                _pct(p.get("agreement")),
-                _pct(a.get("accuracy")),
+                kb(a.get("bytes")),
+                pct(p.get("agreement")),
+                pct(a.get("accuracy")),
                 ("pass" if p.get("passed") else "FAIL") if p else "not run",
                 a.get("runtime") or "; ".join(a.get("not_checked") or []) or a.get("error") or "-",
             ]
         )
-    return _table(rows, ["artifact", "size", "agreement", "accuracy", "gate", "runtime"])
-
-
-def _ms(x: float | None) -> str:
-    return "-" if x is None else (f"{x:.4f} ms" if x < 1 else f"{x:.2f} ms")
+    return table(rows, ["artifact", "size", "agreement", "accuracy", "gate", "runtime"])
 
 
 def devices_summary(profile: dict, exports: dict | None = None) -> str:
@@ -105,15 +88,15 @@ def devices_summary(profile: dict, exports: dict | None = None) -> str:
                 dev,
                 f"{p.n_fit}/{p.n_files}",
                 p.recommended or (f"none fits (nearest: {p.file})" if p.file else "none runnable"),
-                _pct(p.accuracy),
+                pct(p.accuracy),
                 p.method or "-",
-                _ms(p.latency_ms),
-                _kb(p.ram_bytes),
-                _kb(p.flash_bytes),
+                ms(p.latency_ms),
+                kb(p.ram_bytes),
+                kb(p.flash_bytes),
                 "; ".join(p.reasons) if not p.fits else _margin(p),
             ]
         )
-    return _table(
+    return table(
         rows,
         [
             "device",
@@ -133,7 +116,7 @@ def _margin(p: recommend.Pick) -> str:
     m = p.margins
     parts = []
     if "latency_ms" in m:
-        parts.append(f"{_ms(m['latency_ms'])} under")
+        parts.append(f"{ms(m['latency_ms'])} under")
     if "ram_bytes" in m:
         parts.append(f"RAM {recommend.size(m['ram_bytes'])} spare")
     if "flash_bytes" in m:
@@ -222,169 +205,6 @@ def stale_lines(run: Path) -> list[str]:
         f"Re-run: tinyship {_RERUN[stage]} --run {run} --force"
         for stage, why in rundir.stale(run).items()
     ]
-
-
-# ----------------------------------------------------------------------------- student search
-
-
-def is_search(run: Path) -> bool:
-    """A student search's output folder (``make kws``'s build/kws): search.json and no student/.
-    Each full run inside it is an ordinary run directory (with a copy of search.json)."""
-    return (run / SEARCH_FILE).is_file() and not (run / rundir.CARD).is_file()
-
-
-def search_collect(run: Path) -> dict:
-    """The machine-readable summary of a search: the choice per device, and per chosen student
-    the distilled and hard-label accuracies over the seeds of its full training, with the gain."""
-    doc = rundir.read_json(run / SEARCH_FILE, "student search (search.json)")
-    rows = {c.get("name"): c for c in doc.get("candidates") or []}
-    full = doc.get("full") or {}
-    chosen = {}
-    for dev, c in (doc.get("chosen") or {}).items():
-        name = c.get("name")
-        fig = ((rows.get(name) or {}).get("devices") or {}).get(dev) or {}
-        chosen[dev] = {
-            "student": name,
-            "why": c.get("why"),
-            "val_accuracy": (rows.get(name) or {}).get("val_accuracy"),
-            "macs": (rows.get(name) or {}).get("macs"),
-            **{k: fig.get(k) for k in ("latency_ms", "ram_bytes", "flash_bytes", "stack")},
-            "budget": (doc.get("budgets") or {}).get(dev),
-            "trained": name in full,
-        }
-    students = {}
-    for name, f in full.items():
-        students[name] = {
-            "devices": [d for d, c in chosen.items() if c["student"] == name],
-            "seeds": [s.get("seed") for s in f.get("seeds") or []],
-            "holdout_n": f.get("holdout_n"),
-            "teacher": f.get("teacher"),
-            **{k: f.get(k) for k in ("distilled", "hard", "gain")},
-            "extra_errors_vs_teacher": f.get("extra_errors_vs_teacher"),
-            "shipped_run": f.get("shipped_run"),
-            "export_gate": f.get("export_gate") or [],
-        }
-    return {
-        "schema": "tinyship.summary.search/1",
-        "run": str(run),
-        "candidates": len(rows),
-        "epochs": doc.get("epochs"),
-        "rule": doc.get("rule"),
-        "execution": doc.get("execution"),  # runs at once and torch threads per run
-        "chosen": chosen,
-        "students": students,
-        "wall_s": doc.get("wall_s"),
-    }
-
-
-def _pm(stat: dict | None, signed: bool = False) -> str:
-    """mean ± sd of accuracies (fractions) in percent / points."""
-    if not stat or stat.get("mean") is None:
-        return "-"
-    sign = "+" if signed and stat["mean"] >= 0 else ""
-    unit = "" if signed else "%"
-    return f"{sign}{100 * stat['mean']:.2f}{unit} ± {100 * stat['sd']:.2f}"
-
-
-def search_text(run: Path) -> str:
-    """What `tinyship summary` prints for a search folder: per device the student chosen, and
-    distillation's gain over the same network on hard labels, with its spread over seeds."""
-    s = search_collect(run)
-    out = [
-        f"== tinyship summary: {run} (student search, {SEARCH_FILE}) ==",
-        f"{s['candidates']} candidates, {s['epochs']} epochs each; {s['rule']}",
-        *(
-            [
-                f"runs: {ex['jobs']} at a time, {ex['torch_threads_per_run']} torch thread(s) "
-                "each (the figures depend on the threads, not on how many run at once)"
-            ]
-            if (ex := s.get("execution"))
-            else []
-        ),
-        "",
-        "chosen per device (figures of the candidate's search run):",
-    ]
-    rows = []
-    for dev, c in s["chosen"].items():
-        b = c["budget"] or {}
-        rows.append(
-            [
-                dev,
-                c["student"] or f"none ({c['why']})",
-                _pct(c["val_accuracy"]),
-                "-" if c["macs"] is None else f"{c['macs']:,}",
-                _ms(c["latency_ms"]),
-                _kb(c["ram_bytes"]),
-                _kb(c["flash_bytes"]),
-                ", ".join(
-                    f"{b[k]:g} {unit}"
-                    for k, unit in (
-                        ("latency_ms", "ms"),
-                        ("ram_kb", "KiB RAM"),
-                        ("flash_kb", "KiB flash"),
-                    )
-                    if k in b
-                )
-                or "-",
-                c["stack"] or "-",
-            ]
-        )
-    out.append(
-        _table(
-            rows,
-            ["device", "student", "val acc", "MACs", "latency", "RAM", "flash", "budget", "stack"],
-        )
-    )
-    if not s["students"]:
-        out.append("\nfull training of the chosen students: not run yet")
-        return "\n".join(out)
-    st = next(iter(s["students"].values()))
-    out += [
-        "",
-        f"distilled vs the same network on hard labels, full training over seeds (holdout "
-        f"n={st['holdout_n']}, teacher {_pct(st['teacher'])}; mean ± sd, gain in points):",
-    ]
-    rows = []
-    for name, f in s["students"].items():
-        rows.append(
-            [
-                name,
-                ", ".join(f["devices"]) or "-",
-                str(len(f["seeds"])),
-                _pm(f["distilled"]),
-                _pm(f["hard"]),
-                _pm(f["gain"], signed=True),
-                ", ".join(str(e) for e in f["extra_errors_vs_teacher"] or []) or "-",
-            ]
-        )
-    out.append(
-        _table(
-            rows,
-            [
-                "student",
-                "chosen for",
-                "seeds",
-                "distilled",
-                "hard labels",
-                "gain",
-                "errors beyond teacher",
-            ],
-        )
-    )
-    for name, f in s["students"].items():
-        per = zip(f["seeds"], f["distilled"]["values"], f["hard"]["values"])
-        out.append(
-            f"{name} per seed (distilled / hard): "
-            + ", ".join(f"seed {k} {_pct(d)} / {_pct(h)}" for k, d, h in per)
-            + f"; shipped: {f['shipped_run']} (tinyship summary --run {f['shipped_run']})"
-        )
-        for g in f["export_gate"]:
-            for why in g.get("failures") or []:
-                out.append(f"{name} seed {g['seed']}: below the export gate, not shipped: {why}")
-    missing = [d for d, c in s["chosen"].items() if c["student"] and not c["trained"]]
-    if missing:
-        out.append(f"not trained fully yet: the students chosen for {', '.join(missing)}")
-    return "\n".join(out)
 
 
 def text(run: Path) -> str:

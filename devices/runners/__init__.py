@@ -1,159 +1,34 @@
 """Measured runners, looked up by name: host (local subprocess), ssh (a Linux board), adb (Android).
 
-Each runner module registers its ``measure`` function with :func:`register`, with the
-facts the profile stage needs (what it runs, how its targets are judged); the profile
-stage loops over the targets the user asked for and never names a runner.
+Each runner module builds a ``RUNNER`` (:class:`Runner`: its ``measure`` function with the
+facts the profile stage needs: what it runs, how its targets are judged) from :mod:`.base`;
+:mod:`.registry` names them by dotted path and imports one on first use. A plug-in adds its
+own with :func:`register` (a decorated function) or :func:`register_path`. The profile stage
+loops over the targets the user asked for and never names a runner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from .base import (
+    REMOTE_BENCH,
+    SETTINGS,
+    Measurement,
+    Runner,
+    from_bench_json,
+    parse_bench_output,
+)
+from .registry import BUILTIN, RUNNERS, get, register, register_path
 
-from ground.errors import InternalError, UserError
-
-REMOTE_BENCH = Path(__file__).with_name("remote_bench.py")
-
-
-@dataclass
-class Measurement:
-    """Latency of one model on one machine, in milliseconds, with how it was measured."""
-
-    runner: str
-    target: str
-    runtime: str
-    threads: int
-    warmup: int
-    runs: int
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float | None
-    mean_ms: float
-    spread_ms: float
-    spread_kind: str  # "iqr" or "std"
-    first_ms: float | None = None
-    pin_core: int | None = None
-    memory: dict | None = None
-    machine: dict | None = None
-    extra: dict = field(default_factory=dict)
-
-
-#: The measurement settings a runner may take; each runner names the ones it uses.
-SETTINGS = ("input_npy", "threads", "warmup", "runs", "pin_core")
-
-
-@dataclass(frozen=True)
-class Runner:
-    """A way to measure on a reachable machine, and the facts the profile stage needs about it.
-
-    ``measure(model, [address_arg=address], **options, **settings)`` returns a Measurement;
-    ``settings`` lists which of :data:`SETTINGS` it takes (adb has no input file or pinning);
-    ``runtimes`` are the runtime families it runs (exports.json ``runtime_family``);
-    ``device_class`` and ``reference_device`` say how a target that is not in the catalog
-    is judged (its budget and memory model come from the reference catalog device).
-    """
-
-    name: str
-    measure: Callable[..., Measurement]
-    device_class: str
-    reference_device: str
-    runtimes: tuple[str, ...]
-    settings: tuple[str, ...]
-    address_arg: str | None = None
-
-    def __call__(self, model: str | Path, **kwargs: object) -> Measurement:
-        return self.measure(model, **kwargs)
-
-    def run(
-        self, model: Path, address: str, options: dict[str, object], settings: dict[str, object]
-    ) -> Measurement:
-        """Measure ``model`` on ``address`` with the runner's own options and the settings it takes."""
-        kwargs = {k: v for k, v in settings.items() if k in self.settings}
-        if self.address_arg is not None:
-            kwargs[self.address_arg] = address
-        return self.measure(model, **options, **kwargs)
-
-
-RUNNERS: dict[str, Runner] = {}
-
-
-def register(
-    name: str,
-    *,
-    device_class: str,
-    reference_device: str,
-    runtimes: tuple[str, ...],
-    settings: tuple[str, ...],
-    address_arg: str | None = None,
-) -> Callable[[Callable[..., Measurement]], Callable[..., Measurement]]:
-    """Register a runner's ``measure`` function under ``name`` (a second ``name`` is refused)."""
-    unknown = set(settings) - set(SETTINGS)
-    if unknown:
-        raise InternalError(f"runner {name!r} names unknown settings {sorted(unknown)}")
-
-    def deco(fn: Callable[..., Measurement]) -> Callable[..., Measurement]:
-        if name in RUNNERS:
-            raise InternalError(f"device runner {name!r} registered twice")
-        RUNNERS[name] = Runner(
-            name, fn, device_class, reference_device, tuple(runtimes), tuple(settings), address_arg
-        )
-        return fn
-
-    return deco
-
-
-def get(name: str) -> Runner:
-    _load_all()
-    if name not in RUNNERS:
-        raise UserError(f"unknown runner '{name}'; known runners: {', '.join(sorted(RUNNERS))}.")
-    return RUNNERS[name]
-
-
-def _load_all() -> None:
-    from . import adb, host, ssh  # noqa: F401  (each registers itself)
-
-
-def from_bench_json(runner: str, target: str, data: dict) -> Measurement:
-    """Turn remote_bench.py's JSON into a Measurement."""
-    return Measurement(
-        runner,
-        target,
-        data["runtime"],
-        int(data["threads"]),
-        int(data["warmup"]),
-        int(data["runs"]),
-        float(data["p50_ms"]),
-        float(data["p90_ms"]),
-        float(data["p99_ms"]),
-        float(data["mean_ms"]),
-        float(data["iqr_ms"]),
-        "iqr",
-        float(data["first_ms"]),
-        data.get("pin_core"),
-        None,
-        data.get("machine"),
-        {
-            "std_ms": data.get("std_ms"),
-            "min_ms": data.get("min_ms"),
-            "max_ms": data.get("max_ms"),
-            "input": data.get("input"),
-        },
-    )
-
-
-def parse_bench_output(stdout: str, where: str) -> dict:
-    """The last JSON line printed by remote_bench.py, or a UserError quoting what came back."""
-    import json
-
-    for line in reversed(stdout.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not data.get("ok"):
-                raise UserError(f"benchmark on {where} failed: {data.get('error')}")
-            return data
-    raise UserError(f"benchmark on {where} printed no JSON result; output was: {stdout[-500:]!r}")
+__all__ = [
+    "BUILTIN",
+    "REMOTE_BENCH",
+    "RUNNERS",
+    "SETTINGS",
+    "Measurement",
+    "Runner",
+    "from_bench_json",
+    "get",
+    "parse_bench_output",
+    "register",
+    "register_path",
+]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ground.errors import UserError
 
-from . import Measurement, register
+from .base import Measurement, Runner
 
 _NUM = r"([0-9.]+(?:e[+-]?[0-9]+)?)"
 _TIMINGS = re.compile(
@@ -111,14 +111,6 @@ def _adb(args: list[str], serial: str, timeout_s: float) -> str:
     return res.stdout + res.stderr
 
 
-@register(
-    "adb",
-    device_class="phone",
-    reference_device="phone-midrange-a78",
-    runtimes=("litert",),
-    settings=("threads", "warmup", "runs"),
-    address_arg="serial",
-)
 def measure(
     model: str | Path,
     serial: str,
@@ -180,3 +172,14 @@ def measure(
             "parsed": r,
         },
     )
+
+
+RUNNER = Runner(
+    "adb",
+    measure,
+    device_class="phone",
+    reference_device="phone-midrange-a78",
+    runtimes=("litert",),
+    settings=("threads", "warmup", "runs"),
+    address_arg="serial",
+)

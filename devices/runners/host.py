@@ -8,16 +8,9 @@ from pathlib import Path
 
 from ground.errors import UserError
 
-from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, register
+from .base import REMOTE_BENCH, Measurement, Runner, from_bench_json, parse_bench_output
 
 
-@register(
-    "host",
-    device_class="host",
-    reference_device="host",
-    runtimes=("onnxruntime", "litert"),
-    settings=("input_npy", "threads", "warmup", "runs", "pin_core"),
-)
 def measure(
     model: str | Path,
     input_npy: str | Path | None = None,
@@ -52,3 +45,13 @@ def measure(
         ) from exc
     data = parse_bench_output(res.stdout + "\n" + res.stderr, f"host ({Path(model).name})")
     return from_bench_json("host", "host", data)
+
+
+RUNNER = Runner(
+    "host",
+    measure,
+    device_class="host",
+    reference_device="host",
+    runtimes=("onnxruntime", "litert"),
+    settings=("input_npy", "threads", "warmup", "runs", "pin_core"),
+)

@@ -8,6 +8,7 @@ imports on purpose.
 """
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -24,7 +25,7 @@ def _litert(model, threads):
     errors = []
     for mod in ("ai_edge_litert.interpreter", "tflite_runtime.interpreter"):
         try:
-            m = __import__(mod, fromlist=["Interpreter"])
+            m = importlib.import_module(mod)
             interp = m.Interpreter(model_path=model, num_threads=threads)
             dist = mod.split(".")[0].replace("_", "-")
             try:
@@ -117,7 +118,7 @@ def bench_onnx(args, np, x):
     )
 
 
-def main():
+def _parse_args():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True)
     p.add_argument(
@@ -134,29 +135,42 @@ def main():
         default=None,
         help="write the float outputs for every row of --input-npy here (parity with another machine)",
     )
-    args = p.parse_args()
+    return p.parse_args()
+
+
+def _numpy():
+    """numpy, or a JSON failure saying it is missing on this machine."""
     try:
         import numpy as np
     except ImportError:
         _fail("numpy is not installed on this machine")
-    if args.pin_core is not None:
-        if not hasattr(os, "sched_setaffinity"):
-            _fail("pinning needs os.sched_setaffinity (Linux)")
-        cores = sorted(os.sched_getaffinity(0))
-        if args.pin_core not in cores:
-            _fail(
-                f"--pin-core {args.pin_core}: this machine's usable cores are "
-                f"{', '.join(map(str, cores))}; pass one of them"
-            )
-        os.sched_setaffinity(0, {args.pin_core})
-    rows = (
-        np.load(args.input_npy, allow_pickle=False).astype(np.float32) if args.input_npy else None
-    )
-    x = None if rows is None else rows[:1]
-    kind = os.path.splitext(args.model)[1]
+    return np
+
+
+def _pin(core):
+    """Pin this process to ``core``, or fail naming the usable cores."""
+    if not hasattr(os, "sched_setaffinity"):
+        _fail("pinning needs os.sched_setaffinity (Linux)")
+    cores = sorted(os.sched_getaffinity(0))
+    if core not in cores:
+        _fail(
+            f"--pin-core {core}: this machine's usable cores are "
+            f"{', '.join(map(str, cores))}; pass one of them"
+        )
+    os.sched_setaffinity(0, {core})
+
+
+def _bench_for(model):
+    """The benchmark function for the model file's suffix."""
+    kind = os.path.splitext(model)[1]
     bench = {".tflite": bench_tflite, ".onnx": bench_onnx}.get(kind)
     if bench is None:
         _fail(f"model suffix {kind!r} not supported; use .tflite or .onnx")
+    return bench
+
+
+def _time(bench, args, np, x):
+    """Time the first run, warm up, then time ``args.runs`` runs (ms each); any error is JSON."""
     try:
         once, runtime, spec = bench(args, np, x)
         t0 = time.perf_counter()
@@ -164,7 +178,7 @@ def main():
         first_ms = (time.perf_counter() - t0) * 1e3
         for _ in range(args.warmup):
             once()
-        times = []
+        times, y = [], None  # y stays None only with --runs 0, which fails in the statistics
         for _ in range(args.runs):
             t0 = time.perf_counter_ns()
             y = once()
@@ -173,17 +187,23 @@ def main():
         raise
     except Exception as exc:
         _fail(f"{type(exc).__name__}: {exc}")
-    if args.outputs_npy and rows is not None:
-        try:
-            np.save(
-                args.outputs_npy,
-                np.stack([args.predict(r[None]) for r in rows]),
-                allow_pickle=False,
-            )
-        except Exception as exc:
-            _fail(f"computing outputs for parity: {type(exc).__name__}: {exc}")
-    t = np.asarray(times)
-    q = np.percentile(t, [25, 50, 75, 90, 99])
+    return runtime, spec, first_ms, times, y
+
+
+def _save_outputs(args, np, rows):
+    """The float outputs for every input row, for parity with another machine."""
+    try:
+        np.save(
+            args.outputs_npy,
+            np.stack([args.predict(r[None]) for r in rows]),
+            allow_pickle=False,
+        )
+    except Exception as exc:
+        _fail(f"computing outputs for parity: {type(exc).__name__}: {exc}")
+
+
+def _machine():
+    """This machine's architecture and CPU, and whether the CPU is emulated (qemu-user)."""
     cpu = platform.processor() or ""
     try:
         with open("/proc/cpuinfo") as fh:
@@ -201,35 +221,54 @@ def main():
             f"{platform.machine()} userland on an x86 CPU ({cpu}): qemu-user emulation, "
             "emulated, not a device timing"
         )
-    print(
-        json.dumps(
-            {
-                "ok": True,
-                "runtime": runtime,
-                "threads": args.threads,
-                "warmup": args.warmup,
-                "runs": args.runs,
-                "pin_core": args.pin_core,
-                "first_ms": first_ms,
-                "p50_ms": float(q[1]),
-                "p90_ms": float(q[3]),
-                "p99_ms": float(q[4]),
-                "mean_ms": float(t.mean()),
-                "std_ms": float(t.std()),
-                "iqr_ms": float(q[2] - q[0]),
-                "min_ms": float(t.min()),
-                "max_ms": float(t.max()),
-                "input": spec,
-                "output_shape": list(np.asarray(y).shape),
-                "machine": {
-                    "arch": platform.machine(),
-                    "cpu": cpu,
-                    "python": platform.python_version(),
-                    "emulated": emulated,
-                },
-            }
-        )
+    return {
+        "arch": platform.machine(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "emulated": emulated,
+    }
+
+
+def _result(args, np, runtime, spec, first_ms, times, y):
+    """The JSON object printed: settings, latency statistics (ms), input spec and machine."""
+    t = np.asarray(times)
+    q = np.percentile(t, [25, 50, 75, 90, 99])
+    return {
+        "ok": True,
+        "runtime": runtime,
+        "threads": args.threads,
+        "warmup": args.warmup,
+        "runs": args.runs,
+        "pin_core": args.pin_core,
+        "first_ms": first_ms,
+        "p50_ms": float(q[1]),
+        "p90_ms": float(q[3]),
+        "p99_ms": float(q[4]),
+        "mean_ms": float(t.mean()),
+        "std_ms": float(t.std()),
+        "iqr_ms": float(q[2] - q[0]),
+        "min_ms": float(t.min()),
+        "max_ms": float(t.max()),
+        "input": spec,
+        "output_shape": list(np.asarray(y).shape),
+        "machine": _machine(),
+    }
+
+
+def main():
+    args = _parse_args()
+    np = _numpy()
+    if args.pin_core is not None:
+        _pin(args.pin_core)
+    rows = (
+        np.load(args.input_npy, allow_pickle=False).astype(np.float32) if args.input_npy else None
     )
+    x = None if rows is None else rows[:1]
+    bench = _bench_for(args.model)
+    runtime, spec, first_ms, times, y = _time(bench, args, np, x)
+    if args.outputs_npy and rows is not None:
+        _save_outputs(args, np, rows)
+    print(json.dumps(_result(args, np, runtime, spec, first_ms, times, y)))
 
 
 if __name__ == "__main__":

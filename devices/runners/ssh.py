@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ground.errors import UserError
 
-from . import REMOTE_BENCH, Measurement, from_bench_json, parse_bench_output, register
+from .base import REMOTE_BENCH, Measurement, Runner, from_bench_json, parse_bench_output
 
 DEFAULT_OPTIONS = ("ConnectTimeout=10", "ServerAliveInterval=5", "ServerAliveCountMax=3")
 
@@ -65,14 +65,6 @@ def _run(cmd: list[str], target: str, what: str, timeout_s: float) -> subprocess
     return res
 
 
-@register(
-    "ssh",
-    device_class="sbc",
-    reference_device="rpi4",
-    runtimes=("onnxruntime", "litert"),
-    settings=("input_npy", "threads", "warmup", "runs", "pin_core"),
-    address_arg="target",
-)
 def measure(
     model: str | Path,
     target: str,
@@ -90,71 +82,129 @@ def measure(
     model = Path(model)
     ssh = _base("ssh", ssh_config, ssh_options)
     scp = _base("scp", ssh_config, ssh_options)
+    tmp = _remote_tmp(ssh, target, timeout_s)
+    parity = None
+    try:
+        remote_model = _copy_in(scp, target, tmp, model, input_npy, timeout_s)
+        args = _bench_args(
+            remote_python, tmp, remote_model, threads, warmup, runs, input_npy, pin_core
+        )
+        data = _run_bench(ssh, target, args, timeout_s)
+        if input_npy is not None:
+            parity = _fetch_parity(scp, target, tmp, model, Path(input_npy), timeout_s)
+    except subprocess.TimeoutExpired as exc:
+        raise UserError(
+            f"benchmark on '{target}' took over {timeout_s:.0f} s; lower --runs or check the board."
+        ) from exc
+    finally:
+        _remove(ssh, target, tmp)
+    return _measurement(target, data, remote_python, parity)
+
+
+def _remote_tmp(ssh: list[str], target: str, timeout_s: float) -> str:
+    """A fresh ``mktemp -d`` folder on the board, or a UserError quoting what came back."""
     res = _run(ssh + [target, "mktemp -d /tmp/tinyship.XXXXXX"], target, "mktemp", timeout_s)
     tmp = res.stdout.strip().splitlines()[-1] if res.stdout.strip() else ""
     if not tmp.startswith("/tmp/tinyship."):
         raise UserError(
             f"ssh mktemp on '{target}' returned {res.stdout!r}; expected a /tmp/tinyship.* folder."
         )
-    parity = None
-    try:
-        remote_model = f"{tmp}/model{model.suffix}"
-        files = [(REMOTE_BENCH, f"{tmp}/remote_bench.py"), (model, remote_model)]
-        if input_npy is not None:
-            files.append((Path(input_npy), f"{tmp}/input.npy"))
-        for local, remote in files:
-            _run(
-                scp + ["-q", str(local), f"{target}:{remote}"],
-                target,
-                f"copy of '{local}'",
-                timeout_s,
-            )
-        args = [
-            remote_python,
-            f"{tmp}/remote_bench.py",
-            "--model",
-            remote_model,
-            "--threads",
-            str(threads),
-            "--warmup",
-            str(warmup),
-            "--runs",
-            str(runs),
-        ]
-        if input_npy is not None:
-            args += ["--input-npy", f"{tmp}/input.npy", "--outputs-npy", f"{tmp}/outputs.npy"]
-        if pin_core is not None:
-            args += ["--pin-core", str(pin_core)]
-        res = subprocess.run(
-            ssh + [target, shlex.join(args)], capture_output=True, text=True, timeout=timeout_s
+    return tmp
+
+
+def _copy_in(
+    scp: list[str],
+    target: str,
+    tmp: str,
+    model: Path,
+    input_npy: str | Path | None,
+    timeout_s: float,
+) -> str:
+    """Copy remote_bench.py, the model and the optional input into ``tmp``; the model's remote path."""
+    remote_model = f"{tmp}/model{model.suffix}"
+    files = [(REMOTE_BENCH, f"{tmp}/remote_bench.py"), (model, remote_model)]
+    if input_npy is not None:
+        files.append((Path(input_npy), f"{tmp}/input.npy"))
+    for local, remote in files:
+        _run(
+            scp + ["-q", str(local), f"{target}:{remote}"],
+            target,
+            f"copy of '{local}'",
+            timeout_s,
         )
-        if res.returncode == 255:
-            _run(ssh + [target, "true"], target, "benchmark", timeout_s)  # raises with ssh's reason
-        data = parse_bench_output(res.stdout + "\n" + res.stderr, f"ssh {target}")
-        if input_npy is not None:
-            with tempfile.TemporaryDirectory(prefix="tinyship-ssh-") as local_tmp:
-                remote_out = Path(local_tmp) / "remote.npy"
-                _run(
-                    scp + ["-q", f"{target}:{tmp}/outputs.npy", str(remote_out)],
-                    target,
-                    "copy of the outputs",
-                    timeout_s,
-                )
-                parity = _parity_vs_host(model, Path(input_npy), remote_out, timeout_s)
-    except subprocess.TimeoutExpired as exc:
-        raise UserError(
-            f"benchmark on '{target}' took over {timeout_s:.0f} s; lower --runs or check the board."
-        ) from exc
-    finally:
-        try:
-            subprocess.run(
-                ssh + [target, shlex.join(["rm", "-rf", tmp])],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-        except subprocess.TimeoutExpired:
-            pass  # the board went away; its /tmp folder is left
+    return remote_model
+
+
+def _bench_args(
+    remote_python: str,
+    tmp: str,
+    remote_model: str,
+    threads: int,
+    warmup: int,
+    runs: int,
+    input_npy: str | Path | None,
+    pin_core: int | None,
+) -> list[str]:
+    """The remote_bench.py command line run on the board."""
+    args = [
+        remote_python,
+        f"{tmp}/remote_bench.py",
+        "--model",
+        remote_model,
+        "--threads",
+        str(threads),
+        "--warmup",
+        str(warmup),
+        "--runs",
+        str(runs),
+    ]
+    if input_npy is not None:
+        args += ["--input-npy", f"{tmp}/input.npy", "--outputs-npy", f"{tmp}/outputs.npy"]
+    if pin_core is not None:
+        args += ["--pin-core", str(pin_core)]
+    return args
+
+
+def _run_bench(ssh: list[str], target: str, args: list[str], timeout_s: float) -> dict:
+    """Run the benchmark on the board; its JSON, or ssh's own reason when the connection failed."""
+    res = subprocess.run(
+        ssh + [target, shlex.join(args)], capture_output=True, text=True, timeout=timeout_s
+    )
+    if res.returncode == 255:
+        _run(ssh + [target, "true"], target, "benchmark", timeout_s)  # raises with ssh's reason
+    return parse_bench_output(res.stdout + "\n" + res.stderr, f"ssh {target}")
+
+
+def _fetch_parity(
+    scp: list[str], target: str, tmp: str, model: Path, input_npy: Path, timeout_s: float
+) -> dict:
+    """Copy the board's outputs back and compare them with this host's."""
+    with tempfile.TemporaryDirectory(prefix="tinyship-ssh-") as local_tmp:
+        remote_out = Path(local_tmp) / "remote.npy"
+        _run(
+            scp + ["-q", f"{target}:{tmp}/outputs.npy", str(remote_out)],
+            target,
+            "copy of the outputs",
+            timeout_s,
+        )
+        return _parity_vs_host(model, input_npy, remote_out, timeout_s)
+
+
+def _remove(ssh: list[str], target: str, tmp: str) -> None:
+    """Remove the board's folder; a board that went away keeps it."""
+    try:
+        subprocess.run(
+            ssh + [target, shlex.join(["rm", "-rf", tmp])],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except subprocess.TimeoutExpired:
+        pass  # the board went away; its /tmp folder is left
+
+
+def _measurement(target: str, data: dict, remote_python: str, parity: dict | None) -> Measurement:
+    """remote_bench.py's JSON as a Measurement, with how the board ran it."""
     m = from_bench_json("ssh", target, data)
     m.extra["remote_python"] = remote_python
     if parity is not None:
@@ -201,3 +251,14 @@ def _parity_vs_host(model: Path, input_npy: Path, remote_out: Path, timeout_s: f
         "max_abs_diff": float(np.abs(a - b).max()),
         "against": "this host's runtime on the same file and inputs",
     }
+
+
+RUNNER = Runner(
+    "ssh",
+    measure,
+    device_class="sbc",
+    reference_device="rpi4",
+    runtimes=("onnxruntime", "litert"),
+    settings=("input_npy", "threads", "warmup", "runs", "pin_core"),
+    address_arg="target",
+)

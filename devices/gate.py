@@ -1,0 +1,153 @@
+"""``python -m devices check``: re-judge a written profile.json against budgets, a CI gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ground import rundir
+from ground.errors import UserError
+
+from . import budgets as _budgets
+
+_RECORD_FIELDS = {
+    "device": (str,),
+    "artifact": (str,),
+    "verdict": (str,),
+    "budget": (dict,),
+    "reasons": (list,),
+    "latency_ms": (int, float, type(None)),
+    "ram_bytes": (int, type(None)),
+    "flash_bytes": (int, type(None)),
+}
+
+
+def _profile_records(doc: Any, path: Path) -> list[dict]:
+    """profile.json's records, each with the fields check reads and their types."""
+    recs = doc.get("records") if isinstance(doc, dict) else None
+    if not isinstance(recs, list):
+        raise UserError(f"'{path}' has no records list. Re-run python -m devices profile --force.")
+    for i, r in enumerate(recs):
+        for key, types in _RECORD_FIELDS.items():
+            v = r.get(key) if isinstance(r, dict) else None
+            if not isinstance(r, dict) or not isinstance(v, types) or isinstance(v, bool):
+                raise UserError(
+                    f"'{path}' records[{i}].{key} is {v!r}; expected "
+                    f"{' or '.join(t.__name__ for t in types)}. Re-run python -m devices profile --force."
+                )
+        if r["verdict"] == "not runnable" and not r["reasons"]:
+            raise UserError(f"'{path}' records[{i}] is 'not runnable' without a reason.")
+    return recs
+
+
+def check(
+    run_dir: str | Path,
+    budgets: dict[str, dict[str, float]] | None = None,
+    artifacts: list[str] | None = None,
+) -> tuple[bool, list[dict]]:
+    """Re-judge profile.json against budgets: a CI gate.
+
+    Devices checked: those named in ``budgets``, else in the recipe's budgets, else every
+    profiled device. Without ``artifacts`` each checked device needs at least one fitting
+    artifact (a device where nothing can be judged, e.g. no throughput figure, is reported
+    as 'not judged' and gates only when a budget names it); with ``artifacts`` every named
+    artifact must fit every checked device.
+    """
+    run_dir = Path(run_dir)
+    recs, over = _read_profile(run_dir, budgets)
+    known = sorted({r["device"] for r in recs})
+    _refuse_unknown_names(recs, known, over, artifacts)
+    checked = list(over) if over else known
+    rows, ok = [], True
+    for d in checked:
+        device_ok = _check_device(d, recs, over, artifacts, rows)
+        ok = ok and device_ok
+    return ok, rows
+
+
+def _read_profile(
+    run_dir: Path, budgets: dict[str, dict[str, float]] | None
+) -> tuple[list[dict], dict[str, dict[str, float]]]:
+    """profile.json's records (refused when profile/ is stale) and the budgets that apply:
+    the ones given, else the recipe's."""
+    doc = rundir.read_json(run_dir / rundir.PROFILE, "profile (profile/profile.json)")
+    card = rundir.read_json(run_dir / rundir.CARD, "student card (student/card.json)")
+    stale = rundir.stale(run_dir)
+    if "profile" in stale:
+        raise UserError(
+            f"profile/ is stale: {stale['profile']}. Re-run python -m devices profile --force "
+            "before checking budgets."
+        )
+    recipe_budgets = _budgets.recipe_devices_section(card)["budgets"] or {}
+    over = budgets or recipe_budgets
+    recs = _profile_records(doc, run_dir / rundir.PROFILE)
+    return recs, over
+
+
+def _refuse_unknown_names(
+    recs: list[dict], known: list[str], over: dict, artifacts: list[str] | None
+) -> None:
+    """A budget's device or an ``--artifact`` that is not in this profile is a UserError."""
+    for d in over:
+        if d not in known:
+            raise UserError(
+                f"--budget names device '{d}', which is not in this profile; profiled devices: {', '.join(known)}."
+            )
+    names = sorted({r["artifact"] for r in recs})
+    for a in artifacts or []:
+        if a not in names:
+            raise UserError(
+                f"--artifact '{a}' is not in this profile; artifacts: {', '.join(names)}."
+            )
+
+
+def _check_device(
+    d: str, recs: list[dict], over: dict, artifacts: list[str] | None, rows: list[dict]
+) -> bool:
+    """Re-judge device ``d``'s records into ``rows``; whether the device passes the gate."""
+    ok, fits_any = True, False
+    for r in recs:
+        if r["device"] != d or (artifacts and r["artifact"] not in artifacts):
+            continue
+        row = _rejudge(r, d, over)
+        rows.append(row)
+        fits_any |= row["verdict"] == "fits"
+        if artifacts and row["verdict"] != "fits":
+            ok = False
+    judged = any(r["verdict"] not in ("unknown", "not runnable") for r in rows if r["device"] == d)
+    if not artifacts and not fits_any:
+        if over or judged:
+            ok = False
+        else:  # nothing could be judged here (no figure, no runtime) and no budget was asked for
+            rows.append(
+                {
+                    "device": d,
+                    "artifact": "-",
+                    "verdict": "not judged",
+                    "budget": {},
+                    "reasons": [
+                        "no artifact could be judged on this device (unknown latency or not "
+                        "runnable); give it a --budget to make it gate"
+                    ],
+                }
+            )
+    return ok
+
+
+def _rejudge(r: dict, d: str, over: dict) -> dict:
+    """One profile.json record judged again against its budget with ``over``'s figures on top."""
+    b = {**r["budget"], **over.get(d, {})}
+    v, reasons = _budgets.verdict(
+        r["latency_ms"],
+        r["ram_bytes"],
+        r["flash_bytes"],
+        r["reasons"][0] if r["verdict"] == "not runnable" else None,
+        b,
+    )
+    return {
+        "device": d,
+        "artifact": r["artifact"],
+        "verdict": v,
+        "reasons": reasons,
+        "budget": b,
+    }

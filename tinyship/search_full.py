@@ -1,0 +1,92 @@
+"""The full trainings of a student search: each chosen student over ``search.seeds`` seeds,
+distilled and on hard labels, summarised as mean and spread of its holdout accuracy."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any
+
+from ground import rundir
+
+from .search_files import SEARCH_FILE
+from .search_pool import stage_task
+from .search_runs import say_gate
+
+
+def full_tasks(
+    names: list[str],
+    rows: list[dict],
+    recipe: dict,
+    grid: dict,
+    seed: int,
+    out: Path,
+    cache: str,
+    doc: dict,
+) -> list[tuple[str, Any, tuple]]:
+    """One task per chosen student and seed, each in its own run directory under ``out`` with a
+    copy of the search (``doc``) for its report."""
+    tasks = []
+    by_name = {r["name"]: r for r in rows}
+    # the largest student first, so the runs left for the last, one-worker stretch are the
+    # shortest; name-major, so the first name's seeds label and the others hit the cache
+    for name in sorted(names, key=lambda n: -by_name[n]["macs"]):
+        spec = by_name[name]["spec"]
+        for k in range(grid["seeds"]):
+            run = out / name / f"seed{seed + k}"
+            run.mkdir(parents=True, exist_ok=True)
+            rundir.atomic_write_json(run / SEARCH_FILE, doc)  # the report plots the fronts
+            kw = dict(epochs=grid["full_epochs"], seed=seed + k, baseline=True)
+            kw.update(precisions=["int8-full", "fp32"], cache=Path(cache))
+            tasks.append(
+                (
+                    f"{name} seed {seed + k}",
+                    stage_task,
+                    ({**recipe, "student": spec}, str(run), kw),
+                )
+            )
+    return tasks
+
+
+def full_results(names: list[str], done: dict[str, Any], grid: dict, seed: int) -> dict:
+    """Per chosen student, the summary of its seeds (``search.json``'s ``full``); one stderr line
+    per run below the export gate."""
+    full = {}
+    for name in names:
+        seeds = []
+        for k in range(grid["seeds"]):
+            row = done[f"{name} seed {seed + k}"]
+            seeds.append({"seed": seed + k, **row})
+            say_gate(row, f"{name} seed {seed + k}", "not shipped")
+        full[name] = seed_summary(seeds)
+    return full
+
+
+def _mean_sd(v: list[float]) -> dict:
+    return {
+        "mean": statistics.fmean(v),
+        "sd": statistics.stdev(v) if len(v) > 1 else 0.0,
+        "values": v,
+    }
+
+
+def seed_summary(seeds: list[dict]) -> dict:
+    """One student's full trainings: holdout accuracy distilled, on hard labels, and the gain."""
+    n = seeds[0]["holdout_n"]
+    dist = [s["holdout_accuracy"] for s in seeds]
+    hard = [s["baseline_holdout_accuracy"] for s in seeds]
+    teacher = seeds[0]["teacher_holdout_accuracy"]
+    gain = [d - h for d, h in zip(dist, hard)]
+    return {
+        "seeds": seeds,
+        "holdout_n": n,
+        "teacher": teacher,
+        "distilled": _mean_sd(dist),
+        "hard": _mean_sd(hard),
+        "gain": _mean_sd(gain),
+        "extra_errors_vs_teacher": [round((teacher - d) * n) for d in dist],
+        "shipped_run": seeds[0]["run"],
+        "export_gate": [{"seed": s["seed"], **s["export_gate"]} for s in seeds],
+        "note": "holdout = FSDD's official test split; seeds differ in init, batch order and "
+        "transfer set; the hard-label run is the distill stage's baseline (original clips only)",
+    }

@@ -1,0 +1,114 @@
+"""One stage run of a student search: a student distilled on the shared teacher, exported to
+int8 and profiled, reduced to the figures the ranking and the full trainings record."""
+
+from __future__ import annotations
+
+import copy
+import sys
+from pathlib import Path
+
+from .search_teacher import Teacher
+
+
+def _recipe_for(recipe: dict, spec: dict, baseline: bool) -> dict:
+    r = copy.deepcopy(recipe)
+    r["student"] = spec
+    r["teacher"] = {**(r.get("teacher") or {}), "library": []}  # fitted once, passed as members
+    r["train"] = {**(r.get("train") or {}), "baseline": baseline}
+    return r
+
+
+def distil(
+    recipe: dict,
+    teacher: Teacher,
+    run: Path,
+    *,
+    epochs: int | None,
+    seed: int,
+    baseline: bool,
+    cache: Path,
+):
+    """The distill stage on the search's fitted teacher members (``teacher.library`` emptied)."""
+    from distill import run as distill
+
+    return distill(
+        _recipe_for(recipe, recipe["student"], baseline),
+        run,
+        force=True,
+        epochs=epochs,
+        seed=seed,
+        members=teacher.members,
+        command="tinyship.search",
+        progress=False,  # runs go two or more at a time: the driver draws one bar over them
+        teacher_cache=cache,
+    )
+
+
+def _device_figures(prof) -> dict[str, dict]:
+    """Per device, the full-int8 file's verdict, latency, RAM and flash from a profile report."""
+    per_device: dict[str, dict] = {}
+    for r in prof.records:
+        if r.precision != "int8-full":
+            continue
+        per_device[r.device] = {
+            "verdict": r.verdict,
+            "latency_ms": r.latency_ms,
+            "ram_bytes": r.ram_bytes,
+            "flash_bytes": r.flash_bytes,
+            "budget": r.budget,
+            "reasons": r.reasons,
+            "frontend_ms": ((r.latency or {}).get("frontend") or {}).get("ms"),
+            "stack": (r.latency or {}).get("stack"),  # the inference stack an MCU figure models
+            "frontend_ram_bytes": (r.ram_frontend or {}).get("bytes")
+            if (r.ram_frontend or {}).get("in_ram_bytes")
+            else None,
+        }
+    return per_device
+
+
+def stage_run(
+    recipe: dict,
+    teacher: Teacher,
+    run: Path,
+    *,
+    epochs: int | None,
+    seed: int,
+    baseline: bool,
+    precisions: list[str],
+    cache: Path,
+) -> dict:
+    """distill -> export -> profile one student in ``run``; returns what the driver needs.
+    ``cache``: teacher outputs shared by every run of the search, so the students trained at one
+    seed off one teacher label their (identical) transfer set once."""
+    import devices
+    import export
+
+    res = distil(recipe, teacher, run, epochs=epochs, seed=seed, baseline=baseline, cache=cache)
+    # keep_going: a file below the export gate is recorded (passed: false), never shipped by the
+    # devices stage, and does not stop the search; the gate's agreement is measured on the
+    # holdout, so it is reported and never used to choose a candidate.
+    exp = export.run(
+        run, formats=["tflite"], precisions=precisions, force=True, progress=False, keep_going=True
+    )
+    failures = exp.failures()
+    prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
+    holdout = res.card["metrics"]["holdout"]
+    per_device = _device_figures(prof)
+    return {
+        "run": str(run),
+        "macs": res.card["student"]["macs"],
+        "params": res.card["student"]["params"],
+        "val_accuracy": teacher.val_accuracy(run),
+        "holdout_accuracy": holdout["student"]["accuracy"],
+        "baseline_holdout_accuracy": (holdout.get("baseline") or {}).get("accuracy"),
+        "teacher_holdout_accuracy": holdout["teacher"]["accuracy"],
+        "holdout_n": holdout["n"],
+        "devices": per_device,
+        "export_gate": {"passed": not failures, "failures": failures},
+    }
+
+
+def say_gate(row: dict, what: str, consequence: str) -> None:
+    """One stderr line per export-gate failure of a stage run, and what follows from it."""
+    for f in row["export_gate"]["failures"]:
+        print(f"search: {what} below the export gate: {f}; {consequence}", file=sys.stderr)
