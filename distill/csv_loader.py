@@ -20,7 +20,7 @@ from ground.errors import UserError
 
 from .data_files import resolve_path
 from .dataset import Dataset
-from .splits import _from_splits
+from .splits import from_splits
 
 MISSING = ("", "?", "na", "n/a", "nan", "null", "none")
 Rows = list[list[str]]
@@ -218,7 +218,7 @@ def load_csv(cfg: dict) -> Dataset:
         "categorical": sorted(catset),
         "impute": cfg["impute"],
     }
-    return _from_splits(
+    return from_splits(
         p.stem,
         {s: (x[s], y[s]) for s in files},
         labels,

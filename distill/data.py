@@ -25,7 +25,7 @@ from ground.recipe import validate
 from .data_files import REPO_ROOT, resolve_path
 from .data_registry import DATA_FIELDS, LOADER_FIELDS, LOADERS, register_loader
 from .dataset import MAX_CLASSES, Dataset, Normalizer, check_finite
-from .splits import MIN_ROWS, _from_pool, _from_splits, _from_train_test, _limit, _split
+from .splits import MIN_ROWS, _limit, _split, from_pool, from_splits, from_train_test
 
 __all__ = [
     "DATA_FIELDS",
@@ -37,9 +37,9 @@ __all__ = [
     "REPO_ROOT",
     "Dataset",
     "Normalizer",
-    "_from_pool",
-    "_from_splits",
-    "_from_train_test",
+    "from_pool",
+    "from_splits",
+    "from_train_test",
     "_limit",
     "_split",
     "check_finite",

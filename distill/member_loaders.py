@@ -1,20 +1,23 @@
 """Teacher members stored in files: the recipe's ``teacher.members[]`` entries and their loaders.
 
 One loader per ``kind`` (onnx, pt2, TorchScript, keras, SavedModel, precomputed outputs,
-sklearn pickle); :mod:`distill.building` adds the loaded members to the teacher.
+sklearn pickle); :mod:`distill.building` adds the loaded members to the teacher. Your own
+module adds a kind with :func:`register_member_kind` (by the loader or its dotted path).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from ground.errors import UserError
+from ground.errors import InternalError, UserError
 from ground.recipe import Field, validate
 
 from .file_members import KerasMember, OnnxMember, PrecomputedMember
+from .lazy import LazyRegistry
 from .members import (
     INPUTS,
     OUTPUTS,
@@ -177,15 +180,43 @@ def _load_savedmodel(spec: dict, i: int, base: Path, nc: int | None, trust: bool
     )
 
 
-MEMBER_LOADERS: dict[str, Callable[[dict, int, Path, int | None, bool], Member]] = {
-    "onnx": _load_onnx,
-    "pt2": _load_pt2,
-    "torch": _load_torchscript,
-    "keras": _load_keras,
-    "savedmodel": _load_savedmodel,
-    "precomputed": _load_precomputed,
-    "sklearn-pickle": _load_pickle,
-}
+#: (recipe entry, its index, the recipe's folder, number of classes, trust_pickles) -> Member
+MemberLoader = Callable[[dict, int, Path, "int | None", bool], Member]
+
+MEMBER_LOADERS: LazyRegistry[MemberLoader] = LazyRegistry(
+    {
+        "onnx": _load_onnx,
+        "pt2": _load_pt2,
+        "torch": _load_torchscript,
+        "keras": _load_keras,
+        "savedmodel": _load_savedmodel,
+        "precomputed": _load_precomputed,
+        "sklearn-pickle": _load_pickle,
+    }
+)
+#: kinds a recipe cannot name: members built in Python and passed to distill.run
+PYTHON_KINDS = ("sklearn", "python")
+
+
+def register_member_kind(
+    name: str, loader: MemberLoader | str, fields: dict[str, Field] | None = None
+) -> None:
+    """Let a recipe's ``teacher.members[]`` name ``kind: <name>``, loaded by ``loader``.
+
+    ``loader`` is the function or its dotted path ``"package.module:function"`` (imported the
+    first time a recipe names the kind); ``fields`` are extra keys its entries may carry, beside
+    the shared ones (name, kind, path, input, output, ...).
+    """
+    if name in MEMBER_LOADERS or name in PYTHON_KINDS:
+        raise InternalError(f"teacher member kind {name!r} registered twice")
+    clash = sorted(set(fields or {}) & set(MEMBER_FIELDS))
+    if clash:
+        raise InternalError(f"member kind {name!r} redefines shared member keys {clash}")
+    MEMBER_LOADERS[name] = loader
+    MEMBER_FIELDS.update(fields or {})
+    MEMBER_FIELDS["kind"] = dataclasses.replace(
+        MEMBER_FIELDS["kind"], choices=tuple(MEMBER_LOADERS)
+    )
 
 
 def load_member(

@@ -35,7 +35,7 @@ def _split(
     return idx[n_ho + n_val :], idx[n_ho : n_ho + n_val], idx[:n_ho]
 
 
-def _from_pool(
+def from_pool(
     name: str,
     x: np.ndarray,
     y: np.ndarray,
@@ -45,6 +45,13 @@ def _from_pool(
     cfg: dict,
     source: dict,
 ) -> Dataset:
+    """One pool of rows split by ``data.split_seed`` into train / validation / holdout.
+
+    ``nominal`` marks the categorical columns (bool per column), ``image_shape`` is the
+    per-row shape the student sees (None for tabular rows), ``cfg`` the validated ``data``
+    section, ``source`` what the card records about where the rows came from. A plug-in
+    loader ends here too (docs/architecture.md).
+    """
     tr, va, ho = _split(len(x), cfg["val_fraction"], cfg["holdout_fraction"], cfg["split_seed"])
     return _limit(
         Dataset(
@@ -54,7 +61,7 @@ def _from_pool(
     )
 
 
-def _from_train_test(
+def from_train_test(
     name: str,
     x: np.ndarray,
     y: np.ndarray,
@@ -88,7 +95,7 @@ def _limit(ds: Dataset, cfg: dict) -> Dataset:
     return ds
 
 
-def _from_splits(
+def from_splits(
     name: str,
     flat: dict[str, tuple[np.ndarray, np.ndarray]],
     labels: list[str],
@@ -104,7 +111,7 @@ def _from_splits(
         ds = Dataset(name, x, y, *flat["val"], *flat["test"], labels, nominal, image_shape, source)
         return _limit(_with(ds, extra), cfg)
     if "test" in flat:
-        ds = _from_train_test(name, x, y, *flat["test"], labels, nominal, image_shape, cfg, source)
+        ds = from_train_test(name, x, y, *flat["test"], labels, nominal, image_shape, cfg, source)
         return _with(ds, extra)
     idx = np.random.default_rng(cfg["split_seed"]).permutation(len(x))
     if "val" in flat:  # only the holdout is carved from train
@@ -119,7 +126,7 @@ def _from_splits(
             name, x[tr], y[tr], *flat["val"], x[ho], y[ho], labels, nominal, image_shape, source
         )
         return _limit(_with(ds, extra), cfg)
-    return _with(_from_pool(name, x, y, labels, nominal, image_shape, cfg, source), extra)
+    return _with(from_pool(name, x, y, labels, nominal, image_shape, cfg, source), extra)
 
 
 def _with(ds: Dataset, extra: dict) -> Dataset:

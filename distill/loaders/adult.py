@@ -10,7 +10,7 @@ from ground.errors import UserError
 
 from ..data_files import _verify, resolve_path
 from ..dataset import Dataset
-from ..splits import _from_train_test
+from ..splits import from_train_test
 
 _ADULT_COLUMNS = [
     ("age", False),
@@ -88,7 +88,7 @@ def load_adult(cfg: dict) -> Dataset:
     labels = ["<=50K", ">50K"]
     y = np.array([labels.index(r[14]) for r in train], np.int64)
     yt = np.array([labels.index(r[14]) for r in test], np.int64)
-    return _from_train_test(
+    return from_train_test(
         "adult",
         x,
         y,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..dataset import Dataset
-from ..splits import _from_pool
+from ..splits import from_pool
 
 
 def load_digits_data(cfg: dict) -> Dataset:
@@ -15,7 +15,7 @@ def load_digits_data(cfg: dict) -> Dataset:
     d = load_digits()
     x = d.data.astype(np.float32)
     y = d.target.astype(np.int64)
-    return _from_pool(
+    return from_pool(
         "digits",
         x,
         y,

@@ -10,7 +10,7 @@ from ground.errors import UserError
 
 from ..data_files import resolve_path
 from ..dataset import Dataset
-from ..splits import _from_splits
+from ..splits import from_splits
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -94,4 +94,4 @@ def load_image_folder(cfg: dict) -> Dataset:
         source["test_path"] = str(test_root)
     image_shape = (1 if gray else 3, *hw)
     nominal = np.zeros(x.shape[1], bool)
-    return _from_splits(root.name, flat, classes, nominal, image_shape, cfg, source)
+    return from_splits(root.name, flat, classes, nominal, image_shape, cfg, source)

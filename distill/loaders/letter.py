@@ -8,7 +8,7 @@ from ground.errors import UserError
 
 from ..data_files import _verify, resolve_path
 from ..dataset import Dataset
-from ..splits import _from_pool
+from ..splits import from_pool
 
 _LETTER_SHA256 = "2b89f3602cf768d3c8355267d2f13f2417809e101fc2b5ceee10db19a60de6e2"
 
@@ -37,7 +37,7 @@ def load_letter(cfg: dict) -> Dataset:
         raise UserError(
             f"recipe key 'data.task' for letter must be one of 'letters', 'p1', 'p2'; got {task!r}."
         )
-    return _from_pool(
+    return from_pool(
         f"letter-{task}",
         x,
         y,

@@ -11,7 +11,7 @@ from ground.errors import UserError
 
 from ..data_files import _verify, resolve_path
 from ..dataset import Dataset
-from ..splits import _from_train_test
+from ..splits import from_train_test
 
 _MNIST_SHA256 = {
     "train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
@@ -50,7 +50,7 @@ def load_mnist(cfg: dict) -> Dataset:
     y = arrays["train-labels-idx1-ubyte.gz"].astype(np.int64)
     xt = arrays["t10k-images-idx3-ubyte.gz"].reshape(-1, 784).astype(np.float32)
     yt = arrays["t10k-labels-idx1-ubyte.gz"].astype(np.int64)
-    return _from_train_test(
+    return from_train_test(
         "mnist",
         x,
         y,

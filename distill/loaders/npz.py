@@ -10,7 +10,7 @@ from ground.errors import UserError
 
 from ..data_files import resolve_path
 from ..dataset import MAX_CLASSES, Dataset, check_finite
-from ..splits import _from_pool, _from_splits
+from ..splits import from_pool, from_splits
 
 
 def _read_npz(p: Path) -> dict[str, np.ndarray]:
@@ -124,5 +124,5 @@ def load_npz(cfg: dict) -> Dataset:
     source = {"path": str(p), "arrays": sorted(arrays)}
     if "pool" in flat:
         x, y = flat["pool"]
-        return _from_pool(p.stem, x, y, labels, nominal, image_shape, cfg, source)
-    return _from_splits(p.stem, flat, labels, nominal, image_shape, cfg, source)
+        return from_pool(p.stem, x, y, labels, nominal, image_shape, cfg, source)
+    return from_splits(p.stem, flat, labels, nominal, image_shape, cfg, source)

@@ -168,12 +168,12 @@ def test_relative_paths_resolve_against_the_recipe_folder(tmp_path):
 def test_another_module_can_register_a_loader(tmp_path):
     import dataclasses
 
-    from distill.data import _from_pool
+    from distill.data import from_pool
     from ground.recipe import Field
 
     def load_const(cfg):
         x = np.arange(40, dtype=np.float32).reshape(20, 2) + cfg["offset"]
-        return _from_pool(
+        return from_pool(
             "const", x, np.arange(20) % 2, ["a", "b"], np.zeros(2, bool), None, cfg, {}
         )
 
