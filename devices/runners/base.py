@@ -77,6 +77,21 @@ class Runner:
         return self.measure(model, **options, **kwargs)
 
 
+def bench_args(model: str, threads: int, warmup: int, runs: int, pin_core: int | None) -> list[str]:
+    """remote_bench.py's flags, the same whichever machine runs it (host or a board over ssh)."""
+    args = [
+        "--model",
+        model,
+        "--threads",
+        str(threads),
+        "--warmup",
+        str(warmup),
+        "--runs",
+        str(runs),
+    ]
+    return args + (["--pin-core", str(pin_core)] if pin_core is not None else [])
+
+
 def check_settings(name: str, settings: tuple[str, ...]) -> None:
     """Refuse a runner that names a setting the profile stage does not know."""
     unknown = set(settings) - set(SETTINGS)

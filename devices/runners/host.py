@@ -8,7 +8,14 @@ from pathlib import Path
 
 from ground.errors import UserError
 
-from .base import REMOTE_BENCH, Measurement, Runner, from_bench_json, parse_bench_output
+from .base import (
+    REMOTE_BENCH,
+    Measurement,
+    Runner,
+    bench_args,
+    from_bench_json,
+    parse_bench_output,
+)
 
 
 def measure(
@@ -24,19 +31,10 @@ def measure(
     cmd = [
         sys.executable,
         str(REMOTE_BENCH),
-        "--model",
-        str(model),
-        "--threads",
-        str(threads),
-        "--warmup",
-        str(warmup),
-        "--runs",
-        str(runs),
+        *bench_args(str(model), threads, warmup, runs, pin_core),
     ]
     if input_npy is not None:
         cmd += ["--input-npy", str(input_npy)]
-    if pin_core is not None:
-        cmd += ["--pin-core", str(pin_core)]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ground.errors import UserError
 
-from .base import REMOTE_BENCH, Measurement, Runner, from_bench_json, parse_bench_output
+from .base import REMOTE_BENCH, Measurement, Runner, bench_args, from_bench_json, parse_bench_output
 
 DEFAULT_OPTIONS = ("ConnectTimeout=10", "ServerAliveInterval=5", "ServerAliveCountMax=3")
 
@@ -149,19 +149,10 @@ def _bench_args(
     args = [
         remote_python,
         f"{tmp}/remote_bench.py",
-        "--model",
-        remote_model,
-        "--threads",
-        str(threads),
-        "--warmup",
-        str(warmup),
-        "--runs",
-        str(runs),
+        *bench_args(remote_model, threads, warmup, runs, pin_core),
     ]
     if input_npy is not None:
         args += ["--input-npy", f"{tmp}/input.npy", "--outputs-npy", f"{tmp}/outputs.npy"]
-    if pin_core is not None:
-        args += ["--pin-core", str(pin_core)]
     return args
 
 
