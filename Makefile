@@ -22,13 +22,16 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 # Debian packages the tests need: an sshd for the SSH runner, Chromium for the report's
-# rendering test, gcc and arm-none-eabi-gcc for the MCU C files, debootstrap + qemu-user-static for
-# make pi-sim. Installed once, as root.
+# rendering test, gcc and arm-none-eabi-gcc + newlib for the MCU C files and firmware,
+# qemu-system-arm to run the firmware on emulated Arm cores (profile --emulate), debootstrap +
+# qemu-user-static for make pi-sim. Installed once, as root.
 system-deps:
 	@missing=""; \
 	command -v sshd >/dev/null || test -x /usr/sbin/sshd || missing="$$missing openssh-server openssh-client"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v arm-none-eabi-gcc >/dev/null || missing="$$missing gcc-arm-none-eabi libnewlib-arm-none-eabi"; \
+	test -e /usr/lib/arm-none-eabi/newlib/librdimon.a || missing="$$missing libnewlib-arm-none-eabi"; \
+	command -v qemu-system-arm >/dev/null || missing="$$missing qemu-system-arm"; \
 	command -v debootstrap >/dev/null || test -x /usr/sbin/debootstrap || missing="$$missing debootstrap"; \
 	command -v qemu-aarch64-static >/dev/null || missing="$$missing qemu-user-static binfmt-support"; \
 	if [ -n "$$missing" ]; then \

@@ -87,6 +87,9 @@ def _add_profile(sub: argparse._SubParsersAction) -> None:
     pr.add_argument(
         "--budget", action="append", default=[], help="DEVICE:latency_ms=..,ram_kb=..,flash_kb=.."
     )
+    pr.add_argument(
+        "--emulate", action="store_true", help="build MCU/PDA firmware and run it in QEMU"
+    )
 
 
 def _device_json(cat, d) -> dict:
@@ -182,6 +185,7 @@ def _profile(args: argparse.Namespace, budgets: dict) -> int:
         budgets=budgets or None,
         force=args.force,
         stack=args.stack,
+        emulate=args.emulate,
     )
     _print_summary(rep)
     return 0
@@ -209,6 +213,10 @@ def _print_summary(rep) -> None:
             f"    {row['artifact']:30s} measured {row['measured_ms']:.4f} ms  predicted {row['predicted_ms']:.4f} ms  "
             f"APE {row['ape_pct']:.1f} %"
         )
+    from .firmware import summary_lines
+
+    for line in summary_lines(rep.records):
+        print(line)
     print(
         f"ship: {len(rep.ship)} artifact(s) fit at least one device: {', '.join(rep.ship) or 'none'}"
     )

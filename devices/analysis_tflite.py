@@ -100,7 +100,7 @@ def _read(path: Path) -> _Flatbuffer:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise UserError(
             f"'{path}' is not a TFLite flatbuffer (no 'TFL3' identifier at byte 4). "
-            "Re-export it (python -m export --run ... --force) or pass a valid .tflite file."
+            "Re-export it (tinyship export --run RUN --force) or pass a valid .tflite file."
         )
     try:
         model = schema.ModelT.InitFromPackedBuf(buf, 0)

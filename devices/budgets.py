@@ -11,10 +11,17 @@ from ground.recipe import Field, validate
 from .frontend import MODES as FRONTEND_MODES
 
 BUDGET_KEYS = ("latency_ms", "ram_kb", "flash_kb")
+# the largest budget each key takes: an hour, 4 TiB (past these a figure only overflows later)
+BUDGET_MAX = {"latency_ms": 3_600_000.0, "ram_kb": float(2**32), "flash_kb": float(2**32)}
+_RANGE = "a finite positive number up to {hi:g} (not NaN, inf, 0 or below)"
 
 
 def _positive(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+
+
+def _in_range(k: str, x: Any) -> bool:
+    return _positive(x) and x <= BUDGET_MAX.get(k, math.inf)
 
 
 def _check_budgets(v: Any) -> str | None:
@@ -26,8 +33,8 @@ def _check_budgets(v: Any) -> str | None:
         for k, x in b.items():
             if k not in BUDGET_KEYS:
                 return f"budget key '{dev}.{k}' unknown (allowed: {', '.join(BUDGET_KEYS)})"
-            if not _positive(x):
-                return f"budget '{dev}.{k}' must be a finite positive number (not NaN, inf, 0 or below)"
+            if not _in_range(k, x):
+                return f"budget '{dev}.{k}' must be " + _RANGE.format(hi=BUDGET_MAX[k])
     return None
 
 
@@ -83,10 +90,9 @@ def parse_budget_flag(text: str) -> tuple[str, dict[str, float]]:
             out[k] = float(v)
         except ValueError as exc:
             raise UserError(f"--budget '{text}': value '{v}' of {k} is not a number.") from exc
-        if not _positive(out[k]):
+        if not _in_range(k, out[k]):
             raise UserError(
-                f"--budget '{text}': {k} must be a finite positive number (not NaN, inf, 0 or "
-                f"below); got {v.strip()}."
+                f"--budget '{text}': {k} must be {_RANGE.format(hi=BUDGET_MAX[k])}; got {v.strip()}."
             )
     return dev, out
 
@@ -104,7 +110,7 @@ def verdict(
     so it would always "fit") is refused: it can only come from a hand-edited file.
     """
     for k, x in budget.items():
-        if k not in BUDGET_KEYS or not _positive(x):
+        if k not in BUDGET_KEYS or not _in_range(k, x):
             raise UserError(
                 f"budget {k}={x!r} must be one of {', '.join(BUDGET_KEYS)} with a finite positive "
                 "number (not NaN, inf, 0 or below). Fix the recipe, catalog or --budget value."
@@ -117,7 +123,7 @@ def verdict(
         if x is not None and not (_positive(x) or x == 0):
             raise UserError(
                 f"figure {k}={x!r} is not a finite non-negative number (a corrupt profile.json?). "
-                "Re-run python -m devices profile with --force."
+                "Re-run: tinyship profile --run RUN --force."
             )
     if runnable:
         return "not runnable", [runnable]

@@ -49,6 +49,8 @@ class Device:
     runtime: dict[str, Any]
     budget: dict[str, float]
     core_family: str | None = None  # e.g. armv7e-m: estimates transfer between boards of one family
+    # how firmware for it is built and emulated: {core, machine, source, flash_wait_states} (firmware/)
+    emulation: dict[str, Any] | None = None
 
     def value(self, key: str) -> Any:
         f = self.figures.get(key)
@@ -81,6 +83,7 @@ class Device:
             "runtime": self.runtime,
             "budget": self.budget,
             **({"core_family": self.core_family} if self.core_family else {}),
+            **({"emulation": self.emulation} if self.emulation else {}),
         }
 
 
@@ -180,7 +183,33 @@ def _parse_device(name: str, raw: dict) -> Device:
         dict(raw.get("runtime") or {}),
         budget,
         raw.get("core_family"),
+        _emulation(name, raw.get("emulation")),
     )
+
+
+def _emulation(dev: str, raw: Any) -> dict[str, Any] | None:
+    """A device's ``emulation:`` entry: the firmware core, the QEMU machine, their source, and the
+    board's flash wait states at its clock as a figure ({value, source})."""
+    if raw is None:
+        return None
+    keys = ("core", "machine", "source")
+    if not isinstance(raw, dict) or not all(isinstance(raw.get(k), str) and raw[k] for k in keys):
+        raise UserError(
+            f"catalog device '{dev}' emulation must be a mapping with non-empty core, machine and "
+            f"source strings (and flash_wait_states: {{value, source}}); got {raw!r}."
+        )
+    out = {k: raw[k] for k in keys}
+    ws = raw.get("flash_wait_states", {"value": None, "source": "not found"})
+    f = _figure(dev, "emulation.flash_wait_states", ws)
+    if f.value is not None and (
+        not isinstance(f.value, int) or isinstance(f.value, bool) or f.value < 0
+    ):
+        raise UserError(
+            f"catalog device '{dev}' emulation.flash_wait_states.value must be an integer >= 0 or "
+            f"null; got {f.value!r}."
+        )
+    out["flash_wait_states"] = {"value": f.value, "source": f.source}
+    return out
 
 
 RUN_KEYS = {"model": str, "board": str, "inferences_per_s": (int, float), "source": str}

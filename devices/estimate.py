@@ -72,8 +72,8 @@ class Fit:
     def predict_s(self, a: Analysis, dev: Device, fam: str) -> float | None:
         """Seconds per inference on ``dev`` with the host-fitted efficiencies and overheads."""
         clock = dev.clock_hz
-        if clock is None or a.macs is None:
-            return None
+        if clock is None or a.macs is None or fam not in FAMILIES:
+            return None  # no clock, no MAC count, or a runtime family nothing was fitted for
         bw = dev.value("mem_bw_bytes_per_s")
         total = 0.0
         for op in a.ops:

@@ -1,9 +1,13 @@
 """``profile FILE...``: profile any .onnx/.tflite that no tinyship run produced.
 
 The devices stage reads a run directory (DESIGN.md), so this builds one around the files:
-``OUT/student/card.json`` says only what the files themselves say (input spec from the model,
-no labels, no metrics) and ``OUT/export/exports.json`` lists each file with its bytes, sha256
-and a precision read from its tensor dtypes (a description, never what decides runnability).
+``OUT/student/card.json`` says only what the files themselves say (input and output read from the
+file by its runtime, no labels, no metrics) and ``OUT/export/exports.json`` lists each file with
+its bytes, sha256, input and output (shape, dtype, quantization: devices/file_io.py), a precision
+read from its tensor dtypes (a description, never what decides runnability) and the check it
+ships under (it loads and runs in its runtime: there is no reference to compare it with).
+``OUT`` may be a fresh folder or one an earlier ``profile FILE`` made; a tinyship run's
+``student/`` and ``export/`` are never replaced, ``--force`` or not.
 Every .tflite the static analysis does not already rule out is run in TFLite Micro in a child
 process (ground.tflm): its measured arena becomes the RAM figure on MCUs, and a file TFLM
 refuses is recorded as "not runnable on TFLite Micro: <reason>". Then :func:`devices.profile`
@@ -20,6 +24,7 @@ from ground import rundir
 from ground.errors import UserError
 
 from . import analysis as _analysis
+from . import file_io
 
 FORMATS = {".onnx": "onnx", ".tflite": "tflite"}
 FAMILY = {"onnx": "onnxruntime", "tflite": "litert"}
@@ -68,6 +73,40 @@ def _tflm(path: Path, a: _analysis.Analysis) -> dict:
     }
 
 
+def _made_by_profile_file(out: Path) -> bool:
+    """Whether ``out``'s student/ and export/ (those present) were written by profile FILE."""
+    for rel in (rundir.CARD, rundir.EXPORTS):
+        if (out / rel).is_file():
+            doc = rundir.read_json(out / rel, "run record")
+            if not isinstance(doc, dict) or doc.get("origin") != "profile FILE":
+                return False
+        elif (out / rel).parent.exists():
+            return False
+    return True
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse to touch a tinyship run's student/ or export/; replace profile FILE's own with --force."""
+    present = [st for st in ("student", "export") if (out / st).exists()]
+    if not present:
+        return
+    if not _made_by_profile_file(out):
+        raise UserError(
+            f"'{out}' holds a tinyship run ({' and '.join(p + '/' for p in present)} made by distill "
+            "and export); profile FILE builds its own student/ and export/ around the files, and "
+            "--force replaces only what the command names (profile FILE: what an earlier profile "
+            "FILE wrote there), never a run's student/ or export/. Nothing was changed. Profile "
+            f"the files into another folder (--run build/profile), or that run's own exports with "
+            f"tinyship profile --run {out} --force."
+        )
+    if not force:
+        raise UserError(
+            f"'{out / present[0]}' already exists. Pass --force to replace it (it was "
+            "written by an earlier profile FILE; --force replaces only profile FILE's "
+            "own student/, export/, profile/ and ship/)."
+        )
+
+
 def build_run(files: list[str | Path], out_dir: str | Path, force: bool = False) -> Path:
     """Make ``out_dir`` a run directory holding ``files`` (student/card.json, export/)."""
     out = Path(out_dir)
@@ -87,17 +126,18 @@ def build_run(files: list[str | Path], out_dir: str | Path, force: bool = False)
         raise UserError(
             f"two files share the name {dup[0]!r}; profile them in separate --out folders or rename one."
         )
-    for stage in ("student", "export"):
-        if (out / stage).exists() and not force:
-            raise UserError(f"'{out / stage}' already exists. Pass --force to replace it.")
+    _check_out(out, force)
     analyses = [_analysis.analyse(p) for p in paths]
-    first = analyses[0]
+    ios = [file_io.read(p, FORMATS[p.suffix]) for p in paths]
     card = {
         "schema": "tinyship.card/1",
         "run": out.name,
         "task": "unknown (profile FILE: no tinyship run made these files)",
         "origin": "profile FILE",
-        "input": first.input,
+        "input": _card_tensor(
+            [t for io, a in zip(ios, analyses) if (t := io.input or a.input)] or [None]
+        ),
+        "output": _card_tensor([io.output for io in ios if io.output] or [None]),
         "labels": None,
         "metrics": {},
         "lineage": {
@@ -111,7 +151,7 @@ def build_run(files: list[str | Path], out_dir: str | Path, force: bool = False)
         rundir.atomic_write_json(st / "card.json", card)
     with rundir.staged_dir(out, "export", force=True) as exp:
         arts = []
-        for p, a in zip(paths, analyses):
+        for p, a, io in zip(paths, analyses, ios):
             shutil.copyfile(p, exp / p.name)
             tflm = _tflm(exp / p.name, a)
             arts.append(
@@ -123,6 +163,13 @@ def build_run(files: list[str | Path], out_dir: str | Path, force: bool = False)
                     "bytes": p.stat().st_size,
                     "sha256": rundir.sha256_file(p),
                     "source_path": str(p.resolve()),
+                    "input": io.input or a.input,
+                    "output": io.output,
+                    "runtime": io.runtime,
+                    "parity": None,
+                    "accuracy": None,
+                    "passed": io.runs,
+                    "gate": io.check,
                     **format_facts(FORMATS[p.suffix], tflm),
                     **tflm,
                 }
@@ -138,6 +185,23 @@ def build_run(files: list[str | Path], out_dir: str | Path, force: bool = False)
             },
         )
     return out
+
+
+def _card_tensor(specs: list[dict | None]) -> dict:
+    """The card's input (or output): the shape without the batch axis, and the dtype when every
+    file shares it; each file's own dtype and quantization are in exports.json (files[] in the
+    ship manifest)."""
+    first = specs[0]
+    if first is None:
+        return {"source": "no file ran in its runtime, so none reported this tensor"}
+    dtypes = sorted({s["dtype"] for s in specs})
+    return {
+        "name": first.get("name", "input"),
+        "shape": list(first["shape"][1:]),
+        "dtype": dtypes[0] if len(dtypes) == 1 else "per file: " + ", ".join(dtypes),
+        "layout": "not recorded by profile FILE",
+        "source": "read from the file(s) by their runtime; per file in exports.json",
+    }
 
 
 def profile_files(

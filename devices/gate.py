@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ground import rundir
+from ground import rundir, shipseal
 from ground.errors import UserError
+from ground.settle import settle
 
 from . import budgets as _budgets
 
@@ -22,18 +23,22 @@ _RECORD_FIELDS = {
 }
 
 
+def _rerun(profile_json: Path) -> str:
+    return f"tinyship profile --run {profile_json.parent.parent} --force"
+
+
 def _profile_records(doc: Any, path: Path) -> list[dict]:
     """profile.json's records, each with the fields check reads and their types."""
     recs = doc.get("records") if isinstance(doc, dict) else None
     if not isinstance(recs, list):
-        raise UserError(f"'{path}' has no records list. Re-run python -m devices profile --force.")
+        raise UserError(f"'{path}' has no records list. Re-run: {_rerun(path)}.")
     for i, r in enumerate(recs):
         for key, types in _RECORD_FIELDS.items():
             v = r.get(key) if isinstance(r, dict) else None
             if not isinstance(r, dict) or not isinstance(v, types) or isinstance(v, bool):
                 raise UserError(
                     f"'{path}' records[{i}].{key} is {v!r}; expected "
-                    f"{' or '.join(t.__name__ for t in types)}. Re-run python -m devices profile --force."
+                    f"{' or '.join(t.__name__ for t in types)}. Re-run: {_rerun(path)}."
                 )
         if r["verdict"] == "not runnable" and not r["reasons"]:
             raise UserError(f"'{path}' records[{i}] is 'not runnable' without a reason.")
@@ -54,15 +59,34 @@ def check(
     artifact must fit every checked device.
     """
     run_dir = Path(run_dir)
+    settle(run_dir)  # a commit a kill left half done is finished, or refused with its fix
+    shipseal.refuse_if_broken(run_dir)  # ship/ and the records are what was shipped
     recs, over = _read_profile(run_dir, budgets)
     known = sorted({r["device"] for r in recs})
+    # a device the recipe budgets but `profile --devices` left out: reported, not a --budget error
+    missing = [] if budgets else [d for d in over if d not in known]
+    over = {d: b for d, b in over.items() if d not in missing}
     _refuse_unknown_names(recs, known, over, artifacts)
-    checked = list(over) if over else known
-    rows, ok = [], True
+    checked = list(over) if over or missing else known
+    rows, ok = [_not_profiled(d, known, run_dir) for d in missing], True
     for d in checked:
         device_ok = _check_device(d, recs, over, artifacts, rows)
         ok = ok and device_ok
     return ok, rows
+
+
+def _not_profiled(d: str, known: list[str], run_dir: Path) -> dict:
+    return {
+        "device": d,
+        "artifact": "-",
+        "verdict": "not judged",
+        "budget": {},
+        "reasons": [
+            f"the recipe budgets '{d}' but this profile did not include it (profiled: "
+            f"{', '.join(known)}); to check it: tinyship profile --run {run_dir} --force "
+            f"--devices {','.join([*[k for k in known if k != 'host'], d])}"
+        ],
+    }
 
 
 def _read_profile(
@@ -75,7 +99,7 @@ def _read_profile(
     stale = rundir.stale(run_dir)
     if "profile" in stale:
         raise UserError(
-            f"profile/ is stale: {stale['profile']}. Re-run python -m devices profile --force "
+            f"profile/ is stale: {stale['profile']}. Re-run: {_rerun(run_dir / rundir.PROFILE)} "
             "before checking budgets."
         )
     recipe_budgets = _budgets.recipe_devices_section(card)["budgets"] or {}

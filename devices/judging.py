@@ -117,7 +117,13 @@ def _latency(
     fam = facts(art)[0]
     s = est.fitted.predict_s(a, dev, fam)
     if s is None:
-        why = "catalog lacks this device's clock or MACs/cycle for the model's dtype (figure 'not found')"
+        why = (
+            f"no host fit for the runtime family '{str(fam)[:40]}' (fitted: "
+            f"{', '.join(_estimate.FAMILIES)})"
+            if fam not in _estimate.FAMILIES
+            else "catalog lacks this device's clock or MACs/cycle for the model's dtype (figure "
+            "'not found')"
+        )
         return None, {"estimate_ms": None, "why": why}, "none"
     detail = {
         "estimate_ms": s * 1e3,
@@ -132,9 +138,17 @@ def _latency(
 
 
 def verdicts(
-    p: Plan, analyses: dict[str, _analysis.Analysis], measured: list[Measured], est: Estimator
+    p: Plan,
+    analyses: dict[str, _analysis.Analysis],
+    measured: list[Measured],
+    est: Estimator,
+    emulated: dict[tuple[str, str], dict] | None = None,
 ) -> list[Record]:
-    """Judge every artifact on every device against its budget (fits / misses / unknown / not runnable)."""
+    """Judge every artifact on every device against its budget (fits / misses / unknown / not runnable).
+
+    ``emulated``: the emulate step's records (devices/firmware/step.py); where the firmware built and
+    ran, its flash, RAM and cycle-model latency replace the estimates."""
+    emulated = emulated or {}
     by_key = {(m.artifact, m.device): m.measurement for m in measured if m.measurement is not None}
     refused = {(m.artifact, m.device): m.refused for m in measured if m.refused}
     records = []
@@ -144,7 +158,11 @@ def verdicts(
             budget = {**dev.budget, **p.budgets.get(name, {})}
             why = runnable_reason(dev, art, a) if listed else _target_reason(name, art)
             why = why or refused.get((art["file"], name)) or file_reason(dev, art, a)
+            em = emulated.get((art["file"], name))
+            why = why or _emulation_reason(em)
             ram, rm, flash, fm = _memory(dataclasses.asdict(a), dev)
+            if _emulated_ok(em):
+                ram, rm, flash, fm = _emulated_memory(em)
             fe_card = (p.card.get("input") or {}).get("frontend")
             fe_ram = _frontend.frontend_memory(fe_card, p.frontend_mode)
             ram, rm, counted = _with_frontend(ram, rm, fe_ram, dev)
@@ -152,13 +170,18 @@ def verdicts(
             if why is None:
                 m = by_key.get((art["file"], name))
                 lat, detail, method = _latency(art, dev, a, m, est, listed, p)
+                if _emulated_ok(em) and em.get("latency_ms") is not None:
+                    lat, detail, method = _emulated_latency(em, detail)
+                elif em is not None:  # not emulated there: the estimate stands, and says why
+                    detail = {**(detail or {}), "emulation": em}
                 fe = _frontend.frontend_estimate(fe_card, dev, p.frontend_mode)
                 if fe is not None:  # an audio front-end runs before every inference window
                     detail = {**(detail or {}), "network_ms": lat, "frontend": fe}
                     if lat is not None and fe["ms"] is not None:
                         lat += fe["ms"]  # the verdict is for the whole window: features + network
-            emulated = bool(detail and str(detail.get("timing", "")).startswith("emulated"))
-            v, reasons = _budgets.verdict(None if emulated else lat, ram, flash, why, budget)
+            qemu_user = bool(detail and str(detail.get("timing", "")).startswith("emulated"))
+            judged = None if qemu_user else _with_band(lat, detail, method)
+            v, reasons = _budgets.verdict(judged, ram, flash, why, budget)
             if counted:  # say how much of a RAM miss is the front-end's
                 fe_kib = fe_ram["bytes"] / 1024
                 reasons = [
@@ -185,6 +208,7 @@ def verdicts(
                     v,
                     reasons,
                     None if fe_ram is None else {**fe_ram, "in_ram_bytes": counted},
+                    _emulated_summary(em),
                 )  # fmt: skip
             )
     return records
@@ -252,3 +276,67 @@ def _with_frontend(
     if ram is None:
         return ram, how, False
     return ram + fe["bytes"], f"{how} + audio front-end buffers {fe['bytes']:,} B", True
+
+
+def _emulated_ok(em: dict | None) -> bool:
+    return bool(em) and "refused" not in em and em["bit_exact"]["identical"]
+
+
+def _emulation_reason(em: dict | None) -> str | None:
+    """Why the file cannot run on the device, from its firmware: TFLite Micro or the harness refused
+    it, or its outputs differ from the host interpreter's (a difference fails the file there)."""
+    if not em:
+        return None
+    if em.get("kind") == "not_runnable":
+        return f"not runnable in firmware on {em['core']}: {em['refused']}"
+    bx = em.get("bit_exact")
+    if bx and not bx["identical"]:
+        return (
+            f"the firmware on {em['measured']} differs from the host TFLite Micro interpreter on "
+            f"{bx['differing_inputs']} of {bx['inputs']} inputs (first: input {bx['first_difference']})"
+        )
+    return None
+
+
+def _emulated_memory(em: dict) -> tuple[int, str, int, str]:
+    r = em["ram"]
+    how = (
+        f"{em['measured']}: .data {r['data']:,} + .bss {r['bss']:,} + arena used {r['arena_used']:,} "
+        f"(arena_used_bytes() on the 32-bit core) + stack high-water {r['stack_high_water']:,} (painted)"
+    )
+    fm = (
+        f"{em['measured']}: .text + .rodata + .data of the linked firmware (model "
+        f"{em['flash']['model_bytes']:,} B, TFLite Micro {em['kernels']} and start-up code)"
+    )
+    return int(em["ram_bytes"]), how, int(em["flash_bytes"]), fm
+
+
+def _emulated_latency(em: dict, estimate: dict | None) -> tuple[float | None, dict, str]:
+    """(ms, detail, method) from the firmware's counted instructions and the core's timing table."""
+    detail = {
+        "source": "emulated cycles",
+        "measured": em["measured"],
+        "instructions_per_inference": em["instructions"]["instructions"],
+        "cycles": em["cycles"],
+        "clock_mhz": em.get("clock_mhz"),
+        "upper_ms": em.get("latency_upper_ms"),
+        "error_band": em.get("error_band"),
+        "estimate_ms": (estimate or {}).get("estimate_ms"),  # the stack estimate, for comparison
+    }
+    ms = em.get("latency_ms")
+    return ms, detail, "emulated" if ms is not None else "none"
+
+
+def _with_band(lat: float | None, detail: dict | None, method: str) -> float | None:
+    """The latency a verdict judges: an emulated one divided by the lowest emulated/published ratio of
+    its core when that is below 1, so "fits" leaves room for the model's known underestimate."""
+    if lat is None or method != "emulated":
+        return lat
+    lo = ((detail or {}).get("error_band") or {}).get("ratio_min")
+    return lat / lo if lo is not None and 0 < lo < 1 else lat
+
+
+def _emulated_summary(em: dict | None) -> dict | None:
+    """What profile.json keeps of an emulation: its refusal, or its figures (the ship step builds
+    the firmware folder from its ``elf``)."""
+    return dict(em) if em else None

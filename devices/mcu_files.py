@@ -197,7 +197,9 @@ def write_model_c(
     inp = card.get("input") or {}
     fe = inp.get("frontend") or {}
     norm = inp.get("normalization") or {}
-    h = _header_defines(tflite, inp, len(labels), arena_bytes, (iscale, izero, oscale, ozero))
+    # no labels (profile FILE: a file no run made): the output vector's length is the class count
+    n_classes = len(labels) or math.prod((artifact.get("output") or {}).get("shape", [1, 0])[1:])
+    h = _header_defines(tflite, inp, n_classes, arena_bytes, (iscale, izero, oscale, ozero))
     c = _data_array(blob, labels)
     h += _data_decls(len(blob), labels)
     if fe:

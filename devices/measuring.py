@@ -1,5 +1,6 @@
 """The steps that find each artifact's figures before it is judged: analyse (read the file),
-measure (run it through the registered runners, host first) and estimate (the host cost model).
+measure (run it through the registered runners, host first), emulate (firmware in QEMU for MCU/PDA
+devices, with ``--emulate``) and estimate (the host cost model).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ground.errors import UserError
 from . import analysis as _analysis
 from . import estimate as _estimate
 from . import host_calibration as _hostcal
-from .judging import facts, runnable_reason
+from .judging import facts, file_reason, runnable_reason
 from .records import HOST, Estimator, Measured, Plan
 from .runners import get as get_runner
 
@@ -73,6 +74,19 @@ def measure(p: Plan) -> list[Measured]:
                     continue
                 out.append(Measured(art["file"], t.device, m))
     return out
+
+
+def emulate(p: Plan, analyses: dict[str, _analysis.Analysis]) -> dict[tuple[str, str], dict]:
+    """Firmware for every MCU/PDA file x device the verdicts would not refuse, run in QEMU:
+    ``{(artifact, device): record}`` (devices/firmware/step.py); empty unless ``p.emulate``."""
+    if not p.emulate:
+        return {}
+    from .firmware.step import emulate_step
+
+    def refusal(dev, art, a):
+        return runnable_reason(dev, art, a) or file_reason(dev, art, a)
+
+    return emulate_step(p, analyses, refusal)
 
 
 def estimate(

@@ -1,8 +1,10 @@
 """ship/MODEL_CARD.md: what an app or firmware engineer needs to use the shipped files.
 
 Data, teacher, student, metrics, the recommendation per device (ground.recommend's
-rule), the input contract, and a short snippet per shipped format. Everything is read
-from card.json, exports.json, profile.json and the ship manifest; nothing is made up.
+rule), the input contract with the preprocessing (preprocess.json), and the text of the
+shipped examples (examples/*.py), read from the files that were run on the raw holdout, so
+the card shows no step the examples do not run. Everything is read from card.json,
+exports.json, profile.json, the ship manifest and ship/examples/; nothing is made up.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ground import recommend, rundir
+
+from . import file_card
 
 
 def _pct(x) -> str:
@@ -22,66 +26,6 @@ def _kib(n) -> str:
 
 def _ms(x) -> str:
     return "-" if x is None else f"{x:.3g} ms"
-
-
-def _normalize_lines(card: dict) -> tuple[list[str], str]:
-    norm = (card.get("input") or {}).get("normalization") or {}
-    if isinstance(norm, dict) and "mean" in norm and "std" in norm and not norm.get("in_graph"):
-        return (
-            [
-                f"x = (x_raw - {norm['mean']!r}) / {norm['std']!r}  # the student's normalization (card.json)"
-            ],
-            f"x_model = (x_raw - {norm['mean']}) / {norm['std']} (apply it before calling the model)",
-        )
-    return ["x = x_raw  # the model takes raw features (normalization, if any, is in its graph)"], (
-        "raw features as in the data file (no normalization outside the model)"
-    )
-
-
-def _shape(a: dict, card: dict) -> list[int]:
-    shp = (a.get("input") or {}).get("shape")
-    return list(shp) if shp else [1, *((card.get("input") or {}).get("shape") or [])]
-
-
-def snippet(a: dict, card: dict) -> list[str]:
-    """About ten lines of Python that load and run one shipped file."""
-    norm, _ = _normalize_lines(card)
-    shape = tuple(int(d) if isinstance(d, int) and d > 0 else 1 for d in _shape(a, card))
-    layout = (a.get("input") or {}).get("layout") or (card.get("input") or {}).get("layout", "")
-    head = [
-        "import numpy as np",
-        f"LABELS = {list(card.get('labels') or [])!r}",
-        f"x_raw = np.zeros({shape}, np.float32)  # your input, layout {layout}",
-        *norm,
-    ]
-    f = a["file"]
-    if a["format"] == "onnx":
-        body = [
-            "import onnxruntime as ort",
-            f"sess = ort.InferenceSession({f!r}, providers=['CPUExecutionProvider'])",
-            "logits = sess.run(None, {sess.get_inputs()[0].name: x.astype(np.float32)})[0]",
-        ]
-    elif a["format"] == "tflite":
-        body = [
-            "from ai_edge_litert.interpreter import Interpreter",
-            f"it = Interpreter(model_path={f!r}); it.allocate_tensors()",
-            "i, o = it.get_input_details()[0], it.get_output_details()[0]",
-            "if i['dtype'] == np.int8:  # full-int8 file: quantize with the file's own scale and zero point",
-            "    s, z = i['quantization']; x = np.clip(np.round(x / s + z), -128, 127)",
-            "it.set_tensor(i['index'], x.astype(i['dtype'])); it.invoke()",
-            "logits = it.get_tensor(o['index']).astype(np.float32)",
-            "if o['dtype'] == np.int8: s, z = o['quantization']; logits = (logits - z) * s",
-        ]
-    elif a["format"] in ("mlpackage", "coreml"):
-        body = [
-            "import coremltools as ct  # prediction runs on macOS / iOS only",
-            f"m = ct.models.MLModel({f!r})",
-            "name = m.get_spec().description.input[0].name",
-            "logits = np.asarray(list(m.predict({name: x.astype(np.float32)}).values())[0])",
-        ]
-    else:
-        return [f"# no snippet for format {a['format']!r}"]
-    return [*head, *body, "print(LABELS[int(np.argmax(logits, axis=-1).ravel()[0])])"]
 
 
 def _shipped(manifest: dict, picks: dict[str, recommend.Pick]) -> list[str]:
@@ -162,12 +106,17 @@ def _metrics(card: dict, arts: dict[str, dict], shipped: list[str]) -> list[str]
     ]
 
 
-def _devices(picks: dict[str, recommend.Pick]) -> list[str]:
+def _tolerance(picks: dict[str, recommend.Pick]) -> float:
+    return next(iter(picks.values())).tolerance if picks else recommend.DEFAULT_TOLERANCE
+
+
+def _devices(picks: dict[str, recommend.Pick], refused: frozenset | set = frozenset()) -> list[str]:
     """Which file on which device, against each device's budget."""
     out = [
         "## Which file on which device",
         "",
-        f"Rule: {recommend.RULE}. Latency is measured on the host and estimated elsewhere "
+        f"Rule: {recommend.rule(_tolerance(picks))}. "
+        "Latency is measured on the host and estimated elsewhere "
         "(see `profile/report.html` for the estimator's error).",
         "",
         "| device | file | latency | RAM | flash | budget (latency / RAM / flash) |",
@@ -182,7 +131,11 @@ def _devices(picks: dict[str, recommend.Pick]) -> list[str]:
                 recommend.size(b["flash_kb"] * 1024) if "flash_kb" in b else "-",
             ]
         )
-        file = p.recommended or (
+        file = (
+            f"{p.recommended} (refused, not shipped: its example disagreed)"
+            if p.recommended in refused
+            else p.recommended
+        ) or (
             f"nothing fits (nearest: {p.file}: {'; '.join(p.reasons)})" if p.file else "not judged"
         )
         out.append(
@@ -192,16 +145,22 @@ def _devices(picks: dict[str, recommend.Pick]) -> list[str]:
     return out
 
 
+RAW_INPUT = (
+    "raw values as in the data file: the normalization (and the one-hot of categorical columns) "
+    "is the graph's first op, so do not normalize before feeding"
+)
+
+
 def _input_contract(card: dict, arts: dict[str, dict], shipped: list[str]) -> list[str]:
     """The model's input and output, and each shipped file's dtype and quantization."""
     inp, output = card.get("input") or {}, card.get("output") or {}
-    _, norm_text = _normalize_lines(card)
     out = [
         "",
         "## Input contract",
         "",
         f"- input `{inp.get('name', 'input')}`: float32 `[batch, {', '.join(map(str, inp.get('shape', [])))}]`, "
-        f"layout {inp.get('layout', '?')}; {norm_text}",
+        f"layout {inp.get('layout', '?')}; {RAW_INPUT}",
+        *_preprocess_lines(inp.get("preprocess") or {}),
         f"- output `{output.get('name', 'logits')}`: "
         f"{output.get('kind', 'logits')} `[batch, {output.get('num_classes', '?')}]`; "
         "the class is the arg-max; probabilities = softmax(logits)",
@@ -226,37 +185,130 @@ def _input_contract(card: dict, arts: dict[str, dict], shipped: list[str]) -> li
     return out
 
 
-def _how_to_run(card: dict, arts: dict[str, dict], shipped: list[str]) -> list[str]:
-    """One snippet per shipped (format, input dtype), or why nothing was shipped."""
-    out = ["", "## How to run each format", ""]
-    seen = set()
-    for f in shipped:
-        a = arts.get(f)
-        if a is None or (a["format"], (a.get("input") or {}).get("dtype")) in seen:
-            continue
-        seen.add((a["format"], (a.get("input") or {}).get("dtype")))
-        out += [f"### {a['format']} ({f})", "", "```python", *snippet(a, card), "```", ""]
-    if not shipped:
-        out += ["No file fits any profiled device, so nothing was shipped.", ""]
+def _preprocess_lines(pre: dict) -> list[str]:
+    """What `preprocess.json` (and examples/preprocess.py, which applies it) does to a raw row."""
+    if not pre:
+        return []
+    out = ["- preprocessing (`preprocess.json`, applied by `examples/preprocess.py`):"]
+    cols = pre.get("columns") or []
+    if pre.get("kind") == "table":
+        csv = pre.get("csv") or {}
+        out.append(
+            f"  - a CSV with a header row, encoding {csv.get('encoding')}, delimiter "
+            f"{csv.get('delimiter')!r}, decimal mark {csv.get('decimal')!r}; columns in this "
+            f"order: {', '.join(c['name'] for c in cols)}"
+        )
+    for c in cols:
+        if c.get("kind") == "categorical" and c.get("categories"):
+            out.append(
+                f"  - `{c['name']}` (categorical): the code is the category's position in "
+                f"preprocess.json ({len(c['categories'])} categories); missing -> code "
+                f"{_num(c.get('fill'))}"
+            )
+    numeric = [f"`{c['name']}` {_num(c['fill'])}" for c in cols if c.get("kind") == "numeric"]
+    if pre.get("missing") != "error" and any(c.get("fill") is not None for c in cols):
+        out.append(
+            f"  - a missing value ({', '.join(repr(v) for v in pre.get('missing_values') or [])}, "
+            f"any case) is filled (data.impute: {pre.get('missing')})"
+            + (f": {', '.join(numeric)}" if numeric else "")
+        )
+    else:
+        out.append("  - a missing value (NaN) is refused: the model was trained without any")
+    if pre.get("kind") == "table":
+        out.append(
+            f"  - a category the training data lacks: data.unseen: {pre.get('unseen')}"
+            + (
+                f" (code {_num(pre.get('unknown_code'))}: all zeros in the one-hot)"
+                if pre.get("unseen") == "unknown"
+                else ""
+            )
+        )
+    h = pre.get("holdout") or {}
+    if h:
+        filled, unseen = (
+            sum((h.get("filled") or {}).values()),
+            sum((h.get("unseen") or {}).values()),
+        )
+        out.append(
+            f"  - in the holdout ({h.get('rows')} rows): {filled} missing values filled, "
+            f"{unseen} unseen categories"
+            + (
+                f" (per column: filled {h.get('filled')}, unseen {h.get('unseen')})"
+                if filled or unseen
+                else ""
+            )
+        )
     return out
 
 
-def render(card: dict, exports: dict, profile: dict, manifest: dict) -> str:
-    picks = recommend.recommend(profile, exports)
+def _num(v) -> str:
+    return "-" if v is None else f"{v:g}"
+
+
+def _how_to_run(
+    card: dict, arts: dict[str, dict], shipped: list[str], manifest: dict, ship_dir: Path | None
+) -> list[str]:
+    """Each shipped file's example, run on the raw holdout before it shipped; the text of one
+    example per (format, input dtype), read from examples/ (the program that was run)."""
+    entries = {f["file"]: f for f in manifest.get("files", [])}
+    out = ["", "## How to run each format", ""]
+    if not shipped:
+        return out + [  # true whether nothing fits or what fits was refused (manifest.json)
+            "Nothing was shipped: no file both fits a profiled device and passed its checks "
+            "(manifest.json `refused` names any file refused after it fit).",
+            "",
+        ]
+    out += [
+        "Each example takes your raw data (a CSV, an .npy of raw features, or a folder of PNG "
+        "images) and prints one label per line. Before shipping, tinyship ran each on the raw "
+        "holdout and compared its accuracy with the file's:",
+        "",
+        "| file | command | holdout accuracy of the example |",
+        "|---|---|---|",
+    ]
+    for f in shipped:
+        e = entries.get(f, {})
+        chk = e.get("example_check") or {}
+        out.append(
+            f"| {f} | `python {e['example']} DATA` | {_pct(chk.get('accuracy'))} |"
+            if e.get("example")
+            else f"| {f} | no example ({arts.get(f, {}).get('format')}: not run on the holdout) | - |"
+        )
+    for c in manifest.get("refused") or []:
+        out.append(f"| {c['file']} | refused, not shipped: {c['reason']} | - |")
+    seen = set()
+    for f in shipped:
+        a, e = arts.get(f) or {}, entries.get(f, {})
+        key = (a.get("format"), (a.get("input") or {}).get("dtype"))
+        if not e.get("example") or ship_dir is None or key in seen:
+            continue
+        seen.add(key)
+        text = (Path(ship_dir) / e["example"]).read_text(encoding="utf-8")
+        out += ["", f"### `{e['example']}`", "", "```python", text.rstrip("\n"), "```"]
+    return out + [""]
+
+
+def render(
+    card: dict, exports: dict, profile: dict, manifest: dict, ship_dir: Path | None = None
+) -> str:
+    if card.get("origin") == file_card.ORIGIN:  # files no run made: described by themselves
+        return file_card.render(card, exports, profile, manifest)
+    picks = recommend.recommend(profile, exports, recommend.tolerance(card))
     arts = {a["file"]: a for a in exports.get("artifacts", [])}
     shipped = _shipped(manifest, picks)
     out = [
         *_data(card, profile),
         *_models(card),
         *_metrics(card, arts, shipped),
-        *_devices(picks),
+        *_devices(picks, {c["file"] for c in manifest.get("refused") or []}),
         *_input_contract(card, arts, shipped),
-        *_how_to_run(card, arts, shipped),
+        *_how_to_run(card, arts, shipped, manifest, ship_dir),
     ]
     return "\n".join(out)
 
 
 def write(ship_dir: Path, card: dict, exports: dict, profile: dict, manifest: dict) -> Path:
     return rundir.atomic_write_bytes(
-        Path(ship_dir) / "MODEL_CARD.md", render(card, exports, profile, manifest).encode()
+        Path(ship_dir) / "MODEL_CARD.md",
+        render(card, exports, profile, manifest, ship_dir).encode(),
     )

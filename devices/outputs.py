@@ -7,11 +7,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import shutil
+import sys
 from pathlib import Path
 
 from ground import rundir
 from ground.errors import UserError
 
+from . import examples, examples_check, integration_examples
 from .judging import facts
 from .planning import _RERUN_EXPORT
 from .records import Estimator, Plan, Record
@@ -59,11 +61,26 @@ def report(p: Plan, analyses: dict, est: Estimator, records: list[Record], out: 
 
 
 def ship(p: Plan, records: list[Record], out: Path, doc: dict | None = None) -> list[str]:
-    """Write ship/ into ``out``: the artifacts that passed export's gate and fit at least one
-    device, with manifest.json; returns their names. A gate-failed or unchecked file never ships."""
+    """Write ship/ into ``out``: the artifacts that passed export's gate, fit at least one
+    device and whose example reproduces their holdout accuracy, with manifest.json,
+    preprocess.json and examples/; returns their names. A gate-failed or unchecked file never
+    ships."""
     gate = {art["file"] for art, _ in p.artifacts if art.get("passed") is True}
     passing = sorted({r.artifact for r in records if r.verdict == "fits" and r.artifact in gate})
-    _write_ship(out, p.run_dir, passing, p.card, p.exports, records)
+    arts = {a["file"]: a for a in p.exports.get("artifacts", [])}
+    for name in passing:
+        _copy(out, p.run_dir / "export" / name, arts[name])
+    checks = _run_examples(out, p, passing, arts)
+    refused = [c for c in checks.values() if not c.passed]
+    for c in refused:  # shipped only as its own example runs it
+        _remove(out / c.file)
+        examples.remove(out, c.file)
+        print(f"ship: {c.file} refused: {c.reason}", file=sys.stderr)
+    passing = [f for f in passing if f not in {c.file for c in refused}]
+    _write_ship(out, p.run_dir, passing, p.card, p.exports, records, checks)
+    integration_examples.write(
+        out, p.run_dir, p.card, p.exports, passing, doc
+    )  # C++, Kotlin, Swift
     if doc is not None:  # the model card reads the profile document for its recommendations
         from . import model_card
 
@@ -72,33 +89,64 @@ def ship(p: Plan, records: list[Record], out: Path, doc: dict | None = None) -> 
     return passing
 
 
+def _copy(out: Path, src: Path, a: dict) -> None:
+    name = src.name
+    if src.is_dir():
+        shutil.copytree(src, out / name)
+    else:
+        shutil.copy2(src, out / name)
+    sha = rundir.sha256_file(out / name)
+    if sha != a["sha256"]:  # the copy is what ships: it must be the bytes export checked
+        raise UserError(
+            f"'{src}' changed while it was profiled (sha256 {sha[:12]}…, exports.json "
+            f"{a['sha256'][:12]}…); nothing was shipped. {_RERUN_EXPORT}"
+        )
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _run_examples(
+    out: Path, p: Plan, passing: list[str], arts: dict[str, dict]
+) -> dict[str, examples_check.ExampleCheck]:
+    """preprocess.json and examples/ for the files that would ship, each example run on the
+    raw holdout (devices/examples_check.py)."""
+    if rundir.HOLDOUT.split("/")[-1] not in (p.card.get("sha256") or {}):
+        return {}  # files made elsewhere (profile FILE): no holdout, no contract to run them on
+    written = examples.write(out, p.card, [arts[f] for f in passing])
+    return examples_check.check(out, p.run_dir, p.card, arts, written)
+
+
 def _write_ship(
-    out: Path, run_dir: Path, passing: list[str], card: dict, exports: dict, records: list[Record]
+    out: Path,
+    run_dir: Path,
+    passing: list[str],
+    card: dict,
+    exports: dict,
+    records: list[Record],
+    checks: dict[str, examples_check.ExampleCheck],
 ) -> None:
     arts = {a["file"]: a for a in exports.get("artifacts", [])}
     files = []
     for name in passing:
-        src = run_dir / "export" / name
-        if src.is_dir():
-            shutil.copytree(src, out / name)
-        else:
-            shutil.copy2(src, out / name)
         a = arts[name]
-        sha = rundir.sha256_file(out / name)
-        if sha != a["sha256"]:  # the copy is what ships: it must be the bytes export checked
-            raise UserError(
-                f"'{src}' changed while it was profiled (sha256 {sha[:12]}…, exports.json "
-                f"{a['sha256'][:12]}…); nothing was shipped. {_RERUN_EXPORT}"
-            )
-        c_pair = _mcu_c_files(out, src, name, a, card, records)
+        c_pair = _mcu_c_files(out, run_dir / "export" / name, name, a, card, records)
+        firmware = _firmware_folder(out, run_dir / "export" / name, name, records)
+        check = checks.get(name)
         files.append(
             {
                 **({"c_files": c_pair} if c_pair else {}),
+                **({"firmware": firmware} if firmware else {}),
+                **({"example": check.example, "example_check": check.record()} if check else {}),
                 "file": name,
                 "format": a["format"],
                 "precision": a["precision"],
                 "bytes": rundir.path_bytes(out / name),
-                "sha256": sha,
+                "sha256": rundir.sha256_file(out / name),
                 "checked_sha256": a["sha256"],
                 "input": a.get("input"),
                 "output": a.get("output"),
@@ -126,9 +174,14 @@ def _write_ship(
             "output": card.get("output"),
             "labels": card.get("labels"),
             "metrics": (card.get("metrics") or {}).get("holdout"),
+            # none for profile FILE: files no run made have no preprocessing contract
+            "preprocess": examples.PREPROCESS if (out / examples.PREPROCESS).is_file() else None,
             "files": files,
-            "rule": "an artifact ships when it passed export's gate and fits at least one profiled device "
-            "(see profile/profile.json); its sha256 is the one export checked",
+            "refused": [c.record() for c in checks.values() if not c.passed],
+            "rule": "an artifact ships when it passed export's gate, fits at least one profiled "
+            "device (see profile/profile.json) and its example (examples/<file>.py), run on the "
+            "raw holdout, reproduces its recorded holdout accuracy; its sha256 is the one export "
+            "checked",
             "upstream": {
                 "card_sha256": rundir.sha256_file(run_dir / rundir.CARD),
                 "exports_sha256": rundir.sha256_file(run_dir / rundir.EXPORTS),
@@ -159,3 +212,12 @@ def _mcu_c_files(
         "devices": mcus,
         "arena_bytes": art.get("tflm_arena_bytes"),
     }
+
+
+def _firmware_folder(out: Path, src: Path, name: str, records: list[Record]) -> dict | None:
+    """The buildable firmware folder of a file emulated byte-identically (devices/firmware/bundle.py)."""
+    if not any(getattr(r, "emulated", None) for r in records if r.artifact == name):
+        return None
+    from .firmware.bundle import ship_entry
+
+    return ship_entry(out, src, name, records)

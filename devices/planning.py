@@ -14,6 +14,7 @@ from . import budgets as _budgets
 from .catalog import Catalog, load_catalog
 from .judging import facts
 from .records import HOST, Plan, Settings, Target
+from .reverify import reverify
 from .runners import get as get_runner
 
 
@@ -69,6 +70,7 @@ def plan(
         )
     for art, _ in artifacts:
         facts(art)  # an exports.json without format facts fails here, before any work
+    reverify(run_dir, card, artifacts)  # a file changed with its hash is refused here
     host_target = [t for t in targets if t.runner == HOST] or [Target(HOST)]
     others = [t for t in targets if t.runner != HOST]
     return Plan(
@@ -77,7 +79,7 @@ def plan(
     )  # fmt: skip
 
 
-_RERUN_EXPORT = "Re-run the export stage with --force (python -m export --run <run> --force)."
+_RERUN_EXPORT = "Re-run the export stage: tinyship export --run RUN --force."
 
 
 def _checked_artifacts(run_dir: Path, card: dict, exports: dict) -> list[tuple[dict, Path]]:

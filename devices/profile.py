@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ground import rundir
+from ground import rundir, shipseal
 
 from .gate import check
 from .judging import MICRO_CLASSES, facts, file_reason, runnable_reason, verdicts
-from .measuring import analyse, estimate, measure
+from .measuring import analyse, emulate, estimate, measure
 from .outputs import not_checked, report, ship
 from .planning import plan
 from .records import (
@@ -48,6 +48,7 @@ __all__ = [
     "adb_targets",
     "analyse",
     "check",
+    "emulate",
     "estimate",
     "facts",
     "file_reason",
@@ -63,6 +64,7 @@ __all__ = [
 ]
 
 
+@rundir.writes("run_dir")  # one writer: a second profile is refused before measuring anything
 def profile(
     run_dir: str | Path,
     devices: list[str] | None = None,
@@ -73,12 +75,15 @@ def profile(
     budgets: dict[str, dict[str, float]] | None = None,
     force: bool = False,
     stack: str | None = None,
+    emulate: bool = False,
 ) -> ProfileReport:
     """Profile every artifact of ``run_dir/export`` on the selected devices; write profile/ and ship/.
 
     ``devices``: catalog names (default: the recipe's ``devices.targets``); ``targets``:
     machines to measure on besides the host (:func:`ssh_targets`, :func:`adb_targets`);
-    ``stack``: the MCU inference stack the MCU estimates model (default: the catalog's default).
+    ``stack``: the MCU inference stack the MCU estimates model (default: the catalog's default);
+    ``emulate``: build each MCU/PDA file into firmware and run it in QEMU (devices/firmware/): its
+    flash, RAM and cycle-model latency replace the estimates where it builds.
     """
     p = plan(
         Path(run_dir),
@@ -90,14 +95,21 @@ def profile(
         force,
         stack,
     )
+    p.emulate = emulate
     analyses = analyse(p)
     measured = measure(p)
+    emulated = _emulate_step(p, analyses)
     est = estimate(p, analyses, measured)
-    records = verdicts(p, analyses, measured, est)
+    records = verdicts(p, analyses, measured, est, emulated)
     with rundir.staged_dirs(p.run_dir, ("profile", "ship"), force=force) as out:
         doc = report(p, analyses, est, records, out["profile"])
         passing = ship(p, records, out["ship"], doc)  # profile/ and ship/ are committed together
+        shipseal.write(out["ship"], out["profile"] / "profile.json")  # what readers verify
     return ProfileReport(
         doc["run"], records, doc["artifacts"], est.record, doc["devices"],
         p.run_dir / rundir.PROFILE, passing, doc["not_checked"],
     )  # fmt: skip
+
+
+def _emulate_step(p: Plan, analyses: dict) -> dict:
+    return emulate(p, analyses)

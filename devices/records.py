@@ -28,7 +28,7 @@ class Record:
     precision: str
     device: str
     device_class: str
-    method: str  # measured | estimated | none
+    method: str  # measured | emulated | estimated | none
     latency_ms: float | None
     latency: dict[str, Any] | None
     ram_bytes: int | None
@@ -40,6 +40,8 @@ class Record:
     reasons: list[str] = field(default_factory=list)
     # an audio front-end's working memory, counted in ram_bytes on MCU/PDA classes (devices/frontend.py)
     ram_frontend: dict[str, Any] | None = None
+    # the firmware built and run in QEMU for this file and device (devices/firmware/), or why not
+    emulated: dict[str, Any] | None = None
 
 
 @dataclass
@@ -120,6 +122,9 @@ class Plan:
     budgets: dict[str, dict[str, float]]  # per device name, over the catalog's
     stack: str = ""  # the MCU inference stack every MCU estimate models (catalog 'stacks:')
     frontend_mode: str = "window"  # how an audio front-end is costed (devices/frontend.py MODES)
+    emulate: bool = (
+        False  # build firmware for MCU/PDA devices and run it in QEMU (devices/firmware/)
+    )
 
 
 @dataclass

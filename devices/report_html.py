@@ -23,7 +23,16 @@ img{max-width:100%;height:auto;display:block}
 .rule{background:#f7f7fb;border-left:4px solid #5c6bc0;padding:6px 10px}
 .muted{color:#555;font-size:.92em}.t{color:#555;font-size:.9em}
 details{margin:.6em 0}summary{cursor:pointer;font-weight:600}
-@media (max-width:600px){body{font-size:14px;padding:8px}td,th{padding:3px 5px}table{font-size:12px}.t{display:none}}
+b.diag{color:var(--ok-b)}b.off{color:var(--miss-b)}
+details.node{border:1px solid #ddd;border-radius:4px;padding:2px 8px;margin:.3em 0}
+details.node summary{font-weight:400}h4{margin:.6em 0 .2em;font-size:.95em;color:#333}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:0 12px;margin:.2em 0}dd{margin:0}dt{color:#555}
+@media (max-width:600px){body{font-size:14px;padding:8px}td,th{padding:3px 5px}table{font-size:12px}.t{display:none}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;min-width:0}
+table.cards thead{display:none}table.cards tr{margin:0 0 8px;border:1px solid #ccc}
+table.cards td{border:0;border-bottom:1px solid #e4e4e4}
+table.cards td::before{content:attr(data-label);display:block;font-size:11px;color:#555;font-weight:600}
+img.wide{max-width:none;width:900px}}
 """
 
 
@@ -41,17 +50,23 @@ def html_table(
     rows: list[tuple[str, list[str]]] | list[list[str]],
     table_id: str | None = None,
     verdict_col: int | None = None,
+    cards: bool = False,
 ) -> str:
+    """A table in a sideways-scrolling box; ``cards``: on a narrow screen each row becomes a card
+    with every cell under its column's name, so no column is off-screen."""
     ths = "".join(f"<th scope='col'>{esc(c)}</th>" for c in head)
     body = []
     for row in rows:
         cls, cells = row if isinstance(row, tuple) else ("", row)
+        label = lambda i: f" data-label='{esc(head[i])}'" if cards and i < len(head) else ""  # noqa: E731
         tds = "".join(
-            f"<td class='v'>{esc(c)}</td>" if i == verdict_col else f"<td>{esc(c)}</td>"
+            f"<td class='v'{label(i)}>{esc(c)}</td>"
+            if i == verdict_col
+            else f"<td{label(i)}>{esc(c)}</td>"
             for i, c in enumerate(cells)
         )
         body.append(f"<tr class='{cls}'>{tds}</tr>" if cls else f"<tr>{tds}</tr>")
-    tid = f" id='{table_id}'" if table_id else ""
+    tid = (f" id='{table_id}'" if table_id else "") + (" class='cards'" if cards else "")
     return f"<div class='scroll'><table{tid}><thead><tr>{ths}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
 
 

@@ -6,6 +6,8 @@ from ground import recommend
 from ground.recommend import size
 
 from .report_cells import ape
+from .report_extras import Extras, compute
+from .report_extras import markdown as extras_markdown
 from .report_layers import LAYER_HEAD, layer_rows
 from .report_provenance import efficiency_sources, metadata
 from .report_verdicts import ANSWER_HEAD, VERDICT_HEAD, answer_rows, verdict_rows
@@ -18,14 +20,16 @@ def md_table(head: list[str], rows: list[list[str]]) -> list[str]:
     ]
 
 
-def _answer(doc: dict, picks: dict[str, recommend.Pick], titles: dict[str, str]) -> list[str]:
+def _answer(
+    doc: dict, picks: dict[str, recommend.Pick], titles: dict[str, str], tol: float
+) -> list[str]:
     """The title and what to ship on each device."""
     return [
         f"# tinyship profile: {doc['run']}",
         "",
         "## What to ship on each device",
         "",
-        f"Rule: {recommend.RULE}. Sizes in KiB (1024 bytes); budgets from the recipe or the catalog.",
+        f"Rule: {recommend.rule(tol)}. Sizes in KiB (1024 bytes); budgets from the recipe or the catalog.",
         "",
         *md_table(ANSWER_HEAD, [r for _, r in answer_rows(picks, titles)]),
     ]
@@ -139,14 +143,18 @@ def _verdicts(doc: dict, acc: dict) -> list[str]:
     ]
 
 
-def markdown(doc: dict, card: dict | None = None, exports: dict | None = None) -> str:
+def markdown(
+    doc: dict, card: dict | None = None, exports: dict | None = None, ex: Extras | None = None
+) -> str:
     card, exports = card or {}, exports or {}
-    picks = recommend.recommend(doc, exports)
+    ex = ex or compute(doc, card, exports, None)
+    picks = ex.picks
     titles = {d["name"]: d.get("title", "") for d in doc.get("devices", [])}
     acc = recommend.accuracies(exports)
     est, loo = doc["estimator"], doc["estimator"]["loo"]
     lines = [
-        *_answer(doc, picks, titles),
+        *_answer(doc, picks, titles, ex.tolerance),
+        *extras_markdown(ex),
         *_estimator(doc, est, loo),
         *_layers(doc, picks),
         *_run(doc, card, exports),

@@ -7,6 +7,8 @@ from ground.recommend import size
 
 from . import report_plots as plots
 from .report_cells import ape, ms, pct
+from .report_extras import Extras, compute
+from .report_extras_html import sections
 from .report_html import Raw, esc, html_table, img, shell
 from .report_layers import LAYER_HEAD, layer_rows
 from .report_provenance import efficiency_sources, metadata
@@ -44,15 +46,21 @@ def timeline(doc: dict, picks: dict[str, recommend.Pick]) -> list[tuple[str, str
 
 
 def _answer(
-    doc: dict, card: dict, picks: dict[str, recommend.Pick], titles: dict[str, str], loo: dict
+    doc: dict,
+    card: dict,
+    picks: dict[str, recommend.Pick],
+    titles: dict[str, str],
+    loo: dict,
+    tol: float = recommend.DEFAULT_TOLERANCE,
 ) -> list[str]:
     """The title, the rule, the answer per device and the student's accuracy against its references."""
     h = (card.get("metrics") or {}).get("holdout") or {}
     n_ok = sum(p.fits for p in picks.values())
     return [
         f"<h1>tinyship: what to ship for run {esc(doc['run'])}</h1>",
-        f"<p class='rule'><b>Rule:</b> {esc(recommend.RULE)}. Where nothing fits, the nearest miss is the runnable "
-        "file with the smallest worst overrun of latency, RAM or flash. Sizes in KiB (1 KiB = 1024 bytes). "
+        f"<p class='rule'><b>Rule:</b> {esc(recommend.rule(tol))}. Where nothing fits, the "
+        "nearest miss is the runnable file with the smallest worst overrun of latency, RAM or "
+        "flash. Sizes in KiB (1 KiB = 1024 bytes). "
         f"{n_ok} of {len(picks)} devices have a file within budget.</p>",
         html_table(
             ANSWER_HEAD,
@@ -68,6 +76,7 @@ def _answer(
             ],
             table_id="answer",
             verdict_col=1,
+            cards=True,
         ),
         f"<p class='muted'>Student {esc((card.get('student') or {}).get('arch'))}: holdout accuracy "
         f"{pct((h.get('student') or {}).get('accuracy'))}; teacher {pct((h.get('teacher') or {}).get('accuracy'))}; "
@@ -78,14 +87,16 @@ def _answer(
 
 
 def _accuracy(figures: dict[str, bytes | None]) -> list[str]:
-    """Accuracy vs latency, and a student search's Pareto fronts when there was one."""
+    """Accuracy vs latency per device, and a student search's Pareto fronts when there was one."""
     parts = [
-        "<h2>Accuracy vs latency</h2>",
-        img(
-            "accuracy_vs_latency",
+        "<h2 id='accuracy'>Accuracy vs latency, per device</h2>",
+        "<div class='scroll'>"  # on a phone the panels keep a readable size and scroll sideways
+        + img(
+            "accuracy_by_device",
             figures.get("accuracy_vs_latency.png"),
-            "accuracy vs latency per device with budget lines",
-        ),
+            "accuracy vs latency, one panel per device, with its labelled latency budget",
+        ).replace("<img ", "<img class='wide' ", 1)
+        + "</div>",
     ]
     for name, title in (("pareto_latency.png", "latency"), ("pareto_ram.png", "RAM")):
         if figures.get(name):  # student search (devices/pareto.py)
@@ -192,14 +203,22 @@ def _files(doc: dict, figures: dict[str, bytes | None], acc: dict) -> list[str]:
     ]
 
 
-def page(doc: dict, card: dict, exports: dict, figures: dict[str, bytes | None]) -> str:
-    picks = recommend.recommend(doc, exports)
+def page(
+    doc: dict,
+    card: dict,
+    exports: dict,
+    figures: dict[str, bytes | None],
+    ex: Extras | None = None,
+) -> str:
+    ex = ex or compute(doc, card, exports, None)
+    picks = ex.picks
     titles = {d["name"]: d.get("title", "") for d in doc.get("devices", [])}
     acc = recommend.accuracies(exports)
     est, loo = doc["estimator"], doc["estimator"]["loo"]
     parts = [
-        *_answer(doc, card, picks, titles, loo),
+        *_answer(doc, card, picks, titles, loo, ex.tolerance),
         *_accuracy(figures),
+        *sections(ex),
         *_layers(doc, picks),
         *_memory(doc, picks),
         "<h2>Run</h2>",

@@ -1,4 +1,5 @@
-"""The report's figures (matplotlib Agg, PNG bytes): accuracy vs latency, memory timeline, bytes per file."""
+"""The report's figures (matplotlib Agg, PNG bytes): accuracy vs latency (one panel per device),
+memory timeline, bytes per file."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ import io
 import math
 
 FONT = 11
-MARKERS = "osD^v<>pPX*hH8d"
 
 
 def _plt():
@@ -34,72 +34,38 @@ def short(name: str) -> str:
     return name[len("model.") :] if name.startswith("model.") else name
 
 
-def _device_points(ax, dev: str, mine: list[dict], colour, marker: str, p, acc: dict) -> None:
-    """One device's files as points, a ring around its recommended file, its latency budget line."""
-    rec = p.recommended if p else None
-    ax.scatter(
-        [r["latency_ms"] for r in mine],
-        [100 * acc[r["artifact"]] for r in mine],
-        color=colour,
-        marker=marker,
-        s=40,
-        label=f"{dev}: {short(rec)}" if rec else f"{dev}: nothing fits",
-        edgecolors="black",
-        linewidths=0.4,
-        alpha=0.8,
-    )
-    if rec and p.latency_ms:  # the recommended file: a ring around its point
-        ax.scatter(
-            [p.latency_ms],
-            [100 * acc.get(rec, 0)],
-            s=190,
-            facecolors="none",
-            edgecolors=colour,
-            linewidths=2,
-        )
-    b = mine[0]["budget"].get("latency_ms")
-    if b:
-        ax.axvline(b, color=colour, linestyle="--", linewidth=1.1, alpha=0.8)
+_FORMAT_MARKER = {"onnx": "o", "tflite": "s", "coreml": "D"}
 
 
-def _reference_lines(ax, holdout: dict, ys: list[float]) -> None:
-    """The teacher's and the hard-label baseline's accuracy as horizontal lines (added to ``ys``)."""
-    refs = {k: (holdout.get(k) or {}).get("accuracy") for k in ("teacher", "baseline")}
-    for k, v in refs.items():
-        if v is not None:
-            ax.axhline(100 * v, color="grey", linewidth=1, linestyle=":")
-            ax.text(
-                0.005,
-                100 * v,
-                f" {k} {100 * v:.2f}%",
-                va="bottom",
-                fontsize=FONT - 2,
-                transform=ax.get_yaxis_transform(),
-            )
-            ys.append(100 * v)
+def _precision(name: str) -> str:
+    """model.int8-full.tflite -> int8-full."""
+    parts = short(name).split(".")
+    return parts[0] if len(parts) > 1 else name
 
 
-def _accuracy_axes(ax, ys: list[float]) -> None:
-    """Accuracy limits around the points, log latency, labels and the legend beside the plot."""
-    lo, hi = min(ys), max(ys)
-    pad = max(0.2, (hi - lo) * 0.15)
-    ax.set_ylim(lo - pad, min(100.0, hi + pad) if hi < 100 else 100.05)
+def _budget_line(ax, xs: list[float], budget: float | None, y: float) -> None:
+    """Log latency axis around the points and the budget, the budget as a labelled dashed line
+    (label on the side with room), and plain tick labels (no 2x10^1 clutter on a short range)."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    lo, hi = min(xs + ([budget] if budget else [])), max(xs + ([budget] if budget else []))
     ax.set_xscale("log")
-    ax.set_xlabel(
-        "latency per inference, ms (log scale; measured on host/ssh/adb, estimated elsewhere)"
-    )
-    ax.set_ylabel("holdout accuracy, %")
-    ax.set_title("accuracy vs latency per device (ring: recommended file; dashed: latency budget)")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(
-        loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False, title="device: recommended"
-    )
+    ax.set_xlim(lo / 1.8, hi * 1.8)
+    subs = (1.0,) if hi / lo > 300 else (1.0, 2.0, 5.0)  # decades only on a long axis
+    ax.xaxis.set_major_locator(LogLocator(subs=subs, numticks=8))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    if budget:
+        left = math.log(budget / (lo / 1.8)) < math.log((hi * 1.8) / budget)
+        ax.axvline(budget, color="#c62828", linestyle="--", linewidth=1.2)
+        ax.text(budget, y, f" budget {nice(budget)} ms " , color="#c62828", fontsize=FONT - 3,
+                ha="left" if left else "right", va="center")  # fmt: skip
 
 
-def accuracy_vs_latency(records: list[dict], acc: dict, picks: dict, holdout: dict) -> bytes | None:
-    """Each runnable file on each device: latency (log x) vs holdout accuracy; budgets as vertical lines."""
-    plt = _plt()
-    devs = list(dict.fromkeys(r["device"] for r in records))
+def accuracy_by_device(records: list[dict], acc: dict, picks: dict, holdout: dict) -> bytes | None:
+    """Small multiples, one panel per device: latency (log x) vs holdout accuracy of each runnable
+    file, the latency budget as a labelled dashed line, a ring around the recommended file.
+    Colour = precision, marker = format; axes share the accuracy range so panels compare."""
     pts = [
         r
         for r in records
@@ -107,18 +73,66 @@ def accuracy_vs_latency(records: list[dict], acc: dict, picks: dict, holdout: di
     ]
     if not pts:
         return None
-    cmap = plt.get_cmap("tab20")
-    fig, ax = plt.subplots(figsize=(11, 6.2))
-    for i, dev in enumerate(devs):
-        mine = [r for r in pts if r["device"] == dev]
-        if not mine:
-            continue
-        colour, marker = cmap(i % 20), MARKERS[i % len(MARKERS)]
-        _device_points(ax, dev, mine, colour, marker, picks.get(dev), acc)
+    plt = _plt()
+    devs = list(dict.fromkeys(r["device"] for r in pts))
+    cols = min(4, len(devs))
+    rows = math.ceil(len(devs) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.7 * rows + 0.9), squeeze=False)
+    precs = list(dict.fromkeys(_precision(r["artifact"]) for r in pts))
+    colour = {p: plt.get_cmap("tab10")(i % 10) for i, p in enumerate(precs)}
     ys = [100 * acc[r["artifact"]] for r in pts]
-    _reference_lines(ax, holdout, ys)
-    _accuracy_axes(ax, ys)
-    return _png(fig, plt)
+    lo, hi = min(ys), max(ys)
+    pad = max(0.2, (hi - lo) * 0.2)
+    for ax, dev in zip(axes.flat, devs):
+        mine = [r for r in pts if r["device"] == dev]
+        for r in mine:
+            fmt = r.get("format") or short(r["artifact"]).rsplit(".", 1)[-1]
+            ax.scatter(
+                r["latency_ms"],
+                100 * acc[r["artifact"]],
+                color=colour[_precision(r["artifact"])],
+                marker=_FORMAT_MARKER.get(fmt, "^"),
+                s=28,
+                edgecolors="black",
+                linewidths=0.3,
+                alpha=0.85,
+            )
+        p = picks.get(dev)
+        if p and p.recommended and p.latency_ms:
+            ax.scatter(p.latency_ms, 100 * acc.get(p.recommended, 0), s=160,
+                       facecolors="none", edgecolors="black", linewidths=1.5)  # fmt: skip
+        _budget_line(
+            ax,
+            [r["latency_ms"] for r in mine],
+            mine[0]["budget"].get("latency_ms"),
+            hi + pad * 0.55,
+        )
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_title(dev + (f": {short(p.recommended)}" if p and p.recommended else ": nothing fits"),
+                     fontsize=FONT - 2)  # fmt: skip
+        ax.tick_params(labelsize=FONT - 3)
+        ax.grid(True, which="both", alpha=0.25)
+    for ax in list(axes.flat)[len(devs) :]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("holdout acc., %", fontsize=FONT - 2)
+    for ax in axes[-1, :]:
+        ax.set_xlabel("latency, ms (log)", fontsize=FONT - 2)
+    handles = [
+        plt.Line2D([], [], color=colour[p], marker="o", linestyle="", label=p) for p in precs
+    ]
+    handles += [plt.Line2D([], [], color="grey", marker=m, linestyle="", label=f)
+                for f, m in _FORMAT_MARKER.items() if any(r.get("format") == f for r in pts)]  # fmt: skip
+    handles.append(plt.Line2D([], [], color="black", marker="o", markerfacecolor="none",
+                              markersize=10, linestyle="", label="recommended"))  # fmt: skip
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 8), frameon=False,
+               fontsize=FONT - 2)  # fmt: skip
+    fig.suptitle("accuracy vs latency per device (red dashed: the device's latency budget)")
+    fig.tight_layout(rect=(0, 0.06, 1, 0.97))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plt.close(fig)
+    return buf.getvalue()
 
 
 def memory_timeline(

@@ -46,6 +46,8 @@ def answer_rows(
         else:
             cls, verdict, file = "none", "not judged", "-"
         why = "; ".join(p.reasons) if not p.fits else f"{p.n_fit} of {p.n_files} files fit"
+        if p.fits and p.chosen_by:
+            why += f"; {p.chosen_by}"
         out.append(
             (
                 cls,

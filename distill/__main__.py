@@ -72,7 +72,7 @@ def run_stage(args: argparse.Namespace, out: Path, command: str):
             epochs=args.epochs,
             trust_pickles=args.trust_pickles,
             command=command,
-            progress=not args.quiet,
+            progress=not args.quiet and sys.stderr.isatty(),  # no bars in a file or pipe
             dist_ctx=dist_ctx,
         )
         return res, dist_ctx.is_main

@@ -19,6 +19,7 @@ from ground import rundir
 from ground.probs import nll
 
 from .selection import paired_errors
+from .transfer import describe as describe_transfer
 
 if TYPE_CHECKING:
     from .records import Config, Data, Trained
@@ -209,7 +210,11 @@ def build_card(
             "n_val": int(len(data.x_val)),
             "n_holdout": int(len(data.x_holdout)),
             "n_transfer": int(n_transfer),
+            "transfer": describe_transfer(
+                cfg.recipe.get("transfer"), ds.image_shape, len(data.x_train)
+            ),
             "source": ds.source,
+            "warnings": list(ds.warnings),
         },
         "training": {
             "student": fit_record(student.fit, student.config),
@@ -237,7 +242,13 @@ def input_spec(data: Data) -> dict[str, Any]:
         "layout": data.layout,
         "raw": True,
         "values": "features exactly as in the data file"
-        + (" (pixels 0..255 for image folders)" if ds.source.get("grayscale") is not None else ""),
+        + (" (pixels 0..255 for image folders)" if ds.source.get("grayscale") is not None else "")
+        + (
+            "; categorical columns as their codes (input.preprocess.columns[].categories: the "
+            "code is the position), a missing value as its fill value (input.preprocess)"
+            if encoding["nominal"] or ds.preprocess
+            else ""
+        ),
         "columns": encoding["columns"],
         "nominal": {
             name: {"codes": codes, "one_hot_in_graph": flat}
@@ -248,6 +259,7 @@ def input_spec(data: Data) -> dict[str, Any]:
             "applied": "inside the model graph (its first op); do not normalize before feeding",
         },
         **({"frontend": ds.source["frontend"]} if "frontend" in ds.source else {}),
+        "preprocess": ds.preprocess_contract(),
         "network_input_shape": list(data.net_shape),
         "int8_io": "files with int8 input take q = round(x_raw / scale) + zero_point; scale and "
         "zero_point per file in exports.json / manifest files[].input.quantization",

@@ -15,6 +15,7 @@ recipe's data section and loads it; the names other modules import from here are
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from ground.recipe import validate
 
 from .data_files import REPO_ROOT, resolve_path
 from .data_registry import DATA_FIELDS, LOADER_FIELDS, LOADERS, register_loader
-from .dataset import MAX_CLASSES, Dataset, Normalizer, check_finite
+from .dataset import MAX_CLASSES, Dataset, Normalizer, check_finite, small_classes
 from .splits import MIN_ROWS, _limit, _split, from_pool, from_splits, from_train_test
 
 __all__ = [
@@ -91,4 +92,8 @@ def load_data(section: dict, base_dir: str | Path | None = None) -> Dataset:
             "has, so no model can learn them. Add training rows of those classes, or change "
             "data.split_seed / data.holdout_fraction."
         )
+    small = small_classes(ds)
+    if small:
+        ds.warnings.append(small)
+        print(f"warning: {small}", file=sys.stderr)
     return ds

@@ -144,9 +144,29 @@ CSV_FIELDS: dict[str, Field] = {
     ),
     "impute": Field(
         str,
-        None,
-        choices=("median", "most_frequent"),
-        doc="what fills a missing value; default: a missing value is an error",
+        "median",
+        choices=("median", "most_frequent", "error"),
+        doc="what fills a missing value (empty, ?, NA, NaN, null, none): median = a numeric "
+        "column's training median and a categorical column's most frequent training value; "
+        "most_frequent; error = refuse it, naming the line. The fill values are recorded in the "
+        "card and ship/preprocess.json, which the shipped examples apply",
+    ),
+    "unseen": Field(
+        str,
+        "most_frequent",
+        choices=("most_frequent", "unknown", "error"),
+        doc="a category the training file lacks (test file, or your later data): most_frequent "
+        "= the column's most frequent training value; unknown = code -1 (all zeros in the "
+        "student's one-hot); error = refuse it. Holdout counts are in the card",
+    ),
+    "encoding": Field(
+        str, "utf-8", doc="the file's text encoding, e.g. latin-1 or cp1252 (spreadsheet exports)"
+    ),
+    "delimiter": Field(
+        str, "auto", doc="the field separator; auto: the one of , ; tab | the header line has most"
+    ),
+    "decimal": Field(
+        str, ".", choices=(".", ","), doc="the decimal mark of numbers (',' with delimiter ';')"
     ),
 }
 

@@ -13,6 +13,9 @@ import numpy as np
 from ground.errors import UserError
 
 MAX_CLASSES = 10_000  # labels are indices; a stray 2**62 must not allocate or loop
+#: Fewer training rows than this in a class: the teacher library's cross-validated members
+#: (3 folds, distill/library.py) cannot see the class in every fold, and its scores are noise.
+MIN_CLASS_ROWS = 3
 
 
 @dataclass
@@ -32,6 +35,13 @@ class Dataset:
     source: dict = field(default_factory=dict)
     columns: list[str] | None = None  # feature names, when the file has them (CSV header)
     categories: dict[int, list[str]] = field(default_factory=dict)  # nominal column -> code order
+    #: The preprocessing contract of a loader that reads text (CSV: code maps, fill values,
+    #: policies, holdout counts); other loaders get :meth:`preprocess_contract`'s default.
+    preprocess: dict = field(default_factory=dict)
+    #: The holdout's rows as the file has them ({"header", "rows"} of strings), when they are
+    #: text: the shipped examples are run on them (student/holdout_raw.csv).
+    raw_holdout: dict | None = None
+    warnings: list[str] = field(default_factory=list)  # said on the console and in the card
 
     def input_encoding(self) -> dict:
         """How a raw row is laid out: per nominal column the value each integer code stands for."""
@@ -42,6 +52,36 @@ class Dataset:
                 cols[j]: (self.categories.get(j) or "integer codes")
                 for j in np.flatnonzero(self.nominal)
             },
+        }
+
+    def preprocess_contract(self) -> dict:
+        """What an application does to its raw input before the model (ship/preprocess.json).
+
+        Arrays (npz, images, built-in sets) go in as they are: no fill values were learned, so
+        a missing value (NaN) is refused rather than fed (it would give NaN outputs).
+        """
+        if self.preprocess:
+            return self.preprocess
+        enc = self.input_encoding()
+        kind = "array"
+        if self.image_shape is not None and self.source.get("grayscale") is not None:
+            kind = "image_folder"
+        return {
+            "kind": kind,
+            "columns": [
+                {"name": n, "kind": "categorical" if self.nominal[j] else "numeric", "fill": None}
+                for j, n in enumerate(enc["columns"])
+            ]
+            if enc["columns"]
+            else None,
+            "missing": "error",
+            "unseen": "error",
+            **(
+                {"image": {"size": self.source.get("size"), "grayscale": self.source["grayscale"]}}
+                if kind == "image_folder"
+                else {}
+            ),
+            "holdout": {"rows": int(len(self.y_holdout)), "filled": {}, "unseen": {}},
         }
 
     @property
@@ -105,3 +145,18 @@ def check_finite(x: np.ndarray, what: str) -> None:
             + (f", column {int(first[1])}" if len(first) > 1 else "")
             + "). Impute or drop those rows before distilling."
         )
+
+
+def small_classes(ds: Dataset, k: int = MIN_CLASS_ROWS) -> str | None:
+    """A warning naming each class with fewer than ``k`` training rows, with its counts."""
+    counts = np.bincount(ds.y_train, minlength=ds.num_classes)
+    few = [(ds.labels[c], int(counts[c])) for c in np.flatnonzero(counts < k)]
+    if not few:
+        return None
+    shown = ", ".join(f"{name!r}: {n}" for name, n in few[:10])
+    return (
+        f"data '{ds.name}': {len(few)} class(es) have fewer than {k} training rows ({shown}"
+        f"{', ...' if len(few) > 10 else ''}); the teacher's cross-validated members need {k} "
+        "per class and the student learns such a class from almost nothing. Add rows of those "
+        "classes, merge them into a neighbour, or drop them."
+    )

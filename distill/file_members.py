@@ -56,6 +56,13 @@ class OnnxMember:
     def _pick_output(self) -> str:
         """skl2onnx classifiers output (label, probabilities): take the probabilities."""
         outs = self.session.get_outputs()
+        if not any(("float" in o.type or "double" in o.type) for o in outs):
+            raise UserError(
+                f"member '{self.name}': '{self.path}' outputs only {[(o.name, o.type) for o in outs]}"
+                ", class labels without probabilities. A teacher member must output one "
+                "probability (or logit) per class and row, [n, num_classes]: re-export it with its "
+                "probabilities (skl2onnx: a classifier with predict_proba, options={'zipmap': False})."
+            )
         if len(outs) == 1:
             return outs[0].name
         for o in outs:  # zipmap=False: a float tensor [n, C]; zipmap=True: seq(map)

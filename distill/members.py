@@ -1,9 +1,8 @@
 """Teacher members: the models an ensemble is made of, from any framework.
 
 A teacher (``ensemble.py``) is an ensemble of members (Bucilua et al. 2006 §2 compress an ensemble
-built by ensemble selection; Hinton et al. 2015 §2 average an ensemble's
-predictions). Each member maps model-ready float32 inputs ``[n, d]`` to class
-probabilities ``[n, C]``; the members can come from any framework:
+built by ensemble selection; Hinton et al. 2015 §2 average its predictions). Each member maps
+inputs ``[n, d]`` to class probabilities ``[n, C]``; they can come from any framework:
 
 - ``sklearn``: an estimator with ``predict_proba`` handed in through the Python API
   (:class:`SklearnMember`);
@@ -118,16 +117,17 @@ def check_inputs(x: Any, who: str, width: int | None = None) -> np.ndarray:
 
 
 def check_probs(p: Any, who: str, n: int, num_classes: int | None) -> np.ndarray:
-    """A member's output must be [n, C], finite, rows summing to 1.
-
-    Rows within ``SUM_TOL`` of 1 are renormalized exactly (float round-off); negative
-    outputs and non-negative rows that do not sum to 1 (scores, vote counts) are refused
-    with the declaration to use, because renormalizing them would silently change them.
+    """A member's output must be [n, C], finite, rows summing to 1. Rows within ``SUM_TOL`` of
+    1 are renormalized exactly (float round-off); negative outputs, labels only, and rows that
+    do not sum to 1 (scores, vote counts) are refused with what to output instead.
     """
     p = np.asarray(p, dtype=np.float64)
-    if p.ndim != 2 or p.shape[0] != n:
+    if p.ndim != 2 or p.shape[0] != n or p.shape[1] == 1:
         raise UserError(
-            f"member '{who}' returned outputs of shape {p.shape}; expected [{n}, num_classes]."
+            f"member '{who}' returned outputs of shape {p.shape}; a member must output [{n}, "
+            f"num_classes]: one probability per class and row (or logits, declared 'output: "
+            "logits'). Labels alone carry no soft targets: export its probabilities (sklearn "
+            "predict_proba; skl2onnx: the probabilities output, zipmap off; a network: logits)."
         )
     if num_classes is not None and p.shape[1] != num_classes:
         raise UserError(

@@ -11,13 +11,16 @@ make_transfer_set -> label -> train_student -> train_baseline -> evaluate ->
 write_student_dir``; each takes and returns plain records, so each is testable alone.
 Only :func:`write_student_dir` writes ``student/``: built in a temp folder and swapped in
 when complete (``ground.rundir.staged_dir``); checkpoints and teacher-output caches live
-in ``out/.work`` so a killed run resumes. The records the steps pass are in
+in ``out/.work`` so a killed run resumes. The run directory is locked from the first step
+to the commit (``ground.rundir.locked``): a second distill of it is refused at once, never
+sharing ``.work/``. The records the steps pass are in
 :mod:`distill.records`; the last three steps (export, evaluate, write) in
 :mod:`distill.student_dir`; both are re-exported here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -27,6 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ground import rundir, space
 from ground.errors import UserError
 from ground.recipe import load_recipe, validate
 
@@ -360,18 +364,38 @@ def run(
     from .distributed import DistContext, train_context
 
     t0 = time.perf_counter()
-    clock = _Clock()
     cfg = configure(recipe, run_dir, force=force, seed=seed, epochs=epochs)
     if teacher_cache is not None:
         cfg.teacher_cache = Path(teacher_cache)
     dist_ctx = dist_ctx or DistContext()
     ctx = ctx or (train_context(dist_ctx) if dist_ctx.distributed else TrainContext())
+    # one writer per run directory from before the first file (.work/, student/) is touched, so
+    # a second distill is refused at once instead of sharing .work/ (issue 41); only rank 0
+    # writes there, so only it locks (the other ranks read the teacher cache it writes)
+    lock = rundir.locked(cfg.out) if ctx.is_main else contextlib.nullcontext()
+    with lock:
+        if ctx.is_main:  # a full disk is refused now, not after the training
+            space.require(cfg.out, ("student",))
+        opts = {"ctx": ctx, "resume": resume, "progress": progress}
+        return _steps(cfg, opts, dist_ctx, members, trust_pickles, force, command, t0)
 
+
+def _steps(
+    cfg: Config,
+    opts: dict,
+    dist_ctx: Any,
+    members: list | None,
+    trust_pickles: bool,
+    force: bool,
+    command: str | None,
+    t0: float,
+) -> DistillResult:
+    """The steps of :func:`run` in order, each timed (called with the run directory locked)."""
+    clock, ctx = _Clock(), opts["ctx"]
     data = clock("data", load_data, cfg)
     teacher = clock("teacher", build_teacher, cfg, data, members, trust_pickles)
     x_transfer = clock("transfer_and_labels", make_transfer_set, cfg, data)
     labels = clock("transfer_and_labels", label, cfg, data, teacher, x_transfer, dist_ctx)
-    opts = {"ctx": ctx, "resume": resume, "progress": progress}
     student = clock("student", train_student, cfg, data, teacher, x_transfer, labels, **opts)
     baseline = clock("baseline", train_baseline, cfg, data, teacher, **opts)
     if not ctx.is_main:

@@ -23,6 +23,7 @@ from .students import count_params_macs
 from .train import predict_logits
 
 CALIBRATION_ROWS = 1024
+RAW_HOLDOUT = "holdout_raw.csv"
 
 
 def export_student(cfg: Config, data: Data, student: Trained) -> Exported:
@@ -102,12 +103,28 @@ def write_student_dir(
             baseline=baseline,
             lineage=lineage,
         )
-        card["sha256"] = {
-            n: rundir.sha256_file(folder / n)
-            for n in ("student.pt2", "calibration.npz", "holdout.npz")
-        }
+        names = ["student.pt2", "calibration.npz", "holdout.npz"]
+        if data.dataset.raw_holdout is not None:  # the shipped examples are run on these rows
+            names.append(write_raw_holdout(folder, data.dataset))
+        card["sha256"] = {n: rundir.sha256_file(folder / n) for n in names}
         rundir.atomic_write_json(folder / "card.json", card)
     return card
+
+
+def write_raw_holdout(folder: Path, ds: Any) -> str:
+    """``holdout_raw.csv``: the holdout rows as the data file has them, label column left out,
+    in holdout.npz's order, written in the file's own encoding and delimiter."""
+    import csv
+    import io
+
+    dialect = ds.preprocess.get("csv") or {}
+    buf = io.StringIO(newline="")
+    w = csv.writer(buf, delimiter=dialect.get("delimiter", ","), lineterminator="\n")
+    w.writerow(ds.raw_holdout["header"])
+    w.writerows(ds.raw_holdout["rows"])
+    data = buf.getvalue().encode(dialect.get("encoding", "utf-8"))
+    rundir.atomic_write_bytes(folder / RAW_HOLDOUT, data)
+    return RAW_HOLDOUT
 
 
 def _probs(logits: torch.Tensor) -> np.ndarray:

@@ -18,14 +18,24 @@ from torch import nn
 from ground.errors import UserError
 from ground.recipe import Field, validate
 
+# a layer wider than this, or a student with more parameters, is not a small student: refused
+# before anything is allocated (issue 41: hidden [1000000000000] failed in the allocator)
+MAX_WIDTH = 1 << 16
+MAX_LAYERS = 64
+MAX_PARAMS = 1 << 28
+
 
 def _positive_ints(v: Any) -> str | None:
     if (
         not isinstance(v, list)
         or not v
-        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in v)
+        or len(v) > MAX_LAYERS
+        or not all(isinstance(i, int) and not isinstance(i, bool) and 0 < i <= MAX_WIDTH for i in v)
     ):
-        return "must be a non-empty list of positive integers, e.g. [64, 32]"
+        return (
+            f"must be a non-empty list of at most {MAX_LAYERS} integers in [1, {MAX_WIDTH}], "
+            "e.g. [64, 32]"
+        )
     return None
 
 
@@ -120,7 +130,9 @@ register(
             "kernel": Field(int, 3, choices=(1, 3, 5), doc="conv kernel size"),
             "pool": Field(str, "max", choices=("max", "avg"), doc="2x2 pooling after each block"),
             "batchnorm": Field(bool, False, doc="BatchNorm2d after each conv"),
-            "hidden": Field(int, 0, min=0, doc="width of an extra Linear layer; 0 = none"),
+            "hidden": Field(
+                int, 0, min=0, max=MAX_WIDTH, doc="width of an extra Linear layer; 0 = none"
+            ),
             "dropout": Field(float, 0.0, min=0.0, max=0.9, doc=_DROPOUT),
         },
         _build_cnn,
@@ -165,7 +177,7 @@ register(
         "NCHW",
         {
             "kind": Field(str, doc="dscnn"),
-            "channels": Field(int, 32, min=1, doc="channels of every block"),
+            "channels": Field(int, 32, min=1, max=MAX_WIDTH, doc="channels of every block"),
             "blocks": Field(int, 3, min=1, max=16, doc="depthwise-separable blocks"),
             "first_kernel": Field(int, 3, choices=(1, 3, 5), doc="kernel of the first (full) conv"),
             "first_stride": Field(int, 1, choices=(1, 2), doc="stride of the first conv"),
@@ -235,6 +247,14 @@ def build_student(
         )
     if num_classes < 2:
         raise UserError(f"a classifier needs at least 2 classes; the data has {num_classes}.")
+    with torch.device("meta"):  # shapes only: the size is known before any memory is taken
+        n = sum(p.numel() for p in entry.build(spec, input_shape, num_classes).parameters())
+    if n > MAX_PARAMS:
+        raise UserError(
+            f"recipe section 'student' ({entry.name}) gives {n:,} parameters on inputs "
+            f"{list(input_shape)}; tinyship's students are small (at most {MAX_PARAMS:,}). "
+            "Use fewer or narrower layers."
+        )
     return entry.build(spec, input_shape, num_classes)
 
 

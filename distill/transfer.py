@@ -17,6 +17,11 @@ Every generator works in raw feature space (nominal attributes as integer codes,
 so nominal values stay in their observed set), returns the original rows first,
 then synthetic rows up to ``size_multiplier * n``, and is seeded through one
 ``np.random.Generator``.
+
+The default method depends on the rows (:func:`default_method`): ``munge`` at the paper's
+settings for tabular rows, where it beat the training rows alone on every tabular benchmark
+this project ran (benchmarks/RESULTS.md, RESULTS.notes.md); ``original`` for image and audio
+rows, where MUNGE's attribute swaps make no images and a recipe picks its own augmentation.
 """
 
 from __future__ import annotations
@@ -42,6 +47,14 @@ from .shift_mix import shift_mix, warp_maps, warp_matrix
 Generator = Callable[[np.ndarray, np.ndarray, int, dict, np.random.Generator], np.ndarray]
 IMAGE_ONLY = {"shift_mix"}  # generators that need image-shaped rows ([C, H, W]), not any table
 DEFAULT_MULTIPLIER = 10
+#: Why each default was chosen; the card records the one a run used (``data.transfer``).
+DEFAULT_WHY = {
+    "munge": "default for tabular rows: MUNGE at the paper's settings (Bucilua et al. 2006 §4.3, "
+    "p 0.5, s 10, min-max distances) beat the training rows alone on adult, letter.p1 and "
+    "letter.p2 in every seed (benchmarks/RESULTS.md)",
+    "original": "default for image and audio rows: the training rows (MUNGE swaps pixels or "
+    "frames one by one; set transfer.method to enlarge the set)",
+}
 
 
 def original(
@@ -93,6 +106,8 @@ __all__ = [
     "NaiveBayesMixture",
     "_conflict_free_chunks",
     "check_raw",
+    "default_method",
+    "describe",
     "hard_labels",
     "jitter",
     "make_transfer",
@@ -103,6 +118,7 @@ __all__ = [
     "original",
     "random_marginals",
     "register",
+    "resolve",
     "shift_mix",
     "warp_maps",
     "warp_matrix",
@@ -113,7 +129,11 @@ __all__ = [
 
 TRANSFER_FIELDS: dict[str, Field] = {
     "method": Field(
-        str, default="original", choices=tuple(GENERATORS), doc="transfer-set generator"
+        str,
+        default=None,
+        choices=tuple(GENERATORS),
+        doc="transfer-set generator; default: munge for tabular rows (the generator that won on "
+        "the project's tabular benchmarks), original for image and audio rows",
     ),
     "size_multiplier": Field(
         int,
@@ -190,6 +210,33 @@ def check_raw(x_raw: np.ndarray, nominal: np.ndarray | None) -> tuple[np.ndarray
     return x, nominal
 
 
+def default_method(image_shape: tuple[int, ...] | None) -> str:
+    """``munge`` for tabular rows (no image shape), ``original`` for image and audio rows."""
+    return "munge" if image_shape is None else "original"
+
+
+def resolve(section: dict | None, image_shape: tuple[int, ...] | None = None) -> dict:
+    """The validated transfer section with its method and size filled in, and ``default_why``
+    saying which default was taken (None when the recipe named the method)."""
+    cfg = validate("transfer", section, TRANSFER_FIELDS)
+    why = None
+    if cfg["method"] is None:
+        cfg["method"] = default_method(image_shape)
+        why = DEFAULT_WHY[cfg["method"]]
+    return {**cfg, "default_why": why}
+
+
+def describe(section: dict | None, image_shape: tuple[int, ...] | None, n_train: int) -> dict:
+    """The card's ``data.transfer``: which generator made the transfer set, how large, and why."""
+    cfg = resolve(section, image_shape)
+    mult = 1 if cfg["method"] == "original" else cfg["size_multiplier"] or DEFAULT_MULTIPLIER
+    out = {"method": cfg["method"], "size_multiplier": mult, "rows": mult * int(n_train)}
+    if cfg["method"] == "munge":
+        out.update({k: cfg[k] for k in ("p", "s", "distance_scale")})
+    out["default"] = cfg["default_why"]
+    return out
+
+
 def make_transfer(
     section: dict | None,
     x_raw: np.ndarray,
@@ -203,11 +250,7 @@ def make_transfer(
     ``size_multiplier * n`` rows in all (float32). ``image_shape`` ([C, H, W]) is for
     generators that need the rows' layout (shift_mix); ``frontend`` (the card's
     ``input.frontend``) for its frequency warp."""
-    cfg = {
-        **validate("transfer", section, TRANSFER_FIELDS),
-        "image_shape": image_shape,
-        "frontend": frontend,
-    }
+    cfg = {**resolve(section, image_shape), "image_shape": image_shape, "frontend": frontend}
     x, nominal = check_raw(x_raw, nominal)
     mult = cfg["size_multiplier"]
     if cfg["method"] == "original":

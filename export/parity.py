@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ground.probs import softmax
+from ground.probs import softmax, top1_agreement
 
 from . import tflm
 from .program import StudentRun
@@ -21,8 +21,9 @@ DEFAULT_THRESHOLDS = {"fp32": 0.999, "fp16": 0.999, "int8": 0.99, "palette": 0.9
 
 
 def compare(probs: np.ndarray, reference: np.ndarray, threshold: float) -> Parity:
-    """Top-1 agreement and max abs probability error of ``probs`` against the student's."""
-    agreement = float((probs.argmax(1) == reference.argmax(1)).mean())
+    """Top-1 agreement and max abs probability error of ``probs`` against the student's (a row
+    the student itself calls a tie, two classes within ground.probs.TIE, agrees on either)."""
+    agreement, ties = top1_agreement(probs, reference)
     # a NaN output is as wrong as a probability can be (1.0), and stays JSON-writable
     err = float(np.nan_to_num(np.abs(probs - reference), nan=1.0, posinf=1.0).max())
     return Parity(
@@ -31,6 +32,7 @@ def compare(probs: np.ndarray, reference: np.ndarray, threshold: float) -> Parit
         max_abs_prob_err=round(err, 6),
         threshold=threshold,
         passed=bool(agreement >= threshold),
+        ties_excused=ties,
     )
 
 

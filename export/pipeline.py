@@ -16,6 +16,7 @@ from ground import logs, rundir
 from ground.errors import InternalError, MissingDependencyError, UserError
 from ground.recipe import validate
 
+from .int8_io import IoChoice, choose
 from .parity import verify
 from .program import StudentRun, load_student
 from .records import ArtifactRecord, ExportReport
@@ -30,6 +31,22 @@ def _finish(record: ArtifactRecord, path: Path) -> ArtifactRecord:
     return record
 
 
+def _io_kwargs(fmt: Format, precision: str, io: IoChoice | None) -> dict[str, Any]:
+    """``float_input`` for the static int8 precisions that take it; nothing for the others."""
+    if io is None or precision not in fmt.float_input_precisions:
+        return {}
+    return {"float_input": io.float_io}
+
+
+def _note_io(record: ArtifactRecord, fmt: Format, precision: str, io: IoChoice | None) -> None:
+    """Say in the record (and so the manifest) why a static int8 file has the I/O it has."""
+    if io is None or precision not in fmt.float_input_precisions:
+        return
+    for spec in (record.input, record.output):
+        if spec is not None:
+            spec.note = io.why
+
+
 def _convert_and_verify(
     fmt: Format,
     precision: str,
@@ -37,6 +54,7 @@ def _convert_and_verify(
     path: Path,
     thresholds: dict[str, float],
     exclude: tuple[str, ...] = (),
+    io: IoChoice | None = None,
 ) -> ArtifactRecord:
     record = fmt.convert(
         student.program,
@@ -46,7 +64,9 @@ def _convert_and_verify(
         path,
         card_sha256=student.card_sha256,
         exclude=exclude,
+        **_io_kwargs(fmt, precision, io),
     )
+    _note_io(record, fmt, precision, io)
     return verify(fmt, path, record, student, thresholds)
 
 
@@ -58,6 +78,7 @@ def int8_fallback(
     record: ArtifactRecord,
     thresholds: dict[str, float],
     max_excluded: int,
+    io: IoChoice | None = None,
 ) -> ArtifactRecord:
     """Keep the worst layers float, one at a time, until the gate passes or nothing is left to exclude.
 
@@ -65,29 +86,34 @@ def int8_fallback(
     attempt's errors stay in the record (``layer_errors``) so the reader sees why.
     """
     first = record
-    first_errors = fmt.layer_errors(student, precision, path, ())
+    kw = _io_kwargs(fmt, precision, io)
+    first_errors = fmt.layer_errors(student, precision, path, (), **kw)
     errors, excluded = first_errors, []
     while not record.passed and len(excluded) < max_excluded:
         candidates = [e["layer"] for e in errors if e["layer"] not in excluded]
         if not candidates:
             break
         excluded.append(candidates[0])
-        record = _convert_and_verify(fmt, precision, student, path, thresholds, tuple(excluded))
+        record = _convert_and_verify(fmt, precision, student, path, thresholds, tuple(excluded), io)
         if not record.passed:
-            errors = fmt.layer_errors(student, precision, path, tuple(excluded))
+            errors = fmt.layer_errors(student, precision, path, tuple(excluded), **kw)
     record.layer_errors = first_errors[:10]
     record.excluded_layers = excluded
     every = {e["layer"] for e in first_errors}
     if every and every <= set(excluded):
+        last = record.parity
+        reached = f"agreement {last.agreement:.4f}" if last else "no agreement figure"
         record.error = (
-            f"int8 fallback kept every one of the {len(every)} layers float: the file is not "
-            f"{precision}, so it is recorded as failed rather than shipped under that name. Lower "
-            "export.thresholds.agreement for int8, or drop the precision."
+            f"int8 fallback kept every one of the {len(every)} layers float ({reached}; first "
+            f"attempt {first.parity.agreement:.4f}; threshold {first.parity.threshold}): the file "
+            f"is not {precision}, so it is recorded as failed rather than shipped under that name. "
+            "Lower export.thresholds.agreement for int8, or drop the precision."
         )
     record.notes.append(
         f"int8 fallback: first attempt agreement {first.parity.agreement} < {first.parity.threshold}; kept "
         f"{len(excluded)} layer(s) float {excluded}; "
         + ("gate passed" if record.passed else "gate still fails")
+        + (f" (agreement {record.parity.agreement})" if record.parity else "")
     )
     return record
 
@@ -98,7 +124,8 @@ def export_one(
     """Export and check one format × precision; a converter failure is recorded, not raised."""
     path = out_dir / fmt.filename(precision)
     try:
-        record = _convert_and_verify(fmt, precision, student, path, settings["thresholds"])
+        io = settings.get("io")
+        record = _convert_and_verify(fmt, precision, student, path, settings["thresholds"], io=io)
         if (
             record.passed is False
             and settings["fallback"]
@@ -113,6 +140,7 @@ def export_one(
                 record,
                 settings["thresholds"],
                 settings["max_excluded_layers"],
+                io,
             )
     except MissingDependencyError as exc:
         record = ArtifactRecord(
@@ -140,6 +168,7 @@ def export_one(
     return _finish(record, path)
 
 
+@rundir.writes("run_dir")  # one writer: a second export is refused before loading the student
 def run(
     run_dir: str | Path,
     formats: list[str] | None = None,
@@ -166,11 +195,13 @@ def run(
         given = validate("export", {"thresholds": dict(thresholds)}, FIELDS)["thresholds"]
         settings["thresholds"] = resolve_thresholds(given, settings["thresholds"])
     keep_going = keep_going or settings["keep_going"]
+    io = choose(student.card, settings["int8_io"])
     pairs = plan(formats or settings["formats"], precisions or settings["precisions"])
     settings.update(
         formats=sorted({f.name for f, _ in pairs}),
         precisions=[p for _, p in pairs],
         keep_going=keep_going,
+        io=io,
     )
     from tqdm import tqdm
 
@@ -186,7 +217,7 @@ def run(
             card_sha256=student.card_sha256,
             artifacts=records,
             export_dir=str(run_dir / "export"),
-            settings=settings,
+            settings={**settings, "io": {"float_io": io.float_io, "why": io.why}},
         )
         failures = report.failures()
         if failures and not keep_going:

@@ -136,7 +136,7 @@ def load_student(run_dir: str | Path, trust_pickles: bool = False) -> StudentRun
     if not student_dir.is_dir():
         raise UserError(
             f"'{student_dir}' not found. Pass --run with a run directory that has a student/ folder "
-            f"(made by python -m distill), e.g. build/demo."
+            f"(made by tinyship distill --recipe RECIPE.yaml --run DIR), e.g. build/demo."
         )
     card_path = run_dir / rundir.CARD
     card = rundir.read_json(card_path, "student card")

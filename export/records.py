@@ -23,6 +23,8 @@ class TensorSpec:
     kind: str | None = None
     quantization: dict[str, float] | None = None
     dynamic_batch: bool = False
+    #: Why the tensor has this dtype (static int8 files: int8 or float32 I/O, export/int8_io.py).
+    note: str | None = None
 
 
 @dataclass
@@ -34,6 +36,9 @@ class Parity:
     max_abs_prob_err: float
     threshold: float
     passed: bool
+    #: Rows the student calls a tie (top two within ground.probs.TIE) where the file picked the
+    #: other of the two: counted as agreeing, and counted here.
+    ties_excused: int = 0
 
 
 @dataclass

@@ -64,6 +64,10 @@ class Format:
     layer_errors: Callable[..., list[dict[str, Any]]] | None = None
     #: Precisions the layer-by-layer fallback applies to.
     fallback_precisions: tuple[str, ...] = ()
+    #: Static int8 precisions whose convert and layer_errors take ``float_input`` (bool): float32
+    #: raw input with the input encoding kept float, for inputs one int8 scale cannot hold
+    #: (export/int8_io.py). Other formats' converts are called without it.
+    float_input_precisions: tuple[str, ...] = ()
     #: Precisions also run in TFLite Micro (arena bytes and a second parity figure).
     micro_precisions: tuple[str, ...] = ()
     #: The runtime family that runs the files on a device (exports.json ``runtime_family``).

@@ -11,6 +11,7 @@ from typing import Any
 
 from ground.recipe import Field, load_recipe, validate
 
+from .int8_io import MODES
 from .parity import DEFAULT_THRESHOLDS
 
 
@@ -48,6 +49,14 @@ FIELDS = {
     "fallback": Field(bool, True, doc="retry failing int8 files with the worst layers kept float"),
     "max_excluded_layers": Field(
         int, 8, min=0, max=1000, doc="how many layers the int8 fallback may keep float"
+    ),
+    "int8_io": Field(
+        str,
+        "auto",
+        choices=MODES,
+        doc="I/O of the static int8 files (tflite int8-full, onnx int8): auto = float32 raw input "
+        "and logits where the features have scales of their own (per-column normalization or "
+        "nominal columns), int8 where one scale fits; int8 or float force one",
     ),
 }
 

@@ -16,29 +16,21 @@ from __future__ import annotations
 import io
 import json
 import re
-import tokenize
 import zipfile
 from pathlib import Path
 from typing import Any
 
+from . import zipbounds
 from .errors import UserError
+from .pt2_expr import expression_problem
 
 MAX_ARCHIVE_BYTES = 1 << 30
 MAX_TENSOR_ELEMENTS = 1 << 28
-# names an exported graph's shape expressions and guards use; nothing else is evaluated
-_EXPR_NAMES = {
-    "Symbol", "Integer", "Rational", "Float", "Max", "Min", "Abs", "Mod", "floor", "ceiling",
-    "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "And", "Or", "Not", "True", "False", "None", "oo",
-    "positive", "integer", "real", "finite", "nonnegative", "negative", "zero",
-    "FloorDiv", "ModularIndexing", "Where", "PythonMod", "CleanDiv", "CeilToInt", "FloorToInt",
-    "CeilDiv", "LShift", "RShift", "PowByNatural", "FloatPow", "FloatTrueDiv", "IntTrueDiv",
-    "IsNonOverlappingAndDenseIndicator", "TruncToFloat", "TruncToInt", "RoundToInt",
-    "RoundDecimal", "ToFloat", "Identity", "BitwiseFn_bitwise_and", "BitwiseFn_bitwise_or",
-    "L", "size", "stride", "and", "or", "not",
-}  # fmt: skip
-_SYMBOL = re.compile(r"^[a-z]+[0-9]+$")
-_STRING = re.compile(r"""^'[A-Za-z_][A-Za-z0-9_]*'$""")
-_OPS = set("+-*/%(),=<>![].") | {"==", "!=", "<=", ">=", "//", "**", "-", "&", "|"}
+# bounds read from the zip's directory before any entry is read or inflated
+MAX_ENTRIES = 10_000
+MAX_JSON_BYTES = 64 << 20  # a models/*.json or payload config (the demo's graph: 17,683 B)
+MAX_SMALL_BYTES = 1 << 20  # sample inputs, version strings, extra/
+MAX_JSON_DEPTH = 64  # the demo's graph nests 9 deep
 _TARGET_PREFIXES = ("torch.ops.aten.", "torch.ops.prims.")
 _TARGET_NAMES = {
     "_operator.getitem", "_operator.add", "_operator.sub", "_operator.mul", "_operator.floordiv",
@@ -63,25 +55,12 @@ def _refuse(path: Path, entry: str, why: str) -> UnsafeArchiveError:
     )
 
 
-def _check_expr(path: Path, entry: str, text: str) -> None:
-    """A shape expression or guard may hold only known names, quoted symbols, numbers and operators."""
-    if len(text) > 4096:
-        raise _refuse(path, entry, f"has a {len(text)}-character shape expression")
-    try:
-        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
-    except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
-        raise _refuse(path, entry, f"has a shape expression that does not parse ({exc})") from exc
-    for tok in tokens:
-        kind, s = tok.type, tok.string
-        if kind in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER, tokenize.NUMBER):
-            continue
-        if kind == tokenize.NAME and (s in _EXPR_NAMES or _SYMBOL.match(s)):
-            continue
-        if kind == tokenize.STRING and _STRING.match(s):
-            continue
-        if kind == tokenize.OP and s in _OPS:
-            continue
-        raise _refuse(path, entry, f"has the shape expression {text[:80]!r} (token {s[:40]!r})")
+def _check_expr(path: Path, entry: str, text: Any, what: str) -> None:
+    """torch hands shape expressions to ``sympy.sympify`` (an eval) and compiles guards into
+    Python: each is parsed here, never evaluated, and refused unless plainly harmless."""
+    problem = expression_problem(text)
+    if problem:
+        raise _refuse(path, entry, f"has a {what} that tinyship does not evaluate: {problem}")
 
 
 def _check_target(path: Path, entry: str, target: str) -> None:
@@ -101,13 +80,13 @@ def _walk_graph(path: Path, entry: str, obj: Any) -> None:
         o = stack.pop()
         if isinstance(o, dict):
             for k, v in o.items():
-                if k == "expr_str" and isinstance(v, str):
-                    _check_expr(path, entry, v)
+                if k == "expr_str":
+                    _check_expr(path, entry, v, "shape expression")
                 elif k in ("target", "as_operator") and isinstance(v, str):
                     _check_target(path, entry, v)
-                elif k == "guards_code" and isinstance(v, list):
-                    for g in v:
-                        _check_expr(path, entry, str(g))
+                elif k == "guards_code":
+                    for g in v if isinstance(v, list) else [v]:
+                        _check_expr(path, entry, g, "guard")
                 elif k in ("as_custom_obj", "custom_obj") and v:
                     raise _refuse(path, entry, "holds a custom (TorchScript) object")
                 else:
@@ -143,17 +122,74 @@ def _check_payloads(path: Path, entry: str, config: Any, prefix: str, sizes: dic
             raise _refuse(path, where, f"declares {numel} elements but stores {sizes.get(name)} B")
 
 
+def _check_bounds(infos: list[zipfile.ZipInfo], archive_bytes: int, path: Path) -> None:
+    """Entry count, names and inflated sizes from the zip's directory, before reading any entry."""
+    found = zipbounds.problem(
+        infos,
+        archive_bytes,
+        max_entries=MAX_ENTRIES,
+        max_total=MAX_ARCHIVE_BYTES,
+        entry_limit=lambda name: _entry_limit(name.split("/", 1)[-1]),
+    )
+    if found:
+        raise _refuse(path, found[0][:80] or "(all entries)", found[1])
+
+
+def _entry_limit(rel: str) -> int | None:
+    """The most bytes one entry may inflate to; None for tensor payloads (bounded in total)."""
+    if rel.endswith(".json"):
+        return MAX_JSON_BYTES
+    if re.search(r"(^|/)(weight|tensor)_[0-9]+$", rel):
+        return None
+    return MAX_SMALL_BYTES
+
+
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path) -> bytes:
+    try:
+        return zf.read(info)
+    except Exception as exc:  # zipfile raises BadZipFile, zlib.error, EOFError, ... on damage
+        raise UserError(
+            f"'{path}' entry '{info.filename}' cannot be read ({type(exc).__name__}): the archive "
+            "is damaged. Re-run the stage that wrote it with --force."
+        ) from exc
+
+
+def _json_depth(text: str) -> int:
+    """Deepest nesting of ``[``/``{`` outside strings, without parsing (json.loads recurses)."""
+    depth = deepest = 0
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def _read_json(zf: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, rel: str) -> Any:
+    try:
+        text = _read(zf, info, path).decode("utf-8")
+        depth = _json_depth(text)
+        if depth > MAX_JSON_DEPTH:
+            raise _refuse(path, rel, f"nests {depth} deep (at most {MAX_JSON_DEPTH})")
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _refuse(path, rel, f"is not JSON ({type(exc).__name__})") from exc
+
+
 def check_archive(data: bytes, path: Path) -> None:
     """Raise UnsafeArchiveError unless every entry is one a plain exported program holds."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         raise UserError(f"'{path}' is not a .pt2 archive (a zip file): {exc}") from exc
     names = [i.filename for i in infos]
     roots = {n.split("/", 1)[0] for n in names}
     if len(roots) != 1 or any("/" not in n for n in names):
-        raise _refuse(path, names[0] if names else "(none)", "is outside one archive root")
+        raise _refuse(path, names[0][:80] if names else "(none)", "is outside one archive root")
+    _check_bounds(infos, len(data), path)
     root = roots.pop() + "/"
     sizes = {}
     models, configs = [], []
@@ -172,28 +208,20 @@ def check_archive(data: bytes, path: Path) -> None:
         elif re.fullmatch(r"models/[A-Za-z0-9_]+\.json", rel):
             models.append((rel, info))
         elif re.fullmatch(r"data/sample_inputs/[A-Za-z0-9_]+\.pt", rel):
-            _check_sample_inputs(path, rel, zf.read(info))
+            _check_sample_inputs(path, rel, _read(zf, info, path))
         elif rel in ("archive_format", "archive_version", "byteorder", ".data/version"):
             pass
         elif rel in (".data/serialization_id",) or rel.startswith("extra/"):
             pass  # read as text by torch
         else:
-            raise _refuse(path, rel, "is not part of a plain exported program")
+            raise _refuse(path, rel[:80], "is not part of a plain exported program")
     if not models:
         raise UserError(f"'{path}' holds no exported program (no models/*.json entry).")
     for rel, info in configs:
-        try:
-            config = json.loads(zf.read(info))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _refuse(path, rel, f"is not JSON ({exc})") from exc
         prefix = "weight_" if rel.startswith("data/weights/") else "tensor_"
-        _check_payloads(path, rel, config, prefix, sizes)
+        _check_payloads(path, rel, _read_json(zf, info, path, rel), prefix, sizes)
     for rel, info in models:
-        try:
-            graph = json.loads(zf.read(info))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise _refuse(path, rel, f"is not JSON ({exc})") from exc
-        _walk_graph(path, rel, graph)
+        _walk_graph(path, rel, _read_json(zf, info, path, rel))
 
 
 def _check_sample_inputs(path: Path, rel: str, blob: bytes) -> None:

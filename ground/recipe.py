@@ -27,6 +27,7 @@ SECTIONS = (
     "specialists",
     "export",
     "devices",
+    "recommend",
 )
 
 _REQUIRED = object()
@@ -134,6 +135,22 @@ def read_yaml(path: str | Path, what: str = "recipe") -> Any:
                 )
             return super().compose_node(parent, index)
 
+        def construct_mapping(self, node, deep=False):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                line = key_node.start_mark.line + 1
+                try:
+                    first = seen.setdefault(key, line)
+                except TypeError:  # an unhashable key: the base loader explains it
+                    continue
+                if first != line:
+                    raise UserError(
+                        f"{what} '{path}' sets the key '{str(key)[:80]}' twice (lines {first} and "
+                        f"{line}); YAML would silently keep the last. Keep one of them."
+                    )
+            return super().construct_mapping(node, deep=deep)
+
     path = Path(path)
     if not path.is_file():
         raise UserError(
@@ -155,9 +172,18 @@ def read_yaml(path: str | Path, what: str = "recipe") -> Any:
     try:
         return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
-        raise UserError(f"{what} '{path}' is not valid YAML: {one_line(str(exc))}") from exc
+        raise UserError(f"{what} '{path}' is not valid YAML{_yaml_where(exc)}") from None
     except RecursionError as exc:
         raise UserError(f"{what} '{path}' nests too deeply for YAML parsing.") from exc
+
+
+def _yaml_where(exc: Exception) -> str:
+    """Where and what, without the snippet of the file PyYAML's message quotes: the file may
+    be anything a recipe or a flag points to, and its lines are not ours to print (issue 41)."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
+    return f"{where}: {one_line(str(problem))[:120]}"
 
 
 def one_line(text: str) -> str:
@@ -179,5 +205,28 @@ def load_recipe(path: str | Path) -> dict[str, Any]:
             raise UserError(
                 f"recipe section '{key}' in '{path}' is not known.{hint} Allowed sections: {', '.join(SECTIONS)}."
             )
+    _refuse_non_finite(data, "")
     data.setdefault("name", path.stem)
     return data
+
+
+MAX_RECIPE_INT = 2**63 - 1
+
+
+def _refuse_non_finite(value: Any, key: str) -> None:
+    """NaN, inf and integers past int64 anywhere in a recipe, named by their key path: a field
+    table checks its own keys, but nested values (budgets, thresholds, lists) reach code that
+    assumes a finite number (issue 41: a budget of .nan crashed distill after 30 s)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_non_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_non_finite(v, f"{key}[{i}]")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise UserError(f"recipe key '{key}' must be a finite number; got {value!r}.")
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_RECIPE_INT:
+        raise UserError(
+            f"recipe key '{key}' is {str(value)[:40]}, past the largest integer a recipe may hold "
+            f"({MAX_RECIPE_INT})."
+        )

@@ -1,21 +1,59 @@
 """Which file to ship on each device: one rule, shared by the summary, the report and `check`.
 
-The rule: among the files that fit the device's budget, the most accurate on the holdout;
-ties broken by lower latency, then lower RAM, then the file name. Where nothing fits, the
-nearest miss is the runnable file whose worst budget overrun (value / budget) is smallest,
-with the reasons it misses. Reads only profile.json records and exports.json accuracies.
+The rule: among the files that fit the device's budget, take the most accurate on the
+holdout; every fitting file within ``recommend.tolerance`` points of holdout accuracy of it
+(default 0.5, the recipe's ``recommend`` section) is as good, and the fastest of those
+ships, ties broken by lower RAM, then flash, then the file name. With tolerance 0 this is
+"most accurate, then fastest". Where nothing fits, the nearest miss is the runnable file
+whose worst budget overrun (value / budget) is smallest, with the reasons it misses. Reads
+only profile.json records, exports.json accuracies and the card's recipe.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-RULE = (
-    "most accurate file that fits the budget (holdout accuracy); ties broken by lower latency, "
-    "then lower RAM"
-)
+from .recipe import Field, validate
+
+DEFAULT_TOLERANCE = 0.5  # points of holdout accuracy (0.5 = half a percentage point)
+FIELDS = {
+    "tolerance": Field(
+        float,
+        DEFAULT_TOLERANCE,
+        min=0.0,
+        max=100.0,
+        doc="points of holdout accuracy: every file that fits within this of the most accurate "
+        "file that fits counts as equally good, and the fastest of them is recommended (then lower "
+        "RAM, then flash); 0 = the most accurate file always wins",
+    ),
+}
+
+
+def rule(tolerance: float = DEFAULT_TOLERANCE) -> str:
+    """The rule in one sentence, with its tolerance (the report and summary print it)."""
+    return (
+        f"the fastest file that fits the budget among those within {tolerance:g} points of holdout "
+        "accuracy of the most accurate one that fits (recommend.tolerance); ties broken by lower "
+        "RAM, then flash"
+    )
+
+
+RULE = rule()
 _DIMS = (("latency_ms", "latency_ms", 1.0), ("ram_bytes", "ram_kb", 1024.0))
 _DIMS += (("flash_bytes", "flash_kb", 1024.0),)
+
+
+def settings(card: dict | None = None, recipe: dict | None = None) -> dict:
+    """The validated ``recommend`` section (defaults filled) of ``recipe``, else of the recipe the
+    card records (``card.lineage.recipe``)."""
+    if recipe is None:
+        recipe = ((card or {}).get("lineage") or {}).get("recipe") or {}
+    return validate("recommend", recipe.get("recommend"), FIELDS)
+
+
+def tolerance(card: dict | None) -> float:
+    """The recipe's ``recommend.tolerance`` in points of holdout accuracy (default 0.5)."""
+    return settings(card)["tolerance"]
 
 
 @dataclass
@@ -40,6 +78,9 @@ class Pick:
     n_fit: int = 0
     n_files: int = 0
     n_runnable: int = 0
+    chosen_by: str = ""  # which part of the rule chose the file, in words
+    most_accurate: str | None = None  # the most accurate file that fits (may be the pick)
+    tolerance: float = DEFAULT_TOLERANCE
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -61,14 +102,43 @@ def accuracies(exports: dict | None) -> dict[str, float | None]:
     return {a["file"]: a.get("accuracy") for a in (exports or {}).get("artifacts", [])}
 
 
-def _rank_fit(r: dict, acc: dict[str, float | None]) -> tuple:
-    a = acc.get(r["artifact"])
+def _speed(r: dict) -> tuple:
+    inf = float("inf")
     return (
-        -(a if a is not None else -1.0),
-        r["latency_ms"] if r["latency_ms"] is not None else float("inf"),
-        r["ram_bytes"] if r["ram_bytes"] is not None else float("inf"),
+        r["latency_ms"] if r["latency_ms"] is not None else inf,
+        r["ram_bytes"] if r["ram_bytes"] is not None else inf,
+        r.get("flash_bytes") if r.get("flash_bytes") is not None else inf,
         r["artifact"],
     )
+
+
+def _rank_fit(r: dict, acc: dict[str, float | None]) -> tuple:
+    a = acc.get(r["artifact"])
+    return (-(a if a is not None else -1.0), *_speed(r))
+
+
+def choose(fits: list[dict], acc: dict[str, float | None], tol: float) -> tuple[dict, dict, str]:
+    """(the file to ship, the most accurate that fits, which part of the rule chose) among ``fits``."""
+    top = min(fits, key=lambda r: _rank_fit(r, acc))
+    best = acc.get(top["artifact"])
+    if best is None:  # no accuracy recorded for any fitting file: the fastest
+        return min(fits, key=_speed), top, "fastest (no file that fits has a holdout accuracy)"
+    near = [r for r in fits if acc.get(r["artifact"]) is not None]
+    near = [r for r in near if acc[r["artifact"]] >= best - tol / 100 - 1e-9]
+    pick = min(near, key=_speed)
+    if pick is top:
+        why = "most accurate that fits"
+        if len(near) > 1:
+            why += f"; fastest of {len(near)} within {tol:g} points"
+        return pick, top, why
+    gap = 100 * (best - acc[pick["artifact"]])
+    why = (
+        f"fastest within {tol:g} points of the most accurate that fits ({top['artifact']}, "
+        f"{gap:.2f} points more accurate"
+    )
+    if pick["latency_ms"] and top["latency_ms"]:
+        why += f", {top['latency_ms'] / pick['latency_ms']:.1f}x the latency"
+    return pick, top, why + ")"
 
 
 def overrun(r: dict) -> float:
@@ -89,15 +159,20 @@ def margins(r: dict) -> dict[str, float]:
     return out
 
 
-def pick(device: str, records: list[dict], acc: dict[str, float | None]) -> Pick:
+def pick(
+    device: str, records: list[dict], acc: dict[str, float | None], tol: float = DEFAULT_TOLERANCE
+) -> Pick:
     """Apply the rule to one device's records (profile.json ``records`` for that device)."""
     fits = [r for r in records if r["verdict"] == "fits"]
     runnable = [r for r in records if r["verdict"] not in ("not runnable", "unknown")]
+    top, chosen_by = None, ""
     if fits:
-        best, ok, reasons = min(fits, key=lambda r: _rank_fit(r, acc)), True, []
+        best, top, chosen_by = choose(fits, acc, tol)
+        ok, reasons = True, []
     elif runnable:
         best = min(runnable, key=lambda r: (overrun(r), _rank_fit(r, acc)))
         ok, reasons = False, list(best.get("reasons") or [])
+        chosen_by = "nearest miss: the smallest worst overrun of latency, RAM or flash"
     else:
         best, ok = None, False
         reasons = sorted({x for r in records for x in (r.get("reasons") or [])})[:3] or [
@@ -105,6 +180,8 @@ def pick(device: str, records: list[dict], acc: dict[str, float | None]) -> Pick
         ]
     cls = records[0]["device_class"] if records else "?"
     common = dict(n_fit=len(fits), n_files=len(records), n_runnable=len(runnable))
+    common |= dict(chosen_by=chosen_by, tolerance=tol)
+    common["most_accurate"] = top["artifact"] if top else None
     if best is None:
         return Pick(
             device, cls, False, None, None, None, None, None, None, None, {}, {}, reasons, **common
@@ -127,10 +204,14 @@ def pick(device: str, records: list[dict], acc: dict[str, float | None]) -> Pick
     )
 
 
-def recommend(profile: dict, exports: dict | None) -> dict[str, Pick]:
-    """Device name -> Pick, in the order devices were profiled."""
+def recommend(
+    profile: dict, exports: dict | None, tolerance: float | None = None
+) -> dict[str, Pick]:
+    """Device name -> Pick, in the order devices were profiled (``tolerance`` in points; None =
+    the default, DEFAULT_TOLERANCE; callers with the card pass ``recommend.tolerance(card)``)."""
     acc = accuracies(exports)
+    tol = DEFAULT_TOLERANCE if tolerance is None else float(tolerance)
     by_dev: dict[str, list[dict]] = {}
     for r in profile.get("records", []):
         by_dev.setdefault(r["device"], []).append(r)
-    return {d: pick(d, recs, acc) for d, recs in by_dev.items()}
+    return {d: pick(d, recs, acc, tol) for d, recs in by_dev.items()}

@@ -61,15 +61,28 @@ def runtime() -> str:
     return f"tflite-micro {metadata.version('tflite-micro')}"
 
 
+def run_raw(path: Path, q: np.ndarray, timeout_s: float = 300) -> TflmResult:
+    """Raw outputs (the output tensor's own dtype, one row per input) for raw ``q`` rows already in
+    the input tensor's dtype: what a firmware computes, to compare byte for byte."""
+    return run(path, q, timeout_s=timeout_s, raw=True)
+
+
 def run(
-    path: Path, x: np.ndarray | None = None, arena_size: int | None = None, timeout_s: float = 300
+    path: Path,
+    x: np.ndarray | None = None,
+    arena_size: int | None = None,
+    timeout_s: float = 300,
+    raw: bool = False,
 ) -> TflmResult:
-    """Logits on float ``x`` (quantized with the input's scale; None: one all-zero input) and TFLM's arena."""
+    """Logits on float ``x`` (quantized with the input's scale; None: one all-zero input) and TFLM's
+    arena; ``raw``: ``x`` is in the input's own dtype and the outputs stay in the output's dtype."""
     errors.require("tflite_micro", "tflite", "Running a file in TFLite Micro")
     arena_size = arena_size or max(256 * 1024, 16 * Path(path).stat().st_size)
     with tempfile.TemporaryDirectory(prefix="tinyship-tflm-") as tmp:
         xin, yout = Path(tmp) / "x.npz", Path(tmp) / "y.npz"
-        if x is not None:
+        if x is not None and raw:
+            atomic_write_npz(xin, q=np.ascontiguousarray(x))
+        elif x is not None:
             atomic_write_npz(xin, x=np.ascontiguousarray(x, dtype=np.float32))
         proc = subprocess.run(
             [
@@ -132,14 +145,21 @@ def _child(model: str, xin: str, yout: str, arena_size: int) -> None:
     it = tflm.Interpreter.from_file(model, arena_size=arena_size)
     inp, out = it.get_input_details(0), it.get_output_details(0)
     iq, oq = inp["quantization_parameters"], out["quantization_parameters"]
+    raw = False
     if Path(xin).exists():
         with np.load(xin, allow_pickle=False) as z:
-            x = z["x"]
+            raw = "q" in z.files
+            x = z["q"] if raw else z["x"]
     else:
         x = np.zeros((1, *inp["shape"][1:]), dtype=np.float32)
     ys = []
     for row in x:
         v = row[None]
+        if raw:
+            it.set_input(v.reshape(inp["shape"]).astype(inp["dtype"]), 0)
+            it.invoke()
+            ys.append(np.array(it.get_output(0)).reshape(1, -1))
+            continue
         if np.dtype(inp["dtype"]) != np.float32:
             v = quantize(
                 v, float(iq["scales"][0]), int(iq["zero_points"][0]), np.dtype(inp["dtype"]).name

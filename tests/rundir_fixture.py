@@ -104,10 +104,14 @@ def make_run(run_dir: str | Path, kind: str = "mlp", epochs: int = 30, seed: int
                 "shape": shape,
                 "dtype": "float32",
                 "layout": layout,
+                "raw": True,  # the student takes holdout.npz's x as it is (pixels / 16)
                 "normalization": {
                     "mean": 0.0,
-                    "std": 16.0,
+                    "std": 1.0,
+                    "mode": "none",
                     "note": "x_model = (x_raw - mean) / std",
+                    "applied": "inside the model graph (its first op); do not normalize before "
+                    "feeding",
                 },
             },
             "output": {"name": "logits", "kind": "logits", "num_classes": 10},

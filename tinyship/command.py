@@ -2,10 +2,13 @@
 
 A thin layer: each subcommand maps its flags onto one library call (distill.run,
 export.run, devices.profile, devices.check, devices.report) and prints the result.
-Every subcommand takes the same flags (--run, --force, --quiet, --json, --version,
---debug). Third-party output of a stage goes to ``<run>/logs/<stage>.log``
-(ground.logs); the console keeps tinyship's progress and results. With --json, stdout
-holds one JSON document and nothing else. Exit codes come from ground.cli.run_cli.
+Every subcommand takes the same flags (--run, --quiet, --json, --version, --debug; --force
+and its --out alias for --run only on those that write: run, distill, export, profile).
+Third-party output of a stage goes to ``<run>/logs/<stage>.log`` (ground.logs); the console
+keeps tinyship's progress and results: progress bars only when stderr is a terminal, one
+line per stage otherwise (a file or a pipe never gets carriage returns). Tables fit the
+terminal (``--wide`` for every column). With --json, stdout holds one JSON document and
+nothing else. Exit codes come from ground.cli.run_cli.
 ``python -m distill|export|devices`` keep working as before.
 """
 
@@ -18,13 +21,16 @@ import json
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ground import logs, recommend, rundir
+from ground import logs, recommend, rundir, shipseal
 from ground.cli import run_cli
 from ground.errors import UserError
+from ground.settle import settle
 
+from . import command_lock
 from .command_args import PROG, parser
 
 __all__ = ["PROG", "Call", "Console", "check_lines", "entry", "main", "parser"]
@@ -38,6 +44,7 @@ class Console:
     def __init__(self, args: argparse.Namespace) -> None:
         self.json = args.json
         self.quiet = args.quiet
+        self.bars = bars(args)
 
     def result(self, text: str) -> None:
         """A result line: stdout, or stderr when stdout is reserved for JSON."""
@@ -61,16 +68,42 @@ class Call:
     argv: list[str]
 
 
+def bars(args: argparse.Namespace) -> bool:
+    """Progress bars only on a terminal: a file or a pipe gets one plain line per stage."""
+    return not args.quiet and sys.stderr.isatty()
+
+
+def width(args: argparse.Namespace) -> int | None:
+    """The width tables fit: None with --wide, else the terminal's (120 off a terminal)."""
+    from .summary_format import console_width
+
+    return None if getattr(args, "wide", False) else console_width()
+
+
 @contextlib.contextmanager
-def _stage(con: Console, run: Path, stage: str) -> Iterator[Path]:
-    path = logs.log_path(run, stage)
-    con.note(f"{stage}: {run}  (third-party output: {path})")
+def _stage(con: Console, run: Path, stage: str) -> Iterator[logs.StageLog]:
+    """Run a stage with its third-party output in its own log (the run's lock is held, by
+    :func:`main`); afterwards say which stage folders --force replaced."""
+    running, final = logs.log_path(run, stage, logs.RUNNING), logs.log_path(run, stage)
+    con.note(f"{stage}: {run}  (third-party output: {running}, kept as {final.name} on success)")
+    t0 = time.monotonic()
+    before = command_lock.folders(run)
+    log = None
     try:
-        with logs.stage_log(run, stage) as p:
-            yield p
+        with logs.stage_log(run, stage) as log:
+            yield log
     except BaseException:
-        print(f"{stage} failed; what converters and runtimes printed is in {path}", file=sys.stderr)
+        if log is not None and log.settled is not None:  # a refusal wrote nothing there
+            where = log.settled
+            print(
+                f"{stage} failed; what converters and runtimes printed is in {where}",
+                file=sys.stderr,
+            )
         raise
+    note = command_lock.replaced_note(stage, run, before)
+    if note:
+        con.note(note)
+    con.note(f"{stage}: done in {time.monotonic() - t0:.1f} s")
 
 
 def _emit_json(obj) -> None:
@@ -80,11 +113,29 @@ def _emit_json(obj) -> None:
 # ----------------------------------------------------------------------------- subcommands
 
 
+def _check_whole_recipe(args: argparse.Namespace) -> None:
+    """``run`` and ``distill``: the recipe's every section (tinyship.recipe_check) and the later
+    stages' flags are refused in a second, not after a distill."""
+    from .recipe_check import validate_recipe
+
+    elsewhere = bool(getattr(args, "ssh", None) or getattr(args, "adb", None))
+    validate_recipe(
+        args.recipe, catalog=getattr(args, "catalog", None), measured_elsewhere=elsewhere
+    )
+    if getattr(args, "budget", None):
+        _budgets(args)
+    if getattr(args, "formats", None) or getattr(args, "precisions", None):
+        from export.registry import plan
+
+        plan(args.formats, args.precisions)
+
+
 def _distill(call: Call) -> int:
     from distill.__main__ import run_stage
     from distill.__main__ import summary as distill_text
 
     args, con, argv = call.args, call.con, call.argv
+    _check_whole_recipe(args)  # every section and flag, before any stage runs
     with _stage(con, args.run, "distill"):
         command = "tinyship " + " ".join(shlex.quote(a) for a in argv)
         res, is_main = run_stage(args, args.run, command)
@@ -119,7 +170,7 @@ def _export(call: Call) -> int:
             force=args.force,
             keep_going=args.keep_going,
             recipe=getattr(args, "recipe", None) if args.cmd == "export" else None,
-            progress=not args.quiet,
+            progress=con.bars,
         )
     con.result(table(report))
     con.result(
@@ -166,6 +217,7 @@ def _profile(call: Call) -> int:
             catalog=args.catalog,
             budgets=_budgets(args),
             stack=args.stack,
+            emulate=getattr(args, "emulate", False),
         )
         if files:  # the devices stage builds a run directory around the files in --run (default build/profile)
             rep = devices.profile_files(files, run, devices=args.devices, force=args.force, **kw)
@@ -180,6 +232,10 @@ def _profile(call: Call) -> int:
         "estimator leave-one-out error vs host measurements: "
         + (f"median {ape:.1f} % over {loo['n']} files" if ape is not None else loo["note"])
     )
+    from devices.firmware import summary_lines  # the emulated figures, one line per file x device
+
+    for line in summary_lines(rep.records):
+        con.result(line)
     con.result(f"report: {rep.path.parent / 'report.html'}")
     if args.json and args.cmd == "profile":
         from . import summary
@@ -188,9 +244,12 @@ def _profile(call: Call) -> int:
     return 0
 
 
-def check_lines(ok: bool, rows: list[dict], profile: dict, exports: dict | None) -> list[str]:
-    """One line per device that passes (its recommended file) and one per failing device x file."""
-    picks = recommend.recommend(profile, exports)
+def check_lines(
+    ok: bool, rows: list[dict], profile: dict, exports: dict | None, tolerance: float | None = None
+) -> list[str]:
+    """One line per device that passes (its recommended file), one per device nothing could be
+    judged on and no budget asks for ("skip"), and one per failing device x file ("FAIL")."""
+    picks = recommend.recommend(profile, exports, tolerance)
     lines = []
     for dev in dict.fromkeys(r["device"] for r in rows):
         drows = [r for r in rows if r["device"] == dev]
@@ -204,8 +263,9 @@ def check_lines(ok: bool, rows: list[dict], profile: dict, exports: dict | None)
             )
             lines.append(f"ok    {dev}: {name} fits ({len(fit)} of {len(drows)} files fit)")
             continue
-        if drows and drows[0]["verdict"] == "not judged":
-            lines.append(f"skip  {dev}: {drows[0]['reasons'][0]}")
+        unjudged = [r for r in drows if r["verdict"] == "not judged"]
+        if unjudged:  # gate.check found nothing to judge and no budget that asks for it
+            lines.append(f"skip  {dev}: {unjudged[0]['reasons'][0]}")
             continue
         bad = [r for r in drows if r["verdict"] not in ("fits", "not runnable")]
         for r in bad:
@@ -260,7 +320,11 @@ def _check(call: Call) -> int:
         ]
         lines.append("check: PASS" if ok else "check: FAIL (see the FAIL lines)")
     else:
-        lines = check_lines(ok, rows, prof, exports)
+        card = rundir.read_json(args.run / rundir.CARD, "student card (student/card.json)")
+        lines = check_lines(ok, rows, prof, exports, recommend.tolerance(card))
+    ok = ok and not any(line.startswith("FAIL") for line in lines)  # a FAIL line is never a PASS
+    if not ok and lines[-1] == "check: PASS":
+        lines[-1] = "check: FAIL (see the FAIL lines)"
     for line in lines:
         if args.json:
             continue
@@ -284,7 +348,7 @@ def _summary(call: Call) -> int:
     if args.json:
         _emit_json(summary.collect(args.run))
     else:
-        print(summary.text(args.run))
+        print(summary.text(args.run, width(args)))
     return 0
 
 
@@ -306,15 +370,19 @@ def _report(call: Call) -> int:
 
     args, con = call.args, call.con
     run = args.run
+    settle(run)  # a half-done commit is finished (or refused) before anything is rendered
+    shipseal.refuse_if_broken(run)  # never re-render (and re-seal) a ship/ that was changed
     doc = rundir.read_json(run / rundir.PROFILE, "profile (profile/profile.json)")
     card = rundir.read_json(run / rundir.CARD, "student card (student/card.json)")
     exports = rundir.read_json(run / rundir.EXPORTS, "exports record (export/exports.json)")
-    written = report.write(run / "profile", doc, card, exports)
+    with _stage(con, run, "report"):  # the runtimes that re-run the files print natively
+        written = report.write(run / "profile", doc, card, exports)
     if (run / rundir.MANIFEST).is_file():
         from devices import model_card
 
         manifest = rundir.read_json(run / rundir.MANIFEST, "ship manifest (ship/manifest.json)")
         written.append(model_card.write(run / "ship", card, exports, doc, manifest))
+        shipseal.write(run / "ship", run / rundir.PROFILE)  # the new model card is recorded
     path = run / "profile" / "report.html"
     if args.json:
         _emit_json({"report": str(path), "written": [str(p) for p in written]})
@@ -337,7 +405,7 @@ def _run(call: Call) -> int:
         ok, _ = devices.check(args.run, _budgets(args), None)
         _emit_json({**summary.collect(args.run), "check": {"ok": ok}})
         return 0 if ok else 1
-    con.result("\n" + summary.text(args.run))
+    con.result("\n" + summary.text(args.run, width(args)))
     return _check(
         dataclasses.replace(call, args=argparse.Namespace(**{**vars(args), "artifact": []}))
     )
@@ -358,9 +426,10 @@ COMMANDS: dict[str, Callable[[Call], int]] = {
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    if args.quiet:
-        os.environ["TQDM_DISABLE"] = "1"  # tqdm reads it for every bar, ours and the converters'
-    return COMMANDS[args.cmd](Call(args, Console(args), argv))
+    if not bars(args):  # tqdm reads it when first imported: every bar, ours and the converters'
+        os.environ["TQDM_DISABLE"] = "1"
+    with command_lock.held(args):  # before any file of the run is touched (issue 41)
+        return COMMANDS[args.cmd](Call(args, Console(args), argv))
 
 
 def entry() -> None:

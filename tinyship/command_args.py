@@ -13,24 +13,35 @@ from . import __version__
 PROG = "tinyship"
 
 
-def _common(p: argparse.ArgumentParser, run_required: bool = True) -> None:
+WRITERS = ("run", "distill", "export", "profile")  # the subcommands that take --force and --out
+
+
+def _common(p: argparse.ArgumentParser, name: str, run_required: bool = True) -> None:
+    """The flags of every subcommand: --run (not on catalog), --force and its --out alias only
+    where the subcommand writes into the run directory, --quiet, --json, --version, --debug."""
     g = p.add_argument_group("flags every tinyship subcommand takes")
-    g.add_argument(
-        "--run",
-        required=run_required,
-        type=Path,
-        metavar="DIR",
-        help="run directory, e.g. build/demo (stages read and write student/ export/ profile/ ship/ logs/ inside it)",
-    )
-    g.add_argument(
-        "--force",
-        action="store_true",
-        help="replace what this subcommand writes if it exists (the old one is kept until the new one is complete)",
-    )
+    writes = name in WRITERS
+    if name != "catalog":
+        g.add_argument(
+            *(("--run", "--out") if writes else ("--run",)),
+            dest="run",
+            required=run_required,
+            type=Path,
+            metavar="DIR",
+            help="run directory, e.g. build/demo (stages read and write student/ export/ profile/ "
+            "ship/ logs/ inside it)" + ("; --out is the same flag" if writes else ""),
+        )
+    if writes:
+        g.add_argument(
+            "--force",
+            action="store_true",
+            help="replace what this subcommand writes if it exists (the old one is kept until the "
+            "new one is complete)",
+        )
     g.add_argument(
         "--quiet",
         action="store_true",
-        help="no progress bars and no tables: errors and results only",
+        help="no progress and no tables: errors and results only",
     )
     g.add_argument(
         "--json",
@@ -40,6 +51,15 @@ def _common(p: argparse.ArgumentParser, run_required: bool = True) -> None:
     g.add_argument("--version", action="version", version=f"tinyship {__version__}")
     g.add_argument(
         "--debug", action="store_true", help="print the Python traceback when something fails"
+    )
+
+
+def _wide_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--wide",
+        action="store_true",
+        help="print every table column unwrapped, however wide (default: fit the terminal, or "
+        "120 characters when stdout is not a terminal)",
     )
 
 
@@ -149,6 +169,12 @@ def _profile_flags(p: argparse.ArgumentParser) -> None:
         help="MCU inference stack the estimates model (catalog 'stacks:'; default: the recipe's "
         "devices.stack, else tflm-cmsis-nn)",
     )
+    p.add_argument(
+        "--emulate",
+        action="store_true",
+        help="build each int8 .tflite into TFLite Micro firmware for the MCU/PDA devices and run it in "
+        "QEMU: emulated flash, RAM, instructions and cycle-model latency (needs make system-deps)",
+    )
     _budget_flag(p)
 
 
@@ -164,13 +190,14 @@ def parser() -> argparse.ArgumentParser:
 
     def add(name: str, helptext: str, run_required: bool = True) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=helptext, description=helptext)
-        _common(p, run_required)
+        _common(p, name, run_required)
         return p
 
     p = add("run", "every stage from a recipe: distill, export, profile, then summary and check")
     _distill_flags(p, recipe_required=True)
     _export_flags(p)
     _profile_flags(p)
+    _wide_flag(p)
     p = add("distill", "train the student from the recipe's teacher; writes <run>/student/")
     _distill_flags(p, recipe_required=True)
     p = add("export", "export <run>/student to ONNX, TFLite and Core ML; writes <run>/export/")
@@ -191,13 +218,6 @@ def parser() -> argparse.ArgumentParser:
         help="profile these model files (.onnx, .tflite) instead of a run's exports; "
         "the run directory is built in --run (default build/profile)",
     )
-    p.add_argument(
-        "--out",
-        dest="run",
-        type=Path,
-        metavar="DIR",
-        help="the same as --run (python -m devices profile FILE --out DIR)",
-    )
     _profile_flags(p)
     p = add("check", "exit 1 when a device has no file within its budget (a CI gate)")
     _budget_flag(p)
@@ -208,10 +228,17 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="require this file to fit every checked device (repeatable)",
     )
-    add("summary", "accuracies, files and the recommended file per device, from the run directory")
+    p = add(
+        "summary", "accuracies, files and the recommended file per device, from the run directory"
+    )
+    _wide_flag(p)
     p = add("catalog", "print the device catalog with the source of every figure", False)
     p.add_argument(
         "--catalog", default=None, help="extra catalog YAML that adds or replaces devices"
     )
-    add("report", "rebuild profile/report.html, report.md and ship/MODEL_CARD.md from profile.json")
+    add(
+        "report",
+        "rebuild profile/report.html, report.md and ship/MODEL_CARD.md from profile.json (always "
+        "rebuilt: they are derived from the run's records)",
+    )
     return top

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ground import rundir
+from ground import rundir, signals
 from ground.errors import UserError
 from ground.recipe import load_recipe, validate
 
@@ -228,13 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = ap.parse_args(argv)
     try:
-        doc = search(args.recipe, args.out, jobs=args.jobs, threads=args.threads)
+        with signals.sigterm_raises():  # SIGTERM stops the workers as Ctrl-C does
+            doc = search(args.recipe, args.out, jobs=args.jobs, threads=args.threads)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("search: interrupted; finished runs are kept under --out", file=sys.stderr)
-        return 130
+        return signals.TERMINATED if isinstance(exc, signals.Terminated) else 130
     print(summary.search_text(Path(args.out)))  # what `tinyship summary --run OUT` prints
     print(f"wall {doc['wall_s']} s")
     return 0

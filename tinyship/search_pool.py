@@ -72,6 +72,12 @@ def run_tasks(
                         f"search: {label} done ({len(results)}/{len(tasks)})", file=sys.stderr
                     )
     except BaseException:
+        # stop the runs now: a SIGTERM (or a worker's error) reaches this process only, and a
+        # run left going would hold its run directory's lock; its .partial is cleaned up by the
+        # next command that takes that lock
+        workers = getattr(pool, "_processes", None) or {}  # CPython's {pid: Process}
+        for proc in list(workers.values()):
+            proc.terminate()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -82,16 +82,19 @@ def stage_run(
     seed off one teacher label their (identical) transfer set once."""
     import devices
     import export
+    from ground import rundir
 
-    res = distil(recipe, teacher, run, epochs=epochs, seed=seed, baseline=baseline, cache=cache)
-    # keep_going: a file below the export gate is recorded (passed: false), never shipped by the
-    # devices stage, and does not stop the search; the gate's agreement is measured on the
-    # holdout, so it is reported and never used to choose a candidate.
-    exp = export.run(
-        run, formats=["tflite"], precisions=precisions, force=True, progress=False, keep_going=True
-    )
+    with rundir.locked(run):  # one writer from the first stage to the last (issue 41)
+        res = distil(recipe, teacher, run, epochs=epochs, seed=seed, baseline=baseline, cache=cache)
+        # keep_going: a file below the export gate is recorded (passed: false), never shipped by
+        # the devices stage, and does not stop the search; the gate's agreement is measured on
+        # the holdout, so it is reported and never used to choose a candidate.
+        exp = export.run(
+            run, formats=["tflite"], precisions=precisions, force=True, progress=False,
+            keep_going=True,
+        )  # fmt: skip
+        prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
     failures = exp.failures()
-    prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
     holdout = res.card["metrics"]["holdout"]
     per_device = _device_figures(prof)
     return {

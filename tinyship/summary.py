@@ -10,14 +10,15 @@ import argparse
 import json
 from pathlib import Path
 
-from ground import recommend, rundir
+from ground import recommend, rundir, shipseal
 from ground.cli import run_cli
+from ground.settle import settle
 
 from .search_summary import is_search, search_collect, search_text
-from .summary_format import kb, ms, pct, table
+from .summary_format import console_width, kb, ms, pct, table, wrap
 
 
-def distill_summary(card: dict) -> str:
+def distill_summary(card: dict, width: int | None = None) -> str:
     h = card.get("metrics", {}).get("holdout", {})
     members = h.get("members", {})
     best = max(members.items(), key=lambda kv: kv[1].get("accuracy", 0.0), default=(None, {}))
@@ -41,7 +42,10 @@ def distill_summary(card: dict) -> str:
         ],
         ["baseline (hard labels)", pct(h.get("baseline", {}).get("accuracy")), "-"],
     ]
-    out = [f"holdout: {h.get('n', '?')} examples", table(rows, ["model", "holdout acc", "size"])]
+    out = [
+        f"holdout: {h.get('n', '?')} examples",
+        table(rows, ["model", "holdout acc", "size"], width),
+    ]
     if vs := h.get("teacher", {}).get("best_member", {}).get("vs_teacher"):
         both = vs["both_wrong"]
         pairs = list(zip(both["rows"], both["members_wrong"]))
@@ -50,22 +54,75 @@ def distill_summary(card: dict) -> str:
             or "none"
         )
         shared += f" and {len(pairs) - 5} more" if len(pairs) > 5 else ""
-        out.append(
+        line = (
             f"teacher vs best member, row by row: {vs['teacher_errors']} vs {vs['member_errors']} errors; "
             f"only the teacher wrong on {vs['only_teacher_wrong']}, only the member on "
             f"{vs['only_member_wrong']}; both wrong: {shared}"
         )
+        out.append(wrap(line, width))
     if sizes.get("ratio") is not None:
-        out.append(
-            f"student / teacher size: {100 * sizes['ratio']:.3f}%  ({sizes.get('method', 'method not recorded')})"
-        )
+        line = f"student / teacher size: {100 * sizes['ratio']:.3f}%  ({sizes.get('method', 'method not recorded')})"
+        out.append(wrap(line, width))
+    if flag := trails_baseline(card):
+        out.append(wrap(flag, width))
+    ho = ((card.get("input") or {}).get("preprocess") or {}).get("holdout") or {}
+    if ho.get("filled") or ho.get("unseen"):  # issue 34: the holdout's preprocessing, counted
+        n_f, n_u = sum(ho.get("filled", {}).values()), sum(ho.get("unseen", {}).values())
+        line = f"holdout preprocessing: {n_f} missing values filled, {n_u} unseen categories"
+        out.append(wrap(f"{line} (card.json input.preprocess.holdout)", width))
+    out += [wrap(f"warning: {w}", width) for w in (card.get("data") or {}).get("warnings", [])]
     return "\n".join(out)
 
 
-def export_summary(exports: dict) -> str:
-    rows = []
+def trails_baseline(card: dict) -> str | None:
+    """A warning when the distilled student is less accurate on the holdout than the same network
+    trained on hard labels alone (card metrics.holdout.baseline): distillation did not pay."""
+    h = card.get("metrics", {}).get("holdout", {})
+    s, b = h.get("student", {}).get("accuracy"), h.get("baseline", {}).get("accuracy")
+    if s is None or b is None or s >= b:
+        return None
+    t = card.get("data", {}).get("transfer") or {}
+    used = f"transfer set {t['method']} x{t['size_multiplier']}; " if t.get("method") else ""
+    return (
+        f"WARNING: the student ({pct(s)}) trails the hard-label baseline ({pct(b)}) by "
+        f"{100 * (b - s):.1f} points ({used}see the recipe's transfer and train sections): ship the "
+        "baseline's architecture trained on hard labels, or enlarge the transfer set (transfer.method: "
+        "munge, size_multiplier) or the training budget"
+    )
+
+
+def written(a: dict, export_dir: Path | None = None) -> str | None:
+    """Why an artifact exports.json lists has no file (its recorded error, or the file is gone),
+    or None when it was written. A file that was not written never shows a gate result."""
+    if a.get("skipped"):
+        return f"skipped: {_first_line(a.get('error'))}"
+    if a.get("error"):
+        return f"not written: {_first_line(a['error'])}"
+    if export_dir is not None and a.get("file") and not (export_dir / a["file"]).exists():
+        return f"not written: {a['file']} is not in {export_dir}"
+    return None
+
+
+def _first_line(text: str | None) -> str:
+    return (str(text or "no reason recorded").strip().splitlines() or ["no reason recorded"])[0]
+
+
+def export_summary(exports: dict, width: int | None = None, export_dir: Path | None = None) -> str:
+    rows, notes = [], {}  # a long reason shared by several files is printed once, below the table
+
+    def note(text: str) -> str:
+        if width is None or len(text) <= 40:
+            return text
+        return f"[{notes.setdefault(text, len(notes) + 1)}]"
+
     for a in exports.get("artifacts", []):
         p = a.get("parity") or {}
+        why_not = written(a, export_dir)
+        if why_not:
+            gate = "not written" if why_not.startswith("not written") else "skipped"
+            rows.append([a.get("file", "?"), "-", "-", "-", gate, note(why_not)])
+            continue
+        runtime = a.get("runtime") or "; ".join(a.get("not_checked") or []) or "-"
         rows.append(
             [
                 a.get("file", "?"),
@@ -73,61 +130,81 @@ def export_summary(exports: dict) -> str:
                 pct(p.get("agreement")),
                 pct(a.get("accuracy")),
                 ("pass" if p.get("passed") else "FAIL") if p else "not run",
-                a.get("runtime") or "; ".join(a.get("not_checked") or []) or a.get("error") or "-",
+                note(runtime),
             ]
         )
-    return table(rows, ["artifact", "size", "agreement", "accuracy", "gate", "runtime"])
+    head = ["artifact", "size", "agreement", "accuracy", "gate", "runtime / why"]
+    out = [table(rows, head, width, [("wrap", 5), ("drop", 2), ("drop", 1)])]
+    out += [wrap(f"[{k}] {text}", width, "    ") for text, k in notes.items()]
+    return "\n".join(out)
 
 
-def devices_summary(profile: dict, exports: dict | None = None) -> str:
+def devices_summary(
+    profile: dict,
+    exports: dict | None = None,
+    width: int | None = None,
+    tolerance: float | None = None,
+) -> str:
     """Per device: the file to ship by the rule in ground.recommend, or the nearest miss and why."""
     rows = []
-    for dev, p in recommend.recommend(profile, exports).items():
+    for dev, p in recommend.recommend(profile, exports, tolerance).items():
         rows.append(
             [
                 dev,
                 f"{p.n_fit}/{p.n_files}",
                 p.recommended or (f"none fits (nearest: {p.file})" if p.file else "none runnable"),
                 pct(p.accuracy),
-                p.method or "-",
-                ms(p.latency_ms),
+                _latency(p),
                 kb(p.ram_bytes),
                 kb(p.flash_bytes),
                 "; ".join(p.reasons) if not p.fits else _margin(p),
             ]
         )
-    return table(
-        rows,
-        [
-            "device",
-            "fit",
-            "recommended",
-            "accuracy",
-            "latency from",
-            "latency",
-            "RAM",
-            "flash",
-            "margin / why",
-        ],
-    )
+    head = ["device", "fit", "recommended", "accuracy", "latency", "RAM", "flash"]
+    head.append("least spare / why not")
+    plan = [("drop", 1), ("wrap", 7), ("drop", 6), ("drop", 5), ("wrap", 2), ("drop", 3)]
+    return table(rows, head, width, plan)
+
+
+def _latency(p: recommend.Pick) -> str:
+    """'19.66 ms est.' / '0.0027 ms meas.': the figure and where it comes from."""
+    tag = {"measured": "meas.", "estimated": "est.", "emulated": "emul."}.get(p.method or "", "")
+    return f"{ms(p.latency_ms)} {tag}".strip()
 
 
 def _margin(p: recommend.Pick) -> str:
-    m = p.margins
-    parts = []
-    if "latency_ms" in m:
-        parts.append(f"{ms(m['latency_ms'])} under")
-    if "ram_bytes" in m:
-        parts.append(f"RAM {recommend.size(m['ram_bytes'])} spare")
-    if "flash_bytes" in m:
-        parts.append(f"flash {recommend.size(m['flash_bytes'])} spare")
-    return ", ".join(parts) or "no budget set"
+    """The budget with the least room left, as the share of it that is spare."""
+    spare = []
+    for key, bkey, scale, fmt, label in (
+        ("latency_ms", "latency_ms", 1.0, ms, "latency"),
+        ("ram_bytes", "ram_kb", 1024.0, recommend.size, "RAM"),
+        ("flash_bytes", "flash_kb", 1024.0, recommend.size, "flash"),
+    ):
+        if key in p.margins and p.budget.get(bkey):
+            share = p.margins[key] / (p.budget[bkey] * scale)
+            spare.append((share, f"{label} {fmt(p.margins[key])} ({100 * share:.0f}%)"))
+    return min(spare)[1] if spare else "no budget set"
+
+
+def _export_entry(a: dict, export_dir: Path) -> dict:
+    why_not = written(a, export_dir)
+    return {
+        "file": a.get("file"),
+        "bytes": None if why_not else a.get("bytes"),
+        "accuracy": None if why_not else a.get("accuracy"),
+        "agreement": None if why_not else (a.get("parity") or {}).get("agreement"),
+        "passed": False if why_not else (a.get("parity") or {}).get("passed"),
+        "written": why_not is None,
+        "not_written": why_not,
+        "error": a.get("error"),
+    }
 
 
 def collect(run: Path) -> dict:
     """The machine-readable summary (`tinyship summary --json`; keys in docs/run-directory.md)."""
     if is_search(run):
         return search_collect(run)
+    settle(run)  # a half-done commit is finished (or refused), never summarized
     card = rundir.read_json(run / rundir.CARD, "student card")
     h = card.get("metrics", {}).get("holdout", {})
     out: dict = {
@@ -136,12 +213,15 @@ def collect(run: Path) -> dict:
         "holdout": {
             "n": h.get("n"),
             **{k: dict(h.get(k) or {}) for k in ("teacher", "student", "baseline")},
+            "student_trails_baseline": trails_baseline(card),
         },
         "student": {k: card.get("student", {}).get(k) for k in ("arch", "params", "macs")},
         "exports": None,
         "devices": {},
-        "rule": recommend.RULE,
+        "rule": recommend.rule(recommend.tolerance(card)),
+        "tolerance_points": recommend.tolerance(card),
         "stale": rundir.stale(run),
+        "ship_problems": shipseal.verify(run),  # what differs from what was shipped
         "paths": {},
     }
     for k in ("teacher",):  # the teacher entry carries nested member comparisons: keep it small
@@ -151,20 +231,10 @@ def collect(run: Path) -> dict:
     exports = None
     if (run / rundir.EXPORTS).is_file():
         exports = rundir.read_json(run / rundir.EXPORTS, "exports record")
-        out["exports"] = [
-            {
-                "file": a.get("file"),
-                "bytes": a.get("bytes"),
-                "accuracy": a.get("accuracy"),
-                "agreement": (a.get("parity") or {}).get("agreement"),
-                "passed": (a.get("parity") or {}).get("passed"),
-                "error": a.get("error"),
-            }
-            for a in exports.get("artifacts", [])
-        ]
+        out["exports"] = [_export_entry(a, run / "export") for a in exports.get("artifacts", [])]
     if (run / rundir.PROFILE).is_file():
         prof = rundir.read_json(run / rundir.PROFILE, "profile")
-        for dev, p in recommend.recommend(prof, exports).items():
+        for dev, p in recommend.recommend(prof, exports, recommend.tolerance(card)).items():
             out["devices"][dev] = {
                 "recommended": p.recommended,
                 "fits": p.fits,
@@ -177,6 +247,8 @@ def collect(run: Path) -> dict:
                 "budget": p.budget,
                 "margins": p.margins,
                 "reasons": p.reasons,
+                "chosen_by": p.chosen_by,
+                "most_accurate": p.most_accurate,
             }
         out["estimator_loo_median_ape_pct"] = (
             (prof.get("estimator") or {}).get("loo", {}).get("median_ape")
@@ -207,30 +279,37 @@ def stale_lines(run: Path) -> list[str]:
     ]
 
 
-def text(run: Path) -> str:
-    """The human summary `make demo` ends with."""
+def text(run: Path, width: int | None = None) -> str:
+    """The human summary `make demo` ends with; its tables and lines fit ``width`` characters
+    (None: every column, unwrapped: ``tinyship summary --wide``)."""
     if is_search(run):
         return search_text(run)
     out = [f"== tinyship summary: {run} =="]
+    settle(run)  # a half-done commit is finished (or refused), never summarized
     card = rundir.read_json(run / rundir.CARD, "student card")
-    out += stale_lines(run)
-    out.append(distill_summary(card))
+    out += stale_lines(run)  # not wrapped: each ends with the command to copy
+    out += shipseal.fail_lines(run)  # ship/ verified against what was shipped
+    out.append(distill_summary(card, width))
     exports = None
     if (run / rundir.EXPORTS).is_file():
         exports = rundir.read_json(run / rundir.EXPORTS, "exports record")
-        out.append("\n" + export_summary(exports))
+        out.append("\n" + export_summary(exports, width, run / "export"))
     else:
         out.append(f"\n(export stage not run yet: tinyship export --run {run})")
     if (run / rundir.PROFILE).is_file():
         prof = rundir.read_json(run / rundir.PROFILE, "profile")
-        out.append(f"\nrecommended per device ({recommend.RULE}):")
-        out.append(devices_summary(prof, exports))
+        tol = recommend.tolerance(card)
+        out += ["", wrap(f"recommended per device ({recommend.rule(tol)}):", width)]
+        out.append(devices_summary(prof, exports, width, tol))
+        out += _chosen_lines(prof, exports, tol, width)
         err = (prof.get("estimator") or {}).get("loo", {}).get("median_ape")
         if err is not None:
-            out.append(
-                f"latency estimator leave-one-out error vs host measurements: {err:.1f}% (median abs %); "
-                "estimates for unreachable devices carry at least this error (MCUs: see devices/README.md)"
+            line = (
+                f"latency estimator leave-one-out error vs host measurements: {err:.1f}% (median "
+                "abs %); estimates for unreachable devices carry at least this error (MCU stacks: "
+                "the report's 'Sources' section)"
             )
+            out.append(wrap(line, width))
     else:
         out.append(f"\n(devices stage not run yet: tinyship profile --run {run})")
     for name, rel in (
@@ -243,15 +322,26 @@ def text(run: Path) -> str:
     return "\n".join(out)
 
 
+def _chosen_lines(prof: dict, exports: dict | None, tol: float, width: int | None) -> list[str]:
+    """Where the tolerance, not raw accuracy, chose the file: which file was more accurate."""
+    picks = recommend.recommend(prof, exports, tol)
+    by_reason: dict[str, list[str]] = {}
+    for dev, p in picks.items():
+        if p.fits and p.most_accurate and p.most_accurate != p.recommended:
+            by_reason.setdefault(f"{p.recommended}: {p.chosen_by}", []).append(dev)
+    return [wrap(f"on {', '.join(devs)}: {why}", width) for why, devs in by_reason.items()]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tinyship.summary", description=__doc__)
     ap.add_argument("--run", required=True, type=Path, help="run directory, e.g. build/demo")
     ap.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    ap.add_argument("--wide", action="store_true", help="every column, however wide")
     args = ap.parse_args(argv)
     if args.json:
         print(json.dumps(collect(args.run), indent=2))
     else:
-        print(text(args.run))
+        print(text(args.run, None if args.wide else console_width()))
     return 0
 
 

@@ -118,6 +118,14 @@ def bench_onnx(args, np, x):
     )
 
 
+def predict_rows(model, rows, np, threads=1):
+    """The float outputs for every row of ``rows`` (what --outputs-npy writes), for a caller that
+    imports this file: tinyship's parity re-run before profiling (devices/reverify.py)."""
+    args = argparse.Namespace(model=model, threads=threads)
+    _bench_for(model)(args, np, rows[:1])
+    return np.stack([args.predict(r[None]) for r in rows])
+
+
 def _parse_args():
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--model", required=True)

@@ -2,7 +2,9 @@
 
 Precisions: ``fp32``; ``fp16`` (onnxruntime's float16 conversion, float32 I/O kept);
 ``int8-dynamic`` (``quantize_dynamic``); ``int8`` (static QDQ, per-channel weights,
-calibrated on calibration.npz after ``quant_pre_process``). Checked with onnxruntime.
+calibrated on calibration.npz after ``quant_pre_process``; where one int8 scale cannot hold the
+raw input, the input encoding before the first weighted op stays float, export/int8_io.py).
+Checked with onnxruntime.
 """
 
 from __future__ import annotations
@@ -112,6 +114,17 @@ def _topological_sort(graph) -> None:
     graph.node.extend(ordered)
 
 
+def input_encoding_nodes(model) -> list[str]:
+    """The nodes before the first Conv/Gemm/MatMul: the student's input encoding (per-column
+    normalization, one-hot of nominal codes), kept float for float-input int8 files."""
+    out = []
+    for node in model.graph.node:
+        if node.op_type in ("Conv", "Gemm", "MatMul"):
+            break
+        out.append(node.name)
+    return out
+
+
 def _quantize(
     precision: str,
     float_path: Path,
@@ -119,6 +132,7 @@ def _quantize(
     calibration: np.ndarray,
     input_name: str,
     exclude: tuple[str, ...],
+    float_input: bool = False,
 ) -> Path:
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -142,10 +156,13 @@ def _quantize(
             weight_type=QuantType.QInt8,
             per_channel=True,
             op_types_to_quantize=["Conv", "MatMul", "Gemm"],
-            nodes_to_exclude=list(exclude),
+            # quantize_dynamic rewrites a Gemm as MatMul (+ Add) named '<gemm>_MatMul' first
+            nodes_to_exclude=[*exclude, *(f"{n}_MatMul" for n in exclude)],
         )
         return out
     if precision == "int8":
+        if float_input:
+            exclude = (*exclude, *input_encoding_nodes(onnx.load(str(pre))))
         quantize_static(
             str(pre),
             str(out),
@@ -182,15 +199,17 @@ def convert(
     *,
     card_sha256: str = "",
     exclude: tuple[str, ...] = (),
+    float_input: bool = False,
 ) -> ArtifactRecord:
-    """program → ONNX float → quantize → checker → metadata; returns the record without parity."""
+    """program → ONNX float → quantize → checker → metadata; returns the record without parity.
+    ``float_input`` (int8): the input encoding stays float (export/int8_io.py)."""
     import onnx
 
     with tempfile.TemporaryDirectory(prefix="tinyship-onnx-") as tmp:
         work = Path(tmp)
         float_path = export_float(program, card, work / "float.onnx")
         input_name = onnx.load(str(float_path)).graph.input[0].name
-        path = _quantize(precision, float_path, work, calibration, input_name, exclude)
+        path = _quantize(precision, float_path, work, calibration, input_name, exclude, float_input)
         model = onnx.load(str(path))
         del model.metadata_props[:]
         for k, v in card_metadata(card, card_sha256).items():
@@ -261,7 +280,11 @@ def _dump(model, x: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def layer_errors(
-    student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]
+    student: Any,
+    precision: str,
+    out_path: Path,
+    exclude: tuple[str, ...],
+    float_input: bool = False,
 ) -> list[dict[str, Any]]:
     """Float vs quantized activations, node by node, worst first (onnxruntime's qdq_loss_debug idea).
 
@@ -306,7 +329,8 @@ FORMAT = register(
         predict=predict,
         runtime=runtime,
         layer_errors=layer_errors,
-        fallback_precisions=("int8",),
+        fallback_precisions=("int8", "int8-dynamic"),
+        float_input_precisions=("int8",),
         runtime_family="onnxruntime",
         device_runtimes=(DeviceRuntime(("host", "sbc", "phone"), "onnxruntime"),),
         not_on_reason="onnxruntime does not run on this device class (no OS, or not in its builds)",

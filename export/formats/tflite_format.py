@@ -3,7 +3,10 @@
 Precisions: ``fp32``; ``fp16`` (float16 weights cast by ai-edge-quantizer's
 ``float_casting``, float compute and I/O); ``int8-dynamic`` (PT2E dynamic-range
 int8 weights); ``int8-full`` (PT2E static, symmetric per-channel weights,
-calibrated on calibration.npz: int8 input AND int8 output, what microcontrollers run).
+calibrated on calibration.npz, every layer int8, what microcontrollers run): int8 input AND
+int8 output where one scale fits the raw input (images, spectrograms), float32 raw input and
+float32 logits where it does not (tabular columns: the normalization stays float, see
+export/int8_io.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from ground import errors
 from ..records import ArtifactRecord, TensorSpec
 from ..registry import DeviceRuntime, Format, register
 from .common import batches, card_metadata, relative_error
+from .tflite_io import dequantize_output
 
 EXTRA = "tflite"
 
@@ -45,23 +49,28 @@ def _module_of(node) -> str | None:
     return re.sub(r"L\['self'\]\.?|L__self__", "", str(path)).strip(".") or None
 
 
-def _quantizer(precision: str, exclude: tuple[str, ...]):
-    """A PT2E quantizer for litert-torch; modules named in ``exclude`` stay float (selective quantization)."""
+def _quantizer(precision: str, exclude: tuple[str, ...], float_input: bool = False):
+    """A PT2E quantizer for litert-torch; modules named in ``exclude`` stay float (selective quantization).
+
+    With ``float_input`` the ops of the root module (the student's input encoding: per-column
+    normalization and one-hot of nominal codes, ``distill.students.RawInput``) stay float too,
+    so the file takes float32 raw features and quantizes after normalizing.
+    """
     from litert_torch.quantize import pt2e_quantizer as pq
+
+    def keep(n) -> bool:
+        m = _module_of(n)
+        return m not in exclude and not (float_input and m is None)
 
     class SkipModules(pq.PT2EQuantizer):
         # PT2EQuantizer.set_module_name refuses a None config, so the skip is applied as a node filter
         # on the global config: nodes from an excluded module get no annotation and stay float.
         def _annotate_for_static_quantization_config(self, model):
-            self._annotate_all_static_patterns(
-                model, self.global_config, lambda n: _module_of(n) not in exclude
-            )
+            self._annotate_all_static_patterns(model, self.global_config, keep)
             return model
 
         def _annotate_for_dynamic_quantization_config(self, model):
-            self._annotate_all_dynamic_patterns(
-                model, self.global_config, lambda n: _module_of(n) not in exclude
-            )
+            self._annotate_all_dynamic_patterns(model, self.global_config, keep)
             return model
 
     config = pq.get_symmetric_quantization_config(
@@ -86,6 +95,7 @@ def quantized_module(
     precision: str,
     exclude: tuple[str, ...] = (),
     keep_float: bool = False,
+    float_input: bool = False,
 ):
     """PT2E prepare → calibrate → convert: the torch reference of what the int8 file computes.
 
@@ -97,7 +107,7 @@ def quantized_module(
     import torch
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
 
-    quantizer = _quantizer(precision, exclude)
+    quantizer = _quantizer(precision, exclude, float_input)
     prepared = prepare_pt2e(_reexport(program, calibration), quantizer)
     with torch.no_grad():
         for b in batches(calibration, 32) if precision == "int8-full" else [calibration[:1]]:
@@ -150,9 +160,11 @@ def convert(
     *,
     card_sha256: str = "",
     exclude: tuple[str, ...] = (),
+    float_input: bool = False,
 ) -> ArtifactRecord:
     """program → LiteRT Torch (quantized for int8) → .tflite; metadata goes in the record (TFLite has no free-form
-    metadata table that LiteRT Torch writes), returns the record without parity."""
+    metadata table that LiteRT Torch writes), returns the record without parity. ``float_input``
+    (int8-full): float32 raw input and float32 logits around an int8 graph (export/int8_io.py)."""
     import torch
 
     sample = torch.from_numpy(np.ascontiguousarray(calibration[:1]))
@@ -165,10 +177,15 @@ def convert(
     elif precision in ("int8-dynamic", "int8-full"):
         from litert_torch.quantize.quant_config import QuantConfig
 
-        module, quantizer = quantized_module(program, calibration, precision, exclude)
+        float_input = float_input and precision == "int8-full"
+        module, quantizer = quantized_module(
+            program, calibration, precision, exclude, float_input=float_input
+        )
         lt.convert(module, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(
             str(out_path)
         )
+        if float_input:
+            dequantize_output(out_path)
     else:
         raise errors.InternalError(f"tflite has no precision {precision!r} (plan() let it through)")
     it = _interpreter_cls()(model_path=str(out_path))
@@ -182,10 +199,11 @@ def convert(
         output=_spec(out, None, "logits"),
         excluded_layers=list(exclude),
     )
-    if precision == "int8-full" and (rec.input.dtype != "int8" or rec.output.dtype != "int8"):
+    want = "float32" if float_input else "int8"
+    if precision == "int8-full" and (rec.input.dtype != want or rec.output.dtype != want):
         rec.notes.append(
-            f"int8-full asked, but the file has {rec.input.dtype} input and {rec.output.dtype} output "
-            f"(layers kept float by the fallback change the I/O)"
+            f"int8-full with {want} I/O asked, but the file has {rec.input.dtype} input and "
+            f"{rec.output.dtype} output (layers kept float by the fallback change the I/O)"
         )
     rec.structure = {"metadata": card_metadata(card, card_sha256)}
     return rec
@@ -231,7 +249,11 @@ def runtime() -> str:
 
 
 def layer_errors(
-    student: Any, precision: str, out_path: Path, exclude: tuple[str, ...]
+    student: Any,
+    precision: str,
+    out_path: Path,
+    exclude: tuple[str, ...],
+    float_input: bool = False,
 ) -> list[dict[str, Any]]:
     """Float vs int8 activations per torch module, worst first.
 
@@ -245,7 +267,12 @@ def layer_errors(
 
     x = torch.from_numpy(np.ascontiguousarray(student.calibration[:128]))
     quant_module, _, float_module = quantized_module(
-        student.program, student.calibration, precision, exclude, keep_float=True
+        student.program,
+        student.calibration,
+        precision,
+        exclude,
+        keep_float=True,
+        float_input=float_input,
     )
 
     def dump(gm) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -292,6 +319,7 @@ FORMAT = register(
         runtime=runtime,
         layer_errors=layer_errors,
         fallback_precisions=("int8-full",),
+        float_input_precisions=("int8-full",),
         micro_precisions=("int8-full",),
         runtime_family="litert",
         device_runtimes=(

@@ -115,3 +115,76 @@ def test_plan_and_tail_estimate_against_tflm_on_other_files(exported_run):
     assert a.peak_activation_bytes == r.head_bytes
     est = a.peak_activation_bytes + a.tflm_tail_estimate_bytes
     assert abs(est - r.arena_bytes) / r.arena_bytes < 0.15, (est, r.arena_bytes, r.parts)
+
+
+def _tree_hashes(folder):
+    from ground import rundir
+
+    return {  # student/ and export/ (the command lock's .lock file is not the run's)
+        str(p.relative_to(folder)): rundir.sha256_file(p)
+        for stage in ("student", "export")
+        for p in sorted((folder / stage).rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_profile_file_ships_what_it_profiled_with_a_card_read_from_the_file(
+    shared_data, exported_run, tmp_path
+):
+    """Issue 34: profile FILE shipped nothing and its card was full of '?' and 'None {}', stated a
+    float32 input for an int8 file, and said "No file fits" under a table that said it fits."""
+    from tinyship.command import main
+
+    int8 = shared_data / "mlperf_tiny" / "ad01_int8.tflite"
+    onnx = exported_run / "export" / "model.fp32.onnx"
+    out = tmp_path / "p"
+    argv = ["profile", str(int8), str(onnx), "--run", str(out), "--devices", "host," + MCUS[0]]
+    assert main([*argv, "--runs", "2", "--quiet"]) == 0
+    manifest = json.loads((out / "ship" / "manifest.json").read_text())
+    files = {f["file"]: f for f in manifest["files"]}
+    assert set(files) == {"ad01_int8.tflite", "model.fp32.onnx"}  # both fit the host
+    for name, f in files.items():
+        assert (out / "ship" / name).is_file() and f["sha256"] == f["checked_sha256"]
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(int8))
+    i = it.get_input_details()[0]
+    spec = files["ad01_int8.tflite"]["input"]
+    assert spec["dtype"] == "int8" and spec["shape"] == [int(d) for d in i["shape"]]
+    assert spec["quantization"] == {
+        "scale": float(i["quantization"][0]),
+        "zero_point": int(i["quantization"][1]),
+    }
+    assert files["model.fp32.onnx"]["input"]["dtype"] == "float32"
+    text = (out / "ship" / "MODEL_CARD.md").read_text()
+    for bad in ("?", "None", "{}", "No file fits"):
+        assert bad not in text, bad
+    assert f"q = round(x / {i['quantization'][0]:.6g})" in text
+    assert "| ad01_int8.tflite |" in text and "int8 [1, 640]" in text
+    assert "returns finite outputs" in text  # the check it shipped under, said
+
+
+def test_profile_file_with_force_never_touches_a_runs_student_or_export(
+    shared_data, exported_run, tmp_path
+):
+    """Issue 41: `tinyship profile model.tflite --run <existing run> --force` deleted that run's
+    student/ and export/. --force replaces only what the command names, and says so."""
+    from tinyship.command import main
+
+    run = tmp_path / "run"
+    shutil.copytree(exported_run / "student", run / "student")
+    shutil.copytree(exported_run / "export", run / "export")
+    before = _tree_hashes(run)
+    f = shared_data / "mlperf_tiny" / "ad01_int8.tflite"
+    with pytest.raises(
+        UserError, match=r"holds a tinyship run .*never a run's student/ or export/"
+    ):
+        main(["profile", str(f), "--run", str(run), "--force", "--quiet"])
+    assert _tree_hashes(run) == before
+    # profile FILE's own folder: --force replaces what the earlier profile FILE wrote
+    own = tmp_path / "own"
+    build_run([f], own)
+    with pytest.raises(UserError, match="written by an earlier profile FILE"):
+        build_run([f], own)
+    build_run([f], own, force=True)
+    assert json.loads((own / "student" / "card.json").read_text())["origin"] == "profile FILE"

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from ground import rundir
+from ground import rundir, shipseal
 from ground.errors import UserError
 
 P = importlib.import_module("devices.profile")
@@ -158,13 +158,19 @@ def test_check_refuses_a_stale_or_malformed_profile(profiled_run, tmp_path):
     run = _copy(profiled_run, tmp_path)
     assert rundir.stale(run) == {}
     path = run / rundir.PROFILE
-    doc = json.loads(path.read_text())
+    original = path.read_text()
+    doc = json.loads(original)
     doc["records"][0]["latency_ms"] = "fast"
     path.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match=r"profile/profile.json changed after it was shipped"):
+        P.check(run)  # ship/SHA256SUMS records profile.json (issue 41)
+    shipseal.write(run / "ship", path)  # as if profile had written it: the schema refuses it
     with pytest.raises(
-        UserError, match=r"records\[0\]\.latency_ms is 'fast'; expected int or float or NoneType"
+        UserError, match=r"records\[0\]\.latency_ms is str 'fast'; expected a finite number"
     ):
         P.check(run)
+    path.write_text(original)
+    shipseal.write(run / "ship", path)
     _edit_exports(run, lambda d: d.update(note="edited"))
     assert set(rundir.stale(run)) == {"profile", "ship"}
     with pytest.raises(

@@ -5,6 +5,7 @@ import pytest
 
 import devices
 from devices.__main__ import main
+from ground import shipseal
 from ground.errors import UserError
 
 
@@ -126,6 +127,7 @@ def test_check_reports_a_device_with_nothing_judgeable(profiled_run, tmp_path, c
     prof = json.loads((run / "profile" / "profile.json").read_text())
     prof["records"] = [r for r in prof["records"] if r["format"] == "onnx"]
     (run / "profile" / "profile.json").write_text(json.dumps(prof))
+    shipseal.write(run / "ship", run / "profile" / "profile.json")  # as if profile wrote it
     assert main(["check", "--run", str(run)]) == 0
     out = capsys.readouterr().out
     assert any(

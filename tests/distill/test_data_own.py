@@ -57,16 +57,18 @@ def test_csv_separate_test_file_is_the_holdout(tmp_path):
     assert 9.0 not in np.concatenate([ds.x_train, ds.x_val])[:, 0]
 
 
-def test_csv_missing_value_names_line_and_column_unless_imputed(tmp_path):
+def test_csv_missing_value_is_filled_by_default_and_refused_on_request(tmp_path):
     _csv(tmp_path, CSV24.replace("2.0,green,1.0", "2.0,green,", 1))
     section = {"name": "csv", "path": str(tmp_path / "fruit.csv"), "label": "kind"}
     with pytest.raises(UserError, match=r"line 3, column 'weight': missing value.*data.impute"):
-        load_data(section)
-    ds = load_data({**section, "impute": "median"})
+        load_data({**section, "impute": "error"})
+    ds = load_data(section)  # default data.impute: median
     x = np.concatenate([ds.x_train, ds.x_val, ds.x_holdout])
     assert (
         3.0 in x[:, 2]
     )  # median of the 23 weights left (3.5, 2.5, 4.0, 1.5, 3.0 four times, 1.0 three)
+    weight = ds.preprocess["columns"][2]
+    assert weight == {"name": "weight", "kind": "numeric", "fill": 3.0}  # recorded, not only used
 
 
 def test_csv_errors_name_the_value_and_fix(tmp_path):

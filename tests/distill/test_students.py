@@ -84,7 +84,8 @@ def test_unknown_student_key_suggests_the_right_one():
 
 def test_bad_student_value():
     with pytest.raises(
-        UserError, match=r"student.hidden': must be a non-empty list of positive integers"
+        UserError,
+        match=r"student.hidden': must be a non-empty list of at most 64 integers in \[1, 65536\]",
     ):
         build_student({"kind": "mlp", "hidden": [0]}, (64,), 10)
 

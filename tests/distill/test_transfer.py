@@ -10,6 +10,7 @@ from distill.transfer import (
     IMAGE_ONLY,
     TRANSFER_FIELDS,
     _conflict_free_chunks,
+    describe,
     hard_labels,
     jitter,
     make_transfer,
@@ -227,7 +228,7 @@ def test_munge_chunks_reproduce_the_sequential_walk():
 
 def test_original_returns_training_rows():
     x, nominal = mixed_data()
-    np.testing.assert_array_equal(make_transfer({}, x, nominal, seed=0), x)
+    np.testing.assert_array_equal(make_transfer({"method": "original"}, x, nominal, seed=0), x)
     np.testing.assert_array_equal(
         make_transfer({"method": "munge", "size_multiplier": 1}, x, nominal, seed=0), x
     )
@@ -316,3 +317,21 @@ def test_hard_labels_keep_true_labels_only_where_rows_are_the_training_rows():
         0,
         2,
     ]  # rows not in place: teacher's
+
+
+def test_default_is_munge_for_tabular_rows_and_original_for_images():
+    """Issue 34: the tabular default is the generator that won on the project's tabular
+    benchmarks (MUNGE at the paper's settings); image and audio rows keep the training rows."""
+    x, nominal = mixed_data()
+    tab = make_transfer({}, x, nominal, seed=0)
+    same = make_transfer({"method": "munge"}, x, nominal, seed=0)
+    assert len(tab) == 10 * len(x)
+    np.testing.assert_array_equal(tab, same)  # munge, p 0.5, s 10, minmax: the paper's settings
+    cont = x[:, ~nominal].reshape(len(x), 1, 1, -1)
+    img = make_transfer({}, cont.reshape(len(x), -1), None, seed=0, image_shape=cont.shape[1:])
+    np.testing.assert_array_equal(img, cont.reshape(len(x), -1).astype(np.float32))
+    card = describe({}, None, len(x))
+    assert card["method"] == "munge" and card["rows"] == 10 * len(x) and card["p"] == 0.5
+    assert "benchmarks/RESULTS.md" in card["default"]
+    assert describe({"method": "original"}, None, len(x))["default"] is None
+    assert describe({}, (1, 8, 8), len(x))["method"] == "original"

@@ -81,6 +81,9 @@ def test_threshold_too_high_for_any_exclusion_still_fails_with_all_layers_tried(
         assert rec.excluded_layers and rec.layer_errors
     if rec.error:  # every layer ended float: a float file is never recorded as int8
         assert "kept every one of the" in rec.error and rec.passed is False
+        # the refusal states the agreement it reached and the threshold (issue 34)
+        assert f"agreement {rec.parity.agreement:.4f}" in rec.error
+        assert "threshold 1.0" in rec.error
         assert not (run / "export" / rec.file).exists()
     else:
         assert rec.passed == (rec.parity.agreement >= 1.0)

@@ -7,7 +7,8 @@ record's sha256 updated to match), then runs the stage that reads it (export for
 student/ files, ``devices profile`` for export/ files) through ``ground.cli.run_cli``
 in a forked child. The parent imports torch and the stages once, so each case costs a
 fork, not an interpreter start. Recorded per case: exit code or signal, hang, stderr
-lines, and whether any shipped file's sha256 differs from the one it was checked with.
+lines, whether any shipped file's sha256 differs from the one it was checked with, and
+which shipped files are changed models (bytes and holdout outputs unlike the base run's).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def make_case(base: Path, work: Path, i: int, seed: int) -> dict:
         "rehashed": rehash,
         "argv": stage,
         "run": str(run),
+        "base": str(base),
     }
 
 
@@ -220,9 +222,53 @@ def run_case(case: dict, timeout_s: float) -> dict:
     out["last_line"] = lines[-1][:300] if lines else ""
     out["traceback"] = any("Traceback (most recent call last)" in ln for ln in lines)
     out["bad_ship"] = _check_ship(run) if out["rc"] in (0, 1) else []
+    out["changed_shipped"] = _changed_shipped(run, case) if out["rc"] in (0, 1) else []
     shutil.rmtree(run, ignore_errors=True)
     err_path.unlink(missing_ok=True)
     return out
+
+
+def _changed_shipped(run: Path, case: dict) -> list[str]:
+    """Shipped files whose bytes differ from the unmutated base run's (a mutation with its hash
+    rewritten in exports.json) AND whose holdout probabilities differ from the base file's by
+    more than 1e-4: a changed model that passed as the checked one. A changed byte that leaves
+    every output as it was (metadata, padding) is the same model and is not counted."""
+    man = run / "ship" / "manifest.json"
+    if not man.exists():
+        return []
+    base = Path(case["base"])
+    original = {
+        a["file"]: a["sha256"]
+        for a in json.loads((base / "export" / "exports.json").read_text())["artifacts"]
+    }
+    changed = [
+        f["file"]
+        for f in json.loads(man.read_text()).get("files", [])
+        if _sha(run / "ship" / f["file"]) != original.get(f["file"])
+    ]
+    return [
+        name
+        for name in changed
+        if _prob_diff(base / "export" / name, run / "ship" / name, base) > 1e-4
+    ]
+
+
+def _prob_diff(a: Path, b: Path, base: Path) -> float:
+    """Max abs difference of the two files' probabilities on the base run's holdout rows."""
+    import numpy as np
+
+    from devices.runners import remote_bench
+    from ground import isolate
+    from ground.probs import softmax
+
+    x = np.load(base / "student" / "holdout.npz")["x"].astype(np.float32)
+
+    def probs(path: str) -> list:
+        y = softmax(remote_bench.predict_rows(path, x, np).reshape(len(x), -1))
+        return np.nan_to_num(y, nan=1.0, posinf=1.0, neginf=1.0).tolist()
+
+    pa, pb = (np.asarray(isolate.in_child(probs, str(p), what=str(p))) for p in (a, b))
+    return float(np.nan_to_num(np.abs(pa - pb), nan=1.0).max())
 
 
 def _check_ship(run: Path) -> list[str]:

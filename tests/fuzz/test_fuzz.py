@@ -1,8 +1,11 @@
-"""Fuzzing the stages with mutated run-directory files (issue 14 item 8).
+"""Fuzzing the stages with mutated run-directory files (issues 14, 38 and 41).
 
-Every case must end with exit 0, 1 or 2 and one error line, never a native crash, a
-hang, a traceback, or a shipped file whose sha256 differs from the one it was checked
-with. 100 cases here; 1,000 in ``make test-slow``.
+Every case must end with exit 0, 1 or 2 and one error line, never exit 3, a native
+crash, a hang (60 s per case), a traceback, a shipped file whose sha256 differs from the
+one it was checked with, or a changed model shipped: a mutated file whose new sha256 was
+written into exports.json and whose holdout probabilities differ from the original file's
+by more than 1e-4 (the devices stage's parity re-run must refuse it). 100 cases here;
+1,000 in ``make test-slow``.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ def summarize(results: list[dict]) -> dict:
         "hangs": sum(r["hang"] for r in results),
         "tracebacks": sum(r["traceback"] for r in results),
         "bad ship": sum(bool(r["bad_ship"]) for r in results),
+        "changed model shipped": sum(bool(r.get("changed_shipped")) for r in results),
         "by target": dict(Counter(r["target"] for r in results)),
     }
 
@@ -82,6 +86,7 @@ def check(results: list[dict]) -> None:
         or r["rc"] not in (0, 1, 2)
         or r["traceback"]
         or r["bad_ship"]
+        or r.get("changed_shipped")
         or (r["rc"] == 2 and (r["error_lines"] != 1 or not r["last_line"].startswith("error:")))
     ]
     assert not bad, json.dumps({"summary": s, "bad": bad[:10]}, indent=1)

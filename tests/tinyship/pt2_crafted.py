@@ -155,6 +155,43 @@ def craft(kind: str, src: Path, dst: Path, marker: Path) -> Path:
     raise ValueError(kind)
 
 
+def huge_guard(src: Path, dst: Path, guard: str = "9**9**9 > 1") -> Path:
+    """A guard whose evaluation never ends (9**9**9 has 370 million digits); torch compiles
+    guards into the module and evaluates them on load and on every call."""
+
+    def edit(rel, d):
+        if rel == "models/model.json":
+            g = json.loads(d)
+            g["guards_code"] = [guard]
+            return json.dumps(g).encode()
+        return d
+
+    return _rewrite(src, dst, edit)
+
+
+def bomb(src: Path, dst: Path, entry: str = "models/model.json", inflated: int = 512 << 20) -> Path:
+    """A small archive whose ``entry`` inflates to ``inflated`` bytes: the genuine JSON padded
+    with spaces (valid JSON) and deflated, written in chunks so the test itself stays small."""
+    with zipfile.ZipFile(src) as zin:
+        entries = [(i.filename, zin.read(i)) for i in zin.infolist()]
+    root = entries[0][0].split("/", 1)[0] + "/"
+    with zipfile.ZipFile(dst, "w", zipfile.ZIP_STORED) as zout:
+        for name, data in entries:
+            if name[len(root) :] != entry:
+                zout.writestr(name, data)
+                continue
+            info = zipfile.ZipInfo(name)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            with zout.open(info, "w", force_zip64=True) as fh:
+                fh.write(data)
+                chunk = b" " * (1 << 20)
+                left = inflated - len(data)
+                while left > 0:
+                    fh.write(chunk[: min(left, len(chunk))])
+                    left -= len(chunk)
+    return dst
+
+
 # kinds whose payload torch itself executes on load (the others are refused by structure)
 LIVE = (
     "sample_inputs",

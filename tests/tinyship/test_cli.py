@@ -1,4 +1,4 @@
-"""Exit codes at the command edge: every exception maps to 0/1/2/3/130 with one line."""
+"""Exit codes at the command edge: every exception maps to 0/1/2/3/130/143 with one line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import pkgutil
 
 import pytest
 
-from ground import cli
+from ground import cli, rundir
 from ground.errors import InternalError, MissingDependencyError, TinyshipError, UserError
+from ground.signals import Terminated
 
 
 def _raiser(exc: BaseException):
@@ -29,7 +30,8 @@ CASES = [
     (OSError(errno.ENOSPC, "No space left on device", "/x/model.onnx"), 2, r"^error: disk or permissions: No space"),
     (OSError(errno.EROFS, "Read-only file system", "/ro"), 2, r"Read-only file system '/ro'"),
     (OSError(errno.EIO, "Input/output error"), 3, r"^internal error .*OSError"),
-    (KeyboardInterrupt(), 130, r"^interrupted; the run directory was left as it was"),
+    (KeyboardInterrupt(), 130, r"^interrupted; nothing was committed: every stage folder is as it was"),
+    (Terminated(), 143, r"^terminated \(SIGTERM\); nothing was committed"),
 ]  # fmt: skip
 
 
@@ -90,3 +92,17 @@ def test_every_tinyship_error_class_maps_to_user_or_internal():
         family = [b for b in (UserError, InternalError) if issubclass(c, b)]
         assert len(family) == 1 or c is TinyshipError, f"{c.__qualname__} is in neither family"
     assert cli.exit_code(TinyshipError("x")) == 3
+
+
+def test_an_interrupt_after_a_commit_names_what_was_already_replaced(tmp_path, capsys):
+    """Issue 41: `run` said "left as it was" after Ctrl-C although student/ was replaced."""
+
+    def main(argv):
+        with rundir.staged_dir(tmp_path, "student") as d:
+            (d / "card.json").write_text("{}")
+        raise KeyboardInterrupt  # Ctrl-C during the next stage
+
+    assert cli.run_cli(main, []) == 130
+    err = capsys.readouterr().err.strip()
+    assert f"this command had already replaced {tmp_path}/student/ before it stopped" in err, err
+    assert "left as it was" not in err

@@ -11,6 +11,7 @@ import types
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ground import logs, recommend
@@ -30,9 +31,14 @@ def _sub(name: str):
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
 def test_every_subcommand_has_the_common_flags_and_help_everywhere(name):
+    """--force (and --out, the same as --run) only where the subcommand writes; --run wherever a
+    run directory is read (not catalog); --quiet, --json, --version, --debug everywhere."""
     p = _sub(name)
     flags = {s for a in p._actions for s in a.option_strings}
-    assert {"--run", "--force", "--quiet", "--json", "--version", "--debug"} <= flags
+    assert {"--quiet", "--json", "--version", "--debug"} <= flags
+    writes = name in ("run", "distill", "export", "profile")
+    assert ("--force" in flags) == writes and ("--out" in flags) == writes, (name, flags)
+    assert ("--run" in flags) == (name != "catalog")
     for a in p._actions:
         assert a.help, f"tinyship {name}: {a.option_strings or a.dest} has no help text"
 
@@ -146,16 +152,17 @@ def test_report_rebuilds_report_and_model_card(profiled_run, tmp_path, capsys):
         "## How to run each format",
     ):
         assert section in card
-    # the snippets run as written, from the ship folder, and print a label
+    # the snippets (the shipped examples' text, issue 34) run as written on raw rows and print labels
     snippets = [b.split("```", 1)[0] for b in card.split("```python\n")[1:]]
     joined = "\n".join(snippets)
     assert "import onnxruntime" in joined and "from ai_edge_litert" in joined
-    for code in snippets:
-        if "coremltools" in code:
-            continue  # prediction needs macOS
+    np.save(tmp_path / "raw.npy", np.load(run / "student" / "holdout.npz")["x"][:5])
+    for i, code in enumerate(snippets):
+        (run / "ship" / "examples" / f"snippet{i}.py").write_text(code)
         out = subprocess.run(
-            [sys.executable, "-c", code], cwd=run / "ship", capture_output=True, text=True
-        )
+            [sys.executable, f"examples/snippet{i}.py", str(tmp_path / "raw.npy")],
+            cwd=run / "ship", capture_output=True, text=True,
+        )  # fmt: skip
         assert out.returncode == 0, out.stderr
         assert (
             out.stdout.strip().splitlines()[-1]
@@ -164,7 +171,7 @@ def test_report_rebuilds_report_and_model_card(profiled_run, tmp_path, capsys):
 
 
 def test_stage_log_takes_native_and_warning_output(tmp_path, capfd):
-    with logs.stage_log(tmp_path, "export") as path:
+    with logs.stage_log(tmp_path, "export") as log:
         os.write(2, b"native: XNNPACK delegate created\n")  # what a C++ library does
         subprocess.run([sys.executable, "-c", "print('child process output')"], check=True)
         with warnings.catch_warnings():
@@ -187,7 +194,7 @@ def test_stage_log_takes_native_and_warning_output(tmp_path, capfd):
             {"ours": "3 files exported"}
         )  # tinyship's own output (this test is not tinyship)
     out, err = capfd.readouterr()
-    text = path.read_text()
+    text = log.final.read_text()
     third_party = ("native: XNNPACK", "child process output", "FutureWarning", "training mode")
     for line in (*third_party, "torchvision is not installed", "litert print"):
         assert line in text and line not in out + err

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +16,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from pt2_crafted import KINDS, LIVE, craft, plain_pt2  # noqa: E402
+from pt2_crafted import KINDS, LIVE, bomb, craft, huge_guard, plain_pt2  # noqa: E402
 
 from ground import pt2  # noqa: E402
 
@@ -98,3 +101,109 @@ def test_export_cli_refuses_crafted_student(kind, fixture_runs, tmp_path):
     assert len(lines) == 1 and "refuses it" in lines[0], r.stderr
     assert not marker.exists()
     assert not (run / "export").exists()
+
+
+def test_a_guard_that_never_finishes_is_refused_without_evaluating_it(plain, tmp_path):
+    """Issue 41: guards_code ["9**9**9 > 1"] passed the token check and export ran past 300 s."""
+    bad = huge_guard(plain, tmp_path / "bad.pt2")
+    t0 = time.monotonic()
+    with pytest.raises(
+        pt2.UnsafeArchiveError, match=r"guard .*9\*\*9\*\*9 > 1.* has the Pow construct"
+    ):
+        pt2.load(bad)
+    assert time.monotonic() - t0 < 5
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        ("9**9**9", "Pow construct"),
+        ("1 << 99999999", "LShift construct"),
+        ("PowByNatural(9, 999999999)", "name 'PowByNatural'"),
+        ("LShift(1, 999999999)", "name 'LShift'"),
+        ("Integer(" + "9" * 30 + ")", "over 2\\*\\*63"),
+        ("L['x'].__class__", "attribute '__class__'"),
+        ("[s1 for s1 in L]", "ListComp construct"),
+        ("s1 # comment", "character '#'"),
+        ("Symbol('s1\\n')", "character"),
+        ("(" * 40 + "s1" + ")" * 40, None),  # harmless however deep the parentheses
+        ("-" * 40 + "s1", "nests deeper"),
+        ("Float('1e999999')", "not a symbol name"),
+    ],
+)
+def test_shape_expressions_are_parsed_and_judged_never_evaluated(text, why):
+    from ground.pt2_expr import expression_problem
+
+    got = expression_problem(text)
+    if why is None:
+        assert got is None
+    else:
+        assert got is not None and re.search(why, got), got
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Symbol('s77', positive=True, integer=True)",
+        "L['x'].size()[0] <= 65536",
+        "Max(1, s0*4 + FloorDiv(s1, 2)) == Mod(s2, 3)",
+    ],
+)
+def test_plain_expressions_and_guards_pass(text):
+    from ground.pt2_expr import expression_problem
+
+    assert expression_problem(text) is None
+
+
+def test_a_decompression_bomb_is_refused_before_inflating(plain, tmp_path):
+    """Issue 41: a 627 KB .pt2 whose models/model.json inflates to 512 MiB was accepted."""
+    import resource
+
+    bad = bomb(plain, tmp_path / "bomb.pt2")
+    assert bad.stat().st_size < 1 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t0 = time.monotonic()
+    with pytest.raises(pt2.UnsafeArchiveError, match=r"models/model\.json' inflates to 536870912"):
+        pt2.load(bad)
+    assert time.monotonic() - t0 < 5
+    grew_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grew_kib < 64 << 10  # nothing near 512 MiB was read
+
+
+def test_total_inflation_is_bounded_too(plain, tmp_path):
+    """Many entries each under its own limit still cannot inflate past 20x the archive."""
+    bad = bomb(plain, tmp_path / "bomb.pt2", entry="data/weights/weight_0", inflated=48 << 20)
+    with pytest.raises(pt2.UnsafeArchiveError, match=r"decompression bomb"):
+        pt2.load(bad)
+
+
+def test_deep_json_nesting_is_refused_before_parsing(plain, tmp_path):
+    from pt2_crafted import _rewrite
+
+    def edit(rel, d):
+        if rel == "models/model.json":
+            g = json.loads(d)
+            g["extra"] = json.loads("[" * 500 + "]" * 500)
+            return json.dumps(g).encode()
+        return d
+
+    bad = _rewrite(plain, tmp_path / "deep.pt2", edit)
+    with pytest.raises(pt2.UnsafeArchiveError, match=r"nests 501 deep \(at most 64\)"):
+        pt2.load(bad)
+
+
+def test_duplicate_entries_are_refused(plain, tmp_path):
+    import zipfile
+
+    bad = tmp_path / "dup.pt2"
+    with zipfile.ZipFile(plain) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for i in zin.infolist():
+            zout.writestr(i.filename, zin.read(i))
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            name = next(n for n in zin.namelist() if n.endswith("models/model.json"))
+            zout.writestr(name, zin.read(name))
+    with pytest.raises(pt2.UnsafeArchiveError, match=r"appears twice"):
+        pt2.load(bad)
