@@ -15,9 +15,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ground.lazy import LazyRegistry
 from ground.recipe import Field
-
-from .lazy import LazyRegistry
 
 if TYPE_CHECKING:
     from .dataset import Dataset

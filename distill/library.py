@@ -20,8 +20,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ground.errors import UserError
+from ground.lazy import LazyRegistry
 
-from .lazy import LazyRegistry
 from .members import Member, SklearnMember, TorchMember
 
 Factory = Callable[..., Member]

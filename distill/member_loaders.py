@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from ground.errors import InternalError, UserError
+from ground.lazy import LazyRegistry
 from ground.recipe import Field, validate
 
 from .file_members import KerasMember, OnnxMember, PrecomputedMember
-from .lazy import LazyRegistry
 from .members import (
     INPUTS,
     OUTPUTS,

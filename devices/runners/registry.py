@@ -8,10 +8,10 @@ imports none of them at load time and they need not import it: each one only bui
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterator, Mapping
 
 from ground.errors import InternalError, UserError
+from ground.lazy import LazyRegistry
 
 from .base import Measurement, Runner, check_settings
 
@@ -23,22 +23,11 @@ BUILTIN = {
 }
 
 
-def _resolve(name: str, where: str | Runner) -> Runner:
-    """The Runner that ``where`` names ("package.module:attr"), imported now."""
-    if isinstance(where, Runner):
-        return where
-    module, _, attr = where.partition(":")
-    runner = getattr(importlib.import_module(module), attr)
-    if not isinstance(runner, Runner) or runner.name != name:
-        raise InternalError(f"device runner {name!r} at {where!r} is not a Runner named {name!r}")
-    return runner
-
-
 class _Runners(Mapping[str, Runner]):
     """Every registered runner by name; a runner's module is imported the first time it is read."""
 
     def __init__(self, paths: dict[str, str]) -> None:
-        self._where: dict[str, str | Runner] = dict(paths)
+        self._where: LazyRegistry[Runner] = LazyRegistry(paths)
 
     def add(self, name: str, where: str | Runner) -> None:
         if name in self._where:
@@ -46,8 +35,9 @@ class _Runners(Mapping[str, Runner]):
         self._where[name] = where
 
     def __getitem__(self, name: str) -> Runner:
-        runner = _resolve(name, self._where[name])
-        self._where[name] = runner
+        runner = self._where[name]
+        if not isinstance(runner, Runner) or runner.name != name:
+            raise InternalError(f"device runner {name!r} is not a Runner named {name!r}")
         return runner
 
     def __contains__(self, name: object) -> bool:
