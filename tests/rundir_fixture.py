@@ -79,81 +79,115 @@ def make_run(run_dir: str | Path, kind: str = "mlp", epochs: int = 30, seed: int
             opt.zero_grad()
             nn.functional.cross_entropy(model(xt[b]), yt[b]).backward()
             opt.step()
+    params = sum(p.numel() for p in model.parameters())
+    return write_student(
+        run_dir,
+        model,
+        xs[tr][:256],
+        xs[ho],
+        y[ho],
+        lambda acc, nbytes: _card(
+            Path(run_dir).name, kind, shape, layout, params, acc, len(ho), seed, nbytes
+        ),
+    )
+
+
+def write_student(
+    run_dir: str | Path,
+    model: nn.Module,
+    calib: np.ndarray,
+    xh: np.ndarray,
+    yh: np.ndarray,
+    card_of,
+) -> Path:
+    """Export ``model``, write student.pt2, calibration.npz, holdout.npz and a card sealed with
+    their sha256 (``card_of(holdout accuracy, student.pt2 bytes) -> card``): the contract the export stage reads."""
     model.eval()
     batch = torch.export.Dim("batch", min=1, max=65536)
-    ep = torch.export.export(model, (xt[:4],), dynamic_shapes=({0: batch},))
+    ep = torch.export.export(model, (torch.from_numpy(xh[:4]),), dynamic_shapes=({0: batch},))
     run_dir = Path(run_dir)
     with rundir.staged_dir(run_dir, "student", force=True) as out:
         torch.export.save(ep, out / "student.pt2")
-        xh = torch.from_numpy(xs[ho])
         with torch.no_grad():
-            probs = torch.softmax(ep.module()(xh), -1).numpy()
-        teacher = probs.copy()
-        rundir.atomic_write_npz(out / "calibration.npz", x=xs[tr][:256])
+            probs = torch.softmax(ep.module()(torch.from_numpy(xh)), -1).numpy()
+        rundir.atomic_write_npz(out / "calibration.npz", x=calib)
         rundir.atomic_write_npz(
-            out / "holdout.npz", x=xs[ho], y=y[ho], teacher_probs=teacher, student_probs=probs
+            out / "holdout.npz", x=xh, y=yh, teacher_probs=probs.copy(), student_probs=probs
         )
-        acc = float((probs.argmax(1) == y[ho]).mean())
-        params = sum(p.numel() for p in model.parameters())
-        card = {
-            "schema": "tinyship.card/1",
-            "run": run_dir.name,
-            "task": "classification",
-            "input": {
-                "name": "input",
-                "shape": shape,
-                "dtype": "float32",
-                "layout": layout,
-                "raw": True,  # the student takes holdout.npz's x as it is (pixels / 16)
-                "normalization": {
-                    "mean": 0.0,
-                    "std": 1.0,
-                    "mode": "none",
-                    "note": "x_model = (x_raw - mean) / std",
-                    "applied": "inside the model graph (its first op); do not normalize before "
-                    "feeding",
-                },
-            },
-            "output": {"name": "logits", "kind": "logits", "num_classes": 10},
-            "labels": [str(i) for i in range(10)],
-            "student": {
-                "arch": kind,
-                "spec": {"fixture": kind},
-                "params": params,
-                "macs": None,
-                "bytes": rundir.path_bytes(out / "student.pt2"),
-            },
-            "teacher": {
-                "combine": "mean",
-                "members": [],
-                "bytes": None,
-                "bytes_method": "fixture: no teacher",
-            },
-            "metrics": {
-                "holdout": {
-                    "n": len(ho),
-                    "teacher": {"accuracy": acc},
-                    "members": {},
-                    "student": {"accuracy": acc, "agreement_with_teacher": 1.0},
-                    "baseline": {"accuracy": acc},
-                }
-            },
-            "sizes": {},
-            "lineage": {
-                "recipe_path": None,
-                "recipe": {"name": "fixture"},
-                "seed": seed,
-                "versions": rundir.package_versions(),
-                "created": _dt.datetime.now(_dt.UTC).isoformat(),
-                "command": "tests/rundir_fixture.py",
-            },
-            "sha256": {
-                n: rundir.sha256_file(out / n)
-                for n in ("student.pt2", "calibration.npz", "holdout.npz")
-            },
+        card = card_of(
+            float((probs.argmax(1) == yh).mean()), rundir.path_bytes(out / "student.pt2")
+        )
+        card["sha256"] = {
+            n: rundir.sha256_file(out / n)
+            for n in ("student.pt2", "calibration.npz", "holdout.npz")
         }
         rundir.atomic_write_json(out / "card.json", card)
     return run_dir
+
+
+def _card(
+    run: str,
+    kind: str,
+    shape: list[int],
+    layout: str,
+    params: int,
+    acc: float,
+    n: int,
+    seed: int,
+    pt2_bytes: int,
+) -> dict:
+    return {
+        "schema": "tinyship.card/1",
+        "run": run,
+        "task": "classification",
+        "input": {
+            "name": "input",
+            "shape": shape,
+            "dtype": "float32",
+            "layout": layout,
+            "raw": True,  # the student takes holdout.npz's x as it is (pixels / 16)
+            "normalization": {
+                "mean": 0.0,
+                "std": 1.0,
+                "mode": "none",
+                "note": "x_model = (x_raw - mean) / std",
+                "applied": "inside the model graph (its first op); do not normalize before feeding",
+            },
+        },
+        "output": {"name": "logits", "kind": "logits", "num_classes": 10},
+        "labels": [str(i) for i in range(10)],
+        "student": {
+            "arch": kind,
+            "spec": {"fixture": kind},
+            "params": params,
+            "macs": None,
+            "bytes": pt2_bytes,
+        },
+        "teacher": {
+            "combine": "mean",
+            "members": [],
+            "bytes": None,
+            "bytes_method": "fixture: no teacher",
+        },
+        "metrics": {
+            "holdout": {
+                "n": n,
+                "teacher": {"accuracy": acc},
+                "members": {},
+                "student": {"accuracy": acc, "agreement_with_teacher": 1.0},
+                "baseline": {"accuracy": acc},
+            }
+        },
+        "sizes": {},
+        "lineage": {
+            "recipe_path": None,
+            "recipe": {"name": "fixture"},
+            "seed": seed,
+            "versions": rundir.package_versions(),
+            "created": _dt.datetime.now(_dt.UTC).isoformat(),
+            "command": "tests/rundir_fixture.py",
+        },
+    }
 
 
 if __name__ == "__main__":  # python tests/rundir_fixture.py build/fixture-cnn cnn

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from rundir_fixture import write_student
 from torch import nn
 
 from distill.students import RawInput
-from ground import rundir
 
 
 def make_wine_run(run_dir: str | Path, seed: int = 0, epochs: int = 300) -> Path:
@@ -38,52 +38,45 @@ def make_wine_run(run_dir: str | Path, seed: int = 0, epochs: int = 300) -> Path
         opt.zero_grad()
         nn.functional.cross_entropy(model(xt), yt).backward()
         opt.step()
-    model.eval()
-    batch = torch.export.Dim("batch", min=1, max=65536)
-    ep = torch.export.export(model, (xt[:4],), dynamic_shapes=({0: batch},))
-    run_dir = Path(run_dir)
-    with rundir.staged_dir(run_dir, "student", force=True) as out:
-        torch.export.save(ep, out / "student.pt2")
-        with torch.no_grad():
-            probs = torch.softmax(ep.module()(torch.from_numpy(x[ho])), -1).numpy()
-        rundir.atomic_write_npz(out / "calibration.npz", x=x[tr])
-        rundir.atomic_write_npz(
-            out / "holdout.npz", x=x[ho], y=y[ho], teacher_probs=probs, student_probs=probs
-        )
-        acc = float((probs.argmax(1) == y[ho]).mean())
-        card = {
-            "schema": "tinyship.card/1",
-            "run": run_dir.name,
-            "task": "classification",
-            "input": {
-                "name": "input",
-                "shape": [13],
-                "dtype": "float32",
-                "layout": "NC",
-                "raw": True,
-                "columns": list(d.feature_names),
-                "nominal": {},
-                "normalization": {
-                    "mean": [float(v) for v in mean],
-                    "std": [float(v) for v in std],
-                    "mode": "column",
-                    "note": "x_model = (x_raw - mean) / std, per feature column",
-                    "applied": "inside the model graph (its first op)",
-                },
+    run = Path(run_dir).name
+    return write_student(
+        run_dir,
+        model,
+        x[tr],
+        x[ho],
+        y[ho],
+        lambda acc, _bytes: _card(run, d, mean, std, acc, len(ho)),
+    )
+
+
+def _card(run: str, d, mean: np.ndarray, std: np.ndarray, acc: float, n: int) -> dict:
+    return {
+        "schema": "tinyship.card/1",
+        "run": run,
+        "task": "classification",
+        "input": {
+            "name": "input",
+            "shape": [13],
+            "dtype": "float32",
+            "layout": "NC",
+            "raw": True,
+            "columns": list(d.feature_names),
+            "nominal": {},
+            "normalization": {
+                "mean": [float(v) for v in mean],
+                "std": [float(v) for v in std],
+                "mode": "column",
+                "note": "x_model = (x_raw - mean) / std, per feature column",
+                "applied": "inside the model graph (its first op)",
             },
-            "output": {"name": "logits", "kind": "logits", "num_classes": 3},
-            "labels": [str(v) for v in d.target_names],
-            "student": {"arch": "mlp", "spec": {"hidden": [32]}, "params": 547, "macs": 512},
-            "metrics": {"holdout": {"n": len(ho), "student": {"accuracy": acc}}},
-            "lineage": {
-                "recipe": {"name": "wine-fixture"},
-                "created": _dt.datetime.now(_dt.UTC).isoformat(),
-                "command": "tests/export/tabular_fixture.py",
-            },
-            "sha256": {
-                n: rundir.sha256_file(out / n)
-                for n in ("student.pt2", "calibration.npz", "holdout.npz")
-            },
-        }
-        rundir.atomic_write_json(out / "card.json", card)
-    return run_dir
+        },
+        "output": {"name": "logits", "kind": "logits", "num_classes": 3},
+        "labels": [str(v) for v in d.target_names],
+        "student": {"arch": "mlp", "spec": {"hidden": [32]}, "params": 547, "macs": 512},
+        "metrics": {"holdout": {"n": n, "student": {"accuracy": acc}}},
+        "lineage": {
+            "recipe": {"name": "wine-fixture"},
+            "created": _dt.datetime.now(_dt.UTC).isoformat(),
+            "command": "tests/export/tabular_fixture.py",
+        },
+    }
