@@ -9,8 +9,15 @@ RECIPE ?= recipes/demo.yaml
 OUT    := build/$(RUN)
 FORCE  ?= --force
 BENCH_VENV := .venv-bench
+# TFLM_DIR: the TensorFlow Lite Micro source tree for the firmware (profile --emulate), as a make
+# variable or an environment variable; unset: ../shared/vendor/tflite-micro when it exists, else
+# build/tflm-src/tree, which `make tflm-source` clones and generates (network access needed)
+TFLM_DIR ?=
+ifneq ($(TFLM_DIR),)
+export TFLM_DIR
+endif
 
-.PHONY: setup system-deps lint demo kws kws-speakers distill export profile report profile-ssh profile-adb pi-sim pi-sim-stop check test test-slow bench bench-env clean
+.PHONY: setup system-deps lint demo kws kws-speakers distill export profile report profile-ssh profile-adb pi-sim pi-sim-stop tflm-source zoo check test test-slow bench bench-env clean
 
 setup: $(STAMP)
 
@@ -88,6 +95,12 @@ profile-adb: setup
 	@test -n "$(SERIAL)" || { echo "usage: make profile-adb SERIAL=<adb serial> BENCHMARK_MODEL=/path/to/benchmark_model [RUN=demo]"; exit 2; }
 	$(TS) profile --run $(OUT) --adb $(SERIAL) --benchmark-model $(BENCHMARK_MODEL) $(FORCE)
 
+# The TFLite Micro tree from the commits pinned in devices/firmware/pins.py (those of
+# ../shared/vendor/tflite-micro/README.md), for machines without that tree: git clones into
+# build/tflm-src/, TFLM's create_tflm_tree.py writes build/tflm-src/tree. DRY_RUN=1 prints the commands.
+tflm-source: setup
+	$(PY) -m devices.firmware.pins --dest build/tflm-src $(if $(DRY_RUN),--dry-run,)
+
 check: setup
 	$(TS) check --run $(OUT)
 
@@ -108,6 +121,13 @@ test-slow: setup system-deps
 BENCH_JOBS ?= 2
 bench: setup
 	$(PY) -m benchmarks.run_all --jobs $(BENCH_JOBS)
+
+# Issue 37: the generated zoo of int8 models emulated on M4F/M7/M33/M55 (cached under build/zoo;
+# cold: ~45 min on 2 cores), then the estimators' out-of-sample checks and the committed bands
+# file devices/estimator_bands.json (results: benchmarks/results/estimator_validation.md).
+zoo: setup
+	$(PY) -m benchmarks.zoo_models
+	$(PY) -m benchmarks.estimator_validation --write
 
 clean:
 	rm -rf build $(VENV) $(BENCH_VENV) *.egg-info

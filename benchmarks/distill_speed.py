@@ -1,9 +1,13 @@
 """Epoch time of our distillation (teacher outputs cached) vs a plain hard-label epoch vs torchdistill,
-side by side in one run, on the same ensemble teacher, student, transfer set and batch size.
+side by side in one run, on the same torch teacher module, student, transfer set and batch size.
 
 Runs in the bench venv (``benchmarks/setup_bench_env.sh`` builds ``.venv-bench``: torch 2.14.1 +
 torchvision 0.29.1 + torchdistill, our package installed there too) so torchdistill and our code
 share one torch. Started from the project venv, it re-runs itself in ``.venv-bench``.
+
+The teacher is an ensemble of ``--members`` torch MLPs (distill.library's ``torch_mlp``, one seed
+each, arithmetic mean of their softmaxes): the SAME ``nn.Module`` objects on both sides, so the
+comparison measures the training loop and the caching, not a scikit-learn model called per batch.
 
 - ours: ``distill.cache.TeacherCache.outputs`` labels the transfer set once (timed: cold fill and
   warm hit), then ``distill.train.fit`` with the Hinton loss (T, alpha) runs the epochs;
@@ -11,11 +15,12 @@ share one torch. Started from the project venv, it re-runs itself in ``.venv-ben
 - torchdistill: its ``torchdistill.losses.mid_level.KDLoss`` (alpha*CE + beta*T^2*KL, with
   alpha = 1 - ours, beta = ours so the objective is the same) fed by its
   ``torchdistill.core.forward_hook.ForwardHookManager`` I/O dicts, in the per-batch loop torchdistill's
-  distillation box runs: teacher forward on every batch (the ensemble wrapped as an ``nn.Module``),
+  distillation box runs: teacher forward on every batch (the members as one ``nn.Module``),
   student forward, loss, step. Its config-driven ``DistillationBox`` (datasets/loaders from YAML,
-  torchvision-style) is not used; the same optimizer, schedule, batches and per-epoch validation as ours are.
+  torchvision-style) is not used; the same optimizer (``distill.train.make_optimizer``), schedule,
+  batches and per-epoch validation as ours are.
 Epoch time = wall time of the training call / epochs (includes per-epoch validation; ours also its
-per-epoch checkpoint).
+per-epoch checkpoint). Whole run = ours' cache fill + epochs vs torchdistill's epochs.
 """
 
 from __future__ import annotations
@@ -50,17 +55,16 @@ def torchdistill_epochs(
     from distill.train import make_optimizer, make_schedule, predict_logits
 
     class EnsembleModule(nn.Module):
-        """The same ensemble as ours, as a teacher module (log-probabilities from its predict_proba)."""
+        """The same members as our teacher, as one module: log of the mean of their softmaxes."""
 
         def __init__(self) -> None:
             super().__init__()
+            self.members = nn.ModuleList(m.module for m in teacher.members)
             self.logits = nn.Identity()
 
         def forward(self, xb: torch.Tensor) -> torch.Tensor:
-            p = np.clip(teacher.predict_proba(xb.numpy()), 1e-7, 1.0)
-            return self.logits(
-                torch.from_numpy(np.log(p / p.sum(1, keepdims=True)).astype(np.float32))
-            )
+            p = torch.stack([m(xb).softmax(1) for m in self.members]).mean(0)
+            return self.logits(p.clamp_min(1e-7).log())
 
     last = [n for n, m in student.named_modules() if isinstance(m, nn.Linear)][-1]
     t_module = EnsembleModule().eval()
@@ -101,24 +105,22 @@ def torchdistill_epochs(
 
 
 def speed_problem(args):
-    """The data set (column-normalized), the teacher ensemble (plain mean) and its MUNGE transfer
-    set: the same for every side timed."""
-    from distill.building import build_teacher
+    """The data set (column-normalized), the teacher (an ensemble of torch MLPs, plain mean) and its
+    MUNGE transfer set: the same for every side timed."""
     from distill.data import Normalizer, load_data
+    from distill.ensemble import Teacher
+    from distill.library import torch_mlp
     from distill.transfer import make_transfer
 
     ds = load_data({"name": args.dataset, "max_train": args.max_train, "verify_sha256": True})
     norm = Normalizer.fit(ds.x_train, "column")
     x_tr, x_va = norm(ds.x_train), norm(ds.x_val)
-    teacher = build_teacher(
-        {"library": args.library, "selection": "none"},
-        x_tr,
-        ds.y_train,
-        x_va,
-        ds.y_val,
-        seed=args.seed,
-        base_dir=common.ROOT,
-    )
+    members = []
+    for i in range(args.members):
+        m = torch_mlp(x_tr, ds.y_train, args.seed + i, ds.num_classes, epochs=args.member_epochs)
+        m.name = f"torch_mlp_{i}"
+        members.append(m)
+    teacher = Teacher(members, np.ones(len(members)), "mean", ds.num_classes, None)
     x = norm(
         make_transfer(
             {"method": "munge", "size_multiplier": args.multiplier},
@@ -135,7 +137,7 @@ def speed_settings(args, n_train: int, n_transfer: int, epochs: int, versions: d
         "dataset": args.dataset,
         "train_rows": n_train,
         "transfer": f"munge x{args.multiplier} = {n_transfer} rows",
-        "teacher": f"{args.library} (mean)",
+        "teacher": f"{args.members} torch MLPs 128-128 ({args.member_epochs} epochs each), mean",
         "student": f"mlp {args.hidden}",
         "epochs": epochs,
         "batch": args.batch_size,
@@ -308,7 +310,7 @@ def run(args) -> int:
     rep.add(
         "## Seconds per epoch, measured side by side in one process\n\n"
         + common.table(["what", "seconds", "ratio to ours", "note"], rows)
-        + f"\ntorchdistill side: {td_note}. Same teacher object, student architecture and initial weights, "
+        + f"\ntorchdistill side: {td_note}. Same teacher modules, student architecture and initial weights, "
         "transfer rows, batch size, optimizer (AdamW, cosine), temperature and soft/hard weights; "
         "torchdistill's YAML-driven DistillationBox was not used.\n"
     )
@@ -330,7 +332,8 @@ def _has(dist: str) -> bool:
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser("distill_speed", __doc__)
     ap.add_argument("--dataset", default="letter", choices=["letter", "digits", "adult"])
-    ap.add_argument("--library", nargs="+", default=["rf", "extra_trees", "knn"])
+    ap.add_argument("--members", type=int, default=3, help="torch MLPs in the teacher ensemble")
+    ap.add_argument("--member-epochs", type=int, default=40, help="training epochs of each member")
     ap.add_argument(
         "--multiplier", type=int, default=4, help="MUNGE transfer set = multiplier x training rows"
     )
@@ -347,7 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = common.parse(ap, argv)
     if args.quick:
-        args.max_train, args.multiplier, args.epochs, args.library = 2000, 2, 1, ["rf", "knn"]
+        args.max_train, args.multiplier, args.epochs = 2000, 2, 1
+        args.members, args.member_epochs = 2, 2
     if not _in_bench_venv() and not args.no_bench_venv:
         if BENCH_PY.exists():
             argv = sys.argv[1:] if argv is None else argv

@@ -77,6 +77,8 @@ def fold_recipe(
     train["epochs"] = common.scaled(train.get("epochs", 20), epochs_scale)
     if quick:
         r["data"]["glob"] = "[0-2]_*_[0-5].wav"
+        if r["data"].get("keywords") is not None:  # issue 36: only digits 0-2 are there
+            r["data"]["keywords"] = [1, 2]
         r["teacher"] = {"library": ["summary_logreg"], "selection": "none"}
         r["transfer"] = {**r["transfer"], "size_multiplier": 2}
         train["epochs"] = 1

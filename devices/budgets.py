@@ -59,6 +59,13 @@ RECIPE_FIELDS = {
         "from the window's samples before each inference; streaming = one frame per hop as the "
         "audio arrives, into a ring (devices/frontend.py)",
     ),
+    "allow_within_error": Field(
+        bool,
+        False,
+        doc="whether a file whose latency fits the budget only within its error band ('fits within "
+        "error': the central figure fits, the band's upper edge does not) passes `tinyship check` "
+        "and may be recommended where no file fits outright; false: it fails check (issue 37)",
+    ),
     "threads": Field(int, 1, min=1, max=64, doc="threads for measured runs"),
     "runs": Field(int, 30, min=1, max=100000, doc="timed runs per artifact"),
     "warmup": Field(int, 5, min=0, max=10000, doc="untimed runs before timing"),
@@ -103,8 +110,14 @@ def verdict(
     flash_bytes: int | None,
     runnable: str | None,
     budget: dict[str, float],
+    band: dict | None = None,
 ) -> tuple[str, list[str]]:
-    """'fits', 'too slow', 'too big (RAM)', 'too big (flash)', 'not runnable' or 'unknown', with reasons.
+    """'fits', 'fits within error', 'too slow', 'too big (RAM)', 'too big (flash)', 'not runnable'
+    or 'unknown', with reasons.
+
+    ``band`` ({low_ms, high_ms}, devices/latency_bands.py): the latency's error band. 'fits' needs
+    its upper edge within the latency budget; a central figure that fits with an upper edge over it
+    is 'fits within error'; a lower edge over the budget is 'too slow' whatever the central figure.
 
     A budget or figure that is not a finite number (NaN compares false with everything,
     so it would always "fit") is refused: it can only come from a hand-edited file.
@@ -119,6 +132,10 @@ def verdict(
         ("latency_ms", latency_ms),
         ("ram_bytes", ram_bytes),
         ("flash_bytes", flash_bytes),
+        *(
+            (f"latency_band.{e}", (band or {}).get(e, -1.0) if band else None)
+            for e in ("low_ms", "high_ms")
+        ),
     ):
         if x is not None and not (_positive(x) or x == 0):
             raise UserError(
@@ -133,6 +150,21 @@ def verdict(
     elif "latency_ms" in budget and latency_ms > budget["latency_ms"]:
         fails.append("too slow")
         reasons.append(f"latency {latency_ms:.3g} ms > budget {budget['latency_ms']:g} ms")
+    elif "latency_ms" in budget and band and band["low_ms"] > budget["latency_ms"]:
+        fails.append("too slow")
+        reasons.append(
+            f"latency {latency_ms:.3g} ms, but its error band starts at {band['low_ms']:.3g} ms > "
+            f"budget {budget['latency_ms']:g} ms"
+        )
+    within = bool(
+        band and latency_ms is not None and not fails and "latency_ms" in budget
+        and band["high_ms"] > budget["latency_ms"]
+    )  # fmt: skip
+    if within:
+        reasons.append(
+            f"latency {latency_ms:.3g} ms fits budget {budget['latency_ms']:g} ms only within error: "
+            f"its band reaches {band['high_ms']:.3g} ms ({band.get('source', 'error band')})"
+        )
     if ram_bytes is not None and "ram_kb" in budget and ram_bytes > budget["ram_kb"] * 1024:
         fails.append("too big (RAM)")
         reasons.append(f"RAM {ram_bytes / 1024:.1f} KiB > budget {budget['ram_kb']:g} KiB")
@@ -143,4 +175,4 @@ def verdict(
         return "; ".join(fails), reasons
     if latency_ms is None:
         return "unknown", reasons
-    return "fits", reasons
+    return ("fits within error" if within else "fits"), reasons

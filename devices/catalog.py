@@ -26,6 +26,8 @@ FIGURES = (
     "flash_bytes",
     "mem_bw_bytes_per_s",
 )
+# optional figures: absent means "not found" (the estimators then assume the neutral value)
+OPTIONAL_FIGURES = ("issue_width",)
 CLASSES = ("host", "sbc", "phone", "pda", "mcu")
 FORMATS = ("onnx", "tflite", "coreml")  # export format names (exports.json "format")
 
@@ -51,6 +53,8 @@ class Device:
     core_family: str | None = None  # e.g. armv7e-m: estimates transfer between boards of one family
     # how firmware for it is built and emulated: {core, machine, source, flash_wait_states} (firmware/)
     emulation: dict[str, Any] | None = None
+    vendor: Figure | None = None  # the chip's vendor: a vendor's stack runs only on its parts
+    budget_source: str | None = None  # why the budget is what it is, where it is not a bare policy
 
     def value(self, key: str) -> Any:
         f = self.figures.get(key)
@@ -65,6 +69,14 @@ class Device:
         return self.value(
             "int8_macs_per_cycle" if dtype in ("int8", "hybrid") else "fp32_macs_per_cycle"
         )
+
+    def throughput(self, dtype: str) -> float | None:
+        """Work per cycle the MCU stack model divides by: the MAC peak x the instructions issued per
+        cycle (a dual-issue core runs a kernel's loads, shifts and requantization beside its MACs;
+        issue_width not found counts as 1)."""
+        peak = self.macs_per_cycle(dtype)
+        width = self.value("issue_width")
+        return None if peak is None else peak * (width or 1)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +96,12 @@ class Device:
             "budget": self.budget,
             **({"core_family": self.core_family} if self.core_family else {}),
             **({"emulation": self.emulation} if self.emulation else {}),
+            **(
+                {"vendor": {"value": self.vendor.value, "source": self.vendor.source}}
+                if self.vendor
+                else {}
+            ),
+            **({"budget_source": self.budget_source} if self.budget_source else {}),
         }
 
 
@@ -96,6 +114,21 @@ class Stack:
     calibration: str
     runs: list[dict[str, Any]]
     default: bool = False
+    vendors: list[str] | None = None  # chip vendors whose parts it runs on; None: any Arm Cortex-M
+    vendors_source: str = ""
+
+    def refusal(self, dev: Device) -> str | None:
+        """Why this stack does not exist on MCU board ``dev`` (its vendor's parts only), or None."""
+        if dev.cls != "mcu" or self.vendors is None:
+            return None
+        vendor = dev.vendor.value if dev.vendor else None
+        if vendor in self.vendors:
+            return None
+        made = f"made by {vendor}" if vendor else "a board whose vendor the catalog does not give"
+        return (
+            f"stack '{self.name}' runs only on {' or '.join(self.vendors)} parts (catalog "
+            f"stacks.{self.name}.vendors_source); '{dev.name}' is {made}"
+        )
 
 
 @dataclass
@@ -119,6 +152,21 @@ class Catalog:
                 "pick one with --stack."
             )
         return self.stacks[name]
+
+    def refuse_stack_off_vendor(self, stack: str, devices: list[Device]) -> None:
+        """UserError when ``stack`` is asked for on MCU boards its vendor does not support, naming
+        the stack, the boards and the boards it runs on (issue 37: X-CUBE-AI on STM32 only)."""
+        st = self.stack(stack)
+        bad = [d for d in devices if st.refusal(d)]
+        if not bad:
+            return
+        ok = [d.name for d in self.devices.values() if d.cls == "mcu" and not st.refusal(d)]
+        raise UserError(
+            f"{st.refusal(bad[0])}"
+            + (f" (also: {', '.join(d.name for d in bad[1:])})" if bad[1:] else "")
+            + f". Boards in the catalog it runs on: {', '.join(ok) or 'none'}. Pick those with "
+            f"--devices {','.join(ok)}, or another stack (--stack {self.default_stack})."
+        )
 
     def get(self, name: str) -> Device:
         if name not in self.devices:
@@ -162,6 +210,14 @@ def _parse_device(name: str, raw: dict) -> Device:
             f"catalog device '{name}' lacks figures {missing}; each needs {{value, source}}."
         )
     figures = {k: _figure(name, k, raw[k]) for k in FIGURES}
+    for k in OPTIONAL_FIGURES:
+        if k in raw:
+            figures[k] = _figure(name, k, raw[k])
+            v = figures[k].value
+            if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v < 1):
+                raise UserError(
+                    f"catalog device '{name}' {k}.value must be a number >= 1 or null; got {v!r}."
+                )
     formats = list(raw.get("formats", []))
     bad = [f for f in formats if f not in FORMATS]
     if bad:
@@ -184,7 +240,20 @@ def _parse_device(name: str, raw: dict) -> Device:
         budget,
         raw.get("core_family"),
         _emulation(name, raw.get("emulation")),
+        None if raw.get("vendor") is None else _figure(name, "vendor", raw["vendor"]),
+        _text(f"catalog device '{name}' budget_source", raw.get("budget_source")),
     )
+
+
+def _text(what: str, v: Any) -> str | None:
+    """An optional non-empty string (a source or a note), or a UserError naming it."""
+    if v is None:
+        return None
+    if not isinstance(v, str) or not v.strip():
+        raise UserError(
+            f"{what} must be a non-empty string (where the figure comes from); got {v!r}."
+        )
+    return v
 
 
 def _emulation(dev: str, raw: Any) -> dict[str, Any] | None:
@@ -240,12 +309,30 @@ def _parse_stack(name: str, raw: Any) -> Stack:
                     f"non-empty string as its kind requires; got {run[k]!r}."
                 )
         runs.append(dict(run))
+    vendors = raw.get("vendors")
+    if vendors is not None and (
+        not isinstance(vendors, list)
+        or not vendors
+        or not all(isinstance(v, str) and v for v in vendors)
+    ):
+        raise UserError(
+            f"catalog stack '{name}' vendors must be a non-empty list of vendor names (as devices "
+            f"give them in 'vendor:'); got {vendors!r}."
+        )
+    src = _text(f"catalog stack '{name}' vendors_source", raw.get("vendors_source"))
+    if vendors is not None and src is None:
+        raise UserError(
+            f"catalog stack '{name}' lists vendors {vendors} without a vendors_source: say where the "
+            "restriction comes from."
+        )
     return Stack(
         name,
         str(raw.get("title", name)),
         str(raw.get("calibration", "")),
         runs,
         bool(raw.get("default", False)),
+        vendors,
+        src or "",
     )
 
 

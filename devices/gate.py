@@ -42,7 +42,31 @@ def _profile_records(doc: Any, path: Path) -> list[dict]:
                 )
         if r["verdict"] == "not runnable" and not r["reasons"]:
             raise UserError(f"'{path}' records[{i}] is 'not runnable' without a reason.")
+        band = r.get("latency_band")
+        if (
+            r["latency_ms"] is not None
+            and r["verdict"] != "not runnable"
+            and not (
+                isinstance(band, dict)
+                and all(isinstance(band.get(k), (int, float)) for k in BAND_EDGES)
+            )
+        ):
+            raise UserError(
+                f"'{path}' records[{i}] ({r['artifact']} on {r['device']}) has a latency without an "
+                f"error band (latency_band with {', '.join(BAND_EDGES)}; issue 37): it was written "
+                f"by an older profile step. Re-run: {_rerun(path)}."
+            )
     return recs
+
+
+BAND_EDGES = ("low_ms", "high_ms")
+WITHIN = "fits within error"
+
+
+def passes(row: dict) -> bool:
+    """Whether a checked row passes the gate: 'fits', or 'fits within error' where the recipe's
+    ``devices.allow_within_error`` allows it."""
+    return row["verdict"] == "fits" or (row["verdict"] == WITHIN and bool(row.get("allowed")))
 
 
 def check(
@@ -102,9 +126,11 @@ def _read_profile(
             f"profile/ is stale: {stale['profile']}. Re-run: {_rerun(run_dir / rundir.PROFILE)} "
             "before checking budgets."
         )
-    recipe_budgets = _budgets.recipe_devices_section(card)["budgets"] or {}
-    over = budgets or recipe_budgets
+    section = _budgets.recipe_devices_section(card)
+    over = budgets or section["budgets"] or {}
     recs = _profile_records(doc, run_dir / rundir.PROFILE)
+    for r in recs:  # the recipe read now decides, as it decides the budgets
+        r["within_error_allowed"] = bool(section["allow_within_error"])
     return recs, over
 
 
@@ -135,8 +161,8 @@ def _check_device(
             continue
         row = _rejudge(r, d, over)
         rows.append(row)
-        fits_any |= row["verdict"] == "fits"
-        if artifacts and row["verdict"] != "fits":
+        fits_any |= passes(row)
+        if artifacts and not passes(row):
             ok = False
     judged = any(r["verdict"] not in ("unknown", "not runnable") for r in rows if r["device"] == d)
     if not artifacts and not fits_any:
@@ -167,11 +193,26 @@ def _rejudge(r: dict, d: str, over: dict) -> dict:
         r["flash_bytes"],
         r["reasons"][0] if r["verdict"] == "not runnable" else None,
         b,
+        r.get("latency_band") if _judged_latency(r) else None,
     )
+    allowed = bool(r.get("within_error_allowed"))
+    if v == WITHIN:
+        reasons.append(
+            "passes: the recipe allows it (devices.allow_within_error: true)"
+            if allowed
+            else "fails check: set devices.allow_within_error: true in the recipe to accept it"
+        )
     return {
         "device": d,
         "artifact": r["artifact"],
         "verdict": v,
         "reasons": reasons,
         "budget": b,
+        "allowed": allowed,
+        "passes": v == "fits" or (v == WITHIN and allowed),
     }
+
+
+def _judged_latency(r: dict) -> bool:
+    """Whether the record's band judges its latency (not a qemu-user timing, which is not judged)."""
+    return not str((r.get("latency") or {}).get("timing", "")).startswith("emulated")

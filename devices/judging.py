@@ -12,6 +12,7 @@ from . import analysis as _analysis
 from . import budgets as _budgets
 from . import estimate as _estimate
 from . import frontend as _frontend
+from . import latency_bands as _bands
 from . import stacks as _stacks
 from .catalog import Device
 from .records import HOST, Estimator, Measured, Plan, Record
@@ -149,6 +150,8 @@ def verdicts(
     ``emulated``: the emulate step's records (devices/firmware/step.py); where the firmware built and
     ran, its flash, RAM and cycle-model latency replace the estimates."""
     emulated = emulated or {}
+    ctx = _band_context(p, est, emulated)
+    allow = bool(_budgets.recipe_devices_section(p.card)["allow_within_error"])
     by_key = {(m.artifact, m.device): m.measurement for m in measured if m.measurement is not None}
     refused = {(m.artifact, m.device): m.refused for m in measured if m.refused}
     records = []
@@ -180,16 +183,13 @@ def verdicts(
                     if lat is not None and fe["ms"] is not None:
                         lat += fe["ms"]  # the verdict is for the whole window: features + network
             qemu_user = bool(detail and str(detail.get("timing", "")).startswith("emulated"))
-            judged = None if qemu_user else _with_band(lat, detail, method)
-            v, reasons = _budgets.verdict(judged, ram, flash, why, budget)
-            if counted:  # say how much of a RAM miss is the front-end's
-                fe_kib = fe_ram["bytes"] / 1024
-                reasons = [
-                    f"{x} (model {(ram - fe_ram['bytes']) / 1024:.1f} + front-end {fe_kib:.1f})"
-                    if x.startswith("RAM ")
-                    else x
-                    for x in reasons
-                ]
+            band = _bands.record_band(lat, method, detail, dev, ctx) if why is None else None
+            judged = None if qemu_user else lat
+            v, reasons = _budgets.verdict(
+                judged, ram, flash, why, budget, None if qemu_user else band
+            )
+            if counted:
+                reasons = _split_ram_reasons(reasons, ram, fe_ram)
             records.append(
                 Record(
                     art["file"],
@@ -209,9 +209,22 @@ def verdicts(
                     reasons,
                     None if fe_ram is None else {**fe_ram, "in_ram_bytes": counted},
                     _emulated_summary(em),
+                    band,
+                    allow,
                 )  # fmt: skip
             )
     return records
+
+
+def _split_ram_reasons(reasons: list[str], ram: int, fe_ram: dict) -> list[str]:
+    """Say how much of a RAM miss is the audio front-end's."""
+    fe = fe_ram["bytes"]
+    return [
+        f"{x} (model {(ram - fe) / 1024:.1f} + front-end {fe / 1024:.1f})"
+        if x.startswith("RAM ")
+        else x
+        for x in reasons
+    ]
 
 
 def _target_reason(device: str, art: dict) -> str | None:
@@ -327,13 +340,23 @@ def _emulated_latency(em: dict, estimate: dict | None) -> tuple[float | None, di
     return ms, detail, "emulated" if ms is not None else "none"
 
 
-def _with_band(lat: float | None, detail: dict | None, method: str) -> float | None:
-    """The latency a verdict judges: an emulated one divided by the lowest emulated/published ratio of
-    its core when that is below 1, so "fits" leaves room for the model's known underestimate."""
-    if lat is None or method != "emulated":
-        return lat
-    lo = ((detail or {}).get("error_band") or {}).get("ratio_min")
-    return lat / lo if lo is not None and 0 < lo < 1 else lat
+def _band_context(p: Plan, est: Estimator, emulated: dict) -> dict:
+    """What the bands of this run's records are read from, computed once per run: the host fit's
+    out-of-sample validation and the measured board-transfer error (only when a record uses the host
+    fit), and the emulated cores' own bands (for a core that has none)."""
+    ctx: dict = {
+        "emulated_bands": [
+            em["error_band"] for em in emulated.values() if em and em.get("error_band")
+        ]
+    }
+    if est.fitted is not None and any(d.cls not in ("mcu", "host") for d in p.devices):
+        from . import host_calibration as _hostcal
+
+        ctx["host_validation"] = _hostcal.validation(p.catalog.get(HOST), est.fitted, est.loo)
+        ctx["host_transfer"] = _stacks.transfer_check(p.catalog)
+        est.record["validation"] = ctx["host_validation"]  # profile.json's estimator says it too
+        est.record["transfer_check"] = ctx["host_transfer"]
+    return ctx
 
 
 def _emulated_summary(em: dict | None) -> dict | None:

@@ -8,6 +8,10 @@ and the front-end's constants (sample rate, window, hop, mel edges, normalizatio
 device computes the very features the model was trained on. Plain C99, no includes beyond
 ``stdint.h``/``stddef.h``; a test compiles both files with ``gcc`` and ``arm-none-eabi-gcc
 -mcpu=cortex-m4 -mthumb`` under ``-Wall -Werror``.
+
+A card with an audio front-end also gets the front-end itself beside them (devices/frontend_c.py):
+``tinyship_frontend.h``/``.c``, the streaming C front-end, and ``tinyship_frontend_tables.h``
+generated for this model; tests/devices/test_frontend_c.py holds its features to the Python ones.
 """
 
 from __future__ import annotations
@@ -146,8 +150,11 @@ def _frontend(fe: dict) -> tuple[list[str], list[str]]:
         "   |rfft|^2; triangular HTK-mel filters (peak 1) between consecutive MEL_EDGES_HZ;",
         "   ln(energy + LOG_FLOOR); MFCC: orthonormal DCT-II, first N_MFCC rows (0 = log-mel),",
         "   each times fe_lifter[n] (all 1 when the lifter is off);",
+        "   UTTERANCE_NORM 1: subtract from each coefficient its mean over the window's FRAMES frames;",
         "   layout [coefficient][frame]; quantize these raw features with the input scale and",
-        "   zero point: the model normalizes inside its graph (input_mean/std: reference only). */",
+        "   zero point: the model normalizes inside its graph (input_mean/std: reference only).",
+        "   tinyship_frontend.h / .c beside this file compute all of it, streaming (one frame per",
+        "   HOP samples into a ring of FRAMES frames): tinyship_fe_push, then tinyship_fe_window. */",
     ]
     h += [f"#define {P}_FE_{k} {int(v)}u" for k, v in ints.items()]
     h += [
@@ -189,7 +196,8 @@ def write_model_c(
     card: dict,
     arena_bytes: int | None,
 ) -> list[Path]:
-    """Write ``model_data.h`` and ``model_data.c`` for ``tflite`` into ``out_dir``; returns both paths."""
+    """Write ``model_data.h`` and ``model_data.c`` for ``tflite`` into ``out_dir``, and with a card
+    front-end the C front-end's three files; returns their paths (``model_data.h``, ``.c`` first)."""
     blob = Path(tflite).read_bytes()
     iscale, izero = _quant(artifact.get("input"), "input")
     oscale, ozero = _quant(artifact.get("output"), "output")
@@ -216,6 +224,10 @@ def write_model_c(
     paths = [out_dir / "model_data.h", out_dir / "model_data.c"]
     rundir.atomic_write_bytes(paths[0], "\n".join(h).encode())
     rundir.atomic_write_bytes(paths[1], ("\n".join(c) + "\n").encode())
+    if fe:
+        from .frontend_c import write as write_frontend
+
+        paths += write_frontend(out_dir, fe)
     return paths
 
 

@@ -164,6 +164,7 @@ def _input_contract(card: dict, arts: dict[str, dict], shipped: list[str]) -> li
         f"- output `{output.get('name', 'logits')}`: "
         f"{output.get('kind', 'logits')} `[batch, {output.get('num_classes', '?')}]`; "
         "the class is the arg-max; probabilities = softmax(logits)",
+        *_decision_lines(inp.get("decision")),
         "- per file (from exports.json):",
         "",
         "| file | input shape | dtype | quantization (q = round(x / scale) + zero_point) | output |",
@@ -183,6 +184,16 @@ def _input_contract(card: dict, arts: dict[str, dict], shipped: list[str]) -> li
             f"{o.get('dtype', '-')} {o.get('kind', '')} |"
         )
     return out
+
+
+def _decision_lines(decision: dict | None) -> list[str]:
+    """A keyword spotter's decision rule on a stream (card input.decision, distill/audio_decision.py)."""
+    if not decision:
+        return []
+    never = ", ".join(f"`{c}`" for c in decision.get("never_fire") or []) or "none"
+    return [
+        f"- decision rule on a stream: {decision.get('rule', '?')}; classes that never fire: {never}"
+    ]
 
 
 def _preprocess_lines(pre: dict) -> list[str]:

@@ -19,12 +19,50 @@ from .planning import _RERUN_EXPORT
 from .records import Estimator, Plan, Record
 
 
+def _qemu_user(r: Record) -> bool:
+    """Timed under qemu-user on this machine (the pi-sim): a measurement, not a device timing."""
+    return r.method == "measured" and str((r.latency or {}).get("timing", "")).startswith(
+        "emulated"
+    )
+
+
+_LATENCY_KINDS = (  # (which records, the line's words); a measured record needs no line
+    (lambda r: r.method == "estimated", "latency estimated, not measured, on {}"),
+    (
+        lambda r: r.method == "emulated",
+        "latency on {} from instructions counted in QEMU and the core's cycle model (emulated, "
+        "not timed on the board)",
+    ),
+    (
+        _qemu_user,
+        "latency on {} timed under qemu-user on this machine's CPU (not a device timing, not "
+        "judged)",
+    ),
+)
+
+
+def _devices_where(records: list[Record], kind) -> str:  # noqa: ANN001 - a predicate
+    """The devices with records of ``kind``, each followed by its files when not all of its
+    files with a latency are of that kind (e.g. only the int8 file is emulated)."""
+    parts = []
+    for dev in dict.fromkeys(r.device for r in records):
+        mine = [r for r in records if r.device == dev and r.latency_ms is not None]
+        hits = [r.artifact for r in mine if kind(r)]
+        if hits:
+            parts.append(dev if len(hits) == len(mine) else f"{dev} ({', '.join(hits)})")
+    return ", ".join(parts)
+
+
 def not_checked(p: Plan, records: list[Record]) -> list[str]:
-    """What this profile did not check, said in profile.json rather than hidden."""
+    """What this profile did not check, said in profile.json rather than hidden: per run, how
+    each device's latency was found where it was not measured on the device itself."""
     out = [
-        "latency on catalog devices other than the host is estimated, not measured",
-        "the adb runner is untested on a phone (parser tested on recorded outputs only)",
+        line.format(where)
+        for kind, line in _LATENCY_KINDS
+        if (where := _devices_where(records, kind))
     ]
+    if any(t.runner == "adb" for t in p.targets):
+        out.append("the adb runner is untested on a phone (parser tested on recorded outputs only)")
     for art, _ in p.artifacts:
         if all(r.verdict == "not runnable" for r in records if r.artifact == art["file"]):
             fam, runs_on, _ = facts(art)
@@ -66,7 +104,7 @@ def ship(p: Plan, records: list[Record], out: Path, doc: dict | None = None) -> 
     preprocess.json and examples/; returns their names. A gate-failed or unchecked file never
     ships."""
     gate = {art["file"] for art, _ in p.artifacts if art.get("passed") is True}
-    passing = sorted({r.artifact for r in records if r.verdict == "fits" and r.artifact in gate})
+    passing = sorted({r.artifact for r in records if r.passes and r.artifact in gate})
     arts = {a["file"]: a for a in p.exports.get("artifacts", [])}
     for name in passing:
         _copy(out, p.run_dir / "export" / name, arts[name])
@@ -195,9 +233,7 @@ def _mcu_c_files(
 ) -> dict | None:
     """model_data.h/.c beside a full-int8 .tflite that fits a microcontroller (devices/mcu_files.py)."""
     mcus = [
-        r.device
-        for r in records
-        if r.artifact == name and r.device_class == "mcu" and r.verdict == "fits"
+        r.device for r in records if r.artifact == name and r.device_class == "mcu" and r.passes
     ]
     io_int8 = all((art.get(k) or {}).get("dtype") == "int8" for k in ("input", "output"))
     if not mcus or art["format"] != "tflite" or art["precision"] != "int8-full" or not io_int8:

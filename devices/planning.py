@@ -55,6 +55,9 @@ def plan(
     # the flag, else the recipe's stack, else the catalog's default; an unknown one fails here
     stack_name = cat.stack(stack or section["stack"]).name
     selected = cat.select(devices or section["targets"])
+    cat.refuse_stack_off_vendor(
+        stack_name, selected
+    )  # X-CUBE-AI off STM32: refused before any work
     if HOST not in [d.name for d in selected]:
         selected = [cat.get(HOST)] + selected  # the host is always measured: it calibrates
     over = {**(section["budgets"] or {}), **(budgets or {})}

@@ -42,6 +42,18 @@ class Record:
     ram_frontend: dict[str, Any] | None = None
     # the firmware built and run in QEMU for this file and device (devices/firmware/), or why not
     emulated: dict[str, Any] | None = None
+    # the latency's error band {low_ms, high_ms, ratio_low, ratio_high, source, n, note}
+    # (devices/latency_bands.py); None only where latency_ms is None
+    latency_band: dict[str, Any] | None = None
+    # the recipe's devices.allow_within_error when judged: a 'fits within error' passes check then
+    within_error_allowed: bool = False
+
+    @property
+    def passes(self) -> bool:
+        """Fits its budget: outright, or within error where the recipe allows that (ships, checks)."""
+        return self.verdict == "fits" or (
+            self.verdict == "fits within error" and self.within_error_allowed
+        )
 
 
 @dataclass

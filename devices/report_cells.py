@@ -28,3 +28,10 @@ def versus(value, budget, fmt, unit_scale: float = 1.0) -> str:
     if value <= b:
         return f"{fmt(value)} of {fmt(b)} ({100 * (b - value) / b:.0f}% spare)"
     return f"{fmt(value)} over {fmt(b)} (+{100 * (value - b) / b:.0f}%)"
+
+
+def band_text(band: dict | None) -> str:
+    """' (band 15.2-24.1 ms)': a latency's error band beside it, or '' where it has none."""
+    if not band:
+        return ""
+    return f" (band {ms(band['low_ms']).removesuffix(' ms')}-{ms(band['high_ms'])})"

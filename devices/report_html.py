@@ -6,7 +6,7 @@ import base64
 import html
 
 CSS = """
-:root{--ok:#e3f4e8;--ok-b:#2e7d32;--miss:#fde7e7;--miss-b:#c62828;--none:#eeeeee;--none-b:#757575}
+:root{--ok:#e3f4e8;--ok-b:#2e7d32;--warn:#fff3cd;--warn-b:#b26a00;--miss:#fde7e7;--miss-b:#c62828;--none:#eeeeee;--none-b:#757575}
 *{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;font-size:15px;line-height:1.45;
 margin:0 auto;max-width:1400px;padding:12px 16px;color:#1a1a1a}
@@ -17,6 +17,7 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f4f4f4;position:sticky;top:0}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 tr.ok td{background:var(--ok)}tr.ok td.v{color:var(--ok-b);font-weight:700}
+tr.warn td{background:var(--warn)}tr.warn td.v{color:var(--warn-b);font-weight:700}
 tr.miss td{background:var(--miss)}tr.miss td.v{color:var(--miss-b);font-weight:700}
 tr.none td{background:var(--none)}tr.none td.v{color:var(--none-b);font-weight:700}
 img{max-width:100%;height:auto;display:block}

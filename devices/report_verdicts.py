@@ -5,7 +5,9 @@ from __future__ import annotations
 from ground import recommend
 from ground.recommend import size
 
-from .report_cells import ms, pct, versus
+from .report_cells import band_text, ms, pct, versus
+
+WITHIN = recommend.WITHIN
 
 ANSWER_HEAD = [
     "device",
@@ -39,14 +41,23 @@ def answer_rows(
     out = []
     for dev, p in picks.items():
         b = p.budget
-        if p.fits:
+        if p.fits and p.verdict == WITHIN:  # allowed by the recipe, still amber
+            cls, verdict, file = "warn", WITHIN, p.recommended
+        elif p.fits:
             cls, verdict, file = "ok", "fits", p.recommended
+        elif p.verdict == WITHIN:
+            cls, verdict, file = "warn", WITHIN, f"not recommended: {p.file}"
         elif p.file:
             cls, verdict, file = "miss", "nothing fits", f"nearest miss: {p.file}"
         else:
             cls, verdict, file = "none", "not judged", "-"
-        why = "; ".join(p.reasons) if not p.fits else f"{p.n_fit} of {p.n_files} files fit"
-        if p.fits and p.chosen_by:
+        why = (
+            "; ".join(p.reasons)
+            if p.verdict != "fits"
+            else f"{p.n_fit} of {p.n_files} files fit"
+            + (f" ({p.n_within} more only within error)" if p.n_within else "")
+        )
+        if p.verdict != "nothing fits" and p.chosen_by:
             why += f"; {p.chosen_by}"
         out.append(
             (
@@ -73,6 +84,8 @@ def verdict_rows(doc: dict, acc: dict) -> list[tuple[str, list[str]]]:
         cls = (
             "ok"
             if r["verdict"] == "fits"
+            else "warn"
+            if r["verdict"] == WITHIN
             else "none"
             if r["verdict"] in ("not runnable", "unknown")
             else "miss"
@@ -85,7 +98,7 @@ def verdict_rows(doc: dict, acc: dict) -> list[tuple[str, list[str]]]:
                     r["artifact"],
                     pct(acc.get(r["artifact"])),
                     r["method"],
-                    ms(r["latency_ms"]),
+                    ms(r["latency_ms"]) + band_text(r.get("latency_band")),
                     _ram(r),
                     size(r["flash_bytes"]),
                     r["verdict"],

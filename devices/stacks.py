@@ -12,7 +12,9 @@ offset, clamp, store) whatever MAC kernel produced it. On board ``b``::
     latency = cycles / clock_b
 
 "conv MACs" are the dense, pointwise (1x1) and depthwise MACs; ``peak_b`` is the board's int8
-MACs/cycle (fp32 MACs/cycle for float models: an extrapolation, since every published run is int8),
+MACs/cycle (fp32 MACs/cycle for float models: an extrapolation, since every published run is int8)
+times its issue width (catalog ``issue_width``: the M7 issues two instructions a cycle on one MAC
+pipe, so its kernels run about twice the M4's work per cycle at the same 2 MACs/cycle peak),
 so the costs are in cycles at a peak of one MAC per cycle: the per-output work is integer code
 that issues on the same pipes as the MACs (the M7's dual issue speeds both). Only ``mac_cycles``
 belongs to a stack; ``fc_cycles``, ``output_cycles``, ``elementwise_cycles`` and ``op_cycles`` are
@@ -118,7 +120,7 @@ class StackFit:
 
     def predict_s(self, work: Work, dev: Device) -> float | None:
         """Seconds per inference on ``dev``; None when the catalog lacks its clock or peak."""
-        clock, peak = dev.clock_hz, dev.macs_per_cycle(work.dtype)
+        clock, peak = dev.clock_hz, dev.throughput(work.dtype)
         if clock is None or not peak:
             return None
         w = work.by_kind
@@ -149,7 +151,7 @@ def _key(catalog: Catalog, tag: str) -> str:
             {n: s.runs for n, s in catalog.stacks.items()},
             catalog.reference_models,
             {
-                b: [catalog.devices[b].clock_hz, catalog.devices[b].macs_per_cycle("int8")]
+                b: [catalog.devices[b].clock_hz, catalog.devices[b].throughput("int8")]
                 for b in sorted(boards)
             },
         ],
@@ -361,3 +363,27 @@ def evaluate(catalog: Catalog) -> dict[str, dict]:
             "lobo_summary": summarise(lobo),
         }
     return out
+
+
+def transfer_check(catalog: Catalog) -> dict:
+    """The measured error of carrying an estimate to a board it was not fitted on through MACs/cycle
+    x clock: ``true / estimated`` over every stack's leave-one-board-out rows (published runs)."""
+    rows = [r for name in catalog.stacks for r in leave_one_board_out(catalog, name) if r["ratio"]]
+    if not rows:
+        return {
+            "ratio_low": None,
+            "ratio_high": None,
+            "n": 0,
+            "note": "no board-out check possible",
+        }
+    ratios = [1 / r["ratio"] for r in rows]
+    return {
+        "ratio_low": min(ratios),
+        "ratio_high": max(ratios),
+        "n": len(ratios),
+        "note": (
+            f"the leave-one-board-out error of the MCU stacks' published runs, {min(ratios):.2f}-"
+            f"{max(ratios):.2f}x true/estimated over {len(ratios)} runs (the only measured check of "
+            "the MACs/cycle x clock transfer; no run on this device exists)"
+        ),
+    }

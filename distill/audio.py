@@ -6,6 +6,11 @@ pattern such as FSDD's ``{label}_{speaker}_{index}.wav``. Every clip is brought 
 length (zero padding / cropping around the middle) and turned into ``[1, coefficients,
 frames]`` by the front-end (:mod:`distill.audio_frontend`), whose parameters go into the card.
 
+With ``data.augment`` set (a stream, not clips: :mod:`distill.audio_classes`), the classes are
+``data.keywords`` then ``_silence_`` and ``_unknown_``, the training and validation rows are
+words placed at random offsets in noisy 1 s windows (:mod:`distill.audio_augment`), and the
+decision rule of ``data.decision`` (:mod:`distill.audio_decision`) goes into the card.
+
 Splits: ``holdout_index_max`` puts the takes with ``{index} <= max`` into the holdout (FSDD's
 official split: takes 0-4 of every speaker x digit are its 300-clip test set);
 ``holdout_speakers`` holds out whole speakers (leave-one-speaker-out). The validation split
@@ -24,6 +29,8 @@ import numpy as np
 
 from ground.errors import UserError
 
+from .audio_augment import augment_config
+from .audio_classes import babble_pools, class_names, features, holdout_rows, split_rows
 from .audio_clips import (
     Clip,
     _sorted_labels,
@@ -32,6 +39,7 @@ from .audio_clips import (
     list_clips,
     read_wav,
 )
+from .audio_decision import DecisionRule
 from .audio_frontend import FRONTEND_FIELDS, FrontEnd, frontend_ops
 from .data_files import REPO_ROOT, resolve_path
 from .dataset import Dataset
@@ -45,6 +53,7 @@ __all__ = [
     "compile_pattern",
     "frontend_ops",
     "list_clips",
+    "holdout_clips",
     "load_audio_folder",
     "read_wav",
 ]
@@ -154,11 +163,19 @@ def load_audio_folder(cfg: dict) -> Dataset:
     y = np.array([labels.index(c.label) for c in clips], np.int64)
     speakers = np.array([c.speaker or "" for c in clips])
     tr_idx, va_idx, ho_idx = splits = _split_clips(cfg, clips, speakers)
+    if cfg["augment"] is not None:
+        return _limit(_stream_dataset(cfg, root, clips, labels, speakers, splits, fe), cfg)
+    for key in ("keywords", "decision"):
+        if cfg[key] is not None:
+            raise UserError(
+                f"recipe key 'data.{key}' needs data.augment (the stream's windows and its "
+                "_silence_ / _unknown_ classes); add 'augment: {}' for the defaults or drop it."
+            )
 
     cache_dir = REPO_ROOT / "build" / "cache" if cfg["cache"] else None
     feats = clip_features(clips, fe, cache_dir).reshape(len(clips), -1)
     ds = Dataset(
-        root.name if root.name != "recordings" else root.parent.name,
+        _name(root),
         feats[tr_idx],
         y[tr_idx],
         feats[va_idx],
@@ -171,3 +188,76 @@ def load_audio_folder(cfg: dict) -> Dataset:
         _audio_source(cfg, root, len(clips), fe, speakers, splits),
     )
     return _limit(ds, cfg)
+
+
+def _name(root: Path) -> str:
+    return root.name if root.name != "recordings" else root.parent.name
+
+
+def _stream_dataset(
+    cfg: dict,
+    root: Path,
+    clips: list[Clip],
+    labels: list[str],
+    speakers: np.ndarray,
+    splits: Splits,
+    fe: FrontEnd,
+) -> Dataset:
+    """Keywords, ``_silence_`` and ``_unknown_`` as a stream meets them: augmented windows for
+    training and validation, the clips as given plus silence for the holdout."""
+    acfg = augment_config(cfg["augment"])
+    classes, others = class_names(labels, cfg["keywords"])
+    nk = len(classes) - 2
+    y = np.array([nk + 1 if c.label in others else classes.index(c.label) for c in clips])
+    tr_idx, va_idx, ho_idx = splits
+    empty = [classes[k] for k in range(nk) if not np.any(y[tr_idx] == k)]
+    if empty:
+        raise UserError(
+            f"recipe key 'data.keywords': {empty} have no training clips (check data.glob and "
+            "the split keys), so the spotter could never learn them. Drop them from data.keywords."
+        )
+    waves = [read_wav(c.path, fe.sample_rate) for c in clips]
+    pools = babble_pools(waves, speakers, tr_idx)
+    n = fe.clip_samples
+    tr = split_rows("train", tr_idx, waves, y, speakers, pools, acfg, n, nk)
+    va = split_rows("val", va_idx, waves, y, speakers, pools, acfg, n, nk)
+    fixed = np.stack([fe.fix_length(waves[i]) for i in ho_idx])
+    ho = holdout_rows(ho_idx, fixed, waves, y, pools, acfg, n, nk)
+    x_tr, x_va, x_ho = (features(fe, r) for r in (tr, va, ho))
+    frame_ms = 1000.0 * fe.hop / fe.sample_rate
+    rule = DecisionRule.from_section(cfg["decision"], frame_ms)
+    source = {
+        **_audio_source(cfg, root, len(clips), fe, speakers, splits),
+        "classes": {
+            "keywords": classes[:nk],
+            "unknown_labels": others,
+            "silence": "digital silence, generated noise and the clips' room tone",
+            "unknown": "the non-keyword labels' clips, time-reversed and spliced keyword clips",
+        },
+        "augment": acfg,
+        "rows": {"train": tr.counts(), "val": va.counts(), "holdout": ho.counts()},
+        "decision": rule.card(classes, list(range(nk)), frame_ms),
+    }
+    return Dataset(
+        _name(root), x_tr, tr.y, x_va, va.y, x_ho, ho.y, classes,
+        np.zeros(x_tr.shape[1], bool), fe.shape, source,
+    )  # fmt: skip
+
+
+def holdout_clips(cfg: dict, split: str = "holdout") -> list[Clip]:
+    """The clips of one split (default the holdout by rule: FSDD's test takes, or
+    holdout_speakers) of a validated ``data`` section, as the loader splits them: the voices
+    the stream benchmark plays (``val`` to choose a decision rule without the holdout)."""
+    root = resolve_path(cfg["path"], "data.path")
+    clips = list_clips(root, cfg)
+    speakers = np.array([c.speaker or "" for c in clips])
+    if split == "holdout" and not _holdout_by_rule(cfg, clips, speakers).any():
+        raise UserError(
+            "the stream benchmark needs a holdout by rule (data.holdout_index_max or "
+            "data.holdout_speakers); this recipe holds out a random share of the clips."
+        )
+    names = ("train", "val", "holdout")
+    if split not in names:
+        raise UserError(f"split must be one of {', '.join(names)}; got {split!r}.")
+    idx = _split_clips(cfg, clips, speakers)[names.index(split)]
+    return [clips[i] for i in sorted(idx)]

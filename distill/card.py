@@ -143,6 +143,7 @@ def fit_record(res: FitResult | None, cfg: dict) -> dict | None:
         "stopped_early": res.stopped_early,
         "resumed_from_epoch": res.resumed_from,
         "history": res.history,
+        **({"rows": cfg["rows"]} if "rows" in cfg else {}),
     }
 
 
@@ -219,7 +220,8 @@ def build_card(
         "training": {
             "student": fit_record(student.fit, student.config),
             "baseline": fit_record(
-                baseline.fit if baseline else None, {**cfg.train, "loss": "hard"}
+                baseline.fit if baseline else None,
+                baseline.config if baseline else {**cfg.train, "loss": "hard"},
             ),
         },
         "lineage": lineage_record(cfg, lineage),
@@ -258,7 +260,7 @@ def input_spec(data: Data) -> dict[str, Any]:
             **data.normalizer.card(),
             "applied": "inside the model graph (its first op); do not normalize before feeding",
         },
-        **({"frontend": ds.source["frontend"]} if "frontend" in ds.source else {}),
+        **{k: ds.source[k] for k in ("frontend", "decision") if k in ds.source},
         "preprocess": ds.preprocess_contract(),
         "network_input_shape": list(data.net_shape),
         "int8_io": "files with int8 input take q = round(x_raw / scale) + zero_point; scale and "

@@ -128,6 +128,18 @@ AUDIO_FIELDS: dict[str, Field] = {
         "of their clips train (selection on a new voice)",
     ),
     "frontend": Field(dict, None, doc="audio_folder: front-end settings (see data.frontend.*)"),
+    "augment": Field(
+        dict,
+        None,
+        doc="audio_folder: train on words in noisy 1 s windows with _silence_ and _unknown_ "
+        "classes (see data.augment.*; {} for the defaults)",
+    ),
+    "keywords": Field(
+        list, None, doc="audio_folder with augment: the labels that are keywords (default all)"
+    ),
+    "decision": Field(
+        dict, None, doc="audio_folder with augment: the shipped decision rule (data.decision.*)"
+    ),
     "cache": Field(
         bool, True, doc="audio_folder: cache features as .npy under build/cache/ (keyed on files)"
     ),

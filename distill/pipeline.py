@@ -2,9 +2,9 @@
 
 Bucilua et al. 2006 §3: fit a cumbersome ensemble, grow a transfer set around the training
 data (MUNGE), label it with the ensemble and train a small net to mimic it; Hinton et al.
-2015 §2 supplies the soft-target loss. A same-architecture student trained on the hard
-labels of the original training data alone is the baseline that shows what the teacher
-added. Everything is evaluated on the same holdout split, which nothing was tuned on.
+2015 §2 supplies the soft-target loss. A same-architecture student trained with the same
+schedule on hard labels of the same rows (:func:`baseline_rows`) is the baseline that shows
+what the teacher added. Everything is evaluated on the same holdout split, which nothing was tuned on.
 
 :func:`run` is the steps in order: ``configure -> load_data -> build_teacher ->
 make_transfer_set -> label -> train_student -> train_baseline -> evaluate ->
@@ -76,6 +76,7 @@ __all__ = [
     "load_data",
     "make_transfer_set",
     "run",
+    "baseline_rows",
     "train_baseline",
     "train_student",
     "validate_recipe",
@@ -300,26 +301,63 @@ def train_student(
     return Trained(model, result, cfg.train, time.perf_counter() - t)
 
 
+def baseline_rows(
+    cfg: Config, data: Data, x_transfer: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The rows the hard-label baseline trains on, their labels, and the card's words for them.
+
+    A fair baseline sees what the student sees (issue 36): where the transfer generator's
+    rows have a known origin (``original``; ``shift_mix``, whose every synthetic row is one
+    training row shifted, perhaps blended with a lighter partner) it trains on the whole
+    transfer set, each row labelled with its origin's label, so the gain measured is the
+    teacher's soft targets and nothing else. Other generators (MUNGE, RANDOM, NBE) make rows
+    with no single origin: there it trains on the training rows, as in Bucilua et al. 2006.
+    """
+    from .shift_mix import shift_mix_origins
+    from .transfer import resolve
+
+    ds, n = data.dataset, len(data.x_train)
+    method = resolve(cfg.recipe.get("transfer"), ds.image_shape)["method"]
+    same = (
+        x_transfer is not None
+        and len(x_transfer) >= n
+        and np.array_equal(x_transfer[:n], np.asarray(data.x_train, dtype=x_transfer.dtype))
+    )
+    if same and method in ("original", "shift_mix"):
+        origin = shift_mix_origins(n, len(x_transfer) - n, cfg.seed)
+        y = np.concatenate([ds.y_train, ds.y_train[origin]]).astype(np.int64)
+        return (
+            x_transfer,
+            y,
+            f"the student's {len(x_transfer)} transfer rows, each labelled with the label of "
+            "the training row it was made from",
+        )
+    return data.x_train, ds.y_train, f"the {n} training rows ({method} rows have no single origin)"
+
+
 def train_baseline(
     cfg: Config,
     data: Data,
     teacher: Any,
+    x_transfer: np.ndarray | None = None,
     *,
     ctx: TrainContext,
     resume: bool = False,
     progress: bool = True,
 ) -> Trained | None:
-    """The same architecture, seed and budget on hard labels of the original data only (None
-    when ``train.baseline`` is off)."""
+    """The same architecture, seed and schedule on hard labels of the same rows as the student
+    (:func:`baseline_rows`); None when ``train.baseline`` is off."""
     if not cfg.train["baseline"]:
         return None
     t = time.perf_counter()
     bcfg = {**cfg.train, "loss": "hard"}
     ds = data.dataset
-    fixed = EpochData(data.shaped(data.x_train), torch.from_numpy(ds.y_train), None)
+    x, y, rows = baseline_rows(cfg, data, x_transfer)
+    fixed = EpochData(data.shaped(x), torch.from_numpy(y), None)
     torch.manual_seed(cfg.seed)
     model = data.make_student(cfg.sections["student"])
     y_val = torch.from_numpy(ds.y_val)
+    role = "baseline" if x is data.x_train else "baseline-transfer-rows"
     result = fit(
         model,
         lambda epoch: fixed,
@@ -327,13 +365,13 @@ def train_baseline(
         data.shaped(data.x_val),
         bcfg,
         checkpoint=cfg.work / "checkpoints" / "baseline.pt",
-        fingerprint=cfg.fingerprint(teacher, "baseline"),
+        fingerprint=cfg.fingerprint(teacher, role),
         resume=resume,
         ctx=ctx,
         desc="baseline",
         progress=progress,
     )
-    return Trained(model, result, bcfg, time.perf_counter() - t)
+    return Trained(model, result, {**bcfg, "rows": rows}, time.perf_counter() - t)
 
 
 def run(
@@ -397,7 +435,7 @@ def _steps(
     x_transfer = clock("transfer_and_labels", make_transfer_set, cfg, data)
     labels = clock("transfer_and_labels", label, cfg, data, teacher, x_transfer, dist_ctx)
     student = clock("student", train_student, cfg, data, teacher, x_transfer, labels, **opts)
-    baseline = clock("baseline", train_baseline, cfg, data, teacher, **opts)
+    baseline = clock("baseline", train_baseline, cfg, data, teacher, x_transfer, **opts)
     if not ctx.is_main:
         return DistillResult(cfg.out, {}, clock.timings)
     exported = clock("evaluate_and_write", export_student, cfg, data, student)

@@ -34,7 +34,7 @@ def shift_mix(
     n, w = len(x), int(shape[-1])
     maps = np.asarray(x, dtype=np.float32).reshape(n, -1, w)
     k = int(cfg["shift_frames"])
-    src = rng.integers(0, n, n_new)
+    src = rng.integers(0, n, n_new)  # first draw: shift_mix_origins replays it
     shift = rng.integers(-k, k + 1, n_new)
     mixed = rng.random(n_new) < cfg["mix_prob"]
     partner = rng.integers(0, n, n_new)
@@ -66,6 +66,16 @@ def shift_mix(
             b += cfg["noise"] * sd * rng.standard_normal(b.shape, dtype=np.float32)
         out[sl] = b
     return out.reshape(n_new, -1)
+
+
+def shift_mix_origins(n: int, n_new: int, seed: int) -> np.ndarray:
+    """The training row each synthetic row of :func:`shift_mix` was made from (``src``).
+
+    ``distill.transfer.make_transfer`` hands the generator ``np.random.default_rng(seed)``
+    and ``src`` is its first draw, so the origins replay from the seed alone; a blended row
+    keeps its origin because its partner weighs at most ``mix_weight`` (0.4 in the recipes).
+    The hard-label baseline labels the transfer rows with these (``distill.pipeline``)."""
+    return np.random.default_rng(seed).integers(0, n, n_new)
 
 
 def warp_matrix(frontend: dict, alpha: float) -> np.ndarray:

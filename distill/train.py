@@ -10,8 +10,12 @@ hard-label baseline) and keep the best weights; (5) write a checkpoint; stop aft
 Everything that decides the result is in the checkpoint (weights, optimizer, scheduler, RNG
 state, best weights, early-stopping counters), stored as tensors and plain values so it loads
 with ``torch.load(weights_only=True)``; a resumed run therefore ends with exactly the metrics
-of an uninterrupted one. Batches, metric reduction and model wrapping come from a small
-:class:`TrainContext`, so DistributedDataParallel can be plugged in without touching the loop.
+of an uninterrupted one. The loop's steps cost what a hand-written loop's do
+(benchmarks/loop_overhead.py): what depends only on the teacher is computed once per epoch's
+data (:func:`distill.losses.prepare_loss`), the loss sum is read once per epoch, and
+``FitResult.seconds`` says where each epoch's time went. Batches, metric reduction and model
+wrapping come from a small :class:`TrainContext`, so DistributedDataParallel can be plugged in
+without touching the loop.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import io
 import math
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +37,7 @@ from torch import nn
 from ground import rundir
 from ground.errors import UserError
 
-from .losses import LOSSES
+from .losses import LossMemo, PreparedLoss
 from .scoring import accuracy_score, fidelity_score, predict_logits
 from .train_context import TrainContext
 from .train_fields import SELECT_RULES, TRAIN_FIELDS, train_config
@@ -42,7 +47,8 @@ from .train_fields import SELECT_RULES, TRAIN_FIELDS, train_config
 
 @dataclass
 class EpochData:
-    """Inputs for one epoch, shaped for the student, and the targets the loss needs."""
+    """Inputs for one epoch, shaped for the student, and the targets the loss needs (the loss's
+    per-row targets are built again only when the teacher outputs or labels change)."""
 
     x: torch.Tensor
     labels: torch.Tensor
@@ -58,12 +64,18 @@ class FitResult:
     stopped_early: bool
     history: list[dict] = field(default_factory=list)
     resumed_from: int = 0
+    # wall seconds per epoch run in this call (data, steps, validation, checkpoint); not in the
+    # checkpoint, so a resumed run's history stays identical to an uninterrupted one's
+    seconds: list[dict[str, float]] = field(default_factory=list)
 
 
 def make_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
-    # foreach: one batched update per step instead of a loop over parameters (torch turns it on
-    # by default only on GPUs); the same updates bit for bit, about 0.5 ms less per CPU step for
-    # a small student (tests/distill/test_train.py checks the weights match)
+    # fused: one kernel updates every parameter (torch turns it on by default only on GPUs). An
+    # AdamW step of the letter MLP took 124 us as a per-parameter loop, 115 us foreach, 37 us
+    # fused; of the DS-CNN c40 631 / 410 / 123 us (1 thread; RESULTS.notes.md, issue 39).
+    # SGD's updates are the per-parameter loop's bit for bit, AdamW's differ by float rounding
+    # (its fused kernel orders the arithmetic differently); both are deterministic
+    # (tests/distill/test_train.py).
     if cfg["optimizer"] == "sgd":
         return torch.optim.SGD(
             model.parameters(),
@@ -71,10 +83,10 @@ def make_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
             momentum=cfg["momentum"],
             weight_decay=cfg["weight_decay"],
             nesterov=cfg["momentum"] > 0,
-            foreach=True,
+            fused=True,
         )
     return torch.optim.AdamW(
-        model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], foreach=True
+        model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"], fused=True
     )
 
 
@@ -216,29 +228,30 @@ def _train_epoch(
     opt: torch.optim.Optimizer,
     sched: torch.optim.lr_scheduler.LRScheduler,
     data: EpochData,
+    loss: PreparedLoss,
     cfg: dict,
     ctx: TrainContext,
     layout: torch.memory_format,
     epoch: int,
-    loss_fn: Callable[..., torch.Tensor],
     desc: str,
 ) -> dict[str, float]:
-    """(2)+(3) shuffled mini-batches, one optimizer step each; the loss summed over all ranks."""
+    """(2)+(3) shuffled mini-batches, one optimizer step each; the loss summed over all ranks.
+
+    The loss sum stays a float64 tensor until the epoch ends: one read per epoch, not a
+    ``.item()`` (a device sync off the CPU) per step."""
     net.train()
-    sums = {"loss": 0.0, "n": 0.0}
+    total, n = torch.zeros((), dtype=torch.float64), 0
     for idx in ctx.batches(len(data.x), cfg["batch_size"], cfg["seed"], epoch):
-        logits = net(data.x[idx].contiguous(memory_format=layout))
-        t = data.teacher_log_probs[idx] if data.teacher_log_probs is not None else None
-        loss = loss_fn(
-            logits, t, data.labels[idx], temperature=cfg["temperature"], alpha=cfg["alpha"]
-        )
+        # index_select copies whole rows: 2-3x faster than x[idx]'s per-element gather
+        logits = net(data.x.index_select(0, idx).contiguous(memory_format=layout))
+        batch_loss = loss.batch(logits, loss.targets.index_select(0, idx))
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        batch_loss.backward()
         opt.step()
-        sums["loss"] += loss.item() * len(idx)
-        sums["n"] += len(idx)
+        total.add_(batch_loss.detach(), alpha=len(idx))
+        n += len(idx)
     sched.step()
-    sums = ctx.reduce_sums(sums)
+    sums = ctx.reduce_sums({"loss": total.item(), "n": float(n)})
     check_finite_loss(sums["loss"], f"{desc} loss in epoch {epoch + 1}")
     return sums
 
@@ -323,6 +336,18 @@ def _finish(
     )
 
 
+def _epoch_seconds(epoch: int, *t: float) -> dict[str, float]:
+    """Where an epoch's wall time went: its data and loss targets, the optimizer steps, the
+    validation, and the bookkeeping after it (history, progress bar, checkpoint)."""
+    return {
+        "epoch": epoch + 1,
+        "data_s": t[1] - t[0],
+        "steps_s": t[2] - t[1],
+        "validation_s": t[3] - t[2],
+        "checkpoint_s": t[4] - t[3],
+    }
+
+
 @_deterministic
 def fit(
     model: nn.Module,
@@ -346,10 +371,11 @@ def fit(
     from tqdm import tqdm
 
     ctx = ctx or TrainContext()
-    loss_fn = LOSSES[cfg["loss"]]
     layout, x_val, net, opt, sched = _setup(model, x_val, cfg, ctx)
     state = _start_or_resume(net, opt, sched, cfg, ctx, checkpoint, fingerprint, resume)
     resumed_from = state.start
+    prepared = LossMemo(cfg)
+    seconds: list[dict[str, float]] = []
 
     bar = tqdm(
         range(state.start, cfg["epochs"]),
@@ -361,18 +387,27 @@ def fit(
         total=cfg["epochs"],
     )
     for epoch in [] if state.done else bar:
-        # (1) this epoch's inputs and the teacher's outputs on them
+        t0 = time.perf_counter()
+        # (1) this epoch's inputs and the teacher's outputs on them (targets built once per data)
         data = epoch_data(epoch)
-        sums = _train_epoch(net, opt, sched, data, cfg, ctx, layout, epoch, loss_fn, desc)
+        loss = prepared(data)
+        t1 = time.perf_counter()
+        sums = _train_epoch(net, opt, sched, data, loss, cfg, ctx, layout, epoch, desc)
+        t2 = time.perf_counter()
         # (4) validation score (the holdout is never looked at)
         val = score(predict_logits(ctx.unwrap(net), x_val))
+        t3 = time.perf_counter()
         _record_validation(state, val, sums, net, opt, cfg, ctx, epoch)
         bar.set_postfix(loss=f"{state.history[-1]['train_loss']:.4f}", val=f"{val[0]:.4f}")
         _write_checkpoint(checkpoint, fingerprint, state, net, opt, sched, ctx, epoch)
+        t4 = time.perf_counter()
+        seconds.append(_epoch_seconds(epoch, t0, t1, t2, t3, t4))
         if state.done:
             break
     bar.close()
-    return _finish(net, state, cfg, ctx, resumed_from)
+    result = _finish(net, state, cfg, ctx, resumed_from)
+    result.seconds = seconds
+    return result
 
 
 def fit_epochs(

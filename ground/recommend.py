@@ -4,7 +4,11 @@ The rule: among the files that fit the device's budget, take the most accurate o
 holdout; every fitting file within ``recommend.tolerance`` points of holdout accuracy of it
 (default 0.5, the recipe's ``recommend`` section) is as good, and the fastest of those
 ships, ties broken by lower RAM, then flash, then the file name. With tolerance 0 this is
-"most accurate, then fastest". Where nothing fits, the nearest miss is the runnable file
+"most accurate, then fastest". A file that fits only within its latency error band ('fits
+within error', issue 37) is never recommended over one that fits: the same rule runs over those
+files only where no file fits outright, and its pick ships only where the recipe allows it
+(``devices.allow_within_error``, recorded on each record); otherwise it is shown as the nearest
+candidate, amber, not recommended. Where nothing fits, the nearest miss is the runnable file
 whose worst budget overrun (value / budget) is smallest, with the reasons it misses. Reads
 only profile.json records, exports.json accuracies and the card's recipe.
 """
@@ -34,11 +38,13 @@ def rule(tolerance: float = DEFAULT_TOLERANCE) -> str:
     return (
         f"the fastest file that fits the budget among those within {tolerance:g} points of holdout "
         "accuracy of the most accurate one that fits (recommend.tolerance); ties broken by lower "
-        "RAM, then flash"
+        "RAM, then flash; a file that fits only within its latency error band is considered only "
+        "where none fits outright, and ships only where devices.allow_within_error allows it"
     )
 
 
 RULE = rule()
+WITHIN = "fits within error"  # the verdict of a file whose latency band reaches past the budget
 _DIMS = (("latency_ms", "latency_ms", 1.0), ("ram_bytes", "ram_kb", 1024.0))
 _DIMS += (("flash_bytes", "flash_kb", 1024.0),)
 
@@ -81,6 +87,9 @@ class Pick:
     chosen_by: str = ""  # which part of the rule chose the file, in words
     most_accurate: str | None = None  # the most accurate file that fits (may be the pick)
     tolerance: float = DEFAULT_TOLERANCE
+    # fits | fits within error | nothing fits | not judged: the device's answer in one word
+    verdict: str = "not judged"
+    n_within: int = 0  # files that fit only within their latency error band
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -164,23 +173,37 @@ def pick(
 ) -> Pick:
     """Apply the rule to one device's records (profile.json ``records`` for that device)."""
     fits = [r for r in records if r["verdict"] == "fits"]
+    within = [r for r in records if r["verdict"] == WITHIN]
     runnable = [r for r in records if r["verdict"] not in ("not runnable", "unknown")]
     top, chosen_by = None, ""
     if fits:
         best, top, chosen_by = choose(fits, acc, tol)
-        ok, reasons = True, []
+        ok, reasons, verdict = True, [], "fits"
+    elif within:  # never over a file that fits; ships only where the recipe allows it
+        best, top, chosen_by = choose(within, acc, tol)
+        ok, reasons, verdict = (
+            bool(best.get("within_error_allowed")),
+            list(best.get("reasons") or []),
+            WITHIN,
+        )
+        chosen_by = f"no file fits with its error band; among the {len(within)} that fit within error: {chosen_by}"
+        chosen_by += (
+            " (allowed: devices.allow_within_error)"
+            if ok
+            else "; not recommended (devices.allow_within_error is false)"
+        )
     elif runnable:
         best = min(runnable, key=lambda r: (overrun(r), _rank_fit(r, acc)))
-        ok, reasons = False, list(best.get("reasons") or [])
+        ok, reasons, verdict = False, list(best.get("reasons") or []), "nothing fits"
         chosen_by = "nearest miss: the smallest worst overrun of latency, RAM or flash"
     else:
-        best, ok = None, False
+        best, ok, verdict = None, False, "not judged"
         reasons = sorted({x for r in records for x in (r.get("reasons") or [])})[:3] or [
             "no file was profiled on this device"
         ]
     cls = records[0]["device_class"] if records else "?"
     common = dict(n_fit=len(fits), n_files=len(records), n_runnable=len(runnable))
-    common |= dict(chosen_by=chosen_by, tolerance=tol)
+    common |= dict(chosen_by=chosen_by, tolerance=tol, verdict=verdict, n_within=len(within))
     common["most_accurate"] = top["artifact"] if top else None
     if best is None:
         return Pick(

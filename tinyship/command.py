@@ -253,7 +253,7 @@ def check_lines(
     lines = []
     for dev in dict.fromkeys(r["device"] for r in rows):
         drows = [r for r in rows if r["device"] == dev]
-        fit = [r for r in drows if r["verdict"] == "fits"]
+        fit = [r for r in drows if _passes(r)]
         if fit:
             p = picks.get(dev)
             name = (
@@ -261,13 +261,16 @@ def check_lines(
                 if p and p.recommended in {r["artifact"] for r in fit}
                 else fit[0]["artifact"]
             )
-            lines.append(f"ok    {dev}: {name} fits ({len(fit)} of {len(drows)} files fit)")
+            how = next(r["verdict"] for r in fit if r["artifact"] == name)
+            if how != "fits":  # only a within-error verdict the recipe allowed passes otherwise
+                how += " (allowed: devices.allow_within_error in the recipe)"
+            lines.append(f"ok    {dev}: {name} {how} ({len(fit)} of {len(drows)} files pass)")
             continue
         unjudged = [r for r in drows if r["verdict"] == "not judged"]
         if unjudged:  # gate.check found nothing to judge and no budget that asks for it
             lines.append(f"skip  {dev}: {unjudged[0]['reasons'][0]}")
             continue
-        bad = [r for r in drows if r["verdict"] not in ("fits", "not runnable")]
+        bad = [r for r in drows if not _passes(r) and r["verdict"] != "not runnable"]
         for r in bad:
             lines.append(f"FAIL  {dev}: {r['artifact']}: {'; '.join(r['reasons']) or r['verdict']}")
         if not bad:
@@ -293,12 +296,15 @@ def _failures(rows: list[dict], artifacts: list[str]) -> list[dict]:
             "reasons": r["reasons"],
         }
         for r in rows
-        if r["verdict"] not in ("fits", "not runnable", "not judged")
-        and (
-            artifacts
-            or not any(x["device"] == r["device"] and x["verdict"] == "fits" for x in rows)
-        )
+        if not _passes(r)
+        and r["verdict"] not in ("not runnable", "not judged")
+        and (artifacts or not any(x["device"] == r["device"] and _passes(x) for x in rows))
     ]
+
+
+def _passes(row: dict) -> bool:
+    """A check row that passes: 'fits', or 'fits within error' the recipe allows (devices.gate)."""
+    return bool(row.get("passes", row["verdict"] == "fits"))
 
 
 def _check(call: Call) -> int:
@@ -314,7 +320,7 @@ def _check(call: Call) -> int:
     )
     if args.artifact:
         lines = [
-            f"{'ok  ' if r['verdict'] == 'fits' else 'FAIL'}  {r['device']}: {r['artifact']}: "
+            f"{'ok  ' if _passes(r) else 'FAIL'}  {r['device']}: {r['artifact']}: "
             f"{r['verdict']}{': ' + '; '.join(r['reasons']) if r['reasons'] and r['verdict'] != 'fits' else ''}"
             for r in rows
         ]

@@ -52,6 +52,11 @@ def _devices(recipe: dict[str, Any], catalog: str | None, measured_elsewhere: bo
                 resolve(section[key])
             except UserError as exc:
                 raise UserError(f"recipe key 'devices.{key}': {exc}") from None
+    if section["stack"] is not None:  # a vendor's stack only on its boards (issue 37)
+        try:
+            cat.refuse_stack_off_vendor(section["stack"], cat.select(section["targets"]))
+        except UserError as exc:
+            raise UserError(f"recipe keys 'devices.stack' and 'devices.targets': {exc}") from None
     for name in section["budgets"] or {}:
         if name not in cat.devices and ":" not in name and not measured_elsewhere:
             raise UserError(

@@ -149,6 +149,8 @@ def render() -> str:
     """The whole reference, section by section in pipeline order."""
     from devices.budgets import RECIPE_FIELDS as DEVICE_FIELDS
     from distill.audio import FRONTEND_FIELDS
+    from distill.audio_augment import AUGMENT_FIELDS
+    from distill.audio_decision import DECISION_FIELDS
     from distill.building import MEMBER_FIELDS, TEACHER_FIELDS
     from distill.data import DATA_FIELDS, LOADER_FIELDS
     from distill.specialists import SPECIALIST_FIELDS
@@ -169,6 +171,17 @@ def render() -> str:
             for n, f in sorted(LOADER_FIELDS.items())
         ),
         table("data.frontend", FRONTEND_FIELDS, "audio_folder: the MFCC / log-mel front-end."),
+        table(
+            "data.augment",
+            AUGMENT_FIELDS,
+            "audio_folder: words placed in noisy 1 s windows, _silence_ and _unknown_ classes "
+            "(docs/kws.md).",
+        ),
+        table(
+            "data.decision",
+            DECISION_FIELDS,
+            "audio_folder with augment: the decision rule shipped in the card's input.decision.",
+        ),
         table("teacher", TEACHER_FIELDS),
         table("teacher.members[i]", MEMBER_FIELDS, "One explicit ensemble member."),
         table("transfer", TRANSFER_FIELDS),

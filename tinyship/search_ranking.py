@@ -95,10 +95,16 @@ def choose(rows: list[dict], budgets: dict) -> tuple[dict[str, dict], dict[str, 
             "accuracy_vs_latency": pareto(pts, "latency_ms"),
             "accuracy_vs_ram": pareto(pts, "ram_bytes"),
         }
-        fits = [r for r in rows if (r["devices"].get(dev) or {}).get("verdict") == "fits"]
+        fits = [r for r in rows if _passes(r["devices"].get(dev) or {})]
         if fits:
             best = max(fits, key=lambda r: (r["val_accuracy"], -r["macs"]))
             chosen[dev] = {"name": best["name"], "spec": best["spec"]}
         else:
             chosen[dev] = {"name": None, "why": "no candidate fits this budget"}
     return chosen, fronts
+
+
+def _passes(figures: dict) -> bool:
+    """A candidate passes a device when it fits (or fits within error where the recipe allows it);
+    search.json files written before 'passes' existed say only the verdict."""
+    return bool(figures.get("passes", figures.get("verdict") == "fits"))

@@ -52,6 +52,7 @@ def _device_figures(prof) -> dict[str, dict]:
             continue
         per_device[r.device] = {
             "verdict": r.verdict,
+            "passes": r.passes,  # fits, or fits within error where the recipe allows it
             "latency_ms": r.latency_ms,
             "ram_bytes": r.ram_bytes,
             "flash_bytes": r.flash_bytes,

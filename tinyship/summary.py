@@ -152,18 +152,27 @@ def devices_summary(
             [
                 dev,
                 f"{p.n_fit}/{p.n_files}",
-                p.recommended or (f"none fits (nearest: {p.file})" if p.file else "none runnable"),
+                _answer(p),
                 pct(p.accuracy),
                 _latency(p),
                 kb(p.ram_bytes),
                 kb(p.flash_bytes),
-                "; ".join(p.reasons) if not p.fits else _margin(p),
+                "; ".join(p.reasons) if p.verdict != "fits" else _margin(p),
             ]
         )
     head = ["device", "fit", "recommended", "accuracy", "latency", "RAM", "flash"]
     head.append("least spare / why not")
     plan = [("drop", 1), ("wrap", 7), ("drop", 6), ("drop", 5), ("wrap", 2), ("drop", 3)]
     return table(rows, head, width, plan)
+
+
+def _answer(p: recommend.Pick) -> str:
+    """The recommended file, said 'within error' where its latency fits only inside its band."""
+    if p.verdict == recommend.WITHIN:
+        if p.fits:
+            return f"{p.recommended} (fits within error, allowed)"
+        return f"none fits with its error band ({p.file} fits within error; not allowed)"
+    return p.recommended or (f"none fits (nearest: {p.file})" if p.file else "none runnable")
 
 
 def _latency(p: recommend.Pick) -> str:
@@ -238,6 +247,7 @@ def collect(run: Path) -> dict:
             out["devices"][dev] = {
                 "recommended": p.recommended,
                 "fits": p.fits,
+                "verdict": p.verdict,
                 "file": p.file,
                 "accuracy": p.accuracy,
                 "latency_ms": p.latency_ms,

@@ -63,10 +63,11 @@ def quantize_rows(ops: model_ops.ModelOps, x: np.ndarray) -> np.ndarray:
 
 
 def build(
-    tflite: Path, core: Core, ops: model_ops.ModelOps
+    tflite: Path, core: Core, ops: model_ops.ModelOps, frontend: dict | None = None
 ) -> tuple[link.Firmware, library.Library]:
     """The firmware ELF for ``tflite`` on ``core`` (library cached; subset archive unless the full
-    library is built already)."""
+    library is built already); ``frontend``: a card's ``input.frontend``, built in with the C
+    front-end (TINYSHIP_FRONTEND: PCM rows in, devices/firmware/frontend.py)."""
     root = tree.tflm_dir()
     regs = model_ops.registrations(root, ops)
     full = library.folder(root, core) / "libtflm.a"
@@ -77,11 +78,20 @@ def build(
     blob = Path(tflite).read_bytes()
     digest = hashlib.sha256(blob).hexdigest()[:12]
     folder = WORK / lib.key / digest
+    srcs = [folder / "main.cc", folder / "model_data.c"]
+    if frontend:
+        from .. import frontend_c
+
+        folder = folder / f"frontend-{frontend_c.digest(frontend)}"
+        srcs = [folder / "main.cc", folder / "model_data.c", folder / "tinyship_frontend.c"]
+        frontend_c.write(folder, frontend)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model_data.c").write_text(sources.model_c(blob, Path(tflite).name))
-    main = sources.main_cc(Path(tflite).name, regs, board.arena_capacity(core), board.ARENA_SECTION)
+    main = sources.main_cc(
+        Path(tflite).name, regs, board.arena_capacity(core), board.ARENA_SECTION, bool(frontend)
+    )
     (folder / "main.cc").write_text(main)
-    fw = link.link(core, lib, folder, [folder / "main.cc", folder / "model_data.c"])
+    fw = link.link(core, lib, folder, srcs)
     return fw, lib
 
 

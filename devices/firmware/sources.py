@@ -7,8 +7,14 @@ invokes the interpreter ``repeat`` times per row and writes each row's output te
 ``tinyship_out.bin``. It prints ``arena_used_bytes()`` and the stack high-water mark. Repeat counts of
 1 and 2 on one row differ by exactly one ``Invoke()``: how instructions per inference are counted.
 
-The audio front-end of a keyword spotter (issue 36) plugs in at ``TINYSHIP_FRONTEND``: a function
-that turns a row of PCM into the model's input tensor; this builder leaves it undefined.
+With ``TINYSHIP_FRONTEND`` defined (``main_cc(..., frontend=True)``, or ``make FRONTEND=1`` in the
+ship bundle) the rows are raw PCM and the keyword spotter's C front-end (devices/frontend_c/,
+issue 36) makes each into the input tensor: a row is its sample count (uint32) and its int16
+samples, any length (``tinyship_fe_clip_read`` pads or crops it as the Python front-end does); the
+header's fourth word is then the front-end runs per row (1 and 2 differ by one front-end pass: how
+its instructions are counted). Besides the outputs the firmware writes, per row, the int8 input
+tensor and the normalized float features to ``tinyship_fe.bin``, so both can be compared with the
+Python front-end's.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ground.errors import UserError
+
 MAGIC = 0x4E495354  # "TSIN" little-endian
 PAINT = 0xA5A5A5A5
 IN_FILE = "tinyship_in.bin"
 OUT_FILE = "tinyship_out.bin"
+FE_FILE = "tinyship_fe.bin"  # with TINYSHIP_FRONTEND: per row, the int8 input and float features
 
 
 def model_c(blob: bytes, name: str) -> str:
@@ -84,9 +93,34 @@ static uint32_t stack_used(void) {{
   return (uint32_t)((uintptr_t)&__StackTop - (uintptr_t)p);
 }}
 
-/* Issue 36 hook: a keyword spotter's C front-end turns raw PCM into the input tensor here. */
+/* Issue 36: with TINYSHIP_FRONTEND a row is raw PCM (uint32 sample count, int16 samples) and the C
+   front-end (tinyship_frontend.c) streams it into the input tensor, head[3] times per row. */
 #ifdef TINYSHIP_FRONTEND
-extern "C" int tinyship_frontend(const uint8_t* raw, uint32_t raw_bytes, TfLiteTensor* input);
+#include "tinyship_frontend.h"
+static tinyship_fe_t tinyship_fe;  // the front-end's whole state: its RAM
+
+static uint32_t read_pcm(void* ctx, int16_t* dst, uint32_t n) {{
+  return (uint32_t)fread(dst, sizeof(int16_t), n, (FILE*)ctx);
+}}
+
+static int frontend_row(FILE* in, FILE* fe_out, TfLiteTensor* input, uint32_t runs) {{
+  uint32_t n = 0;
+  if (fread(&n, sizeof n, 1, in) != 1) return -1;
+  long at = ftell(in);
+  for (uint32_t r = 0; r < runs; ++r) {{
+    if (r > 0 && fseek(in, at, SEEK_SET) != 0) return -1;
+    if (tinyship_fe_clip_read(&tinyship_fe, n, read_pcm, in) != 0) return -1;
+    if (tinyship_fe_window(&tinyship_fe, input->data.int8, input->params.scale,
+                           input->params.zero_point) != 0) return -1;
+  }}
+  if (fwrite(input->data.int8, 1, input->bytes, fe_out) != input->bytes) return -1;
+  float coeff[TINYSHIP_FE_FRAMES];
+  for (uint32_t c = 0; c < TINYSHIP_FE_COEFFS; ++c) {{
+    if (tinyship_fe_coefficient(&tinyship_fe, c, coeff) != 0) return -1;
+    if (fwrite(coeff, sizeof coeff, 1, fe_out) != 1) return -1;
+  }}
+  return 0;
+}}
 #endif
 
 static int fail(const char* what) {{
@@ -110,10 +144,23 @@ int main(void) {{
   if (in == NULL || out == NULL) return fail("cannot open the semihosted files");
   uint32_t head[4];
   if (fread(head, sizeof head, 1, in) != 1 || head[0] != TINYSHIP_MAGIC) return fail("input header");
+#ifdef TINYSHIP_FRONTEND
+  FILE* fe_out = fopen("{fe_file}", "wb");
+  if (fe_out == NULL) return fail("cannot open the front-end's semihosted file");
+  if (input->type != kTfLiteInt8 || input->bytes != TINYSHIP_FE_COEFFS * TINYSHIP_FE_FRAMES) {{
+    return fail("the input tensor is not the front-end's int8 COEFFS x FRAMES");
+  }}
+  if (head[3] < 1) return fail("front-end runs per row must be >= 1");
+#else
   if (head[3] != input->bytes) return fail("row bytes differ from the input tensor's");
+#endif
   uint32_t rows = 0;
   for (; rows < head[2]; ++rows) {{
+#ifdef TINYSHIP_FRONTEND
+    if (frontend_row(in, fe_out, input, head[3]) != 0) return fail("PCM row");
+#else
     if (fread(input->data.raw, 1, input->bytes, in) != input->bytes) return fail("short input");
+#endif
     for (uint32_t r = 0; r < head[1]; ++r) {{
       if (interpreter.Invoke() != kTfLiteOk) return fail("Invoke");
     }}
@@ -121,6 +168,10 @@ int main(void) {{
   }}
   fclose(in);
   fclose(out);
+#ifdef TINYSHIP_FRONTEND
+  fclose(fe_out);
+  printf("TINYSHIP frontend_state_bytes %u\n", (unsigned)tinyship_fe_state_bytes());
+#endif
   printf("TINYSHIP inputs %u output_bytes %u\n", (unsigned)rows, (unsigned)output->bytes);
   printf("TINYSHIP arena_used_bytes %u\n", (unsigned)interpreter.arena_used_bytes());
   printf("TINYSHIP stack_used_bytes %u\n", (unsigned)stack_used());
@@ -130,9 +181,19 @@ int main(void) {{
 """
 
 
-def main_cc(model_name: str, registrations: list[str], arena_bytes: int, arena_section: str) -> str:
-    """main.cc registering ``registrations`` (MicroMutableOpResolver method names)."""
-    return MAIN.format(
+def main_cc(
+    model_name: str,
+    registrations: list[str],
+    arena_bytes: int,
+    arena_section: str,
+    frontend: bool = False,
+) -> str:
+    """main.cc registering ``registrations`` (MicroMutableOpResolver method names); ``frontend``:
+    defines TINYSHIP_FRONTEND in the file (PCM rows through the C front-end)."""
+    head = (
+        "#define TINYSHIP_FRONTEND 1 /* PCM rows through the C front-end */\n" if frontend else ""
+    )
+    return head + MAIN.format(
         model=model_name,
         arena=arena_bytes,
         paint=PAINT,
@@ -142,6 +203,7 @@ def main_cc(model_name: str, registrations: list[str], arena_bytes: int, arena_s
         registrations="\n".join(f"  resolver.{r}();" for r in registrations),
         in_file=IN_FILE,
         out_file=OUT_FILE,
+        fe_file=FE_FILE,
     )
 
 
@@ -152,3 +214,15 @@ def write_inputs(path: Path, rows: np.ndarray, repeat: int = 1) -> None:
     row_bytes = rows.nbytes // max(n, 1)
     head = np.array([MAGIC, repeat, n, row_bytes], dtype="<u4").tobytes()
     path.write_bytes(head + rows.tobytes())
+
+
+def write_pcm_rows(path: Path, clips: list[np.ndarray], repeat: int = 1, fe_runs: int = 1) -> None:
+    """The semihosted input of a TINYSHIP_FRONTEND firmware: header (magic, repeat, rows, front-end
+    runs per row), then per clip its sample count (uint32) and its int16 samples."""
+    parts = [np.array([MAGIC, repeat, len(clips), fe_runs], dtype="<u4").tobytes()]
+    for clip in clips:
+        if np.asarray(clip).dtype != np.int16:
+            raise UserError(f"PCM rows must be int16 samples; got {np.asarray(clip).dtype}.")
+        pcm = np.ascontiguousarray(clip, dtype="<i2")
+        parts += [np.array([pcm.size], dtype="<u4").tobytes(), pcm.tobytes()]
+    path.write_bytes(b"".join(parts))

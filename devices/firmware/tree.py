@@ -2,9 +2,11 @@
 
 ``TFLM_DIR`` names the tree (TFLite Micro + CMSIS-NN + CMSIS-Core + Cortex_DFP, as
 ../shared/vendor/tflite-micro/README.md describes it); by default ``../shared/vendor/tflite-micro``
-beside the repository, when it exists. Nothing of the tree is copied into the repository: the
-library is built from it into the build folder. Versions of the tree (its README's pins), the
-compiler and QEMU go into every record, since a figure is only as good as what made it.
+beside the repository, when it exists, else ``build/tflm-src/tree`` that ``make tflm-source``
+makes from the pinned commits (``devices/firmware/pins.py``). Nothing of the tree is copied into
+the repository: the library is built from it into the build folder. Versions of the tree (its
+README's pins), the compiler and QEMU go into every record, since a figure is only as good as
+what made it.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from pathlib import Path
 
 from ground.errors import UserError
 
+from . import pins
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_TREE = REPO.parent / "shared" / "vendor" / "tflite-micro"
+SOURCE_TREE = pins.SOURCE_DIR / pins.TREE_NAME  # made by `make tflm-source`
+MARKER = Path("tensorflow") / "lite" / "micro" / "micro_interpreter.cc"
 GCC = "arm-none-eabi-gcc"
 GXX = "arm-none-eabi-g++"
 QEMU = "qemu-system-arm"
@@ -30,19 +36,38 @@ _NEED_DEBIAN = (
 )
 
 
+def _has_tree(root: Path) -> bool:
+    return (root / MARKER).is_file()
+
+
 def tflm_dir() -> Path:
-    """The TFLite Micro tree: ``$TFLM_DIR``, else ../shared/vendor/tflite-micro; a UserError if absent."""
-    env = os.environ.get("TFLM_DIR")
-    root = Path(env) if env else DEFAULT_TREE
-    marker = root / "tensorflow" / "lite" / "micro" / "micro_interpreter.cc"
-    if not marker.is_file():
-        where = f"TFLM_DIR={env}" if env else f"the default {DEFAULT_TREE}"
-        raise UserError(
-            f"no TFLite Micro source tree at {where} (looked for {marker}). Set TFLM_DIR to a tree "
-            "made by TFLM's create_tflm_tree.py with CMSIS-NN, CMSIS-Core and Cortex_DFP beside it "
-            "(../shared/vendor/tflite-micro/README.md lists the pinned commits)."
-        )
-    return root.resolve()
+    """The TFLite Micro tree: ``$TFLM_DIR``; unset, ../shared/vendor/tflite-micro when it exists,
+    else build/tflm-src/tree (``make tflm-source``); a UserError naming both ways when none is."""
+    return find_tree(os.environ.get("TFLM_DIR"), (DEFAULT_TREE, SOURCE_TREE))
+
+
+def find_tree(env: str | None, defaults: tuple[Path, ...]) -> Path:
+    """``env`` (the TFLM_DIR setting) when given, else the first of ``defaults`` holding a tree."""
+    if env:
+        root = Path(env)
+        if not _has_tree(root):
+            raise UserError(
+                f"no TFLite Micro source tree at TFLM_DIR={env} (looked for {root / MARKER}). Set "
+                "TFLM_DIR to a tree made by TFLM's create_tflm_tree.py with CMSIS-NN, CMSIS-Core "
+                "and Cortex_DFP beside it, or unset it and run `make tflm-source` (clones the "
+                f"pinned commits of devices/firmware/pins.py into {pins.SOURCE_DIR})."
+            )
+        return root.resolve()
+    for root in defaults:
+        if _has_tree(root):
+            return root.resolve()
+    raise UserError(
+        f"no TFLite Micro source tree: TFLM_DIR is not set, and none of {', '.join(map(str, defaults))} "
+        "holds one. Set TFLM_DIR=/path/to/tree (an environment variable, or "
+        "`make ... TFLM_DIR=...`), or run `make tflm-source` on a machine with network access "
+        "(it clones the pinned TFLite Micro, CMSIS-NN, CMSIS-Core and Cortex_DFP commits and "
+        f"generates the tree in {SOURCE_TREE})."
+    )
 
 
 def tree_pin(root: Path) -> str:

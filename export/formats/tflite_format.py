@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ground import errors
+from ground import errors, isolate
 
 from ..records import ArtifactRecord, TensorSpec
 from ..registry import DeviceRuntime, Format, register
@@ -117,11 +117,6 @@ def quantized_module(
     return (converted, quantizer, float_graph) if keep_float else (converted, quantizer)
 
 
-def _convert_float(program: Any, sample, out: Path) -> Path:
-    _litert_torch().convert(program.module(), (sample,)).export(str(out))
-    return out
-
-
 def _fp16(float_path: Path, out: Path) -> Path:
     aeq = errors.require("ai_edge_quantizer", EXTRA, "TFLite fp16 export")
     from ai_edge_quantizer import qtyping, quantizer
@@ -151,6 +146,52 @@ def _spec(detail: dict, layout: str | None, kind: str | None) -> TensorSpec:
     )
 
 
+def _after_fork() -> None:
+    """Thread pools a fork left without threads, replaced: torch's (GNU OpenMP, not fork-safe)
+    runs single-threaded, and JAX's global MLIR pool (LiteRT Torch lowers some ops through JAX)
+    is a new one; a child using the parent's old pool waits forever for its dead threads."""
+    import torch
+
+    torch.set_num_threads(1)
+    jax_mlir = sys.modules.get("jax._src.interpreters.mlir")
+    if jax_mlir is not None and hasattr(jax_mlir, "global_thread_pool"):
+        _dead_pools.append(jax_mlir.global_thread_pool)  # never destroyed: it would join them
+        jax_mlir.global_thread_pool = type(jax_mlir.global_thread_pool)()
+
+
+_dead_pools: list[Any] = []
+
+
+def _write_forked(*args: Any) -> None:
+    """:func:`_write` in the child of :func:`convert`."""
+    _after_fork()
+    _write(*args)
+
+
+def _write(
+    module: Any, sample: Any, quantizer: Any, precision: str, out_path: str, float_output: bool
+) -> None:
+    """The LiteRT conversion of a torch ``module`` to the .tflite at ``out_path``."""
+    out = Path(out_path)
+    lt = _litert_torch()
+    if quantizer is not None:
+        from litert_torch.quantize.quant_config import QuantConfig
+
+        config = QuantConfig(pt2e_quantizer=quantizer)
+        lt.convert(module, (sample,), quant_config=config).export(str(out))
+    elif precision == "fp16":  # the float file first, beside the output (one disk), then cast
+        float_path = out.with_name(f".{out.name}.float.tflite")
+        try:
+            lt.convert(module, (sample,)).export(str(float_path))
+            _fp16(float_path, out)
+        finally:
+            float_path.unlink(missing_ok=True)
+    else:
+        lt.convert(module, (sample,)).export(str(out))
+    if float_output:
+        dequantize_output(out)
+
+
 def convert(
     program: Any,
     card: dict[str, Any],
@@ -164,30 +205,33 @@ def convert(
 ) -> ArtifactRecord:
     """program → LiteRT Torch (quantized for int8) → .tflite; metadata goes in the record (TFLite has no free-form
     metadata table that LiteRT Torch writes), returns the record without parity. ``float_input``
-    (int8-full): float32 raw input and float32 logits around an int8 graph (export/int8_io.py)."""
+    (int8-full): float32 raw input and float32 logits around an int8 graph (export/int8_io.py).
+
+    The conversion runs in a forked child (``ground.isolate.write_in_child``): LLVM inside the
+    converter exits the process when its write fails, so a full disk ends only the child and is
+    reported as one (exit 2), and a converter that dies otherwise is recorded as this file's error.
+    """
     import torch
 
+    if precision not in FORMAT.precisions:
+        raise errors.InternalError(f"tflite has no precision {precision!r} (plan() let it through)")
+    _litert_torch()  # a missing extra is named here, in this process (the artifact is skipped)
+    if precision == "fp16":
+        errors.require("ai_edge_quantizer", EXTRA, "TFLite fp16 export")
     sample = torch.from_numpy(np.ascontiguousarray(calibration[:1]))
-    lt = _litert_torch()
-    if precision == "fp32":
-        _convert_float(program, sample, out_path)
-    elif precision == "fp16":
-        with tempfile.TemporaryDirectory(prefix="tinyship-tfl-") as tmp:
-            _fp16(_convert_float(program, sample, Path(tmp) / "float.tflite"), out_path)
-    elif precision in ("int8-dynamic", "int8-full"):
-        from litert_torch.quantize.quant_config import QuantConfig
-
-        float_input = float_input and precision == "int8-full"
+    float_input = float_input and precision == "int8-full"
+    module, quantizer = program.module(), None
+    if precision in ("int8-dynamic", "int8-full"):  # torch's part (calibration) here, threaded
         module, quantizer = quantized_module(
             program, calibration, precision, exclude, float_input=float_input
         )
-        lt.convert(module, (sample,), quant_config=QuantConfig(pt2e_quantizer=quantizer)).export(
-            str(out_path)
-        )
-        if float_input:
-            dequantize_output(out_path)
-    else:
-        raise errors.InternalError(f"tflite has no precision {precision!r} (plan() let it through)")
+    args = (module, sample, quantizer, precision, str(out_path), float_input)
+    what = f"the LiteRT converter ({precision})"
+    try:
+        isolate.write_in_child(_write_forked, *args, out=Path(out_path), what=what)
+    except isolate.ChildStalled as exc:  # a lock the fork broke, not this model: convert here
+        print(f"tinyship: {exc}; converting in this process instead", file=sys.stderr)
+        _write(*args)
     it = _interpreter_cls()(model_path=str(out_path))
     it.allocate_tensors()
     inp, out = it.get_input_details()[0], it.get_output_details()[0]

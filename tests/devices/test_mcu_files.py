@@ -41,7 +41,7 @@ def test_c_pair_compiles_warning_free(exported_run, tmp_path, compiler):
 
     card["input"]["frontend"] = FrontEnd(hop=160, n_mfcc=13, lifter=22).card()
     tfl = exported_run / "export" / art["file"]
-    h, c = write_model_c(tfl, tmp_path, art, card, art.get("tflm_arena_bytes"))
+    h, c = write_model_c(tfl, tmp_path, art, card, art.get("tflm_arena_bytes"))[:2]
     text = c.read_text()
     assert f"tinyship_model_data_len = {tfl.stat().st_size}u" in text
     assert "__attribute__((aligned(16)))" in text and '"say \\"yes\\""' in text

@@ -227,7 +227,10 @@ def test_the_recipe_chooses_the_front_end_model(exported_run, tmp_path):
 def test_the_recipe_names_the_mcu_stack_and_the_flag_overrides_it(exported_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(exported_run, run)
-    _recipe_devices(run, {"stack": "x-cube-ai"})
+    # issue 37: X-CUBE-AI exists on STM32 boards only, so the recipe names those as its targets
+    _recipe_devices(
+        run, {"stack": "x-cube-ai", "targets": ["cortex-m4f-stm32l4r5", "cortex-m7-stm32h7a3"]}
+    )
     p = _plan(run)
     assert p.stack == "x-cube-ai" and _plan(run, stack="tflm-cmsis-nn").stack == "tflm-cmsis-nn"
     analyses = P.analyse(p)

@@ -157,9 +157,9 @@ def test_fit_leaves_no_process_wide_determinism_switch_on(tmp_path):
     assert torch.utils.deterministic.fill_uninitialized_memory
 
 
-@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
-def test_batched_optimizer_step_matches_the_per_parameter_loop(optimizer):
-    """make_optimizer's foreach update is a speed-up only: the same weights to the bit."""
+def _optimizer_steps(optimizer: str, mode: str) -> dict[str, torch.Tensor]:
+    """Four Hinton-loss steps of a small DS-CNN with make_optimizer's optimizer, its update run
+    ``mode``: "fused" as made, or "loop" (torch's per-parameter reference implementation)."""
     from distill.losses import LOSSES
     from distill.train import make_optimizer
 
@@ -167,24 +167,35 @@ def test_batched_optimizer_step_matches_the_per_parameter_loop(optimizer):
     spec = {"kind": "dscnn", "channels": 8, "blocks": 2, "first_stride": 2, "block_stride": 2}
     g = torch.Generator().manual_seed(3)
     x, t = torch.randn(64, 1, 13, 49, generator=g), torch.randn(64, 10, generator=g)
-    weights = []
-    for batched in (True, False):
-        torch.manual_seed(0)
-        model = build_student(spec, (1, 13, 49), 10)
-        opt = make_optimizer(model, cfg)
-        assert all(group["foreach"] for group in opt.param_groups)
-        for group in opt.param_groups:
-            group["foreach"] = batched
-        for i in range(0, 64, 16):
-            loss = LOSSES["hinton"](
-                model(x[i : i + 16]), t[i : i + 16].log_softmax(1), t[i : i + 16].argmax(1),
-                temperature=4.0, alpha=0.9,
-            )  # fmt: skip
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        weights.append(model.state_dict())
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    torch.manual_seed(0)
+    model = build_student(spec, (1, 13, 49), 10)
+    opt = make_optimizer(model, cfg)
+    assert all(group["fused"] for group in opt.param_groups)
+    for group in opt.param_groups:
+        group["fused"], group["foreach"] = mode == "fused", False
+    for i in range(0, 64, 16):
+        loss = LOSSES["hinton"](
+            model(x[i : i + 16]), t[i : i + 16].log_softmax(1), t[i : i + 16].argmax(1),
+            temperature=4.0, alpha=0.9,
+        )  # fmt: skip
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return model.state_dict()
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_fused_optimizer_step_matches_the_per_parameter_loop(optimizer):
+    """make_optimizer's fused update is a speed-up only: SGD's weights equal the per-parameter
+    loop's to the bit, AdamW's to float rounding; and the same seed gives the same bits."""
+    fused, loop = _optimizer_steps(optimizer, "fused"), _optimizer_steps(optimizer, "loop")
+    again = _optimizer_steps(optimizer, "fused")
+    assert all(torch.equal(fused[k], again[k]) for k in fused)
+    for k in fused:
+        if optimizer == "sgd":
+            assert torch.equal(fused[k], loop[k]), k
+        else:
+            torch.testing.assert_close(fused[k], loop[k], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("select", "kept"), [("top1", 2), ("loss", 3)])
@@ -261,3 +272,79 @@ def test_channels_last_trains_the_same_network_and_hands_back_nchw(tmp_path):
     assert [h["train_loss"] for h in resumed.history] == [h["train_loss"] for h in nhwc.history]
     for a, b in zip(resumed_model.state_dict().values(), nhwc_model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("name", ["hinton", "logits", "probs", "hard"])
+@pytest.mark.parametrize("alpha", [0.9, 1.0, 0.0])
+def test_prepared_loss_equals_the_per_batch_loss(name, alpha):
+    """The loop's losses (targets built once per epoch's data) give the registry's per-batch
+    value and gradient to float rounding, on every registered loss."""
+    from distill.losses import LOSSES, prepare_loss
+
+    assert name in LOSSES
+    g = torch.Generator().manual_seed(7)
+    t = torch.log_softmax(3.0 * torch.randn(300, 11, generator=g), 1)
+    t[0] = torch.log(torch.tensor([1.0] + [1e-7] * 10))  # a tree's near-one-hot vote
+    y = torch.randint(0, 11, (300,), generator=g)
+    idx = torch.randperm(300, generator=g)[:64]
+    s = torch.randn(64, 11, generator=g, requires_grad=True)
+    want = LOSSES[name](s, t[idx], y[idx], temperature=3.0, alpha=alpha)
+    (want_grad,) = torch.autograd.grad(want, s)
+    prepared = prepare_loss(name, t, y, temperature=3.0, alpha=alpha)
+    got = prepared.batch(s, prepared.targets[idx])
+    (got_grad,) = torch.autograd.grad(got, s)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(got_grad, want_grad, rtol=1e-5, atol=1e-7)
+
+
+def test_a_teacher_loss_without_teacher_outputs_is_refused():
+    from distill.losses import prepare_loss
+
+    with pytest.raises(ValueError, match="loss 'hinton' needs the teacher's log-probabilities"):
+        prepare_loss("hinton", None, torch.zeros(3, dtype=torch.long), temperature=4.0, alpha=0.9)
+
+
+def test_fit_reports_where_each_epoch_went_outside_the_checkpoint(tmp_path):
+    _, res = _run(tmp_path, "sec", epochs=3)
+    assert [s["epoch"] for s in res.seconds] == [1, 2, 3]
+    parts = ("data_s", "steps_s", "validation_s", "checkpoint_s")
+    assert all(s[k] >= 0 for s in res.seconds for k in parts)
+    assert all(s["steps_s"] > 0 for s in res.seconds)
+    ck = torch.load(tmp_path / "sec.pt", weights_only=True)
+    assert "seconds" not in ck and not any("steps_s" in h for h in ck["history"])
+
+
+@pytest.mark.parametrize(("how", "built"), [("cached", 1), ("jittered", 4), ("in_place", 2)])
+def test_loss_targets_are_built_once_per_epoch_data(tmp_path, monkeypatch, how, built):
+    """A cached set (the same tensors, or new views of them, every epoch) has its loss targets
+    built once; new tensors (jitter) every epoch, and teacher outputs changed in place again."""
+    import distill.losses as losses
+
+    calls, prepare = [], losses.prepare_loss
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return prepare(*args, **kwargs)
+
+    monkeypatch.setattr(losses, "prepare_loss", counting)
+    x, t, y = _problem()
+    t = t.clone()
+
+    def epoch_data(epoch: int) -> EpochData:
+        if how == "jittered":
+            return EpochData(x[:200] + 0.01 * epoch, y[:200].clone(), t[:200].clone())
+        if how == "in_place" and epoch == 2:
+            t.mul_(0.5)
+        return EpochData(x[:200], y[:200], t[:200])  # new views of the same tensors
+
+    fit(
+        build_student({"kind": "mlp", "hidden": [8]}, (6,), 3),
+        epoch_data,
+        lambda lg: fidelity_score(lg, t[200:].exp()),
+        x[200:],
+        train_config({"epochs": 4, "batch_size": 32, "patience": 10}),
+        checkpoint=tmp_path / "ck.pt",
+        fingerprint="memo",
+        progress=False,
+    )
+    assert len(calls) == built

@@ -1,0 +1,338 @@
+"""Keyword spotting on a stream: the shipped int8 model and decision rule on test speakers' words.
+
+Per SNR (default 20 / 10 / 5 / 0 dB) one deterministic stream: the holdout clips (FSDD's test
+takes, which nothing trained on) in a seeded order, each after a gap of background, then
+background alone until the stream holds ``--background-minutes`` of it. The noise is white,
+pink and babble in turn (babble summed from the holdout clips of the non-keyword labels, so it
+holds no keyword), scaled per word so that the SNR over the word's samples is the one asked.
+The stream goes through the front-end a frame at a time (:mod:`distill.audio_stream`: the ring
+a device keeps), the int8 .tflite scores a window every ``input.decision.hop_ms``, and the
+card's decision rule (:mod:`distill.audio_decision`) declares keywords.
+
+A keyword word is *detected* when its keyword is declared between its start and 1 s after its
+end (the last window that still holds it); *wrong* when another keyword is declared there. A
+non-keyword word is *falsely accepted* when any keyword is declared there. Every other decision
+is a *false alarm*, counted per hour of the stream outside those intervals. *Latency* is the
+end of the deciding window minus the end of the word (the device adds its inference time).
+The clip table scores the holdout clips as the data set gives them (centred, zero-padded),
+clean and with white noise over the window at each SNR (over the word's samples).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import common
+from distill import audio_augment as aug
+from distill.audio import FrontEnd, holdout_clips, read_wav
+from distill.audio_decision import DecisionRule
+from distill.audio_stream import stream_windows
+from distill.data import resolve_path, validate_section
+from ground.errors import UserError
+
+NAME = "kws_stream"
+TAIL_CHUNK_S = 10.0  # the background-only tail changes noise kind every this many seconds
+ACCEPT_AFTER_S = 1.0  # a word can be decided until 1 s after its end (the window still holds it)
+TARGETS = {"detect_10": 0.95, "detect_5": 0.85, "wrong": 0.02, "fa_per_h_10": 1.0, "latency": 300}
+
+
+class Int8Model:
+    """The shipped .tflite on the host interpreter: raw feature rows in, softmax posteriors out."""
+
+    def __init__(self, path: Path) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.it = Interpreter(model_path=str(path), num_threads=1)
+        self.it.allocate_tensors()
+        self.i, self.o = self.it.get_input_details()[0], self.it.get_output_details()[0]
+
+    def probs(self, x: np.ndarray) -> np.ndarray:
+        shape = [int(d) for d in self.i["shape"]]
+        scale, zero = self.i.get("quantization") or (0.0, 0)
+        rows = np.asarray(x, np.float32).reshape(len(x), *shape[1:])
+        if np.issubdtype(self.i["dtype"], np.integer) and scale:
+            info = np.iinfo(self.i["dtype"])
+            rows = np.clip(np.round(rows / scale) + zero, info.min, info.max)
+        o_scale, o_zero = self.o.get("quantization") or (0.0, 0)
+        out = np.empty((len(rows), int(np.prod(self.o["shape"][1:]))), np.float64)
+        for k, row in enumerate(rows.astype(self.i["dtype"])):
+            self.it.set_tensor(self.i["index"], row[None])
+            self.it.invoke()
+            v = self.it.get_tensor(self.o["index"]).reshape(-1).astype(np.float64)
+            out[k] = (v - o_zero) * o_scale if np.issubdtype(self.o["dtype"], np.integer) else v
+        e = np.exp(out - out.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
+
+
+def int8_file(run: Path) -> Path:
+    """The run's full-int8 .tflite, as exports.json names it."""
+    exports = json.loads((run / "export" / "exports.json").read_text())
+    for a in exports["artifacts"]:
+        if a["format"] == "tflite" and a["precision"] == "int8-full":
+            return run / "export" / a["file"]
+    raise UserError(f"'{run}/export/exports.json' lists no int8-full tflite; export it first.")
+
+
+def load_run(run: Path) -> dict[str, Any]:
+    """The card's front-end, decision rule, classes and data section (paths resolved)."""
+    card = json.loads((run / "student" / "card.json").read_text())
+    inp = card["input"]
+    if "decision" not in inp:
+        raise UserError(
+            f"'{run}' has no input.decision in its card: distil it with data.augment and "
+            "data.decision (recipes/kws_stream.yaml) first."
+        )
+    recipe = card["lineage"]["recipe"]
+    data = validate_section(recipe["data"])
+    base = Path(card["lineage"]["recipe_path"] or ".").resolve().parent
+    data["path"] = str(resolve_path(data["path"], "data.path", base))
+    fe = FrontEnd.from_card(inp["frontend"])
+    rule = DecisionRule.from_section(
+        {k: inp["decision"][k] for k in ("hop_ms", "smooth", "threshold", "refractory_ms")},
+        1000.0 * fe.hop / fe.sample_rate,
+    )
+    labels = card["labels"]
+    keywords = [labels.index(k) for k in inp["decision"]["keywords"]]
+    return {"card": card, "data": data, "fe": fe, "rule": rule, "labels": labels, "kw": keywords}
+
+
+def holdout_words(
+    cfg: dict, max_words: int | None, split: str = "holdout"
+) -> list[tuple[np.ndarray, int, str]]:
+    """(samples, class index, speaker) of the split's clips; non-keywords as _unknown_."""
+    labels, fe = cfg["labels"], cfg["fe"]
+    out = []
+    for c in holdout_clips(cfg["data"], split):
+        y = labels.index(c.label) if c.label in labels else labels.index("_unknown_")
+        out.append((read_wav(c.path, fe.sample_rate), y, c.speaker or ""))
+    if max_words is not None:
+        out = [out[i] for i in np.random.default_rng(0).permutation(len(out))[:max_words]]
+    return out
+
+
+def babble_pool(words: list, kw: list[int]) -> list[np.ndarray]:
+    """Holdout clips of the non-keyword labels: speech with no keyword in it."""
+    return [w for w, y, _ in words if y not in kw]
+
+
+def build_stream(
+    words: list, snr: float, kinds: list[str], pool: list, bg_s: float, sr: int, rng, gap
+) -> tuple[np.ndarray, list[tuple[int, int, int]], int]:
+    """Samples, (start, end, class) of every word, and samples of background outside words."""
+    parts, events, pos, levels = [np.zeros(sr)], [], sr, []
+    for k, i in enumerate(rng.permutation(len(words))):
+        w, y, _ = words[i]
+        g = int(rng.uniform(*gap) * sr)
+        seg = np.zeros(g + len(w))
+        seg[g:] = w
+        bg = aug.noise(kinds[k % len(kinds)], len(seg), rng, pool, 5)
+        s = aug.scale_to_snr(w, bg[g:], snr)
+        levels.append(s * np.sqrt(aug.power(bg)))
+        parts.append(np.clip(seg + s * bg, -1, 1))
+        events.append((pos + g, pos + g + len(w), int(y)))
+        pos += len(seg)
+    busy = sum(min(e + int(ACCEPT_AFTER_S * sr), pos) - s for s, e, _ in events)
+    tail = max(0, int(bg_s * sr) - (pos - busy)) + sr
+    level = float(np.median(levels)) if levels else 10 ** (-40 / 20)
+    chunk = int(TAIL_CHUNK_S * sr)
+    for k, s in enumerate(range(0, tail, chunk)):
+        n = min(chunk, tail - s)
+        bg = aug.noise(kinds[k % len(kinds)], n, rng, pool, 5)
+        parts.append(np.clip(bg * level / np.sqrt(aug.power(bg)), -1, 1))
+    x = np.concatenate(parts)
+    return x, events, len(x) - busy
+
+
+def posteriors(cfg: dict, model: Int8Model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax posteriors of every window the rule's hop scores, and where each window ends."""
+    fe, rule = cfg["fe"], cfg["rule"]
+    hop_frames = int(round(rule.hop_ms / (1000.0 * fe.hop / fe.sample_rate)))
+    feats, ends = stream_windows(fe, x, hop_frames)
+    return model.probs(feats.reshape(len(feats), -1)), ends
+
+
+def decide(rule: DecisionRule, kw: list[int], p: np.ndarray, ends: np.ndarray) -> list:
+    """(sample where the deciding window ends, class) of every decision over the stream."""
+    return [(int(ends[t]), c) for t, c in rule.decide(p, kw)]
+
+
+def score(events: list, decisions: list, kw: list[int], bg_samples: int, sr: int) -> dict[str, Any]:
+    """Detection, wrong-keyword and false-accept shares, false alarms per hour, latencies."""
+    used, lat = set(), []
+    n_kw = n_det = n_wrong = n_unk = n_fa_unk = 0
+    after = int(ACCEPT_AFTER_S * sr)
+    for start, end, y in events:
+        inside = [(k, t, c) for k, (t, c) in enumerate(decisions) if start <= t <= end + after]
+        used.update(k for k, _, _ in inside)
+        if y in kw:
+            n_kw += 1
+            hit = [t for _, t, c in inside if c == y]
+            n_det += bool(hit)
+            n_wrong += any(c != y for _, _, c in inside)
+            if hit:
+                lat.append(1000.0 * (hit[0] - end) / sr)
+        else:
+            n_unk += 1
+            n_fa_unk += bool(inside)
+    fa = len(decisions) - len(used)
+    hours = bg_samples / sr / 3600.0
+    return {
+        "keyword_words": n_kw,
+        "detected": n_det / max(n_kw, 1),
+        "wrong_keyword": n_wrong / max(n_kw, 1),
+        "unknown_words": n_unk,
+        "unknown_false_accept": n_fa_unk / n_unk if n_unk else None,
+        "false_alarms": fa,
+        "background_hours": round(hours, 4),
+        "false_alarms_per_hour": fa / hours if hours > 0 else None,
+        "latency_ms_median": float(np.median(lat)) if lat else None,
+        "latency_ms_p90": float(np.percentile(lat, 90)) if lat else None,
+    }
+
+
+def clip_accuracy(cfg: dict, model: Int8Model, words: list, snrs: list[float], seed: int) -> dict:
+    """Holdout clips centred and zero-padded, clean and with white noise at each SNR."""
+    fe, kw = cfg["fe"], cfg["kw"]
+    y = np.array([w[1] for w in words])
+    out = {}
+    for j, snr in enumerate([None, *snrs]):
+        rows = []
+        for i, (w, _, _) in enumerate(words):
+            win = fe.fix_length(w)
+            if snr is not None:
+                rng = aug.row_rng(seed, 10 + j, i)
+                bg = aug.white(len(win), rng)
+                span = slice((len(win) - len(w)) // 2, (len(win) - len(w)) // 2 + len(w))
+                span = span if len(w) < len(win) else slice(0, len(win))
+                win = np.clip(win + aug.scale_to_snr(win[span], bg[span], snr) * bg, -1, 1)
+            rows.append(win)
+        pred = model.probs(fe(np.stack(rows)).reshape(len(rows), -1)).argmax(1)
+        is_kw = np.isin(y, kw)
+        out["clean" if snr is None else f"{snr:g} dB"] = {
+            "accuracy": float((pred == y).mean()),
+            "keyword_accuracy": float((pred[is_kw] == y[is_kw]).mean()) if is_kw.any() else None,
+            "n": len(y),
+        }
+    return out
+
+
+SWEEP_SMOOTH = (1, 2, 3, 4, 5)
+SWEEP_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def sweep(cfg: dict, p: np.ndarray, ends: np.ndarray, events: list, bg: int, sr: int) -> dict:
+    """The stream scored under other smoothing lengths and thresholds (hop, refractory kept)."""
+    out = {}
+    for k in SWEEP_SMOOTH:
+        for th in SWEEP_THRESHOLDS:
+            rule = DecisionRule(cfg["rule"].hop_ms, k, th, cfg["rule"].refractory_ms)
+            out[f"{k}/{th:g}"] = score(events, decide(rule, cfg["kw"], p, ends), cfg["kw"], bg, sr)
+    return out
+
+
+def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
+    """Detection / wrong keyword / false alarms per hour for each smooth/threshold and SNR."""
+    snrs = list(sweep_data)
+    rows = []
+    for key in sweep_data[snrs[0]]:
+        row: list = [key]
+        for snr in snrs:
+            s = sweep_data[snr][key]
+            fa = s["false_alarms_per_hour"]
+            row.append(f"{s['detected']:.3f} / {s['wrong_keyword']:.3f} / {fa:.1f}")
+        rows.append(row)
+    head = ["smooth / threshold", *(f"{snr} dB: detected / wrong / FA per h" for snr in snrs)]
+    return (
+        f"## Sweep (hop {rule.hop_ms:g} ms, refractory {rule.refractory_ms:g} ms kept)\n\n"
+        + common.table(head, rows)
+    )
+
+
+def run(args) -> common.Report:
+    cfg = load_run(args.run)
+    model = Int8Model(args.file or int8_file(args.run))
+    words = holdout_words(cfg, args.max_words, args.split)
+    pool = babble_pool(words, cfg["kw"])
+    kinds = ["white", "pink", *(["babble"] if pool else [])]
+    snrs = [float(s) for s in args.snrs.split(",")]
+    sr = cfg["fe"].sample_rate
+    rep = common.Report(
+        args.name,
+        "Keyword spotting on a stream (int8 model, decision rule of the card)",
+        common.command_line(NAME),
+        {
+            "run": str(args.run),
+            "snrs_db": snrs,
+            "background_minutes": args.background_minutes,
+            "gap_s": list(args.gap),
+            "noise": kinds,
+            "seed": args.seed,
+            "words": len(words),
+            "split": args.split,
+        },
+    )
+    rule = cfg["card"]["input"]["decision"]
+    rep.add(f"Decision rule (card input.decision): {rule['rule']}.\n")
+    rows, data = [], {"stream": {}, "decision": rule}
+    for j, snr in enumerate(snrs):
+        rng = np.random.default_rng([args.seed, j])
+        x, events, bg = build_stream(
+            words, snr, kinds, pool, 60.0 * args.background_minutes, sr, rng, args.gap
+        )
+        p, ends = posteriors(cfg, model, x)
+        s = score(events, decide(cfg["rule"], cfg["kw"], p, ends), cfg["kw"], bg, sr)
+        data["stream"][f"{snr:g}"] = s
+        if args.sweep:
+            data.setdefault("sweep", {})[f"{snr:g}"] = sweep(cfg, p, ends, events, bg, sr)
+        rows.append([f"{snr:g}", s["keyword_words"], s["detected"], s["wrong_keyword"],
+                     s["unknown_false_accept"], s["false_alarms"], s["background_hours"],
+                     s["false_alarms_per_hour"], s["latency_ms_median"], s["latency_ms_p90"]])  # fmt: skip
+    rep.add("## Streams\n\n" + common.table(
+        ["SNR dB", "keyword words", "detected", "wrong keyword", "unknown accepted",
+         "false alarms", "background h", "FA / h", "latency ms median", "latency ms p90"], rows))  # fmt: skip
+    if args.sweep:
+        rep.add(sweep_table(data["sweep"], cfg["rule"]))
+    clips = clip_accuracy(cfg, model, words, snrs, args.seed)
+    data["clips"] = clips
+    rep.add("## Holdout clips (centred, white noise over the window)\n\n" + common.table(
+        ["condition", "n", "accuracy", "keyword clips"],
+        [[k, v["n"], v["accuracy"], v["keyword_accuracy"]] for k, v in clips.items()]))  # fmt: skip
+    rep.data = data
+    return rep
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = common.parser(NAME, __doc__)
+    ap.add_argument("--run", type=Path, default=common.ROOT / "build" / "kws-stream")
+    ap.add_argument("--file", type=Path, default=None, help="a .tflite other than the run's int8")
+    ap.add_argument("--snrs", default="20,10,5,0", help="comma list of SNRs (dB)")
+    ap.add_argument("--background-minutes", type=float, default=60.0)
+    ap.add_argument("--gap", type=float, nargs=2, default=(1.0, 2.5), help="seconds before a word")
+    ap.add_argument("--max-words", type=int, default=None, help="a seeded subset (smoke runs)")
+    ap.add_argument(
+        "--split",
+        choices=("holdout", "val"),
+        default="holdout",
+        help="whose words: the holdout (the figures), or the validation clips (choosing a rule)",
+    )
+    ap.add_argument(
+        "--sweep", action="store_true", help="also score other smoothing lengths and thresholds"
+    )
+    ap.add_argument("--name", default=NAME, help="result file name (e.g. kws_stream_val)")
+    args = common.parse(ap, argv)
+    try:
+        rep = run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rep.write(args.out_dir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

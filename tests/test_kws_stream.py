@@ -1,0 +1,94 @@
+"""benchmarks/kws_stream.py: the streams, the scoring, and a smoke run on a tiny int8 model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from benchmarks import kws_stream as ks
+from distill import audio_augment as aug
+from distill.audio import read_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+FSDD = ROOT / ".." / "shared" / "data" / "fsdd" / "recordings"
+SR = 8000
+
+
+def _words() -> list:
+    names = [("1_george_0.wav", 0), ("2_jackson_1.wav", 1), ("0_theo_2.wav", 3)]
+    return [(read_wav(FSDD / n, SR), y, n.split("_")[1]) for n, y in names]
+
+
+def test_stream_holds_each_word_at_its_snr_and_enough_background():
+    words = _words()
+    rng = np.random.default_rng(0)
+    clean_rng = np.random.default_rng(0)
+    x, events, bg = ks.build_stream(words, 10.0, ["white", "pink"], [], 30.0, SR, rng, (1.0, 2.0))
+    assert len(events) == 3 and bg >= 30 * SR
+    # replay the same draws without the words: the noise alone
+    order = clean_rng.permutation(3)
+    for k, ((start, end, y), i) in enumerate(zip(events, order, strict=True)):
+        w = words[i][0]
+        assert end - start == len(w) and y == words[i][1]
+        g = int(clean_rng.uniform(1.0, 2.0) * SR)
+        noise = aug.noise(["white", "pink"][k % 2], g + len(w), clean_rng, [], 5)
+        s = aug.scale_to_snr(w, noise[g:], 10.0)
+        np.testing.assert_allclose(x[start:end] - s * noise[g:], w, atol=1e-9)  # no clipping
+        assert aug.snr_db(w, x[start:end] - w) == pytest.approx(10.0, abs=0.1)
+
+
+def test_score_counts_detections_wrong_words_false_alarms_and_latency():
+    kw = [0, 1]
+    events = [(8000, 12000, 0), (30000, 34000, 1), (50000, 54000, 3)]  # 3: _unknown_
+    decisions = [
+        (13600, 0),  # word 0 detected 200 ms after its end
+        (33000, 0),  # word 1: a wrong keyword ...
+        (34800, 1),  # ... then the right one, 100 ms after the end
+        (55000, 1),  # the unknown word accepted as a keyword
+        (80000, 0),  # nothing near: a false alarm
+    ]
+    s = ks.score(events, decisions, kw, bg_samples=3600 * SR, sr=SR)
+    assert s["keyword_words"] == 2 and s["detected"] == 1.0 and s["wrong_keyword"] == 0.5
+    assert s["unknown_false_accept"] == 1.0 and s["false_alarms"] == 1
+    assert s["false_alarms_per_hour"] == pytest.approx(1.0)
+    assert s["latency_ms_median"] == pytest.approx(150.0)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> Path:
+    """A real run: FSDD digits 0-2 as a stream (keywords 1, 2), one epoch, int8 .tflite."""
+    from distill import pipeline
+    from export import run as export_run
+
+    tmp = tmp_path_factory.mktemp("kws")
+    recipe = yaml.safe_load((ROOT / "recipes" / "kws_stream.yaml").read_text())
+    recipe["data"].update(path=str(FSDD.resolve()), glob="[0-2]_*_[0-9].wav", cache=False)
+    recipe["data"]["keywords"] = [1, 2]
+    recipe["teacher"] = {"library": ["summary_logreg"], "selection": "none"}
+    recipe["transfer"]["size_multiplier"] = 2
+    recipe["train"].update(epochs=1)
+    recipe["export"]["thresholds"] = {"agreement": 0.0}  # one epoch: the file, not its quality
+    path = tmp / "kws.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    pipeline.run(path, tmp / "run", progress=False)
+    export_run(tmp / "run", formats=["tflite"], precisions=["int8-full"])
+    return tmp / "run"
+
+
+@pytest.mark.slow
+def test_smoke_on_a_tiny_stream(tiny_run, tmp_path):
+    argv = ["--run", str(tiny_run), "--snrs", "10", "--background-minutes", "0.5",
+            "--max-words", "6", "--out-dir", str(tmp_path)]  # fmt: skip
+    assert ks.main(argv) == 0
+    res = json.loads((tmp_path / "kws_stream.json").read_text())
+    s = res["results"]["stream"]["10"]
+    assert s["keyword_words"] + s["unknown_words"] == 6 and s["background_hours"] >= 0.5 / 60
+    assert 0.0 <= s["detected"] <= 1.0 and s["false_alarms"] >= 0
+    assert set(res["results"]["clips"]) == {"clean", "10 dB"}
+    assert res["results"]["decision"]["hop_ms"] == 100.0
+    md = (tmp_path / "kws_stream.md").read_text()
+    assert "| SNR dB |" in md and "commit:" in md and "machine:" in md
