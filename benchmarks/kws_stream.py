@@ -1,8 +1,9 @@
 """Keyword spotting on a stream: the shipped int8 model and decision rule on test speakers' words.
 
 Per SNR (default 20 / 10 / 5 / 0 dB) one deterministic stream: the holdout clips (FSDD's test
-takes, which nothing trained on) in a seeded order, each after a gap of background, then
-background alone until the stream holds ``--background-minutes`` of it. The noise is white,
+takes, which nothing trained on) in a seeded order, each after a gap of background and
+followed by 1 s more of it (one noise kind and level per word), then background alone until
+the stream holds ``--background-minutes`` of it. The noise is white,
 pink and babble in turn (babble summed from the holdout clips of the non-keyword labels, so it
 holds no keyword), scaled per word so that the SNR over the word's samples is the one asked.
 The stream goes through the front-end a frame at a time (:mod:`distill.audio_stream`: the ring
@@ -123,15 +124,20 @@ def babble_pool(words: list, kw: list[int]) -> list[np.ndarray]:
 def build_stream(
     words: list, snr: float, kinds: list[str], pool: list, bg_s: float, sr: int, rng, gap
 ) -> tuple[np.ndarray, list[tuple[int, int, int]], int]:
-    """Samples, (start, end, class) of every word, and samples of background outside words."""
+    """Samples, (start, end, class) of every word, and samples of background outside words.
+
+    Each word has its own noise (kind and level): ``gap`` seconds of it before the word and
+    ``ACCEPT_AFTER_S`` after, so the noise never changes within a window that holds the word or
+    is scored for it (rule T36c: a change at the word's end made those windows wrong)."""
     parts, events, pos, levels = [np.zeros(sr)], [], sr, []
+    after = int(ACCEPT_AFTER_S * sr)
     for k, i in enumerate(rng.permutation(len(words))):
         w, y, _ = words[i]
         g = int(rng.uniform(*gap) * sr)
-        seg = np.zeros(g + len(w))
-        seg[g:] = w
+        seg = np.zeros(g + len(w) + after)
+        seg[g : g + len(w)] = w
         bg = aug.noise(kinds[k % len(kinds)], len(seg), rng, pool, 5)
-        s = aug.scale_to_snr(w, bg[g:], snr)
+        s = aug.scale_to_snr(w, bg[g : g + len(w)], snr)
         levels.append(s * np.sqrt(aug.power(bg)))
         parts.append(np.clip(seg + s * bg, -1, 1))
         events.append((pos + g, pos + g + len(w), int(y)))
@@ -223,23 +229,84 @@ def clip_accuracy(cfg: dict, model: Int8Model, words: list, snrs: list[float], s
 
 SWEEP_SMOOTH = (1, 2, 3, 4, 5)
 SWEEP_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+VOTE_SMOOTH = (2, 3, 4, 5, 6, 7)
+
+
+def vote_decide(
+    p: np.ndarray, kw: list[int], smooth: int, votes: int, threshold: float, refractory: int
+) -> list[tuple[int, int]]:
+    """(inference, class) of every decision: the shipped mean rule (``votes`` 0), or the vote
+    rule that rule T36c compared with it: the keyword must also be the top class (of all classes) in
+    at least ``votes`` of the last ``smooth`` inferences. Vectorized for the sweep; with
+    ``votes`` 0 it decides as :class:`distill.audio_decision.Decider` does (tested)."""
+    p = np.asarray(p, dtype=np.float64)
+    t_all = np.arange(len(p))
+    lo = np.maximum(t_all + 1 - smooth, 0)
+
+    def window_sum(a: np.ndarray) -> np.ndarray:
+        c = np.concatenate([np.zeros((1, a.shape[1])), np.cumsum(a, axis=0)])
+        return c[t_all + 1] - c[lo]
+
+    avg = (window_sum(p) / (t_all + 1 - lo)[:, None])[:, kw]
+    k = avg.argmax(1)
+    ok = avg[t_all, k] >= threshold
+    if votes > 0:
+        top = np.eye(p.shape[1])[p.argmax(1)]
+        ok &= window_sum(top)[:, kw][t_all, k] >= votes
+    out, quiet_until = [], -1
+    for t in np.flatnonzero(ok):
+        if t > quiet_until:
+            out.append((int(t), int(kw[k[t]])))
+            quiet_until = t + refractory
+    return out
 
 
 def sweep(cfg: dict, p: np.ndarray, ends: np.ndarray, events: list, bg: int, sr: int) -> dict:
-    """The stream scored under other smoothing lengths and thresholds (hop, refractory kept)."""
-    out = {}
-    for k in SWEEP_SMOOTH:
+    """The stream scored under other smoothing lengths and thresholds, mean rule ("k/th") and
+    vote rule ("kvm/th": m votes of k), hop and refractory kept (rules T36b, T36c)."""
+    out, ref = {}, cfg["rule"].refractory_steps
+    grid = [(k, 0) for k in SWEEP_SMOOTH] + [(k, m) for k in VOTE_SMOOTH for m in range(2, k + 1)]
+    for k, m in grid:
         for th in SWEEP_THRESHOLDS:
-            rule = DecisionRule(cfg["rule"].hop_ms, k, th, cfg["rule"].refractory_ms)
-            out[f"{k}/{th:g}"] = score(events, decide(rule, cfg["kw"], p, ends), cfg["kw"], bg, sr)
+            d = [(int(ends[t]), c) for t, c in vote_decide(p, cfg["kw"], k, m, th, ref)]
+            key = f"{k}/{th:g}" if m == 0 else f"{k}v{m}/{th:g}"
+            out[key] = score(events, d, cfg["kw"], bg, sr)
     return out
+
+
+def pick(sweep_data: dict, votes: bool) -> str | None:
+    """Rule T36b/T36c's pick in one family: wrong keyword <= 2% at every SNR and <= 1 false
+    alarm per hour at 20 and 10 dB; then detection at 10 dB, at 5 dB, the larger threshold."""
+    if "10" not in sweep_data:
+        return None
+    keys = [k for k in sweep_data["10"] if ("v" in k) == votes]
+    ok = [
+        k
+        for k in keys
+        if all(sweep_data[s][k]["wrong_keyword"] <= 0.02 for s in sweep_data)
+        and all(
+            sweep_data[s][k]["false_alarms_per_hour"] <= 1.0
+            for s in ("20", "10")
+            if s in sweep_data
+        )
+    ]
+    if not ok:
+        return None
+    return max(
+        ok,
+        key=lambda k: (
+            sweep_data["10"][k]["detected"],
+            sweep_data.get("5", sweep_data["10"])[k]["detected"],
+            float(k.split("/")[1]),
+        ),
+    )
 
 
 def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
     """Detection / wrong keyword / false alarms per hour for each smooth/threshold and SNR."""
     snrs = list(sweep_data)
     rows = []
-    for key in sweep_data[snrs[0]]:
+    for key in [k for k in sweep_data[snrs[0]] if "v" not in k]:
         row: list = [key]
         for snr in snrs:
             s = sweep_data[snr][key]
@@ -247,14 +314,29 @@ def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
             row.append(f"{s['detected']:.3f} / {s['wrong_keyword']:.3f} / {fa:.1f}")
         rows.append(row)
     head = ["smooth / threshold", *(f"{snr} dB: detected / wrong / FA per h" for snr in snrs)]
+    picks = []
+    for name, votes in (("mean rule", False), ("vote rule (k v m: m votes of k)", True)):
+        key = pick(sweep_data, votes)
+        cells = [f"{sweep_data[snr][key]['detected']:.3f}" for snr in snrs] if key else []
+        picks.append([name, key or "none qualifies", *(cells or ["-"] * len(snrs))])
     return (
         f"## Sweep (hop {rule.hop_ms:g} ms, refractory {rule.refractory_ms:g} ms kept)\n\n"
         + common.table(head, rows)
+        + "\n\n## Picks of rule T36c (RESULTS.notes.md), detection per SNR\n\n"
+        + common.table(["family", "pick", *(f"{snr} dB" for snr in snrs)], picks)
     )
 
 
 def run(args) -> common.Report:
     cfg = load_run(args.run)
+    if args.smooth is not None or args.threshold is not None:  # a rule other than the card's
+        r = cfg["rule"]
+        cfg["rule"] = DecisionRule.from_section(
+            {"hop_ms": r.hop_ms, "refractory_ms": r.refractory_ms,
+             "smooth": r.smooth if args.smooth is None else args.smooth,
+             "threshold": r.threshold if args.threshold is None else args.threshold},
+            1000.0 * cfg["fe"].hop / cfg["fe"].sample_rate,
+        )  # fmt: skip
     model = Int8Model(args.file or int8_file(args.run))
     words = holdout_words(cfg, args.max_words, args.split)
     pool = babble_pool(words, cfg["kw"])
@@ -274,10 +356,12 @@ def run(args) -> common.Report:
             "seed": args.seed,
             "words": len(words),
             "split": args.split,
+            "decision": f"smooth {cfg['rule'].smooth}, threshold {cfg['rule'].threshold:g}",
         },
     )
-    rule = cfg["card"]["input"]["decision"]
-    rep.add(f"Decision rule (card input.decision): {rule['rule']}.\n")
+    rule = cfg["rule"].card(cfg["labels"], cfg["kw"], 1000.0 * cfg["fe"].hop / sr)
+    same = rule["rule"] == cfg["card"]["input"]["decision"]["rule"]
+    rep.add(f"Decision rule ({'card input.decision' if same else 'overridden'}): {rule['rule']}.\n")
     rows, data = [], {"stream": {}, "decision": rule}
     for j, snr in enumerate(snrs):
         rng = np.random.default_rng([args.seed, j])
@@ -322,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--sweep", action="store_true", help="also score other smoothing lengths and thresholds"
+    )
+    ap.add_argument("--smooth", type=int, default=None, help="decision smooth (default: card's)")
+    ap.add_argument(
+        "--threshold", type=float, default=None, help="decision threshold (default: card's)"
     )
     ap.add_argument("--name", default=NAME, help="result file name (e.g. kws_stream_val)")
     args = common.parse(ap, argv)

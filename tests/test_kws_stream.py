@@ -35,10 +35,47 @@ def test_stream_holds_each_word_at_its_snr_and_enough_background():
         w = words[i][0]
         assert end - start == len(w) and y == words[i][1]
         g = int(clean_rng.uniform(1.0, 2.0) * SR)
-        noise = aug.noise(["white", "pink"][k % 2], g + len(w), clean_rng, [], 5)
-        s = aug.scale_to_snr(w, noise[g:], 10.0)
-        np.testing.assert_allclose(x[start:end] - s * noise[g:], w, atol=1e-9)  # no clipping
+        noise = aug.noise(["white", "pink"][k % 2], g + len(w) + SR, clean_rng, [], 5)
+        s = aug.scale_to_snr(w, noise[g : g + len(w)], 10.0)
+        seg = x[start - g : end + SR]
+        np.testing.assert_allclose(seg[g : g + len(w)] - s * noise[g : g + len(w)], w, atol=1e-9)
         assert aug.snr_db(w, x[start:end] - w) == pytest.approx(10.0, abs=0.1)
+        # rule T36c: the word's own noise, same kind and level, before it and 1 s after it
+        np.testing.assert_allclose(seg[:g], s * noise[:g], atol=1e-9)
+        np.testing.assert_allclose(seg[g + len(w) :], s * noise[g + len(w) :], atol=1e-9)
+
+
+def test_vote_decide_with_no_votes_is_the_shipped_rule_and_votes_only_remove():
+    from distill.audio_decision import DecisionRule
+
+    rng = np.random.default_rng(3)
+    kw = [0, 1, 2]
+    p = rng.dirichlet(np.full(5, 0.3), size=400)  # peaky posteriors: many decisions
+    for smooth, th in [(1, 0.5), (3, 0.6), (5, 0.4)]:
+        rule = DecisionRule(100.0, smooth, th, 300.0)
+        mean = ks.vote_decide(p, kw, smooth, 0, th, rule.refractory_steps)
+        assert mean == rule.decide(p, kw) and len(mean) > 5
+    # keyword 1 at 0.45 (class 4 on top), 0.95, 0.45: the mean over the first two (0.70)
+    # passes 0.6 and over all three (0.617) too, but keyword 1 is top in only one of them
+    q = np.full((3, 5), 0.0)
+    q[[0, 2], 1], q[[0, 2], 4], q[1, 1], q[1, 4] = 0.45, 0.55, 0.95, 0.05
+    assert ks.vote_decide(q, kw, 3, 0, 0.6, 10) == [(1, 1)]
+    assert ks.vote_decide(q, kw, 3, 1, 0.6, 10) == [(1, 1)]
+    assert ks.vote_decide(q, kw, 3, 2, 0.6, 10) == []
+
+
+def test_pick_keeps_the_false_alarm_and_wrong_keyword_bounds():
+    def s(det, wrong=0.0, fa=0.0):
+        return {"detected": det, "wrong_keyword": wrong, "false_alarms_per_hour": fa}
+
+    data = {
+        "20": {"4/0.7": s(0.8), "3/0.5": s(0.9, fa=2.0), "4v2/0.7": s(0.8), "2v2/0.5": s(0.9)},
+        "10": {"4/0.7": s(0.6), "3/0.5": s(0.7), "4v2/0.7": s(0.6), "2v2/0.5": s(0.7, 0.03)},
+    }
+    assert ks.pick(data, votes=False) == "4/0.7"  # 3/0.5 has 2 false alarms an hour at 20 dB
+    assert ks.pick(data, votes=True) == "4v2/0.7"  # 2v2/0.5 has 3% wrong keywords
+    data["10"]["4/0.7"]["false_alarms_per_hour"] = 1.5
+    assert ks.pick(data, votes=False) is None
 
 
 def test_score_counts_detections_wrong_words_false_alarms_and_latency():
