@@ -89,6 +89,8 @@ class Pick:
     tolerance: float = DEFAULT_TOLERANCE
     # fits | fits within error | nothing fits | not judged: the device's answer in one word
     verdict: str = "not judged"
+    # the latency's error band {low_ms, high_ms, source, ...} from the record (devices.latency_bands)
+    band: dict | None = None
     n_within: int = 0  # files that fit only within their latency error band
 
     def to_dict(self) -> dict:
@@ -223,6 +225,7 @@ def pick(
         dict(best["budget"]),
         margins(best),
         reasons,
+        band=best.get("latency_band"),
         **common,
     )
 

@@ -176,8 +176,11 @@ def _answer(p: recommend.Pick) -> str:
 
 
 def _latency(p: recommend.Pick) -> str:
-    """'19.66 ms est.' / '0.0027 ms meas.': the figure and where it comes from."""
+    """'19.66 ms est. [16.4-23.6]': the figure, where it comes from, and its error band."""
     tag = {"measured": "meas.", "estimated": "est.", "emulated": "emul."}.get(p.method or "", "")
+    b = p.band or {}
+    if b.get("low_ms") is not None and b.get("high_ms") is not None and p.latency_ms is not None:
+        tag += f" [{ms(b['low_ms'])}-{ms(b['high_ms'])}]"  # the error band the verdict used
     return f"{ms(p.latency_ms)} {tag}".strip()
 
 
