@@ -251,7 +251,36 @@ def load(path: str | Path, trust_pickles: bool = False):
             f"'{path}' is {size} bytes; tinyship loads .pt2 files up to {MAX_ARCHIVE_BYTES}."
         )
     data = path.read_bytes()
-    if trust_pickles:
+    if not trust_pickles:
+        check_archive(data, path)
+    return _load_quietly(torch, data)
+
+
+def _load_quietly(torch, data: bytes):
+    """``torch.export.load`` with its own failure log (a traceback on stderr) kept off the console:
+    the cause it logs becomes the message of the error raised, which the caller turns into one
+    clear line (a corrupt file is a user's input, not a crash)."""
+    import logging
+
+    caught: list[logging.LogRecord] = []
+
+    class _Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            caught.append(record)
+
+    log = logging.getLogger("torch.export")
+    keep, propagate, handlers = _Keep(logging.WARNING), log.propagate, log.handlers[:]
+    log.handlers = [keep]  # torch's own handler on this logger prints the traceback
+    log.propagate = False
+    try:
         return torch.export.load(io.BytesIO(data))
-    check_archive(data, path)
-    return torch.export.load(io.BytesIO(data))
+    except Exception as exc:
+        causes = [r.exc_info[1] for r in caught if r.exc_info and r.exc_info[1] is not None]
+        if causes:
+            cause = causes[-1]
+            text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+            raise RuntimeError(text.split(". ")[0] or type(cause).__name__) from exc
+        raise
+    finally:
+        log.handlers = handlers
+        log.propagate = propagate

@@ -163,7 +163,7 @@ def devices_summary(
     head = ["device", "fit", "recommended", "accuracy", "latency", "RAM", "flash"]
     head.append("least spare / why not")
     plan = [("drop", 1), ("wrap", 7), ("drop", 6), ("drop", 5), ("wrap", 2), ("drop", 3)]
-    return table(rows, head, width, plan)
+    return table(rows, head, width, [*plan, ("wrap", 4)])  # last: the band under its figure
 
 
 def _answer(p: recommend.Pick) -> str:
@@ -176,11 +176,12 @@ def _answer(p: recommend.Pick) -> str:
 
 
 def _latency(p: recommend.Pick) -> str:
-    """'19.66 ms est. [16.4-23.6]': the figure, where it comes from, and its error band."""
+    """'19.66 ms est. [18.70-23.56]': the figure, where it comes from, and its error band (ms)."""
     tag = {"measured": "meas.", "estimated": "est.", "emulated": "emul."}.get(p.method or "", "")
     b = p.band or {}
     if b.get("low_ms") is not None and b.get("high_ms") is not None and p.latency_ms is not None:
-        tag += f" [{ms(b['low_ms'])}-{ms(b['high_ms'])}]"  # the error band the verdict used
+        lo, hi = (ms(b[k]).removesuffix(" ms") for k in ("low_ms", "high_ms"))
+        tag += f" [{lo}-{hi}]"  # the error band the verdict used, in ms
     return f"{ms(p.latency_ms)} {tag}".strip()
 
 

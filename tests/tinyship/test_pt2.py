@@ -207,3 +207,37 @@ def test_duplicate_entries_are_refused(plain, tmp_path):
             zout.writestr(name, zin.read(name))
     with pytest.raises(pt2.UnsafeArchiveError, match=r"appears twice"):
         pt2.load(bad)
+
+
+def _corrupt_past_the_archive_check(src: Path, out: Path) -> bool:
+    """Zero 26 bytes (one of the fuzz's mutations) at the first offset from the end where the
+    archive check still passes and torch then fails to read the file; False if there is none."""
+    from ground.errors import UserError
+
+    data = src.read_bytes()
+    for at in range(len(data) - 26, 0, -13):
+        out.write_bytes(data[:at] + bytes(26) + data[at + 26 :])
+        try:
+            pt2.load(out)
+        except UserError:
+            continue  # refused by tinyship's own archive check
+        except RuntimeError:
+            return True
+    return False
+
+
+def test_a_corrupt_archive_is_one_clear_line_and_no_torch_traceback(tmp_path, fixture_runs):
+    """The 1,000-case fuzz: torch.export.load logs a traceback to stderr before raising on a
+    corrupt zip; tinyship keeps it off the console and names the cause in its one error line."""
+    import subprocess
+    import sys
+
+    bad = tmp_path / "student.pt2"
+    assert _corrupt_past_the_archive_check(fixture_runs["mlp"] / "student" / "student.pt2", bad)
+    code = (
+        "from ground import pt2\n"
+        f"try:\n    pt2.load({str(bad)!r})\nexcept Exception as e:\n    print('ERR', e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "Traceback" not in r.stderr, r.stderr
+    assert r.stdout.startswith("ERR "), r.stdout + r.stderr
