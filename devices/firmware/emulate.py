@@ -170,12 +170,7 @@ def emulate(
         "core": core.name,
         "machine": core.machine,
         "kernels": core.kernels,
-        "versions": {
-            "qemu": tree.qemu_version(),
-            "compiler": tree.gcc_version(),
-            "tflite_micro": tree.tflm_commit(tree.tflm_dir()),
-            "host_reference": host.runtime,
-        },  # fmt: skip
+        "versions": versions(host.runtime),
         "library": lib.record(),
         "link_s": round(fw.compile_link_s, 2),
         "elf": str(fw.elf),
@@ -224,4 +219,15 @@ def latency(core: Core, c: icount.Counts, clock_hz: float | None, ws: int | None
         },  # fmt: skip
         "latency_ms": ms,
         "latency_upper_ms": upper,
+    }
+
+
+def versions(host_runtime: str) -> dict:
+    """What an emulated figure was made with: QEMU, the Arm compiler, the TFLite Micro commit and
+    the host interpreter its outputs were compared with."""
+    return {
+        "qemu": tree.qemu_version(),
+        "compiler": tree.gcc_version(),
+        "tflite_micro": tree.tflm_commit(tree.tflm_dir()),
+        "host_reference": host_runtime,
     }

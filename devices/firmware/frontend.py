@@ -202,12 +202,7 @@ def emulate_clips(
         "measured": f"emulated {core.machine}",
         "core": core.name,
         "clips": len(clips),
-        "versions": {
-            "qemu": tree.qemu_version(),
-            "compiler": tree.gcc_version(),
-            "tflite_micro": tree.tflm_commit(tree.tflm_dir()),
-            "host_reference": host.runtime,
-        },  # fmt: skip
+        "versions": emulate.versions(host.runtime),
         "elf": str(fw.elf),
         "flash_bytes": sizes.flash_bytes,
         "frontend_flash": flash_bytes(fw.elf),

@@ -28,20 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 4 MiB tmpfs at tmp_path/disk, unmounted afterwards; skipped where mounting is refused."""
-    mnt = tmp_path / "disk"
-    mnt.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (run the tests as root to check a full disk)")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)], capture_output=True)  # fmt: skip
-    if r.returncode != 0:
-        pytest.skip(f"mount not permitted here: {r.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+# small_disk: tests/conftest.py
 
 
 def _fill(disk: Path) -> None:
