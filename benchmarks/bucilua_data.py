@@ -16,7 +16,6 @@ METHODS = ["munge", "random", "nbe"]
 MUNGE = {"p": 0.5, "s": 10.0, "distance_scale": "minmax"}
 HARD_HIDDEN = [32, 128, 256, 512]  # the hard-label net's hidden units, chosen on validation RMSE
 MIMIC_HIDDEN = 256
-PATIENCE = 20  # epochs without a better validation RMSE before a net stops
 
 
 class OneHot:

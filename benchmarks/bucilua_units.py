@@ -1,30 +1,34 @@
-"""One (problem, seed) unit of the Bucilua run: every table row as data, then size and latency
-for the first seed, cached by content so a killed run resumes; runs in a worker or in-process."""
+"""One (problem, seed) unit of the Bucilua run, in two cached stages so that a killed run resumes
+and a change to the nets does not refit the library: (1) the teacher: library fitted, ensemble
+selected, its test rows scored, its transfer sets labelled (and, for the first seed, its size and
+latency); (2) the nets: the 4k hard-label net and every mimic (and the shipped mimic's files)."""
 
 from __future__ import annotations
 
+import json
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks import common
-from benchmarks.bucilua_data import (
-    MIMIC_HIDDEN,
-    MUNGE,
-    PATIENCE,
-    PROBLEMS,
-    Problem,
-    encoded_problem,
+from benchmarks.bucilua_data import MIMIC_HIDDEN, MUNGE, PROBLEMS, Problem, encoded_problem
+from benchmarks.bucilua_library import SELECTION, library_grid, selected_ensemble
+from benchmarks.bucilua_nets import (
+    Record,
+    record_hard_net,
+    record_mimics,
+    transfer_set,
+    unit_methods,
 )
-from benchmarks.bucilua_library import library_grid, selected_ensemble
-from benchmarks.bucilua_nets import Record, record_hard_net, record_mimics, unit_methods
+from benchmarks.bucilua_rule import NET_OPT, ROW_PASSES, epochs_for, method_sizes
 
 
 def recorder(out: dict, y_te: np.ndarray) -> Record:
     """A function that appends one table row (test RMSE and accuracy of ``p``) to ``out["rows"]``."""
 
-    def record(method: str, size: int, p: np.ndarray, note: str) -> None:
+    def record(method: str, size: int, p: np.ndarray, note: str, **facts) -> None:
         out["rows"].append(
             {
                 "method": method,
@@ -32,15 +36,16 @@ def recorder(out: dict, y_te: np.ndarray) -> Record:
                 "rmse": common.rmse_binary(p, y_te),
                 "accuracy": common.accuracy(p, y_te),
                 "note": note,
+                **facts,
             }
         )
 
     return record
 
 
-def record_teacher_rows(record: Record, teacher, pb: Problem) -> None:
-    """The ensemble's row (its members' weights as the note) and the best single library model's,
-    chosen on validation RMSE."""
+def teacher_rows(record: Record, teacher, pb: Problem) -> dict:
+    """The ensemble's row and the best single library model's (chosen on validation RMSE);
+    returns every model's validation RMSE."""
     w = teacher.weights / teacher.weights.sum()
     record(
         "ensemble",
@@ -49,87 +54,144 @@ def record_teacher_rows(record: Record, teacher, pb: Problem) -> None:
         ", ".join(f"{m.name} {v:.2f}" for m, v in zip(teacher.members, w) if v > 0),
     )
     val_p = teacher.member_probas(pb.x_va)
-    best = min(val_p, key=lambda k: common.rmse_binary(val_p[k], pb.y_va))
+    val_rmse = {k: round(common.rmse_binary(p, pb.y_va), 5) for k, p in val_p.items()}
+    best = min(val_rmse, key=val_rmse.get)
     best_member = next(m for m in teacher.members if m.name == best)  # only it sees the test rows
     record("best single", len(pb.y_tr), best_member.predict_proba(pb.x_te), best)
+    return val_rmse
 
 
-def run_problem(pname: str, section: dict, args, seed: int, mults: list[int]) -> dict:
-    """One problem, one seed: every row of the tables as data."""
-    pb = encoded_problem(section, args, seed)
-    teacher = selected_ensemble(pb.x_tr, pb.y_tr, pb.x_va, pb.y_va, seed, args.quick)
-    out = {"seed": seed, "n": [len(pb.y_tr), len(pb.y_va), len(pb.y_te)], "rows": [], "nets": {}}
-    record = recorder(out, pb.y_te)
-    record_teacher_rows(record, teacher, pb)
-    record_hard_net(record, pb, args, seed)
-    shipped = record_mimics(record, pb, teacher, args, seed, mults)
-    out["shipped"], out["teacher"], out["x_te"], out["y_te"] = shipped, teacher, pb.x_te, pb.y_te
-    return out
-
-
-def size_latency(res: dict, work: Path, runs: int) -> dict:
-    """Bytes and single-row latency of the ensemble (scikit-learn) and the shipped mimic (ONNX)."""
-    teacher, x_te, y_te = res["teacher"], res["x_te"], res["y_te"]
-    st = common.onnx_int8(res["shipped"], (x_te.shape[1],), work, "mimic")
-    s32, s8 = common.ort_session(st.fp32_path), common.ort_session(st.int8_path)
-
-    def probs(sess) -> np.ndarray:
-        z = common.ort_predict(sess, x_te)[0]
-        e = np.exp(z - z.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
-
-    x1 = x_te[:1]
+def ensemble_size_latency(teacher, x_te: np.ndarray, runs: int) -> dict:
+    """Bytes and single-row latency of the selected ensemble as scikit-learn runs it."""
     active = teacher.active()
-    desc = teacher.describe()
+    x1 = x_te[:1]
     return {
         "members": [m.name for m, _ in active],
-        "ensemble_bytes": desc["bytes"],
-        "student_fp32_bytes": st.fp32_bytes,
-        "student_int8_bytes": st.int8_bytes,
-        "int8_rmse": common.rmse_binary(probs(s8), y_te),
-        "fp32_rmse": common.rmse_binary(probs(s32), y_te),
+        "ensemble_bytes": teacher.describe()["bytes"],
         "ensemble_ms": common.latency_p50_ms(
             lambda: [m.predict_proba(x1) for m, _ in active], runs=runs
         ),
-        "fp32_ms": common.latency_p50_ms(lambda: common.ort_predict(s32, x1), runs=runs),
-        "int8_ms": common.latency_p50_ms(lambda: common.ort_predict(s8, x1), runs=runs),
     }
 
 
-def run_unit(unit: tuple[str, int], args, mults: list[int]) -> tuple[dict, bool]:
-    """One problem and seed (plus size and latency for the first seed), cached by content so a
-    killed run resumes where it stopped; runs in a worker process or in this one."""
-    import json
+def stage_teacher(pname: str, seed: int, args, methods: list[str], sizes: list[int]) -> dict:
+    """Stage 1: the teacher's rows, every model's validation RMSE and fit time, and the
+    positive-class probability it gives each method's largest transfer set."""
+    from distill.cache import inputs_sha256
 
+    pb = encoded_problem(PROBLEMS[pname], args, seed)
+    t0 = time.perf_counter()
+    teacher, fit_s = selected_ensemble(pb.x_tr, pb.y_tr, pb.x_va, pb.y_va, seed, args.quick)
+    out = {"seed": seed, "n": [len(pb.y_tr), len(pb.y_va), len(pb.y_te)], "rows": []}
+    out["library_val_rmse"] = teacher_rows(recorder(out, pb.y_te), teacher, pb)
+    out["library_fit_s"], out["library_s"] = fit_s, round(time.perf_counter() - t0, 1)
+    labels = {}
+    for method in methods:
+        t = time.perf_counter()
+        big = transfer_set(pb, method, max(method_sizes(method, sizes)), seed)
+        labels[method] = teacher.predict_proba(big)[:, 1]
+        out[f"transfer_sha256_{method}"] = inputs_sha256(big)  # stage 2 rebuilds the same rows
+        out[f"label_s_{method}"] = round(time.perf_counter() - t, 1)
+    if seed == args.seeds_of[pname][0]:
+        out["size_latency"] = ensemble_size_latency(teacher, pb.x_te, args.latency_runs)
+    arrays = {f"labels_{m}": v.astype(np.float32) for m, v in labels.items()}
+    return {"record": np.asarray(json.dumps(out)), **arrays}
+
+
+def mimic_size_latency(net, x_te: np.ndarray, y_te: np.ndarray, runs: int) -> dict:
+    """The shipped mimic as ONNX fp32 and int8 files: bytes, test RMSE, single-row latency."""
+    with tempfile.TemporaryDirectory(prefix="tinyship-bucilua-") as tmp:
+        st = common.onnx_int8(net, (x_te.shape[1],), Path(tmp), "mimic")
+        s32, s8 = common.ort_session(st.fp32_path), common.ort_session(st.int8_path)
+
+        def probs(sess) -> np.ndarray:
+            z = common.ort_predict(sess, x_te)[0]
+            e = np.exp(z - z.max(1, keepdims=True))
+            return e / e.sum(1, keepdims=True)
+
+        x1 = x_te[:1]
+        return {
+            "student_fp32_bytes": st.fp32_bytes,
+            "student_int8_bytes": st.int8_bytes,
+            "fp32_rmse": common.rmse_binary(probs(s32), y_te),
+            "int8_rmse": common.rmse_binary(probs(s8), y_te),
+            "fp32_ms": common.latency_p50_ms(lambda: common.ort_predict(s32, x1), runs=runs),
+            "int8_ms": common.latency_p50_ms(lambda: common.ort_predict(s8, x1), runs=runs),
+        }
+
+
+def stage_nets(pname: str, seed: int, args, teacher: dict, sizes: list[int]) -> dict:
+    """Stage 2: the 4k hard-label net and the mimics, on the labels stage 1 stored."""
+    pb = encoded_problem(PROBLEMS[pname], args, seed)
+    out = {"seed": seed, "rows": []}
+    record = recorder(out, pb.y_te)
+    t0 = time.perf_counter()
+    record_hard_net(record, pb, args.hard_hidden, seed, args.epochs_scale)
+    labels = {k[len("labels_") :]: v for k, v in teacher.items() if k.startswith("labels_")}
+    stage1 = json.loads(str(teacher["record"]))
+    hashes = {m: stage1[f"transfer_sha256_{m}"] for m in labels}
+    shipped = record_mimics(record, pb, labels, hashes, sizes, seed, args.epochs_scale)
+    out["nets_s"] = round(time.perf_counter() - t0, 1)
+    if seed == args.seeds_of[pname][0]:
+        out["size_latency"] = mimic_size_latency(shipped, pb.x_te, pb.y_te, args.latency_runs)
+    return {"record": np.asarray(json.dumps(out))}
+
+
+def unit_keys(pname: str, seed: int, args, sizes: list[int]) -> tuple[dict, dict]:
+    """What each stage's cached result depends on."""
     import sklearn
     import torch
 
-    pname, seed = unit
-    key = {
-        "what": "bucilua_munge unit",
-        "version": 1,
+    split = {k: getattr(args, k) for k in ("n_train", "n_val", "max_test", "quick")}
+    teacher = {
+        "what": "bucilua_munge teacher",
+        "version": 2,
         "unit": [pname, seed],
-        "size_latency": seed == args.seeds[0],
-        "mults": mults,
-        "args": {
-            k: getattr(args, k)
-            for k in ("n_train", "n_val", "max_test", "quick", "hard_hidden", "budget_rows",
-                      "epochs_scale", "methods", "latency_runs", "threads")
+        "split": split,
+        "methods": unit_methods(args.methods, args.curve_seeds, seed),
+        "sizes": {
+            m: method_sizes(m, sizes) for m in unit_methods(args.methods, args.curve_seeds, seed)
         },
-        "unit_methods": unit_methods(args, seed),
-        "fixed": [MUNGE, MIMIC_HIDDEN, PATIENCE, [n for n, _ in library_grid(seed, args.quick)]],
-        "versions": [sklearn.__version__, torch.__version__],
-    }  # fmt: skip
+        "munge": MUNGE,
+        "library": [[n, repr(e)] for n, e in library_grid(seed, args.quick)],
+        "selection": SELECTION,
+        "size_latency": [seed == args.seeds_of[pname][0], args.latency_runs],
+        "versions": [sklearn.__version__, np.__version__],
+    }
+    nets = {
+        "what": "bucilua_munge nets",
+        "version": 2,
+        "teacher": common.content_key(teacher),
+        "sizes": sizes,
+        "hard_hidden": args.hard_hidden,
+        "mimic_hidden": MIMIC_HIDDEN,
+        "opt": NET_OPT,
+        "epochs": [ROW_PASSES, [epochs_for(n) for n in sizes], args.epochs_scale],
+        "threads": args.threads,
+        "torch": torch.__version__,
+    }
+    return teacher, nets
 
-    def compute() -> dict[str, np.ndarray]:
-        torch.set_num_threads(args.threads)
-        r = run_problem(pname, PROBLEMS[pname], args, seed, mults)
-        if key["size_latency"]:
-            with tempfile.TemporaryDirectory(prefix="tinyship-bucilua-") as tmp:
-                r["size_latency"] = size_latency(r, Path(tmp), args.latency_runs)
-        for k in ("shipped", "teacher", "x_te", "y_te"):
-            r.pop(k)
-        return {"record": np.asarray(json.dumps(r))}
 
-    arrays, hit = common.cached_arrays("bucilua_unit", key, compute)
-    return json.loads(str(arrays["record"])), hit
+def run_unit(unit: tuple[str, int], args, sizes: list[int]) -> tuple[dict, list[bool]]:
+    """One problem and seed, both stages cached by content; returns its record (stage 1's rows
+    and facts joined with stage 2's) and the two stages' cache hits."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    pname, seed = unit
+    t_key, n_key = unit_keys(pname, seed, args, sizes)
+    methods = t_key["methods"]
+    teacher, t_hit = common.cached_arrays(
+        "bucilua_teacher", t_key, lambda: stage_teacher(pname, seed, args, methods, sizes)
+    )
+    nets, n_hit = common.cached_arrays(
+        "bucilua_nets", n_key, lambda: stage_nets(pname, seed, args, teacher, sizes)
+    )
+    rec = json.loads(str(teacher["record"]))
+    more = json.loads(str(nets["record"]))
+    rec["rows"] += more.pop("rows")
+    if "size_latency" in more:
+        rec["size_latency"].update(more.pop("size_latency"))
+    rec.update(more)
+    return rec, [t_hit, n_hit]

@@ -213,6 +213,7 @@ def train(
     val_metric: str | None = None,
     keep: str = "best",
     patience: int | None = None,
+    checkpoint: Path | None = None,
     **overrides: Any,
 ):
     """Train ``model`` with distill.train.fit (S's loop); returns its FitResult.
@@ -223,7 +224,8 @@ def train(
     2006's metric, binary problems). ``keep="best"`` returns the weights of the best
     validation epoch and stops after ``patience`` epochs without improvement (default: never);
     ``keep="last"`` returns the last epoch's weights and never stops early (the history still
-    records the validation score of every epoch).
+    records the validation score of every epoch). ``checkpoint``: a lasting file, named by what
+    the net depends on, that a killed run resumes from (default: a temporary one).
     """
     import torch
 
@@ -264,8 +266,9 @@ def train(
             score,
             xv,
             cfg,
-            checkpoint=Path(tmp) / "ck.pt",
-            fingerprint="bench",
+            checkpoint=checkpoint or Path(tmp) / "ck.pt",
+            fingerprint=checkpoint.name if checkpoint else "bench",
+            resume=checkpoint is not None,
             progress=True,
             desc=f"{loss} x{epochs}",
         )
@@ -308,9 +311,10 @@ def last_epoch_wins(score: Callable[[Any], list[float]]) -> Callable[[Any], list
     return scored
 
 
-def max_norm(model, c: float):
+def max_norm(model, c: float, hidden_only: bool = False):
     """Constrain each unit's incoming weight vector of every Linear layer to L2 norm <= ``c``
-    (the max-norm constraint of Srivastava et al. 2014 that Hinton 2015 §3's teacher used).
+    (the max-norm constraint of Srivastava et al. 2014 that Hinton 2015 §3's teacher used);
+    ``hidden_only`` leaves the last Linear (the output layer) free, as the dropout paper does.
 
     Applied as a projection before every forward pass, i.e. after each optimizer step of the
     previous batch; evaluation sees projected weights too. Returns the model.
@@ -322,9 +326,9 @@ def max_norm(model, c: float):
         with torch.no_grad():
             mod.weight.copy_(torch.renorm(mod.weight, 2, 0, c))
 
-    for m in model.modules():
-        if isinstance(m, nn.Linear):
-            m.register_forward_pre_hook(project)
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    for m in linears[:-1] if hidden_only else linears:
+        m.register_forward_pre_hook(project)
     return model
 
 
@@ -334,6 +338,11 @@ def content_key(parts: dict[str, Any]) -> str:
     import json
 
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def cache_root() -> Path:
+    """Where cached results live: $TINYSHIP_BENCH_CACHE, else build/bench-cache."""
+    return Path(os.environ.get(CACHE_ENV) or ROOT / "build" / "bench-cache")
 
 
 def cached_arrays(
@@ -351,7 +360,7 @@ def cached_arrays(
     """
     import io
 
-    root = Path(root or os.environ.get(CACHE_ENV) or ROOT / "build" / "bench-cache")
+    root = Path(root or cache_root())
     digest = content_key(key)
     path = root / f"{name}-{digest[:20]}.npz"
     if path.is_file():

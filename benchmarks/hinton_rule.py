@@ -1,11 +1,7 @@
-"""What Hinton 2015's MNIST run fixed before the full run: the settings, the paper's figures and
-the §3 rule that decides the claim."""
+"""What Hinton 2015's MNIST run fixed before the issue-40 run: the protocol, the paper's figures
+and the §3 rule that decides the claim (RESULTS.notes.md, "Issue 40: fixed before the run")."""
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-
-import numpy as np
 
 PAPER = {
     "teacher": 67,
@@ -16,87 +12,107 @@ PAPER = {
     "omit3_bias_errors": 109,
     "omit3_bias": 3.5,
 }
+# the share of the teacher-hard gap the distilled student recovers, from the paper's §3 figures
+PAPER["gap_recovery"] = (PAPER["student_hard"] - PAPER["student_distilled"]) / (
+    PAPER["student_hard"] - PAPER["teacher"]
+)
 
-# Fixed before the full run (2026-12-02, issue 18); changing any of these after seeing a figure
-# must be recorded in benchmarks/RESULTS.notes.md.
+# ---- fixed before the issue-40 run (2026-12-06); a change after a figure is seen is recorded in
+# ---- benchmarks/RESULTS.notes.md with the figure that prompted it
 TEMPERATURE = 20.0  # the paper's §3 value for the 800-800 student
-ALPHA = 0.9  # weight of the soft term; 1 - ALPHA on the hard labels (the paper: "considerably lower weight" on them)
+ALPHA = 0.9  # weight of the soft term; 1 - ALPHA on the hard labels
+# The teacher as the dropout paper trained its MNIST nets (Srivastava et al. 2014 §A, Hinton et
+# al. 2012): SGD with momentum and a high learning rate, dropout 0.2 / 0.5, max-norm on the
+# hidden units' incoming weights (not the output layer), inputs jittered by up to 2 pixels, all
+# 60,000 training rows, the last epoch kept. The rate: half the lowest rate that did not train
+# stably in the first two epochs (benchmarks/time_plan.py --teacher-lrs, training rows only:
+# 0.05 and above collapsed to chance, 0.04 rose in epoch 2, 0.03 and 0.02 fell; RESULTS.notes.md),
+# i.e. a steady-state step of lr / (1 - momentum) = 0.4 times the mean gradient on z-scored
+# pixels. It decays exponentially to 1% of its peak over the run (the dropout paper: x0.998 per
+# epoch over 3,000 epochs). Epochs: what the time budget allows (TIME_BUDGET_S; time_plan.py).
 TEACHER = {
     "hidden": [1200, 1200],
     "input_dropout": 0.2,
     "dropout": 0.5,
-    "max_norm": 3.5,  # Srivastava et al. 2014 used c in [3, 4] on MNIST
+    "max_norm": 3.5,  # Srivastava et al. 2014: c in [3, 4] on MNIST
+    "max_norm_on": "hidden units only",
     "jitter_px": 2,
-    "epochs": 60,
+    "epochs": 300,
 }
-STUDENT = {"hidden": [800, 800], "epochs": 40}
-SCARCE = {"fraction": 0.03, "epochs": 100}
+TEACHER_OPT = {
+    "optimizer": "sgd",
+    "lr": 0.02,
+    "momentum": 0.95,  # Nesterov (distill.train's SGD); the dropout paper: 0.95 to 0.99
+    "batch_size": 100,
+    "weight_decay": 0.0,
+    "schedule": "step",
+    "step_size": 1,
+    "lr_end_fraction": 0.01,  # gamma = lr_end_fraction ** (1 / epochs), once per epoch
+}
+STUDENT = {"hidden": [800, 800], "epochs": 150}
+STUDENT_OPT = {
+    "optimizer": "adamw",
+    "lr": 1e-3,
+    "batch_size": 128,
+    "weight_decay": 0.0,
+    "schedule": "cosine",
+}
+SCARCE = {"fraction": 0.03, "epochs": 100, "val_rows": 1000}
 SEEDS = [0, 1, 2]
 BIAS_ROWS = 5000  # the omitted-3 student never sees these rows; class 3's bias is chosen on them
-OPT = {"lr": 1e-3, "batch_size": 128, "weight_decay": 0.0}  # AdamW, cosine schedule
-TEACHER_MARGIN = 0.30  # the teacher must make >= 30% fewer validation errors than the hard student
+MONITOR_ROWS = (
+    1000  # training rows scored each epoch for the history only (no choice is made on them)
+)
+TIME_BUDGET_S = 150 * 60  # the whole run alone on the 2 cores (issue 40)
+
+MAX_DISTILLED = 100  # test errors at most, per seed
+MIN_FEWER = 30  # test errors fewer than the hard-label student of the same seed, at least
 
 RULE = (
-    "**Pre-registered rule (fixed in the code before the full run).** The §3 claim holds when the "
-    "distilled student makes fewer test errors than the hard-label student in every seed, and the "
-    "mean paired gap (hard - distilled, test errors) exceeds 2 standard deviations of the paired gaps "
-    "(sample sd, n - 1). It is tested only if the teacher makes at least 30% fewer validation errors "
-    "than the hard-label student (mean over seeds); otherwise the run is **inconclusive: teacher too "
-    "weak**. T = {T:g} and alpha = {alpha:g} were fixed before the run; students keep their last epoch."
+    "**Rule H40 (fixed before the run).** Hinton et al. 2015 §3 is reproduced when, **in every "
+    "seed**, the distilled student makes **at most {max_distilled} test errors** (of 10,000) **and "
+    "at least {min_fewer} fewer** than the hard-label student of the same seed (same initial weights "
+    "and batch order). PASS in a seed needs both; the run PASSES only if every seed passes. Nothing "
+    "else enters the verdict; the teacher's errors and the share of the teacher-hard gap recovered "
+    "are reported beside it. T = {T:g}, alpha = {alpha:g}; students keep their last epoch."
 )
 
 
-@dataclass
-class RuleOutcome:
-    """The pre-registered §3 rule applied to per-seed error counts."""
-
-    verdict: str  # "pass", "fail" or "inconclusive: teacher too weak"
-    teacher_val_errors: int
-    hard_val_errors_mean: float
-    teacher_fewer_val_errors: float  # 1 - teacher / hard (validation)
-    gaps: list[int]  # hard - distilled test errors, per seed
-    gap_mean: float
-    gap_sd: float
-    every_seed_better: bool
-    reason: str
-
-
-def evaluate_rule(
-    hard_test: list[int],
-    distilled_test: list[int],
-    teacher_val: int,
-    hard_val: list[int],
-    margin: float = TEACHER_MARGIN,
-) -> RuleOutcome:
-    """Apply RULE: teacher strength first (validation), then the paired test-error comparison."""
-    if len(hard_test) != len(distilled_test) or len(hard_test) < 2:
+def evaluate_rule(hard_test: list[int], distilled_test: list[int], seeds: list[int]) -> dict:
+    """Rule H40, seed by seed, from test-error counts; the run passes only if every seed does."""
+    if not len(hard_test) == len(distilled_test) == len(seeds) or not seeds:
         raise ValueError(
-            f"the rule needs >= 2 paired seeds; got {len(hard_test)} hard, {len(distilled_test)} distilled"
+            f"rule H40 needs one hard and one distilled count per seed; got {len(hard_test)} hard, "
+            f"{len(distilled_test)} distilled for {len(seeds)} seeds"
         )
-    gaps = [int(h) - int(d) for h, d in zip(hard_test, distilled_test)]
-    mean, sd = float(np.mean(gaps)), float(np.std(gaps, ddof=1))
-    hard_val_mean = float(np.mean(hard_val))
-    fewer = 1.0 - teacher_val / hard_val_mean if hard_val_mean > 0 else 0.0
-    every = all(g > 0 for g in gaps)
-    common_fields = dict(
-        teacher_val_errors=int(teacher_val),
-        hard_val_errors_mean=hard_val_mean,
-        teacher_fewer_val_errors=fewer,
-        gaps=gaps,
-        gap_mean=mean,
-        gap_sd=sd,
-        every_seed_better=every,
-    )
-    strength = (
-        f"teacher {teacher_val} validation errors vs the hard-label student's mean "
-        f"{hard_val_mean:.1f}: {fewer:.0%} fewer, the rule needs >= {margin:.0%}"
-    )
-    if fewer < margin:
-        return RuleOutcome("inconclusive: teacher too weak", reason=strength, **common_fields)
-    passed = every and mean > 2 * sd
-    why = (
-        f"{strength}; paired gaps {gaps} (hard - distilled test errors): "
-        f"{'every seed better' if every else 'not better in every seed'}, "
-        f"mean {mean:.1f} {'>' if mean > 2 * sd else '<='} 2 sd = {2 * sd:.1f}"
-    )
-    return RuleOutcome("pass" if passed else "fail", reason=why, **common_fields)
+    per_seed = []
+    for s, h, d in zip(seeds, hard_test, distilled_test):
+        fewer = int(h) - int(d)
+        ok_errors, ok_fewer = int(d) <= MAX_DISTILLED, fewer >= MIN_FEWER
+        per_seed.append(
+            {
+                "seed": s,
+                "hard_test": int(h),
+                "distilled_test": int(d),
+                "fewer": fewer,
+                "distilled_at_most": ok_errors,
+                "fewer_at_least": ok_fewer,
+                "verdict": "PASS" if ok_errors and ok_fewer else "FAIL",
+            }
+        )
+    verdict = "PASS" if all(r["verdict"] == "PASS" for r in per_seed) else "FAIL"
+    return {
+        "rule": "H40",
+        "max_distilled": MAX_DISTILLED,
+        "min_fewer": MIN_FEWER,
+        "per_seed": per_seed,
+        "verdict": verdict,
+    }
+
+
+def gap_recovery(hard: int, distilled: int, teacher: int) -> float | None:
+    """(hard - distilled) / (hard - teacher): the share of the teacher's lead over the hard-label
+    student that distillation recovers (the paper: (146 - 74) / (146 - 67) = 0.91); None when
+    the teacher is not better than the hard-label student (no gap to recover)."""
+    gap = hard - teacher
+    return (hard - distilled) / gap if gap > 0 else None

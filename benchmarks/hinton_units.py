@@ -1,5 +1,9 @@
-"""The work of Hinton 2015's MNIST run: the data, the teacher (its logits cached) and the three
-units of student training (§3 pair, §3 omitted-3, §6 scarce data), each cached by content."""
+"""The work of Hinton 2015's MNIST run: the data, the teacher (resumable, its logits cached) and
+the units of student training, each cached by content so a killed or repeated run is cheap.
+
+Units that need no teacher (the hard-label students) run beside the teacher on the second core;
+the distilled, omitted-3 and soft-target units run once its logits exist.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ import numpy as np
 import torch
 
 from benchmarks import common
-from benchmarks.hinton_rule import OPT, PAPER
+from benchmarks.hinton_rule import PAPER, STUDENT_OPT
+
+NEEDS_TEACHER = {"distilled", "omit3", "scarce_soft"}
 
 
 def shift_images(
@@ -45,7 +51,8 @@ def logits_of(model, x: np.ndarray) -> torch.Tensor:
 
 
 def teacher_net(cfg: dict, seed: int):
-    """784-1200-1200-10: dropout on the inputs and after each hidden layer, max-norm on every Linear."""
+    """784-1200-1200-10: dropout on the inputs and after each hidden layer, max-norm on the
+    hidden units' incoming weights (the output layer is left free, as in the dropout paper)."""
     from torch import nn
 
     from distill.students import build_student
@@ -54,7 +61,8 @@ def teacher_net(cfg: dict, seed: int):
     mlp = build_student(
         {"kind": "mlp", "hidden": cfg["hidden"], "dropout": cfg["dropout"]}, (784,), 10
     )
-    return common.max_norm(nn.Sequential(nn.Dropout(cfg["input_dropout"]), mlp), cfg["max_norm"])
+    net = nn.Sequential(nn.Dropout(cfg["input_dropout"]), mlp)
+    return common.max_norm(net, cfg["max_norm"], hidden_only=True)
 
 
 def student_net(cfg: dict, seed: int):
@@ -65,35 +73,33 @@ def student_net(cfg: dict, seed: int):
 
 
 @dataclass
-class Setup:
-    """Data, teacher outputs and settings that every unit of work needs (rebuilt in each worker)."""
+class Data:
+    """All 60,000 MNIST training rows (raw for the jitter, normalized for the nets), the 10,000
+    test rows, and the first MONITOR rows of training scored each epoch for the history only."""
 
-    cfg: dict
+    x_raw: np.ndarray
     x_tr: np.ndarray
     y: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
     x_te: np.ndarray
     y_te: np.ndarray
-    t_logits: dict
-    teacher_key: dict
-    teacher_hit: bool
+    norm: object
+    monitor: int
+    key: dict  # what the data are, for the cache keys
 
     @property
-    def t_logp_tr(self) -> torch.Tensor:
-        """Exact log-probabilities, no floor: T=20 sees the real logits."""
-        return torch.log_softmax(torch.from_numpy(self.t_logits["train"]), 1)
+    def x_mon(self) -> np.ndarray:
+        return self.x_tr[: self.monitor]
 
     @property
-    def p_t_val(self) -> np.ndarray:
-        return torch.softmax(torch.from_numpy(self.t_logits["val"]), 1).numpy()
+    def y_mon(self) -> np.ndarray:
+        return self.y[: self.monitor]
 
 
-def prepare(cfg: dict) -> Setup:
-    """Load MNIST (sha256-verified), normalize, and train or fetch the teacher's cached logits."""
+def load(cfg: dict) -> Data:
+    """MNIST (sha256-verified), its 60,000 training rows in one split (the loader's 1,000-row
+    validation split joined back: nothing here chooses on held-out rows), scalar-normalized."""
     from distill.cache import inputs_sha256
     from distill.data import Normalizer, load_data
-    from distill.train import EpochData
 
     torch.set_num_threads(cfg["threads"])
     ds = load_data(
@@ -104,91 +110,108 @@ def prepare(cfg: dict) -> Setup:
             "verify_sha256": True,
         }
     )
-    n_max = cfg["n_max"]
-    x_raw, y = ds.x_train[:n_max], ds.y_train[:n_max]  # the loader's split is already shuffled
+    x_raw = np.concatenate([ds.x_train, ds.x_val])[: cfg["n_max"]]
+    y = np.concatenate([ds.y_train, ds.y_val])[: cfg["n_max"]]
     norm = Normalizer.fit(x_raw, "scalar")
-    x_tr, x_val, x_te = norm(x_raw), norm(ds.x_val), norm(ds.x_holdout)
-    tcfg, t_seed = cfg["teacher"], cfg["teacher_seed"]
-    y_t = torch.from_numpy(y)
+    key = {"train": inputs_sha256(x_raw), "labels": inputs_sha256(y)}
+    key["test"] = inputs_sha256(ds.x_holdout)
+    return Data(
+        x_raw, norm(x_raw), y, norm(ds.x_holdout), ds.y_holdout, norm, cfg["monitor_rows"], key
+    )
+
+
+def teacher_key(cfg: dict, data: Data) -> dict:
+    return {
+        "what": "hinton_mnist teacher logits",
+        "version": 2,
+        "data": data.key,
+        "teacher": cfg["teacher"],
+        "opt": cfg["teacher_opt"],
+        "seed": cfg["teacher_seed"],
+        "monitor": data.monitor,
+        "torch": torch.__version__,
+        "threads": cfg["threads"],
+    }
+
+
+def teacher_logits(cfg: dict, data: Data) -> tuple[dict[str, np.ndarray], bool]:
+    """Train the teacher (resuming from its checkpoint if a run was killed) or fetch its cached
+    logits on the training and test rows, with its per-epoch history."""
+    from distill.train import EpochData
+
+    tcfg, t_seed, key = cfg["teacher"], cfg["teacher_seed"], teacher_key(cfg, data)
+    y_t = torch.from_numpy(data.y)
+    opt = {k: v for k, v in cfg["teacher_opt"].items() if k != "lr_end_fraction"}
+    opt["gamma"] = cfg["teacher_opt"]["lr_end_fraction"] ** (1.0 / tcfg["epochs"])
 
     def jittered(epoch: int) -> EpochData:
         rng = np.random.default_rng([t_seed, epoch])
-        shifted = norm(shift_images(x_raw, rng, tcfg["jitter_px"]))
+        shifted = data.norm(shift_images(data.x_raw, rng, tcfg["jitter_px"]))
         return EpochData(common.shaped_tensor(shifted, (784,)), y_t, None)
 
     def train_teacher() -> dict[str, np.ndarray]:
         teacher = teacher_net(tcfg, t_seed)
+        ck = common.cache_root() / f"hinton_teacher-{common.content_key(key)[:20]}.ckpt.pt"
         fit = common.train(
-            teacher, x_tr, y, None, x_val, ds.y_val, input_shape=(784,), epochs=tcfg["epochs"],
-            loss="hard", seed=t_seed, epoch_data=jittered, keep="last", **OPT,
+            teacher, data.x_tr, data.y, None, data.x_mon, data.y_mon, input_shape=(784,),
+            epochs=tcfg["epochs"], loss="hard", seed=t_seed, epoch_data=jittered, keep="last",
+            checkpoint=ck, **opt,
         )  # fmt: skip
-        return {
-            "train": logits_of(teacher, x_tr).numpy(),
-            "val": logits_of(teacher, x_val).numpy(),
-            "test": logits_of(teacher, x_te).numpy(),
-            "val_accuracy_per_epoch": np.array([h["val_score"][1] for h in fit.history]),
+        out = {
+            "train": logits_of(teacher, data.x_tr).numpy(),
+            "test": logits_of(teacher, data.x_te).numpy(),
+            "train_loss_per_epoch": np.array([h["train_loss"] for h in fit.history]),
+            "lr_per_epoch": np.array([h["lr"] for h in fit.history]),
         }
+        ck.unlink(missing_ok=True)  # the logits are what later runs need
+        return out
 
-    key = {
-        "what": "hinton_mnist teacher logits",
-        "version": 1,
-        "train": inputs_sha256(x_raw),
-        "labels": inputs_sha256(y),
-        "val": inputs_sha256(ds.x_val),
-        "test": inputs_sha256(ds.x_holdout),
-        "teacher": tcfg,
-        "seed": t_seed,
-        "opt": OPT,
-        "torch": torch.__version__,
-        "threads": cfg["threads"],
-    }
-    t_logits, hit = common.cached_arrays("hinton_teacher", key, train_teacher)
-    return Setup(cfg, x_tr, y, x_val, ds.y_val, x_te, ds.y_holdout, t_logits, key, hit)
+    return common.cached_arrays("hinton_teacher", key, train_teacher)
 
 
-def distill_on(st: Setup, rows: np.ndarray, seed: int, epochs: int):
-    """The student distilled at T from the teacher's soft targets on ``rows``, last epoch kept."""
+def train_student(
+    data: Data, cfg: dict, seed: int, rows: np.ndarray, epochs: int, t_logp=None, val=None
+):
+    """The 784-800-800-10 student on ``rows``: hard labels, or distilled at T from the teacher's
+    log-probabilities ``t_logp``; the last epoch kept, or with ``val`` (rows of the training
+    set it does not train on) the best validation epoch. Returns the net and its fit."""
     from distill.train import EpochData
 
-    s = student_net(st.cfg["student"], seed)
-    logp = st.t_logp_tr
-    data = EpochData(
-        common.shaped_tensor(st.x_tr[rows], (784,)), torch.from_numpy(st.y[rows]), logp[rows]
-    )
-    common.train(
-        s, st.x_tr[rows], st.y[rows], None, st.x_val, st.y_val, input_shape=(784,), epochs=epochs,
-        loss="hinton", seed=seed, val_teacher_probs=st.p_t_val, epoch_data=lambda e: data,
-        temperature=st.cfg["T"], alpha=st.cfg["alpha"], keep="last", **OPT,
+    s = student_net(cfg["student"], seed)
+    x = common.shaped_tensor(data.x_tr[rows], (784,))
+    batch = EpochData(x, torch.from_numpy(data.y[rows]), None if t_logp is None else t_logp[rows])
+    extra = {} if t_logp is None else {"temperature": cfg["T"], "alpha": cfg["alpha"]}
+    x_val, y_val = (data.x_mon, data.y_mon) if val is None else (data.x_tr[val], data.y[val])
+    fit = common.train(
+        s, data.x_tr[rows], data.y[rows], None, x_val, y_val, input_shape=(784,), epochs=epochs,
+        loss="hard" if t_logp is None else "hinton", seed=seed, epoch_data=lambda e: batch,
+        val_metric="accuracy", keep="last" if val is None else "best", **extra, **STUDENT_OPT,
     )  # fmt: skip
-    return s
+    return s, fit
 
 
-def unit_pair(st: Setup, seed: int) -> dict:
-    """§3: the hard-label and the distilled student of one seed (same init and batch order)."""
-    hard = student_net(st.cfg["student"], seed)
-    common.train(
-        hard, st.x_tr, st.y, None, st.x_val, st.y_val, input_shape=(784,),
-        epochs=st.cfg["student"]["epochs"], loss="hard", seed=seed, keep="last", **OPT,
-    )  # fmt: skip
-    dist = distill_on(st, np.arange(len(st.y)), seed, st.cfg["student"]["epochs"])
-    return {
-        "seed": seed,
-        "hard_val": errors(logits_of(hard, st.x_val), st.y_val),
-        "hard_test": errors(logits_of(hard, st.x_te), st.y_te),
-        "distilled_val": errors(logits_of(dist, st.x_val), st.y_val),
-        "distilled_test": errors(logits_of(dist, st.x_te), st.y_te),
-    }
+def unit_hard(data: Data, cfg: dict, seed: int, t_logp=None) -> dict:
+    """§3: the hard-label student of one seed on all training rows, last epoch."""
+    net, _ = train_student(data, cfg, seed, np.arange(len(data.y)), cfg["student"]["epochs"])
+    return {"seed": seed, "hard_test": errors(logits_of(net, data.x_te), data.y_te)}
 
 
-def unit_omit3(st: Setup, seed: int) -> dict:
+def unit_distilled(data: Data, cfg: dict, seed: int, t_logp=None) -> dict:
+    """§3: the distilled student of one seed (the hard one's initial weights and batch order)."""
+    rows = np.arange(len(data.y))
+    net, _ = train_student(data, cfg, seed, rows, cfg["student"]["epochs"], t_logp)
+    return {"seed": seed, "distilled_test": errors(logits_of(net, data.x_te), data.y_te)}
+
+
+def unit_omit3(data: Data, cfg: dict, seed: int, t_logp=None) -> dict:
     """§3 omitted-3: distilled without any 3 and without the bias rows; class 3's bias chosen on them."""
-    y, y_te = st.y, st.y_te
-    bias_idx = np.arange(min(st.cfg["bias_rows"], len(y) // 5))
+    y, y_te = data.y, data.y_te
+    bias_idx = np.arange(min(cfg["bias_rows"], len(y) // 5))
     rest = np.arange(len(bias_idx), len(y))
     rows3 = rest[y[rest] != 3]
-    om = distill_on(st, rows3, seed, st.cfg["student"]["epochs"])
+    om, _ = train_student(data, cfg, seed, rows3, cfg["student"]["epochs"], t_logp)
     threes = y_te == 3
-    z_te, z_bias = logits_of(om, st.x_te).numpy(), logits_of(om, st.x_tr[bias_idx]).numpy()
+    z_te, z_bias = logits_of(om, data.x_te).numpy(), logits_of(om, data.x_tr[bias_idx]).numpy()
 
     def shifted(z: np.ndarray, b: float) -> np.ndarray:
         z = z.copy()
@@ -218,39 +241,77 @@ def unit_omit3(st: Setup, seed: int) -> dict:
     }
 
 
-def unit_scarce(st: Setup, seed: int) -> dict:
-    """§6: hard labels (best validation epoch, as the paper's early-stopped baseline) vs soft targets
-    (last epoch) on a fresh 3% draw of the training rows."""
-    y, ce = st.y, st.cfg["scarce"]["epochs"]
-    n_few = max(30, int(st.cfg["scarce"]["fraction"] * len(y)))
-    few = np.sort(np.random.default_rng([seed, 6]).choice(len(y), size=n_few, replace=False))
-    hard_few = student_net(st.cfg["student"], seed)
-    fit_h = common.train(
-        hard_few, st.x_tr[few], y[few], None, st.x_val, st.y_val, input_shape=(784,), epochs=ce,
-        loss="hard", seed=seed, keep="best", **OPT,
-    )  # fmt: skip
-    soft_few = distill_on(st, few, seed, ce)
+def scarce_rows(data: Data, cfg: dict, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """§6: a fresh 3% draw of the training rows per seed, and validation rows drawn from the rest
+    (the hard-label baseline's early stopping never looks at the rows it trains on, nor at test)."""
+    n = len(data.y)
+    n_few = max(30, int(cfg["scarce"]["fraction"] * n))
+    few = np.sort(np.random.default_rng([seed, 6]).choice(n, size=n_few, replace=False))
+    rest = np.setdiff1d(np.arange(n), few)
+    n_val = min(cfg["scarce"]["val_rows"], len(rest))
+    val = np.sort(np.random.default_rng([seed, 7]).choice(rest, size=n_val, replace=False))
+    return few, val
+
+
+def unit_scarce_hard(data: Data, cfg: dict, seed: int, t_logp=None) -> dict:
+    """§6 hard labels on 3% of the rows, its best validation epoch (the paper's early-stopped baseline)."""
+    few, val = scarce_rows(data, cfg, seed)
+    net, fit = train_student(data, cfg, seed, few, cfg["scarce"]["epochs"], val=val)
     return {
         "seed": seed,
-        "rows": n_few,
-        "hard_test": errors(logits_of(hard_few, st.x_te), st.y_te),
-        "hard_best_epoch": fit_h.best_epoch,
-        "soft_test": errors(logits_of(soft_few, st.x_te), st.y_te),
+        "rows": len(few),
+        "val_rows": len(val),
+        "hard_test": errors(logits_of(net, data.x_te), data.y_te),
+        "hard_best_epoch": fit.best_epoch,
     }
 
 
-UNITS = {"pair": unit_pair, "omit3": unit_omit3, "scarce": unit_scarce}
+def unit_scarce_soft(data: Data, cfg: dict, seed: int, t_logp=None) -> dict:
+    """§6 soft targets on the same 3% of the rows, last epoch (alpha as in §3)."""
+    few, _ = scarce_rows(data, cfg, seed)
+    net, _ = train_student(data, cfg, seed, few, cfg["scarce"]["epochs"], t_logp)
+    return {"seed": seed, "soft_test": errors(logits_of(net, data.x_te), data.y_te)}
 
 
-def run_unit(cfg: dict, unit: tuple[str, int], st: Setup | None = None) -> tuple[dict, bool]:
-    """One unit of work, its result cached by content (teacher key + configuration + unit), so a
-    killed run resumes where it stopped; runs in a worker process (which rebuilds ``st``) or here."""
-    st = st or prepare(cfg)
-    key = {"what": "hinton_mnist unit", "version": 1, "unit": list(unit), "cfg": cfg}
-    key["teacher"] = common.content_key(st.teacher_key)
+UNITS = {
+    "hard": unit_hard,
+    "distilled": unit_distilled,
+    "omit3": unit_omit3,
+    "scarce_hard": unit_scarce_hard,
+    "scarce_soft": unit_scarce_soft,
+}
+
+
+def run_teacher(cfg: dict) -> tuple[dict, bool]:
+    """The teacher's figures (test errors, per-epoch history) and whether its logits were cached."""
+    data = load(cfg)
+    t, hit = teacher_logits(cfg, data)
+    return {
+        "test_errors": errors(t["test"], data.y_te),
+        "train_errors": errors(t["train"], data.y),
+        "train_loss_per_epoch": [round(float(v), 6) for v in t["train_loss_per_epoch"]],
+        "lr_per_epoch": [float(v) for v in t["lr_per_epoch"]],
+        "cache": common.content_key(teacher_key(cfg, data))[:20],
+    }, hit
+
+
+def run_unit(cfg: dict, unit: tuple[str, int]) -> tuple[dict, bool]:
+    """One unit of work, its result cached by content (data, configuration, unit, and the
+    teacher's key for the units that learn from it); runs in a worker process or here."""
+    kind, seed = unit
+    data = load(cfg)
+    key = {"what": "hinton_mnist unit", "version": 2, "unit": [kind, seed], "data": data.key}
+    key["cfg"] = {k: v for k, v in cfg.items() if k not in ("teacher", "teacher_opt")}
+    key["student_opt"] = STUDENT_OPT
+    if kind in NEEDS_TEACHER:
+        key["teacher"] = common.content_key(teacher_key(cfg, data))
 
     def compute() -> dict[str, np.ndarray]:
-        rec = UNITS[unit[0]](st, unit[1])
+        t_logp = None
+        if kind in NEEDS_TEACHER:
+            t, _ = teacher_logits(cfg, data)  # a cache hit: the teacher ran first
+            t_logp = torch.log_softmax(torch.from_numpy(t["train"]), 1)  # exact, no floor
+        rec = UNITS[kind](data, cfg, seed, t_logp)
         return {k: np.asarray(v) for k, v in rec.items()}
 
     arrays, hit = common.cached_arrays("hinton_unit", key, compute)

@@ -20,7 +20,9 @@ shapes, not on the values. Every variant of a shape runs ``--epochs`` epochs per
 its fastest epoch (each part: steps, extras, data, at its minimum over those epochs: the cost
 with the least interference from other processes); the repeats interleave the variants (in a
 rotated order) so load hits them alike, and each ratio is the median over repeats of that
-repeat's ratio.
+repeat's ratio. Last, untimed, ``--profile-steps`` batches of ``fit`` per loss run under
+torch.profiler: the aten ops a step runs with each loss, to say where the Hinton step's extra
+time goes.
 """
 
 from __future__ import annotations
@@ -215,12 +217,57 @@ def fit_run(shape: Shape, pb: Problem, loss: str, epochs: int, seed: int, tmp: P
             "checkpoint": [s["checkpoint_s"] for s in sec]}  # fmt: skip
 
 
+def profile_ops(
+    shape: Shape, pb: Problem, seed: int, tmp: Path, steps: int = 100, runs: int = 3
+) -> dict:
+    """Where a step's time goes: one epoch of ``steps`` batches through ``fit`` with each loss
+    under torch.profiler (CPU), as aten ops and their self time per step (each op's least over
+    ``runs`` runs, interleaved: the load of a shared box inflates single samples). The profiler
+    slows every op, so the figures count and rank; the timed runs measure."""
+    from torch.profiler import ProfilerActivity, profile
+
+    part = _slice(pb, shape.batch_size * steps)
+    seen: dict[str, dict[str, tuple[float, float]]] = {"hard": {}, "hinton": {}}
+    for _ in range(runs):
+        for loss in seen:
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                fit_run(shape, part, loss, 1, seed, tmp)
+            for e in prof.key_averages():
+                if e.key.startswith("aten::"):
+                    least = seen[loss].get(e.key, (0.0, float("inf")))[1]
+                    seen[loss][e.key] = (e.count / steps, min(least, e.self_cpu_time_total / steps))
+    per_loss = {}
+    for loss, ops in seen.items():
+        per_loss[loss] = {
+            "ops_per_step": sum(c for c, _ in ops.values()),
+            "self_us_per_step": sum(u for _, u in ops.values()),
+            "ops": {k: {"calls": round(c, 2), "self_us": round(u, 2)} for k, (c, u) in ops.items()},
+        }
+    return {"steps": steps, **per_loss}
+
+
+def profile_rows(name: str, prof: dict, top: int = 8) -> list[list]:
+    """The ops whose calls per step differ most between the two losses, and the totals."""
+    hard, hint = prof["hard"]["ops"], prof["hinton"]["ops"]
+    zero = {"calls": 0.0, "self_us": 0.0}
+    diff = sorted(
+        set(hard) | set(hint),
+        key=lambda k: -abs(hint.get(k, zero)["self_us"] - hard.get(k, zero)["self_us"]),
+    )
+    rows = [[name, "all aten ops", prof["hard"]["ops_per_step"], prof["hinton"]["ops_per_step"],
+             prof["hard"]["self_us_per_step"], prof["hinton"]["self_us_per_step"]]]  # fmt: skip
+    for k in diff[:top]:
+        a, b = hard.get(k, zero), hint.get(k, zero)
+        rows.append([name, k, a["calls"], b["calls"], a["self_us"], b["self_us"]])
+    return rows
+
+
 VARIANTS = ("hand hard", "hand hinton", "fit hard", "fit hinton")
 
 
-def measure(shape: Shape, epochs: int, repeats: int, seed: int) -> dict:
+def measure(shape: Shape, epochs: int, repeats: int, seed: int, profile_steps: int = 0) -> dict:
     """Every variant ``repeats`` times, interleaved in a rotated order; per repeat, each part's
-    fastest epoch."""
+    fastest epoch. Then, untimed, the per-step profile of fit with each loss (if asked)."""
     pb = problem(shape, seed)
     runs: dict[str, list[dict]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="tinyship-loop-", dir=common.ROOT / "build") as tmp:
@@ -230,7 +277,11 @@ def measure(shape: Shape, epochs: int, repeats: int, seed: int) -> dict:
             order = VARIANTS[r % len(VARIANTS) :] + VARIANTS[: r % len(VARIANTS)]
             for variant in order:
                 runs[variant].append(_one(variant, shape, pb, epochs, seed, Path(tmp)))
-    return summarize(runs)
+        out = summarize(runs)
+        if profile_steps > 0:
+            steps = min(profile_steps, len(pb.x) // shape.batch_size)
+            out["profile"] = profile_ops(shape, pb, seed, Path(tmp), steps)
+    return out
 
 
 def _slice(pb: Problem, n: int) -> Problem:
@@ -327,13 +378,15 @@ def run(args) -> int:
         common.command_line("loop_overhead"),
         {"shapes": ",".join(args.shapes), "epochs_per_repeat": args.epochs,
          "repeats": args.repeats, "rows_scale": args.rows_scale, "T": 4.0, "alpha": 0.9,
-         "seed": args.seed},
+         "seed": args.seed, "profile_steps": args.profile_steps},
     )  # fmt: skip
     print("Pass rules, fixed before the run:\n" + "\n".join(f"- {r}" for r in RULES), flush=True)
     (common.ROOT / "build").mkdir(exist_ok=True)
-    results, rows, lines = {}, [], []
+    results, rows, lines, prof_rows = {}, [], [], []
     for shape in shapes(args.shapes, args.rows_scale, args.seed):
-        res = measure(shape, args.epochs, args.repeats, args.seed)
+        res = measure(shape, args.epochs, args.repeats, args.seed, args.profile_steps)
+        if "profile" in res:
+            prof_rows += profile_rows(shape.name, res["profile"])
         res["rows"], res["val_rows"], res["data"] = len(shape.x), len(shape.x_val), shape.note
         res["verdicts"] = dict(verdicts(res["ratios"]))
         results[shape.name] = res
@@ -368,6 +421,26 @@ def run(args) -> int:
         f"(1-minute load average {load_before[0]:.2f} before, {load_after[0]:.2f} after); the "
         "interleaved repeats let that load hit every variant alike.\n"
     )
+    if prof_rows:
+        rep.add(
+            f"## Where a step goes (torch.profiler, one epoch of up to {args.profile_steps} "
+            "batches through fit per loss; per step)\n\n"
+            + common.table(
+                [
+                    "shape",
+                    "aten op",
+                    "calls hard",
+                    "calls Hinton",
+                    "self us hard",
+                    "self us Hinton",
+                ],
+                prof_rows,
+            )  # fmt: skip
+            + "\nThe first row of a shape sums every aten op; the rest are the ops whose self time "
+            "differs most between the losses. The profiler slows every op, so these figures count "
+            "and rank ops; the seconds above are the measurement. The epoch's validation and "
+            "checkpoint are spread over its steps here.\n"
+        )
     rep.data = results
     rep.write(args.out_dir)
     return 0
@@ -379,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
                     choices=["mlp", "cnn", "dscnn"])  # fmt: skip
     ap.add_argument("--epochs", type=int, default=3, help="epochs per variant per repeat")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--profile-steps", type=int, default=100,
+                    help="batches of the untimed per-step profile of fit per loss (0: none)")  # fmt: skip
     ap.add_argument("--rows-scale", type=float, default=1.0,
                     help="fraction of each transfer set to train on (1.0 = the sizes above)")  # fmt: skip
     args = common.parse(ap, argv)

@@ -21,8 +21,11 @@ will. This module makes that data.
 benchmarks/ may import the export stage; devices/zoo_fit.py (the estimator) reads only the files
 and the cycle records, so devices/ stays free of export/.
 
-Run: ``python -m benchmarks.zoo_models [--cores cortex-m4f,...] [--limit N]`` builds and emulates
-(``nice -n 10`` it: the sweep is minutes of CPU).
+4. ``zoo_specs('fresh')``: a second zoo (``FRESH``: own generator name and seed, 24 models, same
+   families and limits) that no estimator choice has seen, for the out-of-sample check of the fit.
+
+Run: ``python -m benchmarks.zoo_models [--zoo v1|fresh] [--cores cortex-m4f,...] [--limit N]`` builds
+and emulates (``nice -n 10`` it: the sweep is minutes of CPU).
 """
 
 from __future__ import annotations
@@ -57,6 +60,14 @@ MAX_WEIGHT_BYTES = 360_000
 # Its 512 KiB DTCM holds the arena (~400 KB after stack and heap): a layer's input + output stay
 # under this, leaving room for the tensors a residual or concatenation keeps alive.
 MAX_ACT_BYTES = 250_000
+# A second zoo no estimator choice has seen (issue 37): the same families, limits and MAC range,
+# another generator name and seed, four rounds of the six families over 10k-20M MACs. The
+# estimator fitted on the v1 zoo is scored on it (benchmarks/estimator_validation.py).
+FRESH = {
+    "generator": "tinyship-zoo-fresh-v1", "seed": 3737, "n": 24, "prefix": "fresh",
+    "decades": ((1e4, 1e5), (1e5, 1e6), (1e6, 1e7), (1e7, 2e7)),
+}  # fmt: skip
+ZOOS = ("v1", "fresh")
 N_ROWS = 4  # random rows per file for the byte-exact check (the counted run uses the first)
 N_CLASSES = 10
 
@@ -176,13 +187,20 @@ def _walk(inp: list[int], layers: list[list]) -> tuple[int, list[int]]:
     return macs + c * N_CLASSES, [h, w, c]
 
 
-def specs(n: int = N_MODELS, seed: int = SEED) -> list[dict]:
-    """``n`` zoo specs, the same on every call: family round-robin, MACs cycling over ``DECADES``."""
+def specs(
+    n: int = N_MODELS,
+    seed: int = SEED,
+    decades: tuple = DECADES,
+    prefix: str = "zoo",
+    generator: str | None = None,
+) -> list[dict]:
+    """``n`` zoo specs, the same on every call: family round-robin, MACs cycling over ``decades``;
+    ``generator`` (another zoo than v1) is kept in each spec, so it enters the file's key."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n):
         fam = FAMILIES[i % len(FAMILIES)]
-        lo, hi = DECADES[(i // len(FAMILIES)) % len(DECADES)]
+        lo, hi = decades[(i // len(FAMILIES)) % len(decades)]
         if fam == "mlp":  # an FC MAC is a weight byte: MLPs stop where the weights stop fitting
             lo, hi = min(lo, MAX_WEIGHT_BYTES / 4), min(hi, MAX_WEIGHT_BYTES)
         for _ in range(10_000):
@@ -197,23 +215,30 @@ def specs(n: int = N_MODELS, seed: int = SEED) -> list[dict]:
                 break
         else:
             raise RuntimeError(f"zoo spec {i} ({fam}) found no size in [{lo:g}, {hi:g}) MACs")
-        out.append(
-            {
-                "name": f"zoo{i:02d}-{fam}",
-                "family": fam,
-                "input": inp,
-                "layers": layers,
-                "macs": macs,
-            }
-        )
+        spec = {"name": f"{prefix}{i:02d}-{fam}", "family": fam, "input": inp, "layers": layers,
+                "macs": macs}  # fmt: skip
+        out.append(spec if generator is None else {**spec, "generator": generator, "seed": seed})
     return out
+
+
+def zoo_specs(zoo: str = "v1") -> list[dict]:
+    """The specs of a named zoo: 'v1' (``GENERATOR``, fitted on) or 'fresh' (``FRESH``, scored on)."""
+    if zoo == "v1":
+        return specs()
+    if zoo == "fresh":
+        f = FRESH
+        return specs(f["n"], f["seed"], f["decades"], f["prefix"], f["generator"])
+    from ground.errors import UserError
+
+    raise UserError(f"zoo {zoo!r} is not one of {', '.join(ZOOS)}")
 
 
 def spec_key(spec: dict) -> str:
     """Content key of a spec's file: the spec, the generator and the converter versions."""
     from importlib import metadata
 
-    parts = [spec, GENERATOR, SEED, metadata.version("torch"), metadata.version("litert-torch")]
+    gen, seed = spec.get("generator", GENERATOR), spec.get("seed", SEED)
+    parts = [spec, gen, seed, metadata.version("torch"), metadata.version("litert-torch")]
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -336,6 +361,7 @@ def emulate_one(path: Path, core_name: str) -> dict:
         "instructions": rec.get("instructions", {}).get("instructions"),
         "cycles": (rec.get("cycles") or {}).get("value"),
         "not_counted": rec.get("instructions", {}).get("not_counted"),
+        "by_function": rec.get("instructions", {}).get("by_function"),
         "bit_exact": rec["bit_exact"],
         "versions": rec["versions"],
         "wall_s": round(time.monotonic() - t0, 2),
@@ -344,13 +370,15 @@ def emulate_one(path: Path, core_name: str) -> dict:
     return doc
 
 
-def emulate_all(cores: tuple[str, ...] = CORES, limit: int | None = None, log=print) -> list[dict]:
-    """Every zoo file on every core: [{name, family, macs, file, core, cycles, ...}], cached; a
-    file a core refuses is logged and left out."""
+def emulate_all(
+    cores: tuple[str, ...] = CORES, limit: int | None = None, log=print, zoo: str = "v1"
+) -> list[dict]:
+    """Every file of zoo ``zoo`` on every core: [{name, family, macs, file, core, cycles, ...}],
+    cached; a file a core refuses is logged and left out."""
     from ground.errors import UserError
 
     rows = []
-    for spec in specs()[:limit]:
+    for spec in zoo_specs(zoo)[:limit]:
         t0 = time.monotonic()
         path = build(spec)
         built = time.monotonic() - t0
@@ -374,18 +402,18 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     ap.add_argument("--cores", default=",".join(CORES), help="comma-separated (default: all four)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N specs")
+    ap.add_argument("--zoo", default="v1", choices=ZOOS, help="v1 (fitted on) or fresh (scored on)")
     ap.add_argument(
         "--build-only", action="store_true", help="make the .tflite files, emulate none"
     )
     a = ap.parse_args(argv)
     t0 = time.monotonic()
     if a.build_only:
-        for spec in specs()[: a.limit]:
+        for spec in zoo_specs(a.zoo)[: a.limit]:
             print(spec["name"], build(spec), flush=True)
     else:
-        emulate_all(
-            tuple(c for c in a.cores.split(",") if c), a.limit, log=lambda s: print(s, flush=True)
-        )
+        cores = tuple(c for c in a.cores.split(",") if c)
+        emulate_all(cores, a.limit, log=lambda s: print(s, flush=True), zoo=a.zoo)
     print(f"zoo sweep: {time.monotonic() - t0:.0f} s wall")
     return 0
 

@@ -37,7 +37,7 @@ DTYPES = ("int8", "fp32")
 BAND_KEYS = ("ratio_low", "ratio_high", "n", "source", "note")
 ENTRY_KEYS = ("estimator", "core", "stack", "op_mix", "dtype", "transferred", *BAND_KEYS)
 # The estimators with bands: devices/stacks.py (what records carry today) and devices/zoo_fit.py.
-ESTIMATORS = ("mcu-stack-v2", "zoo-cycles-v1")
+ESTIMATORS = ("mcu-stack-v2", "zoo-cycles-v2")
 DEFAULT_ESTIMATOR = "mcu-stack-v2"
 # Used only when the bands file itself is missing or unreadable (a broken checkout): a chosen,
 # deliberately wide range, not a measurement; the note says so.
@@ -155,19 +155,21 @@ def band_for(
     *,
     estimator: str = DEFAULT_ESTIMATOR,
     path: Path | None = None,
+    doc: dict | None = None,
 ) -> dict:
     """{ratio_low, ratio_high, n, source, note} for one latency record; never None (see module doc).
 
     ``core``: the board's emulated core (catalog ``emulation.core``, e.g. 'cortex-m4f');
+    ``doc``: a bands document in hand (the benchmark's, before it is written) instead of the file;
     ``estimator``: which estimate the band is for ('mcu-stack-v2': devices/stacks.py, against
-    published latencies; 'zoo-cycles-v1': devices/zoo_fit.py, against emulated cycles)."""
+    published latencies; 'zoo-cycles-v2': devices/zoo_fit.py, against emulated cycles)."""
     if op_mix not in (*OP_MIXES, ANY):
         raise UserError(
             f"band_for: op_mix {op_mix!r} is not one of {', '.join(OP_MIXES)}; compute it with "
             "devices.estimator_bands.op_mix(work_by_kind)"
         )
     dt, tr = _dtype(dtype), bool(transferred)
-    doc = document(path)
+    doc = document(path) if doc is None else (check_document(doc) or doc)
     cls = (
         f"{estimator} on stack {stack}, {dt}, "
         f"{'transferred board' if tr else 'board with its own runs'}"

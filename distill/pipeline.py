@@ -161,11 +161,15 @@ def _nominal_sizes(ds: Any) -> dict[int, int]:
     return sizes
 
 
-def fit_library(recipe: dict | str | Path, *, seed: int | None = None) -> FittedLibrary:
+def fit_library(
+    recipe: dict | str | Path, *, seed: int | None = None, names: list[str] | None = None
+) -> FittedLibrary:
     """The library members :func:`run` would fit for ``recipe`` (same data, splits,
     normalization and seed), for a driver that distils many students from one teacher: it
     passes them as ``members=`` with ``teacher.library`` emptied, so each run labels its
-    transfer set with the same models instead of refitting them."""
+    transfer set with the same models instead of refitting them. ``names``: only these of the
+    library (each member is seeded on its own, so fitting them apart gives the same members;
+    ``[]`` loads the data alone)."""
     from .building import fit_library as fit
 
     cfg = configure(recipe, None, seed=seed)
@@ -173,7 +177,7 @@ def fit_library(recipe: dict | str | Path, *, seed: int | None = None) -> Fitted
     ds = data.dataset
     t = time.perf_counter()
     members = fit(
-        cfg.sections["teacher"]["library"],
+        cfg.sections["teacher"]["library"] if names is None else names,
         data.x_train,
         ds.y_train,
         seed=cfg.seed,
@@ -314,7 +318,7 @@ def baseline_rows(
     with no single origin: there it trains on the training rows, as in Bucilua et al. 2006.
     """
     from .shift_mix import shift_mix_origins
-    from .transfer import resolve
+    from .transfer import resolve, transfer_seed
 
     ds, n = data.dataset, len(data.x_train)
     method = resolve(cfg.recipe.get("transfer"), ds.image_shape)["method"]
@@ -324,7 +328,8 @@ def baseline_rows(
         and np.array_equal(x_transfer[:n], np.asarray(data.x_train, dtype=x_transfer.dtype))
     )
     if same and method in ("original", "shift_mix"):
-        origin = shift_mix_origins(n, len(x_transfer) - n, cfg.seed)
+        seed = transfer_seed(cfg.sections["transfer"], cfg.seed)  # the rows' own seed
+        origin = shift_mix_origins(n, len(x_transfer) - n, seed)
         y = np.concatenate([ds.y_train, ds.y_train[origin]]).astype(np.int64)
         return (
             x_transfer,

@@ -12,7 +12,8 @@ state, best weights, early-stopping counters), stored as tensors and plain value
 with ``torch.load(weights_only=True)``; a resumed run therefore ends with exactly the metrics
 of an uninterrupted one. The loop's steps cost what a hand-written loop's do
 (benchmarks/loop_overhead.py): what depends only on the teacher is computed once per epoch's
-data (:func:`distill.losses.prepare_loss`), the loss sum is read once per epoch, and
+data (:func:`distill.losses.prepare_loss`; the Hinton loss's value and gradient are computed in
+closed form, without autograd's per-op bookkeeping), the loss sum is read once per epoch, and
 ``FitResult.seconds`` says where each epoch's time went. Batches, metric reduction and model
 wrapping come from a small :class:`TrainContext`, so DistributedDataParallel can be plugged in
 without touching the loop.
@@ -237,21 +238,20 @@ def _train_epoch(
 ) -> dict[str, float]:
     """(2)+(3) shuffled mini-batches, one optimizer step each; the loss summed over all ranks.
 
-    The loss sum stays a float64 tensor until the epoch ends: one read per epoch, not a
-    ``.item()`` (a device sync off the CPU) per step."""
+    The loss sum stays in tensors until the epoch ends (``PreparedLoss.epoch``): one read per
+    epoch, not a ``.item()`` (a device sync off the CPU) per step."""
     net.train()
-    total, n = torch.zeros((), dtype=torch.float64), 0
-    for idx in ctx.batches(len(data.x), cfg["batch_size"], cfg["seed"], epoch):
+    batches = list(ctx.batches(len(data.x), cfg["batch_size"], cfg["seed"], epoch))
+    epoch_loss, n = loss.epoch(batches), 0
+    for idx in batches:
         # index_select copies whole rows: 2-3x faster than x[idx]'s per-element gather
         logits = net(data.x.index_select(0, idx).contiguous(memory_format=layout))
-        batch_loss = loss.batch(logits, loss.targets.index_select(0, idx))
         opt.zero_grad(set_to_none=True)
-        batch_loss.backward()
+        epoch_loss.backward(logits, loss.targets.index_select(0, idx))  # and adds its sum
         opt.step()
-        total.add_(batch_loss.detach(), alpha=len(idx))
         n += len(idx)
     sched.step()
-    sums = ctx.reduce_sums({"loss": total.item(), "n": float(n)})
+    sums = ctx.reduce_sums({"loss": epoch_loss.read(), "n": float(n)})
     check_finite_loss(sums["loss"], f"{desc} loss in epoch {epoch + 1}")
     return sums
 

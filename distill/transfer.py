@@ -120,6 +120,7 @@ __all__ = [
     "register",
     "resolve",
     "shift_mix",
+    "transfer_seed",
     "warp_maps",
     "warp_matrix",
 ]
@@ -182,6 +183,13 @@ TRANSFER_FIELDS: dict[str, Field] = {
         max=0.3,
         doc="shift_mix: largest frequency warp (vocal tract length), alpha in [1 - w, 1 + w]",
     ),
+    "seed": Field(
+        int,
+        default=None,
+        min=0,
+        doc="seed of the synthetic rows (default: train.seed); fixed, runs at other train.seed "
+        "values share one transfer set, which the teacher labels once (tinyship.search)",
+    ),
 }
 
 
@@ -231,6 +239,8 @@ def describe(section: dict | None, image_shape: tuple[int, ...] | None, n_train:
     cfg = resolve(section, image_shape)
     mult = 1 if cfg["method"] == "original" else cfg["size_multiplier"] or DEFAULT_MULTIPLIER
     out = {"method": cfg["method"], "size_multiplier": mult, "rows": mult * int(n_train)}
+    if cfg["seed"] is not None:
+        out["seed"] = cfg["seed"]
     if cfg["method"] == "munge":
         out.update({k: cfg[k] for k in ("p", "s", "distance_scale")})
     out["default"] = cfg["default_why"]
@@ -249,7 +259,8 @@ def make_transfer(
     """The transfer set in raw space: the original rows first, then synthetic rows,
     ``size_multiplier * n`` rows in all (float32). ``image_shape`` ([C, H, W]) is for
     generators that need the rows' layout (shift_mix); ``frontend`` (the card's
-    ``input.frontend``) for its frequency warp."""
+    ``input.frontend``) for its frequency warp. ``seed`` is the run's; the section's own
+    ``seed``, when set, takes its place (:func:`transfer_seed`)."""
     cfg = {**resolve(section, image_shape), "image_shape": image_shape, "frontend": frontend}
     x, nominal = check_raw(x_raw, nominal)
     mult = cfg["size_multiplier"]
@@ -261,7 +272,7 @@ def make_transfer(
             )
         return np.ascontiguousarray(x, dtype=np.float32)
     mult = mult or DEFAULT_MULTIPLIER
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(transfer_seed(cfg, seed))
     n_new = (mult - 1) * len(x)
     synth = (
         GENERATORS[cfg["method"]](x, nominal, n_new, cfg, rng)
@@ -269,6 +280,13 @@ def make_transfer(
         else np.empty((0, x.shape[1]))
     )
     return np.concatenate([x.astype(np.float32), synth.astype(np.float32)])
+
+
+def transfer_seed(section: dict | None, seed: int) -> int:
+    """The seed the synthetic rows are drawn with: ``transfer.seed`` when the recipe fixes it
+    (so runs at several training seeds share one transfer set, labelled once), else the run's."""
+    fixed = (section or {}).get("seed")
+    return int(seed if fixed is None else fixed)
 
 
 def hard_labels(

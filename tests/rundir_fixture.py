@@ -19,6 +19,16 @@ from ground import rundir
 
 KINDS = ("mlp", "cnn", "dscnn")
 
+# the smallest recipe the whole pipeline accepts: digits, one kNN teacher, one epoch of a 16-unit MLP
+TINY_RECIPE = {
+    "name": "tiny",
+    "data": {"name": "digits", "normalize": "scalar"},
+    "teacher": {"library": ["knn"], "combine": "mean", "selection": "none"},
+    "transfer": {"method": "munge", "size_multiplier": 1, "p": 0.5, "s": 10.0},
+    "student": {"kind": "mlp", "hidden": [16]},
+    "train": {"epochs": 1, "batch_size": 128, "patience": 1, "baseline": False},
+}
+
 
 def _model(kind: str) -> tuple[nn.Module, list[int], str]:
     if kind == "mlp":

@@ -21,18 +21,6 @@ def test_help(name, capsys):
     assert "usage: python -m benchmarks." in capsys.readouterr().out
 
 
-def test_shift_images_moves_pixels_and_keeps_mass():
-    from benchmarks.hinton_mnist import shift_images
-
-    img = np.zeros((1, 28 * 28), np.float32)
-    img[0, 14 * 28 + 14] = 1.0
-    out = shift_images(np.repeat(img, 200, 0), np.random.default_rng(0))
-    pos = out.reshape(200, 28, 28).reshape(200, -1).argmax(1)
-    rows, cols = pos // 28, pos % 28
-    assert out.sum(1).tolist() == [1.0] * 200
-    assert set(rows.tolist()) == set(range(12, 17)) and set(cols.tolist()) == set(range(12, 17))
-
-
 def test_rmse_against_binary_targets():
     from benchmarks.common import rmse_binary
 
@@ -59,34 +47,7 @@ def test_digit_shift_moves_each_image_at_most_one_pixel():
     assert set((pos // 8).tolist()) == {2, 3, 4} and set((pos % 8).tolist()) == {3, 4, 5}
 
 
-# ---- issue 18: the pre-registered rule, RMSE-based choices, the cache, one-hot, quick runs ------
-
-
-@pytest.mark.parametrize(
-    "hard, distilled, teacher_val, hard_val, verdict",
-    [
-        ([150, 152, 149], [120, 118, 121], 5, [12, 13, 11], "pass"),
-        ([150, 140, 149], [120, 145, 121], 5, [12, 13, 11], "fail"),  # one seed worse
-        ([150, 150, 150], [149, 120, 148], 5, [12, 13, 11], "fail"),  # mean gap 11 <= 2 sd (33)
-        # the teacher is only 17% better than the hard student on validation: not tested at all
-        ([150, 152, 149], [120, 118, 121], 10, [12, 13, 11], "inconclusive: teacher too weak"),
-    ],
-)
-def test_hinton_rule(hard, distilled, teacher_val, hard_val, verdict):
-    from benchmarks.hinton_mnist import evaluate_rule
-
-    out = evaluate_rule(hard, distilled, teacher_val, hard_val)
-    assert out.verdict == verdict, out.reason
-    assert out.gaps == [h - d for h, d in zip(hard, distilled)]
-    assert out.gap_sd == pytest.approx(np.std(out.gaps, ddof=1))
-    assert f"teacher {teacher_val} validation errors" in out.reason
-
-
-def test_hinton_rule_needs_paired_seeds():
-    from benchmarks.hinton_mnist import evaluate_rule
-
-    with pytest.raises(ValueError, match=r"needs >= 2 paired seeds; got 1 hard, 1 distilled"):
-        evaluate_rule([150], [120], 5, [12])
+# ---- issue 18: RMSE-based choices, the cache, one-hot (the papers' rules and quick runs: tests/benchmarks/)
 
 
 def test_rmse_and_accuracy_rank_validation_predictions_differently():
@@ -183,82 +144,6 @@ def test_max_norm_projects_incoming_weights():
         net[0].weight.mul_(10.0)
     net(torch.zeros(1, 4))
     assert net[0].weight.norm(dim=1).max().item() <= 0.5 + 1e-6
-
-
-def test_hinton_quick_prints_the_rule_before_any_figure(tmp_path, monkeypatch):
-    """Every path at toy size: the teacher cached, the units in 2 worker processes, then the same
-    run in one process from a fresh cache gives the same figures, and a rerun is all cache hits."""
-    import json
-
-    from benchmarks import hinton_mnist
-
-    def run(name: str, cache: str, *flags: str) -> tuple[str, dict]:
-        monkeypatch.setenv("TINYSHIP_BENCH_CACHE", str(tmp_path / cache))
-        out = tmp_path / name
-        assert hinton_mnist.main(["--quick", "--out-dir", str(out), *flags]) == 0
-        return (out / "hinton_mnist.md").read_text(), json.loads(
-            (out / "hinton_mnist.json").read_text()
-        )
-
-    md, two = run("pool", "cache-a", "--workers", "2")
-    assert md.index("Pre-registered rule") < md.index("**Verdict:") < md.index("| seed |")
-    res = two["results"]
-    assert res["rule"]["verdict"] in ("pass", "fail", "inconclusive: teacher too weak")
-    assert len(res["per_seed"]) == 2 and len(res["scarce"]) == 2
-    assert "chosen on the TEST set" in md and res["omit3"]["bias_rows"] == 500
-    _, one = run("one", "cache-b")
-    assert one["results"] == res
-    _, again = run("again", "cache-b")
-    assert again["settings"]["unit_cache_hits"] == "5 of 5"
-    assert again["settings"]["teacher_cache"].startswith("hit ")
-
-
-def test_bucilua_quick_runs_every_path(tmp_path, monkeypatch):
-    import json
-
-    from benchmarks import bucilua_munge
-
-    monkeypatch.setenv("TINYSHIP_BENCH_CACHE", str(tmp_path / "cache"))
-    assert bucilua_munge.main(["--quick", "--out-dir", str(tmp_path), "--workers", "2"]) == 0
-    out = json.loads((tmp_path / "bucilua_munge.json").read_text())
-    assert out["settings"]["munge"] == {"p": 0.5, "s": 10.0, "distance_scale": "minmax"}
-    assert (tmp_path / "bucilua_munge.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    runs = out["results"]["results"]["adult"]
-    assert len(runs) == 2
-    # RANDOM and NBE run on the curve seed (the first) only; every seed runs MUNGE
-    methods = [{r["method"] for r in run["rows"]} for run in runs]
-    assert {"munge", "random", "nbe"} <= methods[0]
-    assert "munge" in methods[1] and not {"random", "nbe"} & methods[1]
-    net = next(r for r in runs[0]["rows"] if r["method"] == "net 4k")
-    assert "hidden (of [8, 32])" in net["note"] and "validation RMSE" in net["note"]
-    md = (tmp_path / "bucilua_munge.md").read_text()
-    assert "mimic fp32 (ONNX)" in md and "the paper: 0.29" in md
-    assert "mimic, RANDOM (1 seed)" in md and "ran on seed(s) 0 only" in md
-    assert md.index("Pre-registered rule") < md.index("**Verdict:") < md.index("| model |")
-    assert out["results"]["rules"]["adult"]["verdict"] in (
-        "pass",
-        "fail",
-        "inconclusive: no ensemble gain",
-    )
-
-
-@pytest.mark.parametrize(
-    "net, mimic, ens, verdict",
-    [
-        ([0.30, 0.31, 0.30], [0.28, 0.29, 0.285], [0.27, 0.28, 0.27], "pass"),
-        ([0.30, 0.31, 0.30], [0.28, 0.32, 0.285], [0.27, 0.28, 0.27], "fail"),
-        (
-            [0.30, 0.31, 0.30],
-            [0.28, 0.29, 0.285],
-            [0.299, 0.308, 0.299],
-            "inconclusive: no ensemble gain",
-        ),
-    ],
-)
-def test_bucilua_rule(net, mimic, ens, verdict):
-    from benchmarks.bucilua_munge import evaluate_rule
-
-    assert evaluate_rule(net, mimic, ens)["verdict"] == verdict
 
 
 def test_kws_candidates_names_round_trip_and_stacks_on_the_board():

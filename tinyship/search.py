@@ -5,8 +5,10 @@ The stages stay independent: this driver calls their public APIs (``distill.run`
 the only place that knows about all three; no stage imports another's internals.
 
 1. The teacher's library members are fitted once (``distill.pipeline.fit_library``: what
-   ``distill`` itself would fit, by the same code) and handed to every distill call as Python
-   members, so candidates share one teacher and one labelled transfer set.
+   ``distill`` itself would fit, by the same code, one task per member) and handed to every
+   distill call as Python members, so candidates share one teacher; with
+   ``search.shared_transfer`` (default) every run trains on one transfer set per teacher,
+   labelled once by a task of its own before the runs start.
 2. Each candidate of ``student.search`` (grid over kind, channels, blocks, first_stride) is
    distilled for ``search.epochs``, exported to full int8 and profiled: MACs, params, int8
    bytes, RAM (the TFLite Micro arena plus, on MCUs, the front-end buffers), latency incl. the
@@ -17,15 +19,17 @@ the only place that knows about all three; no stage imports another's internals.
    ``search.val_speakers`` the candidates come from a second teacher fitted without those
    speakers, and the validation split is their clips: the ranking is on voices nothing heard,
    which a same-speaker split cannot give (its accuracies tie near the top).
-4. Each chosen architecture is trained fully over ``search.seeds`` seeds, distilled and on
+4. Each chosen architecture is trained fully over ``search.seeds`` seeds (``search.full_epochs``,
+   default the ranking's ``search.epochs``), distilled and on
    hard labels (the distill stage's baseline), exported and profiled; seed 0 is the shipped
    run. ``search.json`` at the top of ``--out`` holds everything; each full run gets a copy of
    the search so its report plots the fronts with the budget lines.
 
-Every stage run (a candidate at one seed, a full training at one seed) is a task for a pool of
-``--jobs`` worker processes, each training at ``--threads`` torch threads (default 1): the
-runs are independent once the teacher is fitted, and small students use a second core far
-better as a second process than as a second thread. The figures depend on ``--threads`` only.
+Every piece of work (a teacher member fitted, a transfer set labelled, a candidate at one seed,
+a full training at one seed) is a task for one pool of ``--jobs`` worker processes, each at
+``--threads`` torch threads (default 1), started when the tasks it needs are done, costliest
+first (search_pool): small students use a second core far better as a second process than as a
+second thread. The figures depend on ``--threads`` only.
 """
 
 from __future__ import annotations
@@ -43,9 +47,10 @@ from ground.recipe import load_recipe, validate
 from . import summary
 from .search_files import SEARCH_FILE, TEACHER_CACHE
 from .search_full import full_results, full_tasks
-from .search_grid import SEARCH_FIELDS, candidates, spec_name
-from .search_pool import default_jobs, run_tasks
+from .search_grid import SEARCH_FIELDS, candidates, full_epochs, spec_name
+from .search_pool import Task, default_jobs, run_tasks
 from .search_ranking import choose, pareto, ranked_rows, ranking_tasks
+from .search_tasks import TaskTeacher
 from .search_teacher import Teacher, absolute_paths, ranking_recipe, validation_said
 
 __all__ = [
@@ -76,37 +81,29 @@ def _prepare(recipe_path: str | Path, out: str | Path) -> tuple[dict, dict, dict
     return recipe, student, grid, seed, out
 
 
-def _ranking_teacher(rank_recipe: dict, grid: dict, seed: int) -> tuple[Teacher, str]:
-    """The teacher the candidates are distilled from and ranked by, and its validation named."""
-    ranker = Teacher(rank_recipe, seed)
+def _teachers(
+    recipe: dict, rank_recipe: dict, grid: dict, seed: int, cache: str
+) -> tuple[TaskTeacher, TaskTeacher, str]:
+    """The ranking teacher and the recipe's (one and the same without ``val_speakers``), their
+    data loaded here and their members left to the pool; and the ranking's validation named."""
+    shared = grid["shared_transfer"]
+    ranker = Teacher(_transfer_seeded(rank_recipe, seed, shared), seed, fit=False)
     said = validation_said(ranker, grid["val_speakers"])
-    print(
-        f"search: teacher library fitted in {ranker.fit_s:.0f} s; ranking on {said}",
-        file=sys.stderr,
-    )
-    return ranker, said
+    rank = TaskTeacher("rank", ranker.recipe, ranker, seed, cache, shared)
+    if rank_recipe is recipe:
+        return rank, rank, said
+    full = Teacher(_transfer_seeded(recipe, seed, shared), seed, fit=False)
+    return rank, TaskTeacher("full", full.recipe, full, seed, cache, shared), said
 
 
-def _rank(
-    cands: list[dict],
-    rank_recipe: dict,
-    ranker: Teacher,
-    grid: dict,
-    seed: int,
-    out: Path,
-    cache: str,
-    jobs: int,
-    threads: int,
-) -> list[dict]:
-    """Every candidate's short runs in the worker pool; one row per candidate."""
-    tasks = ranking_tasks(cands, rank_recipe, grid, seed, out, cache)
-    print(
-        f"search: {len(cands)} candidates x {grid['rank_seeds']} seeds, {grid['epochs']} epochs "
-        f"each; {jobs} at a time, {threads} torch thread(s) each",
-        file=sys.stderr,
-    )
-    done = run_tasks(tasks, ranker, jobs, threads, "search: ranking")
-    return ranked_rows(cands, done, grid, seed)
+def _transfer_seeded(recipe: dict, seed: int, shared: bool) -> dict:
+    """With a shared transfer set, the recipe's ``transfer.seed`` fixed at the search's seed (a
+    recipe that fixes it keeps its own): every run at every seed draws the same rows."""
+    if not shared:
+        return recipe
+    transfer = dict(recipe.get("transfer") or {})
+    transfer.setdefault("seed", seed)
+    return {**recipe, "transfer": transfer}
 
 
 def _search_doc(
@@ -132,6 +129,11 @@ def _search_doc(
         "on the holdout: a full run's file below it is not shipped)",
         "epochs": grid["epochs"],
         "rank_seeds": grid["rank_seeds"],
+        "transfer": "one transfer set per teacher, drawn at the search's seed and labelled once; "
+        "seeds differ in the student's init and batch order"
+        if grid["shared_transfer"]
+        else "a transfer set per seed",
+        "full_epochs": {"epochs": grid["full_epochs"], "rule": grid["full_epochs_rule"]},
         "validation": said,
         "execution": execution,
         "candidates": rows,
@@ -142,36 +144,52 @@ def _search_doc(
     }
 
 
-def _full_teacher(recipe: dict, rank_recipe: dict, ranker: Teacher, seed: int) -> Teacher:
-    """The ranking teacher, or with ``val_speakers`` the recipe's own, fitted on its own split."""
-    if rank_recipe is recipe:
-        return ranker
-    teacher = Teacher(recipe, seed)
-    print(f"search: the recipe's teacher library fitted in {teacher.fit_s:.0f} s", file=sys.stderr)
-    return teacher
+class _Plan:
+    """What the search runs, as tasks of one pool: the teachers' members and labels, the
+    ranking runs, and (added the moment the last ranking run is in) the full trainings."""
 
+    def __init__(self, recipe_path, recipe, cands, grid, seed, out, execution) -> None:
+        self.recipe_path, self.recipe, self.cands, self.grid = recipe_path, recipe, cands, grid
+        self.seed, self.out, self.execution = seed, out, execution
+        self.cache = str(out / TEACHER_CACHE)
+        rank_recipe = ranking_recipe(recipe, grid["val_speakers"])
+        self.rank, self.full, self.said = _teachers(recipe, rank_recipe, grid, seed, self.cache)
+        self.rank_tasks = ranking_tasks(
+            cands, self.rank.recipe, grid, seed, out, self.cache, self.rank
+        )
+        self.waiting = {t.label for t in self.rank_tasks}
+        self.doc: dict[str, Any] = {}
 
-def _train_chosen(
-    doc: dict,
-    recipe: dict,
-    teacher: Teacher,
-    grid: dict,
-    seed: int,
-    out: Path,
-    cache: str,
-    jobs: int,
-    threads: int,
-) -> dict:
-    """The full trainings of every chosen student; returns ``search.json``'s ``full``."""
-    names = sorted({c["name"] for c in doc["chosen"].values() if c["name"]})
-    tasks = full_tasks(names, doc["candidates"], recipe, grid, seed, out, cache, doc)
-    print(
-        f"search: full training of {', '.join(names) or 'nothing'} at {grid['seeds']} seeds, "
-        "distilled and on hard labels",
-        file=sys.stderr,
-    )
-    done = run_tasks(tasks, teacher, jobs, threads, "search: full training") if tasks else {}
-    return full_results(names, done, grid, seed)
+    def first_tasks(self) -> list[Task]:
+        """Members of both teachers, the labelling of every transfer set, the ranking runs."""
+        grid, seed = self.grid, self.seed
+        teachers = [self.rank] if self.full is self.rank else [self.rank, self.full]
+        tasks = [t for teacher in teachers for t in teacher.fit_tasks()]
+        tasks += self.rank.label_tasks([seed + k for k in range(grid["rank_seeds"])])
+        tasks += self.full.label_tasks([seed + k for k in range(grid["seeds"])])
+        return tasks + self.rank_tasks
+
+    def on_done(self, label: str, result: Any, results: dict[str, Any]) -> list[Task]:
+        """Once every ranking run is in: rank, choose, write search.json, queue the full runs."""
+        self.waiting.discard(label)
+        if self.waiting or self.doc:
+            return []
+        rows = ranked_rows(self.cands, results, self.grid, self.seed)
+        budgets = ((self.recipe.get("devices") or {}).get("budgets")) or {}
+        chosen, fronts = choose(rows, budgets)
+        self.doc = _search_doc(
+            self.recipe_path, self.grid, self.said, self.execution, rows, budgets, fronts, chosen
+        )
+        rundir.atomic_write_json(self.out / SEARCH_FILE, self.doc)
+        names = sorted({c["name"] for c in chosen.values() if c["name"]})
+        print(
+            f"search: full training of {', '.join(names) or 'nothing'} at {self.grid['seeds']} "
+            f"seeds (epochs: {self.grid['full_epochs_rule']}), distilled and on hard labels",
+            file=sys.stderr,
+        )
+        self.names = names
+        args = (self.recipe, self.grid, self.seed, self.out, self.cache, self.doc, self.full)
+        return full_tasks(names, rows, self.full.recipe, *args[1:])
 
 
 def search(
@@ -179,29 +197,29 @@ def search(
 ) -> dict:
     """Run the whole search and the full trainings; writes ``out/search.json``; returns it.
 
-    ``jobs`` stage runs at once in worker processes (default: :func:`default_jobs`), each
-    training at ``threads`` torch threads; the figures depend on ``threads``, not on ``jobs``.
-    The teachers are fitted in this process, at torch's own thread count."""
+    ``jobs`` tasks at once in worker processes (default: :func:`default_jobs`), each at
+    ``threads`` torch threads; the figures depend on ``threads``, not on ``jobs``. The teachers'
+    members are fitted in the workers too (one task each, at ``threads``)."""
     t0 = time.perf_counter()
     jobs = default_jobs() if jobs is None else jobs
     if jobs < 1 or threads < 1:
         raise UserError(f"--jobs and --threads must be >= 1; got {jobs} and {threads}.")
     recipe, student, grid, seed, out = _prepare(recipe_path, out)
-    # with val_speakers the candidates get their own teacher (fitted without those speakers);
-    # the full trainings below use the recipe's own split and teacher
-    rank_recipe = ranking_recipe(recipe, grid["val_speakers"])
+    epochs, why = full_epochs(grid, recipe.get("train") or {})
+    grid = {**grid, "full_epochs": epochs, "full_epochs_rule": why}
     cands = candidates(student, grid)  # a bad grid value fails here, before any fitting
-    ranker, said = _ranking_teacher(rank_recipe, grid, seed)
-    cache = str(out / TEACHER_CACHE)
-    rows = _rank(cands, rank_recipe, ranker, grid, seed, out, cache, jobs, threads)
-    budgets = ((recipe.get("devices") or {}).get("budgets")) or {}
-    chosen, fronts = choose(rows, budgets)
     execution = {"jobs": jobs, "torch_threads_per_run": threads}
-    doc = _search_doc(recipe_path, grid, said, execution, rows, budgets, fronts, chosen)
-    rundir.atomic_write_json(out / SEARCH_FILE, doc)
-    teacher = _full_teacher(recipe, rank_recipe, ranker, seed)
-    full = _train_chosen(doc, recipe, teacher, grid, seed, out, cache, jobs, threads)
-    doc["full"].update(full)
+    plan = _Plan(recipe_path, recipe, cands, grid, seed, out, execution)
+    print(
+        f"search: ranking on {plan.said}; {len(cands)} candidates x {grid['rank_seeds']} seeds, "
+        f"{grid['epochs']} epochs each, on "
+        + ("one transfer set" if grid["shared_transfer"] else "a transfer set per seed")
+        + f"; {jobs} task(s) at a time, {threads} torch thread(s) each",
+        file=sys.stderr,
+    )
+    done = run_tasks(plan.first_tasks(), jobs, threads, "search", plan.on_done)
+    doc = plan.doc
+    doc["full"].update(full_results(plan.names, done, grid, seed))
     doc["wall_s"] = round(time.perf_counter() - t0, 1)
     rundir.atomic_write_json(out / SEARCH_FILE, doc)
     return doc

@@ -10,8 +10,9 @@ from typing import Any
 from ground import rundir
 
 from .search_files import SEARCH_FILE
-from .search_pool import stage_task
+from .search_pool import Task, stage_task
 from .search_runs import say_gate
+from .search_tasks import TaskTeacher
 
 
 def full_tasks(
@@ -23,29 +24,44 @@ def full_tasks(
     out: Path,
     cache: str,
     doc: dict,
-) -> list[tuple[str, Any, tuple]]:
+    teacher: TaskTeacher,
+) -> list[Task]:
     """One task per chosen student and seed, each in its own run directory under ``out`` with a
-    copy of the search (``doc``) for its report."""
+    copy of the search (``doc``) for its report, after the labelling of its transfer set. Cost:
+    the student's MACs, so the largest go first and the shortest are left for the end."""
     tasks = []
     by_name = {r["name"]: r for r in rows}
-    # the largest student first, so the runs left for the last, one-worker stretch are the
-    # shortest; name-major, so the first name's seeds label and the others hit the cache
+    judge = teacher.teacher.judge()
     for name in sorted(names, key=lambda n: -by_name[n]["macs"]):
         spec = by_name[name]["spec"]
         for k in range(grid["seeds"]):
             run = out / name / f"seed{seed + k}"
             run.mkdir(parents=True, exist_ok=True)
             rundir.atomic_write_json(run / SEARCH_FILE, doc)  # the report plots the fronts
-            kw = dict(epochs=grid["full_epochs"], seed=seed + k, baseline=True)
+            kw = dict(epochs=grid["full_epochs"], seed=seed + k, baseline=True, judge=judge)
             kw.update(precisions=["int8-full", "fp32"], cache=Path(cache))
+            members, after = teacher.members_after(seed + k)
+            r = {**recipe, "student": spec}
+            args = _args(r, members, str(run), kw)
             tasks.append(
-                (
-                    f"{name} seed {seed + k}",
+                Task(
+                    full_label(name, seed + k),
                     stage_task,
-                    ({**recipe, "student": spec}, str(run), kw),
+                    args,
+                    after,
+                    float(by_name[name]["macs"]),
                 )
             )
     return tasks
+
+
+def full_label(name: str, seed: int) -> str:
+    """A full training's task (its ranking runs are named ``{name} seed {seed}``)."""
+    return f"full training of {name} seed {seed}"
+
+
+def _args(recipe: dict, members, run: str, kw: dict) -> Any:
+    return lambda results: (recipe, members(results), run, kw)
 
 
 def full_results(names: list[str], done: dict[str, Any], grid: dict, seed: int) -> dict:
@@ -55,10 +71,10 @@ def full_results(names: list[str], done: dict[str, Any], grid: dict, seed: int) 
     for name in names:
         seeds = []
         for k in range(grid["seeds"]):
-            row = done[f"{name} seed {seed + k}"]
+            row = done[full_label(name, seed + k)]
             seeds.append({"seed": seed + k, **row})
             say_gate(row, f"{name} seed {seed + k}", "not shipped")
-        full[name] = seed_summary(seeds)
+        full[name] = seed_summary(seeds, grid.get("shared_transfer", False))
     return full
 
 
@@ -70,7 +86,7 @@ def _mean_sd(v: list[float]) -> dict:
     }
 
 
-def seed_summary(seeds: list[dict]) -> dict:
+def seed_summary(seeds: list[dict], shared_transfer: bool = False) -> dict:
     """One student's full trainings: holdout accuracy distilled, on hard labels, and the gain."""
     n = seeds[0]["holdout_n"]
     dist = [s["holdout_accuracy"] for s in seeds]
@@ -87,6 +103,12 @@ def seed_summary(seeds: list[dict]) -> dict:
         "extra_errors_vs_teacher": [round((teacher - d) * n) for d in dist],
         "shipped_run": seeds[0]["run"],
         "export_gate": [{"seed": s["seed"], **s["export_gate"]} for s in seeds],
-        "note": "holdout = FSDD's official test split; seeds differ in init, batch order and "
-        "transfer set; the hard-label run is the distill stage's baseline (original clips only)",
+        "note": "holdout = FSDD's official test split; seeds differ in init and batch order"
+        + (
+            " (one transfer set for every seed, so its draw is not in the spread)"
+            if shared_transfer
+            else " and transfer set"
+        )
+        + "; the hard-label run is the distill stage's baseline (the same rows on their clips' "
+        "labels where the transfer set keeps each row's origin, else the original clips)",
     }

@@ -49,8 +49,33 @@ SEARCH_FIELDS: dict[str, Field] = {
         "(one seed of a short run moves a candidate's accuracy on new voices by points)",
     ),
     "seeds": Field(int, 3, min=1, max=20, doc="full training of each chosen student: seeds"),
-    "full_epochs": Field(int, None, min=1, doc="full training epochs (default: train.epochs)"),
+    "full_epochs": Field(
+        int,
+        None,
+        min=1,
+        doc="full training epochs, the learning-rate schedule spread over them (default: "
+        "train.epochs, with its early stopping)",
+    ),
+    "shared_transfer": Field(
+        bool,
+        True,
+        doc="every run of the search (each candidate and full training, at every seed) trains "
+        "on one transfer set per teacher, drawn at train.seed and labelled once; seeds then "
+        "differ in the student's init and batch order only, and candidates are compared on the "
+        "same rows. false: each seed draws its own transfer set (labelled once per seed)",
+    ),
 }
+
+
+def full_epochs(grid: dict, train: dict) -> tuple[int | None, str]:
+    """The full trainings' epoch budget (None: the recipe's ``train.epochs``) and the rule it
+    came from, in words (search.json and the progress line say it)."""
+    if grid.get("full_epochs") is not None:
+        return grid["full_epochs"], f"student.search.full_epochs ({grid['full_epochs']})"
+    return (
+        None,
+        f"train.epochs ({train.get('epochs', 'default')}), as student.search.full_epochs is not set",
+    )
 
 
 def candidates(base: dict, grid: dict) -> list[dict]:

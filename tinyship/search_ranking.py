@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from .search_grid import spec_name
-from .search_pool import rank_task, stage_task
+from .search_pool import Task, rank_task, stage_task
 from .search_runs import say_gate
+from .search_tasks import TaskTeacher
 
 
 def pareto(points: list[dict], x: str) -> list[str]:
@@ -29,23 +30,41 @@ def pareto(points: list[dict], x: str) -> list[str]:
 
 
 def ranking_tasks(
-    cands: list[dict], rank_recipe: dict, grid: dict, seed: int, out: Path, cache: str
-) -> list[tuple[str, Any, tuple]]:
-    """One task per candidate and ranking seed; the first seed is exported and profiled."""
+    cands: list[dict],
+    rank_recipe: dict,
+    grid: dict,
+    seed: int,
+    out: Path,
+    cache: str,
+    teacher: TaskTeacher,
+) -> list[Task]:
+    """One task per candidate and ranking seed, each after the labelling of its transfer set;
+    the first seed is exported and profiled. Cost: the candidate's MACs (every run trains the
+    same rows for the same epochs), so the widest go first and the narrowest fill the end."""
     tasks = []
-    for spec in cands:  # candidate-major: a seed's transfer set is labelled once, then cached
+    judge = teacher.teacher.judge()
+    for spec in cands:
         name = spec_name(spec)
         r = {**rank_recipe, "student": spec}
+        cost = float(teacher.macs(spec))
         for k in range(grid["rank_seeds"]):
             run = str(out / "search" / name / f"seed{seed + k}")
+            members, after = teacher.members_after(seed + k)
             if k == 0:
-                kw = dict(epochs=grid["epochs"], seed=seed, baseline=False)
+                kw = dict(epochs=grid["epochs"], seed=seed, baseline=False, judge=judge)
                 kw.update(precisions=["int8-full"], cache=Path(cache))
-                tasks.append((f"{name} seed {seed}", stage_task, (r, run, kw)))
+                args = _args(stage_task, r, members, run, kw)
+                tasks.append(Task(f"{name} seed {seed}", stage_task, args, after, cost * 1.05))
             else:
-                args = (r, run, grid["epochs"], seed + k, cache)
-                tasks.append((f"{name} seed {seed + k}", rank_task, args))
+                extra = (grid["epochs"], seed + k, cache, judge)
+                args = _args(rank_task, r, members, run, *extra)
+                tasks.append(Task(f"{name} seed {seed + k}", rank_task, args, after, cost))
     return tasks
+
+
+def _args(fn, recipe: dict, members, *rest) -> Any:
+    """A task's arguments once its teacher's members are in (``members(results)``)."""
+    return lambda results: (recipe, members(results), *rest)
 
 
 def ranked_rows(cands: list[dict], done: dict[str, Any], grid: dict, seed: int) -> list[dict]:

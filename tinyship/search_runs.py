@@ -7,7 +7,7 @@ import copy
 import sys
 from pathlib import Path
 
-from .search_teacher import Teacher
+from .search_teacher import Judge
 
 
 def _recipe_for(recipe: dict, spec: dict, baseline: bool) -> dict:
@@ -20,7 +20,7 @@ def _recipe_for(recipe: dict, spec: dict, baseline: bool) -> dict:
 
 def distil(
     recipe: dict,
-    teacher: Teacher,
+    members: list,
     run: Path,
     *,
     epochs: int | None,
@@ -28,7 +28,8 @@ def distil(
     baseline: bool,
     cache: Path,
 ):
-    """The distill stage on the search's fitted teacher members (``teacher.library`` emptied)."""
+    """The distill stage on the search's fitted teacher ``members`` (``teacher.library``
+    emptied: they are passed in, never refitted)."""
     from distill import run as distill
 
     return distill(
@@ -37,11 +38,30 @@ def distil(
         force=True,
         epochs=epochs,
         seed=seed,
-        members=teacher.members,
+        members=members,
         command="tinyship.search",
         progress=False,  # runs go two or more at a time: the driver draws one bar over them
         teacher_cache=cache,
     )
+
+
+def label_transfer(recipe: dict, members: list, *, seed: int, cache: Path) -> float:
+    """The teacher's outputs on the transfer set a run at ``seed`` trains on (and on the
+    validation and holdout splits), into the shared cache: distill's own steps up to its
+    labelling, writing nothing else, so the runs that follow find their labels there.
+    Returns the seconds it took."""
+    import time
+
+    from distill.distributed import DistContext
+    from distill.pipeline import build_teacher, configure, label, load_data, make_transfer_set
+
+    t = time.perf_counter()
+    cfg = configure(_recipe_for(recipe, recipe["student"], False), None, seed=seed)
+    cfg.teacher_cache = Path(cache)
+    data = load_data(cfg)
+    teacher = build_teacher(cfg, data, members)
+    label(cfg, data, teacher, make_transfer_set(cfg, data), DistContext())
+    return time.perf_counter() - t
 
 
 def _device_figures(prof) -> dict[str, dict]:
@@ -69,9 +89,10 @@ def _device_figures(prof) -> dict[str, dict]:
 
 def stage_run(
     recipe: dict,
-    teacher: Teacher,
+    members: list,
     run: Path,
     *,
+    judge: Judge,
     epochs: int | None,
     seed: int,
     baseline: bool,
@@ -79,14 +100,15 @@ def stage_run(
     cache: Path,
 ) -> dict:
     """distill -> export -> profile one student in ``run``; returns what the driver needs.
-    ``cache``: teacher outputs shared by every run of the search, so the students trained at one
-    seed off one teacher label their (identical) transfer set once."""
+    ``members``: the teacher's fitted members; ``judge``: its validation split. ``cache``:
+    teacher outputs shared by every run of the search, filled by :func:`label_transfer` before
+    the run starts, so no run labels its transfer set again."""
     import devices
     import export
     from ground import rundir
 
     with rundir.locked(run):  # one writer from the first stage to the last (issue 41)
-        res = distil(recipe, teacher, run, epochs=epochs, seed=seed, baseline=baseline, cache=cache)
+        res = distil(recipe, members, run, epochs=epochs, seed=seed, baseline=baseline, cache=cache)
         # keep_going: a file below the export gate is recorded (passed: false), never shipped by
         # the devices stage, and does not stop the search; the gate's agreement is measured on
         # the holdout, so it is reported and never used to choose a candidate.
@@ -102,7 +124,7 @@ def stage_run(
         "run": str(run),
         "macs": res.card["student"]["macs"],
         "params": res.card["student"]["params"],
-        "val_accuracy": teacher.val_accuracy(run),
+        "val_accuracy": judge.val_accuracy(run),
         "holdout_accuracy": holdout["student"]["accuracy"],
         "baseline_holdout_accuracy": (holdout.get("baseline") or {}).get("accuracy"),
         "teacher_holdout_accuracy": holdout["teacher"]["accuracy"],

@@ -3,25 +3,49 @@ ranked under: fitted once, handed to every worker, and the judge of validation a
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ground.errors import UserError
 
 
 class Teacher:
-    """The recipe's library members, fitted once by the distill stage's own ``fit_library``."""
+    """A teacher's data (the recipe's split, as distill loads it) and its library members,
+    fitted by the distill stage's own ``fit_library``. ``fit=False`` loads the data alone: the
+    search fits the members as tasks of its pool and sets ``members`` when they are in."""
 
-    def __init__(self, recipe: dict, seed: int) -> None:
+    def __init__(self, recipe: dict, seed: int, *, fit: bool = True) -> None:
         from distill.pipeline import fit_library
 
-        lib = fit_library(recipe, seed=seed)
+        lib = fit_library(recipe, seed=seed, names=None if fit else [])
         self.dataset, self.norm = lib.data.dataset, lib.data.normalizer
         # each takes raw rows (it wraps the normalization it was fitted on): distill passes such
         # a Python member through unchanged, and its cache key names that normalization
         self.members, self.fit_s = lib.members, lib.seconds
+        self.recipe = recipe
+        self.library: list[str] = list((recipe.get("teacher") or {}).get("library") or [])
+
+    def judge(self) -> Judge:
+        """What a worker needs to score a run on this teacher's validation split."""
+        ds = self.dataset
+        return Judge(ds.x_val, ds.y_val, tuple(ds.image_shape))
 
     def val_accuracy(self, run: Path) -> float:
-        """Accuracy of ``run/student/student.pt2`` on the validation split (what selection may use)."""
+        """Accuracy of ``run/student/student.pt2`` on the validation split."""
+        return self.judge().val_accuracy(run)
+
+
+@dataclass(frozen=True)
+class Judge:
+    """The validation split a run is scored on (what selection may use; never the holdout)."""
+
+    x_val: Any
+    y_val: Any
+    image_shape: tuple[int, ...]
+
+    def val_accuracy(self, run: Path) -> float:
+        """Accuracy of ``run/student/student.pt2`` on the validation split."""
         import numpy as np
         import torch
 
@@ -29,12 +53,12 @@ class Teacher:
 
         program = pt2.load(run / "student" / "student.pt2").module()  # checked before loading
         # raw rows: the shipped graph starts with the normalization (distill.students.RawInput)
-        x = torch.from_numpy(self.dataset.x_val.astype(np.float32)).reshape(
-            len(self.dataset.x_val), *self.dataset.image_shape
+        x = torch.from_numpy(self.x_val.astype(np.float32)).reshape(
+            len(self.x_val), *self.image_shape
         )
         with torch.no_grad():
             pred = program(x).argmax(1).numpy()
-        return float(np.mean(pred == self.dataset.y_val))
+        return float(np.mean(pred == self.y_val))
 
 
 def absolute_paths(recipe: dict, base: Path) -> dict:

@@ -106,17 +106,26 @@ def _logged(fw: link.Firmware, core: Core, clip: np.ndarray, repeat: int, fe_run
     return qemu.run_streamed(core.machine, fw.elf, fw.folder, _lines)
 
 
-def count(fw: link.Firmware, core: Core, clip: np.ndarray) -> dict[str, icount.Counts]:
-    """Instructions of one front-end pass over ``clip`` per part (``clip``, ``frame`` over all of
-    the clip's frames, ``window``) and of one ``Invoke()`` (``model``)."""
-    one = _logged(fw, core, clip, 1, 1)
-    two_fe = _logged(fw, core, clip, 1, 2)
+def _parts(one: list[str], two_fe: list[str]) -> dict[str, icount.Counts]:
     out = {
         part: icount.parse_lines(_only(two_fe, keep)).minus(icount.parse_lines(_only(one, keep)))
         for part, keep in PARTS.items()
     }
     out["frontend_and_io"] = icount.parse_lines(two_fe).minus(icount.parse_lines(one))
-    del two_fe
+    return out
+
+
+def count_frontend(fw: link.Firmware, core: Core, clip: np.ndarray) -> dict[str, icount.Counts]:
+    """:func:`count` without the model's ``Invoke()`` (two logged runs, not three): what
+    benchmarks/frontend_cycles.py fits devices/frontend.py's cost model on."""
+    return _parts(_logged(fw, core, clip, 1, 1), _logged(fw, core, clip, 1, 2))
+
+
+def count(fw: link.Firmware, core: Core, clip: np.ndarray) -> dict[str, icount.Counts]:
+    """Instructions of one front-end pass over ``clip`` per part (``clip``, ``frame`` over all of
+    the clip's frames, ``window``) and of one ``Invoke()`` (``model``)."""
+    one = _logged(fw, core, clip, 1, 1)
+    out = _parts(one, _logged(fw, core, clip, 1, 2))
     two_model = _logged(fw, core, clip, 2, 1)
     out["model"] = icount.parse_lines(two_model).minus(icount.parse_lines(one))
     return out

@@ -131,4 +131,31 @@ def kernel_sources(root: Path, all_sources: list[str], ops: ModelOps) -> list[st
             want.append(rel)
             stem = Path(rel).stem
             want += [s for s in kernel_files if Path(s).stem.startswith(stem + "_")]
+    want += _included_helpers(root, want, helpers)
     return sorted(set(want), key=all_sources.index)
+
+
+_KERNEL_INCLUDE = re.compile(r'#include\s+"(' + re.escape(KERNELS) + r'[\w/]+\.h)"')
+
+
+def _included_helpers(root: Path, sources: list[str], helpers: set[str]) -> list[str]:
+    """The ``<stem>_common`` sources behind the kernel headers ``sources`` include, through
+    headers: depthwise_conv_common.cc uses conv_common.cc's tensor indices via conv.h, so a model
+    with DEPTHWISE_CONV_2D and no CONV_2D failed to link without it."""
+    by_stem: dict[str, list[str]] = {}
+    for h in helpers:
+        by_stem.setdefault(Path(h).stem.rsplit("_", 1)[0], []).append(h)
+    seen: set[str] = set()
+    todo = [s for s in sources if s.startswith(KERNELS)]
+    out: list[str] = []
+    while todo:
+        rel = todo.pop()
+        if rel in seen or not (root / rel).is_file():
+            continue
+        seen.add(rel)
+        for header in _KERNEL_INCLUDE.findall((root / rel).read_text(errors="replace")):
+            todo.append(header)
+            found = by_stem.get(Path(header).stem, [])
+            out += found
+            todo += found
+    return out

@@ -161,3 +161,42 @@ def test_a_band_of_too_few_cases_is_pooled_further(tmp_path):
     b = eb.band_for("cortex-m4f", "x-cube-ai", "conv", "int8", False, path=p)
     assert (b["ratio_low"], b["ratio_high"], b["n"]) == (0.9, 1.1, eb.MIN_N)
     assert "pooled further" in b["note"]
+
+
+def _validation() -> dict:
+    from pathlib import Path
+
+    p = Path(__file__).resolve().parents[2] / "benchmarks/results/estimator_validation.json"
+    return json.loads(p.read_text())["results"]
+
+
+def test_published_misses_are_listed_and_inside_the_band_their_records_get():
+    """Rule (b) of issue 37: each published run outside +-25% (model withheld from every stack) is
+    listed with what a person stated about it, and a record of its (core, stack, op mix) gets a band
+    from the committed file that holds it."""
+    res = _validation()
+    out = [r for r in res["published"] if abs(1 / r["lomo_everywhere"] - 1) > 0.25]
+    assert [(m["stack"], m["model"], m["board"]) for m in res["misses"]] == [
+        (r["stack"], r["model"], r["board"]) for r in out
+    ]
+    for m in res["misses"]:
+        assert m["stated"], m
+        b = eb.band_for(m["core"], m["stack"], m["op_mix"], "int8", False)
+        assert b["ratio_low"] <= m["lomo_everywhere"] <= b["ratio_high"], (m, b)
+
+
+def test_miss_lines_say_unexplained_and_whether_the_band_covers():
+    from benchmarks.estimator_validation import miss_lines
+    from devices import load_catalog
+
+    cat = load_catalog()
+    doc = _doc([_entry(stack="microtvm-cmsis-nn", ratio_low=0.9, ratio_high=1.2)])
+    miss = {"stack": "microtvm-cmsis-nn", "model": "ad", "board": "cortex-m4f-stm32l4r5",
+            "core": "cortex-m4f", "op_mix": "fc", "lomo_everywhere": 1.5}  # fmt: skip
+    (line,) = miss_lines(cat, [miss], doc)
+    assert "unexplained" in line and "does NOT cover" in line and "0.90-1.20" in line
+    (line,) = miss_lines(
+        cat, [{**miss, "model": "ic", "op_mix": "conv", "lomo_everywhere": 1.1}], doc
+    )
+    assert "no stated version difference" in line and "covers the miss" in line
+    assert "Outputs per conv MAC: ic 0.0069" in line  # from the catalog's ResNet-8 work

@@ -94,6 +94,23 @@ def test_an_op_tflite_micro_lacks_is_refused_with_its_name():
     assert model_ops.registrations(TREE, model_ops.ModelOps(["CONV_2D"], [])) == ["AddConv2D"]
 
 
+@needs_tree
+def test_a_depthwise_only_model_gets_the_conv_helpers_its_kernel_uses():
+    """depthwise_conv_common.cc takes conv_common.cc's tensor indices (through conv.h): a reduced
+    library for DEPTHWISE_CONV_2D without CONV_2D must still hold conv_common.cc, or it fails to link."""
+    from devices.firmware import library
+
+    for name in ("cortex-m4f", "cortex-m55"):
+        every = library.library_sources(TREE, cores.get(name))
+        only_dw = model_ops.kernel_sources(
+            TREE, every, model_ops.ModelOps(["DEPTHWISE_CONV_2D"], [])
+        )
+        stems = {Path(s).stem for s in only_dw}
+        assert {"depthwise_conv_common", "conv_common"} <= stems, (name, sorted(stems))
+        only_fc = model_ops.kernel_sources(TREE, every, model_ops.ModelOps(["FULLY_CONNECTED"], []))
+        assert "conv_common" not in {Path(s).stem for s in only_fc}
+
+
 def test_float_and_multi_io_files_are_refused_for_firmware():
     from devices.firmware.emulate import refusal
 

@@ -272,6 +272,15 @@ def test_pcm_in_labels_out_on_the_emulated_m4f(kws_run, tmp_path):
     )
     assert rec["model"]["instructions"] > 10_000 and rec["model"]["latency_ms"] > 0
     card = json.loads((kws_run / "student" / "card.json").read_text())["input"]["frontend"]
+    # the cost model every record uses (devices/frontend.py) reproduces this fresh count within its
+    # stated held-out error plus the clip-to-clip spread its table records (rounding is data-driven)
+    from devices import frontend as F
+
+    doc = F.cycle_table()
+    est = F.cycles(card, "cortex-m4f", card["clip_samples"] / card["frames"], doc)
+    for part, e in zip(("frame", "window"), est):
+        tol = doc["cores"]["cortex-m4f"]["error"]["held_out"][part] + doc["spread"]["max"][part]
+        assert abs(e / fe[part]["cycles"] - 1) <= tol, (part, e, fe[part]["cycles"], tol)
     assert (
         rec["ram"]["frontend_state"]
         == fc.HostFrontEnd(card, tmp_path / "h").lib.tinyship_fe_state_bytes()

@@ -193,7 +193,9 @@ def test_a_streaming_front_end_holds_a_frame_not_the_window():
     assert ring == 4 * FRONTEND["coefficients"] * (FRONTEND["frames"] + 1)  # map + running sums
     dev = load_catalog().get("cortex-m4f-stm32l4r5")
     w, st = frontend_estimate(FRONTEND, dev), frontend_estimate(FRONTEND, dev, "streaming")
-    assert st["ms"] == pytest.approx(w["ms"] / FRONTEND["frames"]) and "newest frame" in st["model"]
+    # streaming: the newest frame plus the window's normalization and quantization (the shipped C's
+    # cost, devices/frontend_cycles.json), which every inference pays: more than 1/frames of window
+    assert w["ms"] / FRONTEND["frames"] < st["ms"] < w["ms"] and "newest frame" in st["model"]
     cmn_ops = {"flops": 357553 + 1274, "logs": 1960, "frames": 49, "total": {"cmn_flops": 1274}}
     with_cmn = frontend_estimate({**cmn, "ops_per_inference": cmn_ops}, dev, "streaming")
     assert with_cmn["flops"] == int(357553 / 49 + 1274)  # the whole map re-centred each time

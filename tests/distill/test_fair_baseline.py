@@ -74,3 +74,24 @@ def test_baseline_trains_on_as_many_rows_as_the_student(tmp_path, method):
     cfg, data, x_transfer = _steps({**RECIPE, "transfer": t}, tmp_path)
     x, y, _ = P.baseline_rows(cfg, data, x_transfer)
     assert len(x) == len(y) == len(x_transfer)
+
+
+def test_a_fixed_transfer_seed_shares_the_rows_and_their_origins_across_run_seeds(tmp_path):
+    """transfer.seed (tinyship.search's shared transfer set): runs at other train seeds draw the
+    same rows, and the baseline labels them by the origins of that draw, not the run seed's."""
+    blend = {**RECIPE["transfer"], "mix_prob": 1.0, "mix_weight": 0.4, "seed": 7}
+    runs = []
+    for seed in (3, 5):
+        recipe = {**RECIPE, "transfer": blend, "train": {**RECIPE["train"], "seed": seed}}
+        cfg, data, x_transfer = _steps(recipe, tmp_path / str(seed))
+        runs.append((cfg, data, x_transfer, P.baseline_rows(cfg, data, x_transfer)[1]))
+    (_, data, xa, ya), (_, _, xb, yb) = runs
+    np.testing.assert_array_equal(xa, xb)
+    np.testing.assert_array_equal(ya, yb)
+    unfixed = {**RECIPE, "transfer": {**blend, "seed": None}}
+    assert not np.array_equal(xa, _steps(unfixed, tmp_path / "u")[2])  # train.seed 3 draws its own
+    n = len(data.x_train)
+    xt = data.x_train - data.x_train.mean(1, keepdims=True)
+    xs = xa[n:] - xa[n:].mean(1, keepdims=True)
+    best = np.argmax(xs @ xt.T / np.linalg.norm(xt, axis=1), axis=1)
+    assert (data.dataset.y_train[best] == ya[n:]).mean() > 0.9  # origins of seed 7's draw

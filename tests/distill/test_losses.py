@@ -113,3 +113,27 @@ def test_every_registered_loss_is_finite_and_differentiable(name):
     loss.backward()
     assert torch.isfinite(loss) and loss.item() >= 0
     assert torch.isfinite(s.grad).all() and s.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("temperature", [1.0, 4.0, 20.0])
+@pytest.mark.parametrize("logit_scale", [1.0, 30.0])
+def test_closed_form_hinton_loss_matches_float64_autograd(temperature, logit_scale):
+    """The training loop's Hinton loss (value and gradient in closed form, distill.losses) against
+    hinton_loss in float64: the gradient to float32 rounding, the value to 2e-5 relative (its
+    log-normaliser identity cancels terms ~T^2 times the loss at high T)."""
+    from distill.losses import prepare_loss
+
+    g = torch.Generator().manual_seed(0)
+    t = torch.log_softmax(3.0 * torch.randn(256, 26, generator=g), 1)
+    y = torch.randint(0, 26, (256,), generator=g)
+    s = (logit_scale * torch.randn(256, 26, generator=g)).double().requires_grad_()
+    want = hinton_loss(s, t.double(), y, temperature, 0.9)
+    (want_grad,) = torch.autograd.grad(want, s)
+    prepared = prepare_loss("hinton", t, y, temperature=temperature, alpha=0.9)
+    epoch = prepared.epoch([torch.arange(128), torch.arange(128, 256)])
+    got = s.detach().float().requires_grad_()
+    for rows in (torch.arange(128), torch.arange(128, 256)):
+        epoch.backward(got[rows], prepared.targets[rows])
+    assert epoch.read() / 256 == pytest.approx(want.item(), rel=2e-5)
+    # each batch's mean: the gradient of the epoch's mean loss, times the 2 batches
+    torch.testing.assert_close(got.grad.double() / 2, want_grad, rtol=1e-4, atol=1e-8)

@@ -291,10 +291,25 @@ def test_prepared_loss_equals_the_per_batch_loss(name, alpha):
     want = LOSSES[name](s, t[idx], y[idx], temperature=3.0, alpha=alpha)
     (want_grad,) = torch.autograd.grad(want, s)
     prepared = prepare_loss(name, t, y, temperature=3.0, alpha=alpha)
-    got = prepared.batch(s, prepared.targets[idx])
-    (got_grad,) = torch.autograd.grad(got, s)
-    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(got_grad, want_grad, rtol=1e-5, atol=1e-7)
+    assert (prepared.batch is None) == (prepared.closed_form is not None)
+    if prepared.batch is not None:  # the autograd form
+        got = prepared.batch(s, prepared.targets[idx])
+        (got_grad,) = torch.autograd.grad(got, s)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got_grad, want_grad, rtol=1e-5, atol=1e-7)
+    # the loop's form (the Hinton loss's gradient in closed form): each batch's gradient, and
+    # the epoch's summed loss over batches of changing size, more than the 64 steps after which
+    # the closed form folds its float32 sums into a float64 one
+    batches = [idx[:30], idx[30:60], idx[60:]] + [idx[j : j + 1] for j in range(64)]
+    epoch, want_sum = prepared.epoch(batches), 0.0
+    for rows in batches:
+        want_b = LOSSES[name](s[: len(rows)], t[rows], y[rows], temperature=3.0, alpha=alpha)
+        (want_grad_b,) = torch.autograd.grad(want_b, s)
+        s.grad = None
+        epoch.backward(s[: len(rows)], prepared.targets[rows])
+        torch.testing.assert_close(s.grad, want_grad_b, rtol=1e-5, atol=1e-7)
+        want_sum += len(rows) * want_b.item()
+    assert epoch.read() == pytest.approx(want_sum, rel=1e-5, abs=1e-5)
 
 
 def test_a_teacher_loss_without_teacher_outputs_is_refused():
@@ -348,3 +363,23 @@ def test_loss_targets_are_built_once_per_epoch_data(tmp_path, monkeypatch, how, 
         progress=False,
     )
     assert len(calls) == built
+
+
+def test_closed_form_hinton_loss_trains_like_autograd(tmp_path, monkeypatch):
+    """fit with the Hinton loss in closed form (the loop's form) trains the network autograd
+    through ``hinton_loss`` trains: the same epoch losses and weights, to float rounding."""
+    import distill.losses as losses
+
+    def by_autograd(name, t, labels, *, temperature, alpha):
+        rows = torch.cat([t, labels.view(-1, 1).float()], 1)
+        return losses.PreparedLoss(
+            rows, lambda s, r: losses.hinton_loss(s, r[:, :-1], r[:, -1].long(), temperature, alpha)
+        )
+
+    _, closed = _run(tmp_path, "closed", epochs=3)
+    monkeypatch.setattr(losses, "prepare_loss", by_autograd)
+    _, auto = _run(tmp_path, "auto", epochs=3)
+    for a, b in zip(closed.history, auto.history):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+    for k, v in closed.best_state.items():
+        torch.testing.assert_close(v, auto.best_state[k], rtol=1e-4, atol=1e-5)

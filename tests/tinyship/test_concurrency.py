@@ -21,18 +21,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rundir_fixture import TINY_RECIPE
 
 from ground import rundir
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TQDM_DISABLE": "1"}
 TINY = {
-    "name": "tiny",
-    "data": {"name": "digits", "normalize": "scalar"},
-    "teacher": {"library": ["knn"], "combine": "mean", "selection": "none"},
-    "transfer": {"method": "munge", "size_multiplier": 1, "p": 0.5, "s": 10.0},
-    "student": {"kind": "mlp", "hidden": [16]},
-    "train": {"epochs": 1, "batch_size": 128, "patience": 1, "baseline": False},
+    **TINY_RECIPE,
     "export": {"formats": ["tflite"], "precisions": ["int8-full"]},
     "devices": {"targets": ["cortex-m4f-stm32l4r5"]},
 }

@@ -64,6 +64,17 @@ def test_ranking_on_held_out_speakers_needs_audio_with_speakers():
     assert audio["data"] == {"name": "audio_folder", "path": "x", "val_speakers": ["george"]}
 
 
+def test_full_trainings_run_train_epochs_unless_the_search_says():
+    from tinyship.search_grid import full_epochs
+
+    grid = validate("student.search", {"epochs": 8}, SEARCH_FIELDS)
+    assert grid["shared_transfer"] is True and grid["full_epochs"] is None
+    epochs, rule = full_epochs(grid, {"epochs": 40})
+    assert epochs is None and "train.epochs (40)" in rule and "full_epochs is not set" in rule
+    epochs, rule = full_epochs({**grid, "full_epochs": 8}, {"epochs": 40})
+    assert epochs == 8 and rule == "student.search.full_epochs (8)"
+
+
 def test_pareto_front_keeps_the_undominated():
     pts = [
         {"name": "a", "val_accuracy": 0.90, "lat": 1.0},
@@ -134,9 +145,15 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(reduced_search,
         assert c["val_accuracy"] == pytest.approx(sum(c["val_accuracy_seeds"]) / 2)
     assert "mean over 2 seeds" in doc["rule"] and doc["rank_seeds"] == 2
     # one teacher-output cache for the whole search: per teacher (the ranking one, the recipe's),
-    # one transfer set per seed plus validation and holdout, however many students train on them
+    # one transfer set (student.search.shared_transfer, the default: every seed trains on the
+    # rows drawn at the search's seed) plus validation and holdout, however many students and
+    # seeds train on them
     cached = sorted((tmp_path / "out" / TEACHER_CACHE).glob("*.npy"))
-    assert len(cached) == 2 * (2 + 2), [p.name for p in cached]
+    assert len(cached) == 2 * (1 + 2), [p.name for p in cached]
+    assert "one transfer set per teacher" in doc["transfer"]
+    assert doc["full_epochs"] == {"epochs": 1, "rule": "student.search.full_epochs (1)"}
+    m4f = doc["chosen"]["cortex-m4f-stm32l4r5"]["name"]
+    assert "one transfer set for every seed" in doc["full"][m4f]["note"]  # the spread says so
     assert len({p.name.split("-")[0] for p in cached}) == 2
     assert not list((tmp_path / "out").glob("**/.work/cache/*.npy"))
     m4 = doc["candidates"][0]["devices"]["cortex-m4f-stm32l4r5"]
@@ -253,3 +270,23 @@ def test_search_figures_do_not_depend_on_how_many_runs_go_at_once(reduced_search
     for name, full in doc1["full"].items():
         for key in ("distilled", "hard"):
             assert full[key]["values"] == doc2["full"][name][key]["values"]
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
+def test_a_member_fitted_in_a_worker_is_named_alike_wherever_it_goes(tmp_path):
+    """The teacher-output cache is keyed by the members' fingerprints: a scikit-learn member's
+    hash of its pickled estimator changes once the estimator has crossed a process (the
+    unpickler interns strings), so the fit task pins it and every run finds the cached labels."""
+    import pickle
+
+    from distill.members import member_fingerprint
+    from ground.recipe import load_recipe
+    from tinyship.search import absolute_paths
+    from tinyship.search_pool import fit_member_task
+
+    path = _reduced_recipe(tmp_path)
+    [member] = fit_member_task(absolute_paths(load_recipe(path), path.parent), "summary_logreg", 0)
+    fp = member_fingerprint(member)
+    moved = pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(member))))
+    assert member_fingerprint(moved) == fp
+    assert member_fingerprint(moved.member) != fp  # the wrapped member's own hash, unpinned

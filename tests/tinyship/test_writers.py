@@ -23,20 +23,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from rundir_fixture import TINY_RECIPE
 
 from ground import cli, logs, rundir
 from tinyship.command import main
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-TINY = {
-    "name": "tiny",
-    "data": {"name": "digits", "normalize": "scalar"},
-    "teacher": {"library": ["knn"], "combine": "mean", "selection": "none"},
-    "transfer": {"method": "munge", "size_multiplier": 1, "p": 0.5, "s": 10.0},
-    "student": {"kind": "mlp", "hidden": [16]},
-    "train": {"epochs": 1, "batch_size": 128, "patience": 1, "baseline": False},
-}
+TINY = TINY_RECIPE
 
 
 def snapshot(folder: Path) -> dict[str, str]:
