@@ -485,3 +485,14 @@ def rmse_binary(p: np.ndarray, y: np.ndarray) -> float:
 
 def accuracy(p: np.ndarray, y: np.ndarray) -> float:
     return float((np.asarray(p).argmax(1) == y).mean())
+
+
+def write_checked(path: Path, doc: dict, problem: str | None, what: str) -> int:
+    """Write a committed table only when its own check passed: a table the code reads at run time
+    (estimator bands, front-end cycles) must never be replaced by one that failed. Exit code."""
+    if problem:
+        print(f"{what} not written: {problem}", file=sys.stderr)
+        return 3
+    rundir.atomic_write_json(path, doc)
+    print(f"wrote {path}")
+    return 0

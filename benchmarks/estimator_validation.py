@@ -438,7 +438,6 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import common, zoo_models
     from devices import load_catalog
     from devices.estimator_bands import check_document
-    from ground import atomic
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.estimator_validation", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -486,12 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     }  # fmt: skip
     rep.write(a.out_dir)
     if a.write:
-        problem = check_document(doc)
-        if problem:
-            print(f"bands document not written: {problem}", file=sys.stderr)
-            return 3
-        atomic.atomic_write_json(BANDS_OUT, doc)
-        print(f"wrote {BANDS_OUT}")
+        return common.write_checked(BANDS_OUT, doc, check_document(doc), "bands document")
     return 0
 
 

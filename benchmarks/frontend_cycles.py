@@ -366,7 +366,6 @@ def main(argv: list[str] | None = None) -> int:
 
     from benchmarks import common
     from devices.frontend import CYCLES_FILE, check_table
-    from ground import atomic
 
     ap = argparse.ArgumentParser(prog="python -m benchmarks.frontend_cycles", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -387,12 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     rep.data = {k: doc[k] for k in ("generated", "reference", "cores", "spread", "measurements")}
     rep.write(a.out_dir)
     if a.write:
-        problem = check_table(doc)
-        if problem:
-            print(f"table not written: {problem}", file=sys.stderr)
-            return 3
-        atomic.atomic_write_json(CYCLES_FILE, doc)
-        print(f"wrote {CYCLES_FILE}")
+        return common.write_checked(CYCLES_FILE, doc, check_table(doc), "table")
     return 0
 
 
