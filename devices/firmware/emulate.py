@@ -180,14 +180,7 @@ def emulate(
             "code_and_other_bytes": sizes.flash_bytes - sizes.model_bytes,
             "sections": sizes.sections,
         },  # fmt: skip
-        "ram_bytes": sizes.data_bytes + sizes.bss_bytes + arena + stack,
-        "ram": {
-            "data": sizes.data_bytes,
-            "bss": sizes.bss_bytes,
-            "arena_used": arena,
-            "stack_high_water": stack,
-            "host_arena_bytes": host.arena_bytes,
-        },  # fmt: skip
+        **ram_fields(sizes, arena, stack, host_arena_bytes=host.arena_bytes),
         "bit_exact": {**compare(fw_out, host.logits), "rows": rows_source},
         "qemu_wall_s": round(wall, 3),
         "qemu_wall_s_per_100": round(wall * 100 / max(len(rows), 1), 3),
@@ -202,6 +195,16 @@ def emulate(
     rec["instructions"] = c.to_dict()
     rec.update(latency(core, c, clock_hz, wait_states))
     return rec, c
+
+
+def ram_fields(sizes: elf.ElfSizes, arena: int, stack: int, **extra: int) -> dict:
+    """A firmware's RAM as every emulated record states it: static data, the arena and the stack
+    the run reported, plus ``extra`` figures beside them (not added to the total)."""
+    return {
+        "ram_bytes": sizes.data_bytes + sizes.bss_bytes + arena + stack,
+        "ram": {"data": sizes.data_bytes, "bss": sizes.bss_bytes, "arena_used": arena,
+                "stack_high_water": stack, **extra},
+    }  # fmt: skip
 
 
 def latency(core: Core, c: icount.Counts, clock_hz: float | None, ws: int | None) -> dict:

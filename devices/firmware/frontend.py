@@ -215,14 +215,7 @@ def emulate_clips(
         "elf": str(fw.elf),
         "flash_bytes": sizes.flash_bytes,
         "frontend_flash": flash_bytes(fw.elf),
-        "ram_bytes": sizes.data_bytes + sizes.bss_bytes + arena + stack,
-        "ram": {
-            "data": sizes.data_bytes,
-            "bss": sizes.bss_bytes,
-            "arena_used": arena,
-            "stack_high_water": stack,
-            "frontend_state": v["frontend_state_bytes"],
-        },  # fmt: skip
+        **emulate.ram_fields(sizes, arena, stack, frontend_state=v["frontend_state_bytes"]),
         "bit_exact": emulate.compare(got.outputs, host.logits),
         "qemu_wall_s": round(got.run.wall_s, 3),
     }
