@@ -4,16 +4,13 @@ A teacher (``ensemble.py``) is an ensemble of members (Bucilua et al. 2006 §2 c
 built by ensemble selection; Hinton et al. 2015 §2 average its predictions). Each member maps
 inputs ``[n, d]`` to class probabilities ``[n, C]``; they can come from any framework:
 
-- ``sklearn``: an estimator with ``predict_proba`` handed in through the Python API
-  (:class:`SklearnMember`);
-- ``sklearn-pickle``: a pickled estimator read from a file, only with an explicit
-  trust flag (a pickle runs arbitrary code when loaded);
+- ``sklearn``: an estimator with ``predict_proba`` from the Python API (:class:`SklearnMember`);
+- ``sklearn-pickle``: a pickled estimator file, only with an explicit trust flag (pickles run code);
 - ``onnx``: any ONNX file run by onnxruntime (e.g. a random forest converted with
   skl2onnx; ``file_members.py``, with ``precomputed`` and ``keras``);
 - ``torch``: an in-process ``nn.Module`` (API) or a TorchScript file (recipe);
 - ``pt2``: a ``torch.export`` program (``ground.pt2.load``: no pickled entries);
-- ``precomputed``: outputs saved next to the inputs they were computed for; they
-  can label those rows only;
+- ``precomputed``: outputs saved next to the inputs they were computed for (those rows only);
 - ``keras``: a Keras 3 ``.keras`` file on the torch backend (extra ``tinyship[keras]``);
 - ``savedmodel``: a TensorFlow SavedModel folder, its graph checked op by op before
   TensorFlow loads it (``savedmodel.py``; extra ``tinyship[tensorflow]``);
@@ -21,10 +18,9 @@ inputs ``[n, d]`` to class probabilities ``[n, C]``; they can come from any fram
   never pickled (:class:`PythonMember`).
 
 The input contract: every explicit member receives the features exactly as they are in
-the data file, unless it declares ``input: normalized`` (:class:`NormalizedInput`);
-library models, fitted on normalized features, are wrapped the same way. What a member
-declares it returns (``output: probs | logits``) is checked against what it returns
-(:func:`as_probs`).
+the data file, unless it declares ``input: normalized`` (:class:`NormalizedInput`); library
+models, fitted on normalized features, are wrapped the same way. What a member declares it
+returns (``output: probs | logits``) is checked against what it returns (:func:`as_probs`).
 
 Every adapter checks what goes in (:func:`check_inputs`) and what comes out
 (:func:`check_probs`), so a foreign model fails with a message, not a wrong label.
@@ -213,11 +209,15 @@ class SklearnMember:
         except Exception as exc:  # e.g. an object holding an onnxruntime session
             return None, f"not measured: the estimator cannot be pickled ({type(exc).__name__})"
 
-    def fingerprint(self) -> str:
-        try:
-            return _sha256_bytes(b"sklearn", pickle.dumps(self.estimator))
-        except Exception:
-            return _probe_fingerprint(self)
+    def fingerprint(
+        self,
+    ) -> str:  # kept once taken, and pickled along: pickle bytes vary by process
+        if not getattr(self, "_fp", None):
+            try:
+                self._fp = _sha256_bytes(b"sklearn", pickle.dumps(self.estimator))
+            except Exception:
+                return _probe_fingerprint(self)
+        return self._fp
 
 
 class SklearnPickleMember(SklearnMember):

@@ -48,30 +48,16 @@ def _worker_init(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-class Fingerprint:
-    """A member's content hash, taken where it was fitted and carried with it (picklable).
-
-    A scikit-learn member hashes ``pickle.dumps`` of its estimator, and those bytes depend on
-    which strings the process has interned before unpickling it (a worker that ran other tasks
-    first hashed the same SVM differently, so a run missed the labels cached for it and labelled
-    its transfer set again). Pinned here, every worker names the member alike."""
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __call__(self) -> str:
-        return self.value
-
-
 def fit_member_task(recipe: dict, name: str, seed: int) -> list:
-    """One library member of a teacher, fitted by the distill stage's own ``fit_library``, its
-    fingerprint pinned (:class:`Fingerprint`)."""
+    """One library member of a teacher, fitted by the distill stage's own ``fit_library``. Its
+    fingerprint is taken here, before it leaves the worker: a member keeps the first one it
+    took (distill.members), so every process names it alike."""
     from distill.members import member_fingerprint
     from distill.pipeline import fit_library
 
     members = fit_library(recipe, seed=seed, names=[name]).members
     for m in members:
-        m.fingerprint = Fingerprint(member_fingerprint(m))
+        member_fingerprint(m)
     return members
 
 

@@ -276,7 +276,8 @@ def test_search_figures_do_not_depend_on_how_many_runs_go_at_once(reduced_search
 def test_a_member_fitted_in_a_worker_is_named_alike_wherever_it_goes(tmp_path):
     """The teacher-output cache is keyed by the members' fingerprints: a scikit-learn member's
     hash of its pickled estimator changes once the estimator has crossed a process (the
-    unpickler interns strings), so the fit task pins it and every run finds the cached labels."""
+    unpickler interns strings), so the fit task takes it, the member keeps it, and every run finds
+    the cached labels."""
     import pickle
 
     from distill.members import member_fingerprint
@@ -286,7 +287,7 @@ def test_a_member_fitted_in_a_worker_is_named_alike_wherever_it_goes(tmp_path):
 
     path = _reduced_recipe(tmp_path)
     [member] = fit_member_task(absolute_paths(load_recipe(path), path.parent), "summary_logreg", 0)
+    moved = pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(member))))  # before any hash here
     fp = member_fingerprint(member)
-    moved = pickle.loads(pickle.dumps(pickle.loads(pickle.dumps(member))))
     assert member_fingerprint(moved) == fp
     assert member_fingerprint(moved.member) != fp  # the wrapped member's own hash, unpinned
