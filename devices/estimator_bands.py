@@ -23,11 +23,11 @@ module only reads them. Rules (issue 37):
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from pathlib import Path
 
 from ground.errors import UserError
+
+from . import committed_table
 
 BANDS_FILE = Path(__file__).with_name("estimator_bands.json")
 SCHEMA = "tinyship.estimator_bands/1"
@@ -76,17 +76,6 @@ def op_mix(work_by_kind: dict) -> str:
     return "mixed"
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, mtime: float) -> dict | str:
-    """The bands document, or why it could not be read (a string)."""
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return f"{path} could not be read ({exc})"
-    problem = check_document(doc)
-    return problem if problem else doc
-
-
 def check_document(doc: object) -> str | None:
     """Why ``doc`` is not a valid bands document (None: it is)."""
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
@@ -116,10 +105,13 @@ def document(path: Path | None = None) -> dict | str:
     """The bands document (cached while the file is unchanged), or why it is unusable."""
     p = Path(path or BANDS_FILE)
     try:
-        mtime = p.stat().st_mtime
-    except OSError:
-        return f"{p} is missing; write it with: python -m benchmarks.estimator_validation --write"
-    return _load(str(p), mtime)
+        return committed_table.read(p, check_document)
+    except committed_table.TableError as e:
+        if e.kind == "missing":
+            return (
+                f"{p} is missing; write it with: python -m benchmarks.estimator_validation --write"
+            )
+        return f"{p} could not be read ({e.detail})" if e.kind == "unreadable" else e.detail
 
 
 def _dtype(dtype: str) -> str:

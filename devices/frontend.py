@@ -33,13 +33,12 @@ model's input tensor, which the arena already holds; neither is counted here.
 
 from __future__ import annotations
 
-import json
 import math
-from functools import lru_cache
 from pathlib import Path
 
 from ground.errors import InternalError
 
+from . import committed_table
 from .catalog import Device
 
 CYCLES_FILE = Path(__file__).with_name("frontend_cycles.json")
@@ -118,29 +117,17 @@ def check_table(doc: object) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4)
-def _load(path: str, mtime: float) -> dict:
-    try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InternalError(f"the front-end cycle table {path} could not be read ({exc}); "
-                            f"rewrite it with: {WRITE_IT}") from exc  # fmt: skip
-    problem = check_table(doc)
-    if problem:
-        raise InternalError(f"the front-end cycle table {path} is corrupt ({problem}); rewrite it "
-                            f"with: {WRITE_IT}")  # fmt: skip
-    return doc
-
-
 def cycle_table(path: Path | None = None) -> dict:
     """devices/frontend_cycles.json (cached while unchanged); InternalError when missing or corrupt."""
     p = Path(path or CYCLES_FILE)
     try:
-        mtime = p.stat().st_mtime
-    except OSError as exc:
-        raise InternalError(f"the front-end cycle table {p} is missing (tinyship ships it); "
-                            f"rewrite it with: {WRITE_IT}") from exc  # fmt: skip
-    return _load(str(p), mtime)
+        return committed_table.read(p, check_table)
+    except committed_table.TableError as e:
+        why = {"missing": "is missing (tinyship ships it)", "unreadable": f"could not be read "
+               f"({e.detail})", "invalid": f"is corrupt ({e.detail})"}[e.kind]  # fmt: skip
+        raise InternalError(
+            f"the front-end cycle table {p} {why}; rewrite it with: {WRITE_IT}"
+        ) from e
 
 
 def cycles(fe: dict, core: str, samples: float, doc: dict) -> tuple[float, float]:
