@@ -208,3 +208,17 @@ def test_kws_speakers_quick_averages_seeds_per_fold(tmp_path):
         [*argv, "--jobs", "2", "--work", str(tmp_path / "w2"), "--out-dir", str(tmp_path / "j2")]
     )
     assert json.loads((tmp_path / "j2" / "kws_speakers.json").read_text())["folds"] == doc["folds"]
+
+
+def test_results_md_shows_every_result_file_as_written():
+    """RESULTS.md is generated from the result files: each section must be its file's text (a
+    figure edited by hand or a stale section fails here; refresh with `run_all --summary`)."""
+    from benchmarks import common, run_all
+
+    shown = (common.ROOT / "benchmarks" / "RESULTS.md").read_text()
+    for name in run_all.NAMES + run_all.OWN_RUN:
+        section = run_all._section(name)
+        assert section in shown, (
+            f"RESULTS.md is stale for {name}: python -m benchmarks.run_all --summary"
+        )
+    assert (common.ROOT / "benchmarks" / "RESULTS.notes.md").read_text() in shown
