@@ -21,9 +21,10 @@ the only place that knows about all three; no stage imports another's internals.
    which a same-speaker split cannot give (its accuracies tie near the top).
 4. Each chosen architecture is trained fully over ``search.seeds`` seeds (``search.full_epochs``,
    default the ranking's ``search.epochs``), distilled and on
-   hard labels (the distill stage's baseline), exported and profiled; seed 0 is the shipped
-   run. ``search.json`` at the top of ``--out`` holds everything; each full run gets a copy of
-   the search so its report plots the fronts with the budget lines.
+   hard labels (the distill stage's baseline) and exported to full int8; seed 0 is the shipped
+   run, the only one also exported to fp32 and profiled (search_full). ``search.json`` at the
+   top of ``--out`` holds everything; each full run gets a copy of the search so its report
+   plots the fronts with the budget lines.
 
 Every piece of work (a teacher member fitted, a transfer set labelled, a candidate at one seed,
 a full training at one seed) is a task for one pool of ``--jobs`` worker processes, each at

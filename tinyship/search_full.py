@@ -14,6 +14,16 @@ from .search_pool import Task, stage_task
 from .search_runs import say_gate
 from .search_tasks import TaskTeacher
 
+# The first seed's run is the one shipped; the other seeds are there for the spread of the
+# holdout accuracy (distilled and hard labels), which needs neither the fp32 file nor the devices
+# stage: their full-int8 file is exported for the export gate and its int8 accuracy.
+SHIPPED_PRECISIONS = ["int8-full", "fp32"]
+UNSHIPPED_NOT_DONE = [
+    "fp32 not exported: only the first seed's run ships (its fp32 file is in its export/)",
+    "not profiled (no profile/, no ship/): a file's latency, RAM and flash depend on its "
+    "architecture, not its seed; the shipped seed's run has the figures",
+]
+
 
 def full_tasks(
     names: list[str],
@@ -27,7 +37,9 @@ def full_tasks(
     teacher: TaskTeacher,
 ) -> list[Task]:
     """One task per chosen student and seed, each in its own run directory under ``out`` with a
-    copy of the search (``doc``) for its report, after the labelling of its transfer set. Cost:
+    copy of the search (``doc``, and what this run does) for its report, after the labelling of
+    its transfer set. Only the first seed's run ships: the others export the full-int8 file
+    alone (export gate, int8 accuracy) and are not profiled (:data:`UNSHIPPED_NOT_DONE`). Cost:
     the student's MACs, so the largest go first and the shortest are left for the end."""
     tasks = []
     by_name = {r["name"]: r for r in rows}
@@ -37,9 +49,14 @@ def full_tasks(
         for k in range(grid["seeds"]):
             run = out / name / f"seed{seed + k}"
             run.mkdir(parents=True, exist_ok=True)
-            rundir.atomic_write_json(run / SEARCH_FILE, doc)  # the report plots the fronts
+            shipped = k == 0
+            this = {"student": name, "seed": seed + k, "shipped": shipped}
+            this["not_done"] = [] if shipped else UNSHIPPED_NOT_DONE
+            # the report plots the fronts (the shipped run's); the others say what they skip
+            rundir.atomic_write_json(run / SEARCH_FILE, {**doc, "this_run": this})
             kw = dict(epochs=grid["full_epochs"], seed=seed + k, baseline=True, judge=judge)
-            kw.update(precisions=["int8-full", "fp32"], cache=Path(cache))
+            kw.update(precisions=SHIPPED_PRECISIONS if shipped else ["int8-full"])
+            kw.update(cache=Path(cache), profile=shipped)
             members, after = teacher.members_after(seed + k)
             r = {**recipe, "student": spec}
             args = _args(r, members, str(run), kw)
@@ -72,7 +89,9 @@ def full_results(names: list[str], done: dict[str, Any], grid: dict, seed: int) 
         seeds = []
         for k in range(grid["seeds"]):
             row = done[full_label(name, seed + k)]
-            seeds.append({"seed": seed + k, **row})
+            seeds.append(
+                {"seed": seed + k, **row, "not_done": [] if k == 0 else UNSHIPPED_NOT_DONE}
+            )
             say_gate(row, f"{name} seed {seed + k}", "not shipped")
         full[name] = seed_summary(seeds, grid.get("shared_transfer", False))
     return full
@@ -110,5 +129,7 @@ def seed_summary(seeds: list[dict], shared_transfer: bool = False) -> dict:
             else " and transfer set"
         )
         + "; the hard-label run is the distill stage's baseline (the same rows on their clips' "
-        "labels where the transfer set keeps each row's origin, else the original clips)",
+        "labels where the transfer set keeps each row's origin, else the original clips); "
+        "the first seed's run is shipped, the others export full int8 alone and are not "
+        "profiled (each seed's not_done)",
     }

@@ -87,6 +87,21 @@ def _device_figures(prof) -> dict[str, dict]:
     return per_device
 
 
+def _drop_stages(run: Path, stages: tuple[str, ...]) -> None:
+    """Remove what an earlier search left in ``run`` of stages this run does not do: they would
+    describe another student. Renamed to a ``.partial`` first (a kill leaves a name the next
+    lock-taker's recovery removes, never half a stage folder)."""
+    import shutil
+
+    for stage in stages:
+        path = run / stage
+        if path.exists():
+            gone = run / f".{stage}.dropped.partial"
+            shutil.rmtree(gone, ignore_errors=True)
+            path.rename(gone)
+            shutil.rmtree(gone)
+
+
 def stage_run(
     recipe: dict,
     members: list,
@@ -98,11 +113,14 @@ def stage_run(
     baseline: bool,
     precisions: list[str],
     cache: Path,
+    profile: bool = True,
 ) -> dict:
     """distill -> export -> profile one student in ``run``; returns what the driver needs.
     ``members``: the teacher's fitted members; ``judge``: its validation split. ``cache``:
     teacher outputs shared by every run of the search, filled by :func:`label_transfer` before
-    the run starts, so no run labels its transfer set again."""
+    the run starts, so no run labels its transfer set again. ``profile=False``: no devices stage
+    (no profile/, no ship/), for a run whose device figures another run of the same
+    architecture gives; its row says so (``devices``: None)."""
     import devices
     import export
     from ground import rundir
@@ -116,10 +134,13 @@ def stage_run(
             run, formats=["tflite"], precisions=precisions, force=True, progress=False,
             keep_going=True,
         )  # fmt: skip
-        prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
+        prof = None
+        if profile:
+            prof = devices.profile(run, force=True, settings=devices.Settings(runs=10, warmup=2))
+        else:
+            _drop_stages(run, ("profile", "ship"))
     failures = exp.failures()
     holdout = res.card["metrics"]["holdout"]
-    per_device = _device_figures(prof)
     return {
         "run": str(run),
         "macs": res.card["student"]["macs"],
@@ -129,8 +150,8 @@ def stage_run(
         "baseline_holdout_accuracy": (holdout.get("baseline") or {}).get("accuracy"),
         "teacher_holdout_accuracy": holdout["teacher"]["accuracy"],
         "holdout_n": holdout["n"],
-        "devices": per_device,
-        "export_gate": {"passed": not failures, "failures": failures},
+        "devices": None if prof is None else _device_figures(prof),
+        "export_gate": {"passed": not failures, "failures": failures, "precisions": precisions},
     }
 
 

@@ -270,6 +270,59 @@ def test_search_figures_do_not_depend_on_how_many_runs_go_at_once(reduced_search
     for name, full in doc1["full"].items():
         for key in ("distilled", "hard"):
             assert full[key]["values"] == doc2["full"][name][key]["values"]
+        for s1, s2 in zip(full["seeds"], doc2["full"][name]["seeds"]):  # the same int8 bytes
+            assert _int8_sha(s1["run"]) == _int8_sha(s2["run"])
+
+
+def _int8_sha(run: str) -> str:
+    exports = json.loads((Path(run) / "export" / "exports.json").read_text())
+    return next(a["sha256"] for a in exports["artifacts"] if a["precision"] == "int8-full")
+
+
+@pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
+def test_only_the_shipped_seed_is_exported_to_fp32_and_profiled(reduced_search):
+    """Issue 39: the seeds after the first give the spread of the holdout accuracy. They export
+    the full-int8 file (export gate, int8 accuracy) and nothing else, and say so in search.json
+    and in their own folder; the shipped seed's run has both files, profile/ and ship/."""
+    _, doc, _ = reduced_search
+    for full in doc["full"].values():
+        shipped, other = full["seeds"]
+        assert shipped["run"] == full["shipped_run"] and shipped["not_done"] == []
+        ship_run, other_run = Path(shipped["run"]), Path(other["run"])
+        assert {p.name for p in (ship_run / "export").glob("*.tflite")} == {
+            "model.int8-full.tflite",
+            "model.fp32.tflite",
+        }
+        assert (ship_run / "profile" / "profile.json").is_file()
+        assert (ship_run / "ship" / "manifest.json").is_file()
+        assert shipped["devices"]["cortex-m4f-stm32l4r5"]["latency_ms"] > 0
+        assert [p.name for p in (other_run / "export").glob("*.tflite")] == [
+            "model.int8-full.tflite"
+        ]
+        assert not (other_run / "profile").exists() and not (other_run / "ship").exists()
+        assert other["devices"] is None and other["export_gate"]["precisions"] == ["int8-full"]
+        said = " ".join(other["not_done"])
+        assert "fp32 not exported" in said and "not profiled" in said
+        this = json.loads((other_run / "search.json").read_text())["this_run"]
+        assert this["shipped"] is False and this["not_done"] == other["not_done"]
+        exports = json.loads((other_run / "export" / "exports.json").read_text())["artifacts"]
+        assert [a["precision"] for a in exports] == ["int8-full"]
+        assert exports[0]["accuracy"] is not None and exports[0]["parity"]["n"] == 90
+        assert "not profiled" in full["note"]
+
+
+def test_a_run_that_is_not_profiled_keeps_no_profile_or_ship_of_an_earlier_search(tmp_path):
+    """A search rerun into the same folder: an unshipped seed's old profile/ and ship/ describe
+    another student.pt2, so they go; what the run does write stays."""
+    from tinyship.search_runs import _drop_stages
+
+    run = tmp_path / "seed1"
+    for stage in ("profile", "ship", "export", "student"):
+        (run / stage).mkdir(parents=True)
+        (run / stage / "x.json").write_text("{}")
+    _drop_stages(run, ("profile", "ship"))
+    assert sorted(p.name for p in run.iterdir()) == ["export", "student"]
+    _drop_stages(run, ("profile", "ship"))  # nothing there: nothing to do
 
 
 @pytest.mark.skipif(not FSDD.is_dir(), reason="../shared/data/fsdd not present")
