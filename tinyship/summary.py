@@ -14,6 +14,7 @@ from ground import recommend, rundir, shipseal
 from ground.cli import run_cli
 from ground.settle import settle
 
+from .search_files import SEARCH_FILE
 from .search_summary import is_search, search_collect, search_text
 from .summary_format import console_width, kb, ms, pct, table, wrap
 
@@ -293,6 +294,16 @@ def stale_lines(run: Path) -> list[str]:
     ]
 
 
+def _no_profile_line(run: Path) -> str:
+    """Why there is no profile: a search's unshipped seed skips it on purpose (its search.json
+    copy says so), any other run has not reached the devices stage yet."""
+    mine = run / SEARCH_FILE
+    this = rundir.read_json(mine, "search").get("this_run", {}) if mine.is_file() else {}
+    if this.get("not_done"):
+        return "(devices stage skipped: " + "; ".join(this["not_done"]) + ")"
+    return f"(devices stage not run yet: tinyship profile --run {run})"
+
+
 def text(run: Path, width: int | None = None) -> str:
     """The human summary `make demo` ends with; its tables and lines fit ``width`` characters
     (None: every column, unwrapped: ``tinyship summary --wide``)."""
@@ -325,7 +336,7 @@ def text(run: Path, width: int | None = None) -> str:
             )
             out.append(wrap(line, width))
     else:
-        out.append(f"\n(devices stage not run yet: tinyship profile --run {run})")
+        out.append("\n" + _no_profile_line(run))
     for name, rel in (
         ("report", "profile/report.html"),
         ("ship manifest", rundir.MANIFEST),

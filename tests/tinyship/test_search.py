@@ -309,6 +309,10 @@ def test_only_the_shipped_seed_is_exported_to_fp32_and_profiled(reduced_search):
         assert [a["precision"] for a in exports] == ["int8-full"]
         assert exports[0]["accuracy"] is not None and exports[0]["parity"]["n"] == 90
         assert "not profiled" in full["note"]
+        from tinyship import summary
+
+        assert "devices stage skipped: fp32 not exported" in summary.text(other_run, width=200)
+        assert "devices stage skipped" not in summary.text(ship_run, width=200)
 
 
 def test_a_run_that_is_not_profiled_keeps_no_profile_or_ship_of_an_earlier_search(tmp_path):
