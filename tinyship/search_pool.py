@@ -42,10 +42,15 @@ class Task:
 
 
 def _worker_init(threads: int) -> None:
-    """Runs once per worker: the thread count every task of this search runs at."""
+    """Runs once per worker: the thread count every task of this search runs at, and quiet about
+    torch's own deprecation of LeafSpec, which every unpickled export graph repeats (hundreds of
+    lines in a `make kws` log, none about the user's work)."""
+    import warnings
+
     import torch
 
     torch.set_num_threads(threads)
+    warnings.filterwarnings("ignore", message=r".*treespec, LeafSpec", category=FutureWarning)
 
 
 def fit_member_task(recipe: dict, name: str, seed: int) -> list:

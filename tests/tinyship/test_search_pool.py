@@ -42,3 +42,26 @@ def test_ready_tasks_go_costliest_first_and_wait_for_their_prerequisites(capsys)
 def test_a_task_that_waits_for_nothing_that_comes_is_an_error():
     with pytest.raises(InternalError, match="never come: x"):
         run_tasks([Task("x", time.monotonic, (), after=("missing",))], 2, 1, "test")
+
+
+def test_a_worker_does_not_repeat_torchs_leafspec_deprecation():
+    """Each worker unpickles export graphs; torch warns about LeafSpec on every one."""
+    import pickle
+    import warnings
+
+    import torch
+    import torch.utils._pytree as pytree
+
+    from tinyship.search_pool import _worker_init
+
+    spec = pytree.tree_structure([1, (2, 3)])
+    threads = torch.get_num_threads()
+    with warnings.catch_warnings(record=True) as before:
+        warnings.simplefilter("always")
+        pickle.loads(pickle.dumps(spec))
+    with warnings.catch_warnings(record=True) as after:
+        warnings.simplefilter("always")
+        _worker_init(threads)
+        pickle.loads(pickle.dumps(spec))
+    assert any("LeafSpec" in str(w.message) for w in before)  # torch still warns here
+    assert not any("LeafSpec" in str(w.message) for w in after)
