@@ -10,6 +10,8 @@ The zoo fits v3 builds on are this run's fits on all v1 zoo models (estimator_va
 
 from __future__ import annotations
 
+from benchmarks.ratios import pct, ratio, within
+
 TOL, NEAR = 0.25, 0.10  # rule V37's: outside +-25% is a miss; the +-10% share compared
 RULE_V3 = (
     "RULE V37 (issue 37 task B, fixed 2026-12-06 15:46 UTC before any v3 figure; "
@@ -30,12 +32,6 @@ STATED = {
 }
 RULES = ("lomo_everywhere", "lobo_everywhere", "lomo_lobo_everywhere")
 TITLES = {"lomo_everywhere": "LOMO", "lobo_everywhere": "LOBO", "lomo_lobo_everywhere": "LOMO+LOBO"}
-
-
-def within(ratios: list[float], tol: float) -> float | None:
-    """Share of true/estimated ratios whose estimate is within ``tol`` of the truth."""
-    ok = [r for r in ratios if abs(1 / r - 1) <= tol]
-    return len(ok) / len(ratios) if ratios else None
 
 
 def published_v3(cat, zoo: dict[str, dict], pub_v2: list[dict]) -> tuple[list[dict], dict]:
@@ -73,14 +69,6 @@ def verdict(pub_v2: list[dict], pub_v3: list[dict]) -> dict:
     return {"misses": misses, "within_10_v2": s2, "within_10_v3": s3, "n_v2": len(v2),
             "n_v3": len(v3), "complete": complete,
             "pass": complete and not misses and s3 >= s2}  # fmt: skip
-
-
-def ratio(x: float | None, d: int = 2) -> str:
-    return "-" if x is None else f"{x:.{d}f}"
-
-
-def pct(x: float | None) -> str:
-    return "-" if x is None else f"{x * 100:.1f}%"
 
 
 def headline(v: dict) -> str:

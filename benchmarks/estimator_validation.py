@@ -37,10 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-# the share and number formats this report and its v3 section share
-from benchmarks.estimator_v3 import pct as _pct  # noqa: E402
-from benchmarks.estimator_v3 import ratio as _r  # noqa: E402
-from benchmarks.estimator_v3 import within as _within  # noqa: E402
+from benchmarks.ratios import pct as _pct  # noqa: E402
+from benchmarks.ratios import ratio as _r  # noqa: E402
+from benchmarks.ratios import within as _within  # noqa: E402
 
 # The rule is fixed here, before any figure is computed, and printed before the results.
 ZOO_TOL, ZOO_SHARE = 0.15, 0.90

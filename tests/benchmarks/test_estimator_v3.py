@@ -33,9 +33,9 @@ def test_rule_v37(v2, v3, passes, why):
 
 
 def test_the_edge_of_the_tolerance_counts_as_within():
-    from benchmarks import estimator_v3
+    from benchmarks import ratios
 
     # true/estimated 0.8 is an estimate 25% high: within +-25%, as estimator_validation counts it
-    assert estimator_v3.within([0.8, 1 / 1.1], 0.25) == 1.0
-    assert estimator_v3.within([0.79], 0.25) == 0.0
-    assert estimator_v3.within([], 0.1) is None
+    assert ratios.within([0.8, 1 / 1.1], 0.25) == 1.0
+    assert ratios.within([0.79], 0.25) == 0.0
+    assert ratios.within([], 0.1) is None
