@@ -19,8 +19,9 @@ the only place that knows about all three; no stage imports another's internals.
    ``search.val_speakers`` the candidates come from a second teacher fitted without those
    speakers, and the validation split is their clips: the ranking is on voices nothing heard,
    which a same-speaker split cannot give (its accuracies tie near the top).
-4. Each chosen architecture is trained fully over ``search.seeds`` seeds (``search.full_epochs``,
-   default the ranking's ``search.epochs``), distilled and on
+4. Each chosen architecture is trained fully over ``search.seeds`` seeds (``search.other_seeds``
+   for one chosen only for devices after the first target; ``search.full_epochs``, default
+   ``train.epochs``), distilled and on
    hard labels (the distill stage's baseline) and exported to full int8; seed 0 is the shipped
    run, the only one also exported to fp32 and profiled (search_full). ``search.json`` at the
    top of ``--out`` holds everything; each full run gets a copy of the search so its report
@@ -48,7 +49,7 @@ from ground.recipe import load_recipe, validate
 from . import summary
 from .search_files import SEARCH_FILE, TEACHER_CACHE
 from .search_full import full_results, full_tasks
-from .search_grid import SEARCH_FIELDS, candidates, full_epochs, spec_name
+from .search_grid import SEARCH_FIELDS, candidates, full_epochs, seeds_per_student, spec_name
 from .search_pool import Task, default_jobs, run_tasks
 from .search_ranking import choose, pareto, ranked_rows, ranking_tasks
 from .search_tasks import TaskTeacher
@@ -105,6 +106,13 @@ def _transfer_seeded(recipe: dict, seed: int, shared: bool) -> dict:
     transfer = dict(recipe.get("transfer") or {})
     transfer.setdefault("seed", seed)
     return {**recipe, "transfer": transfer}
+
+
+def _primary(recipe: dict, budgets: dict) -> str | None:
+    """The device the recipe is for: its first target with a budget, else its first budget."""
+    targets = (recipe.get("devices") or {}).get("targets") or []
+    ordered = [t for t in targets if t in budgets] or list(budgets)
+    return ordered[0] if ordered else None
 
 
 def _search_doc(
@@ -167,7 +175,8 @@ class _Plan:
         teachers = [self.rank] if self.full is self.rank else [self.rank, self.full]
         tasks = [t for teacher in teachers for t in teacher.fit_tasks()]
         tasks += self.rank.label_tasks([seed + k for k in range(grid["rank_seeds"])])
-        tasks += self.full.label_tasks([seed + k for k in range(grid["seeds"])])
+        most = max(grid["seeds"], grid.get("other_seeds") or 1)
+        tasks += self.full.label_tasks([seed + k for k in range(most)])
         return tasks + self.rank_tasks
 
     def on_done(self, label: str, result: Any, results: dict[str, Any]) -> list[Task]:
@@ -181,16 +190,17 @@ class _Plan:
         self.doc = _search_doc(
             self.recipe_path, self.grid, self.said, self.execution, rows, budgets, fronts, chosen
         )
+        self.seeds_of = seeds_per_student(self.grid, chosen, _primary(self.recipe, budgets))
+        self.doc["full_seeds"] = self.seeds_of
         rundir.atomic_write_json(self.out / SEARCH_FILE, self.doc)
-        names = sorted({c["name"] for c in chosen.values() if c["name"]})
+        said = ", ".join(f"{n} at {k} seed{'s' * (k > 1)}" for n, k in self.seeds_of.items())
         print(
-            f"search: full training of {', '.join(names) or 'nothing'} at {self.grid['seeds']} "
-            f"seeds (epochs: {self.grid['full_epochs_rule']}), distilled and on hard labels",
+            f"search: full training of {said or 'nothing'} (epochs: "
+            f"{self.grid['full_epochs_rule']}), distilled and on hard labels",
             file=sys.stderr,
         )
-        self.names = names
         args = (self.recipe, self.grid, self.seed, self.out, self.cache, self.doc, self.full)
-        return full_tasks(names, rows, self.full.recipe, *args[1:])
+        return full_tasks(self.seeds_of, rows, self.full.recipe, *args[1:])
 
 
 def search(
@@ -220,7 +230,7 @@ def search(
     )
     done = run_tasks(plan.first_tasks(), jobs, threads, "search", plan.on_done)
     doc = plan.doc
-    doc["full"].update(full_results(plan.names, done, grid, seed))
+    doc["full"].update(full_results(plan.seeds_of, done, grid, seed))
     doc["wall_s"] = round(time.perf_counter() - t0, 1)
     rundir.atomic_write_json(out / SEARCH_FILE, doc)
     return doc

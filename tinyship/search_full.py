@@ -26,7 +26,7 @@ UNSHIPPED_NOT_DONE = [
 
 
 def full_tasks(
-    names: list[str],
+    seeds_of: dict[str, int],
     rows: list[dict],
     recipe: dict,
     grid: dict,
@@ -36,17 +36,17 @@ def full_tasks(
     doc: dict,
     teacher: TaskTeacher,
 ) -> list[Task]:
-    """One task per chosen student and seed, each in its own run directory under ``out`` with a
-    copy of the search (``doc``, and what this run does) for its report, after the labelling of
-    its transfer set. Only the first seed's run ships: the others export the full-int8 file
-    alone (export gate, int8 accuracy) and are not profiled (:data:`UNSHIPPED_NOT_DONE`). Cost:
-    the student's MACs, so the largest go first and the shortest are left for the end."""
+    """One task per chosen student and seed (``seeds_of``: student -> seeds), each in its own
+    run directory under ``out`` with a copy of the search (``doc``, and what this run does) for
+    its report, after the labelling of its transfer set. Only the first seed's run ships: the
+    others export the full-int8 file alone (export gate, int8 accuracy) and are not profiled
+    (:data:`UNSHIPPED_NOT_DONE`). Cost: the student's MACs, so the largest go first."""
     tasks = []
     by_name = {r["name"]: r for r in rows}
     judge = teacher.teacher.judge()
-    for name in sorted(names, key=lambda n: -by_name[n]["macs"]):
+    for name in sorted(seeds_of, key=lambda n: -by_name[n]["macs"]):
         spec = by_name[name]["spec"]
-        for k in range(grid["seeds"]):
+        for k in range(seeds_of[name]):
             run = out / name / f"seed{seed + k}"
             run.mkdir(parents=True, exist_ok=True)
             shipped = k == 0
@@ -81,13 +81,13 @@ def _args(recipe: dict, members, run: str, kw: dict) -> Any:
     return lambda results: (recipe, members(results), run, kw)
 
 
-def full_results(names: list[str], done: dict[str, Any], grid: dict, seed: int) -> dict:
+def full_results(seeds_of: dict[str, int], done: dict[str, Any], grid: dict, seed: int) -> dict:
     """Per chosen student, the summary of its seeds (``search.json``'s ``full``); one stderr line
     per run below the export gate."""
     full = {}
-    for name in names:
+    for name, n_seeds in seeds_of.items():
         seeds = []
-        for k in range(grid["seeds"]):
+        for k in range(n_seeds):
             row = done[full_label(name, seed + k)]
             seeds.append(
                 {"seed": seed + k, **row, "not_done": [] if k == 0 else UNSHIPPED_NOT_DONE}

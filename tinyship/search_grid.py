@@ -49,6 +49,14 @@ SEARCH_FIELDS: dict[str, Field] = {
         "(one seed of a short run moves a candidate's accuracy on new voices by points)",
     ),
     "seeds": Field(int, 3, min=1, max=20, doc="full training of each chosen student: seeds"),
+    "other_seeds": Field(
+        int,
+        None,
+        min=1,
+        max=20,
+        doc="full training of a student chosen only for targets after the first "
+        "(devices.targets[0] is the product the spread is for): seeds (default: seeds)",
+    ),
     "full_epochs": Field(
         int,
         None,
@@ -65,6 +73,17 @@ SEARCH_FIELDS: dict[str, Field] = {
         "same rows. false: each seed draws its own transfer set (labelled once per seed)",
     ),
 }
+
+
+def seeds_per_student(grid: dict, chosen: dict[str, dict], primary: str | None) -> dict[str, int]:
+    """Full-training seeds per chosen student: ``seeds`` for the primary device's student,
+    ``other_seeds`` (default ``seeds``) for one chosen only for other devices. Why: the spread
+    over seeds backs the product's claim; another device's student costs a whole set of full
+    trainings, and one seed of it still gives its accuracy and its shipped files."""
+    others = grid.get("other_seeds") or grid["seeds"]
+    main = (chosen.get(primary) or {}).get("name") if primary else None
+    names = sorted({c["name"] for c in chosen.values() if c["name"]})
+    return {n: grid["seeds"] if n == main else others for n in names}
 
 
 def full_epochs(grid: dict, train: dict) -> tuple[int | None, str]:

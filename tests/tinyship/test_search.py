@@ -75,6 +75,30 @@ def test_full_trainings_run_train_epochs_unless_the_search_says():
     assert epochs == 8 and rule == "student.search.full_epochs (8)"
 
 
+def test_other_devices_students_train_other_seeds():
+    from tinyship.search_grid import seeds_per_student
+
+    grid = validate("student.search", {"seeds": 3, "other_seeds": 1}, SEARCH_FIELDS)
+    chosen = {
+        "m4f": {"name": "c32"},
+        "m7": {"name": "c40"},
+        "m55": {"name": "c48"},
+        "pi": {"name": "c48"},
+        "tiny": {"name": None, "why": "no candidate fits this budget"},
+    }
+    assert seeds_per_student(grid, chosen, "m4f") == {"c32": 3, "c40": 1, "c48": 1}
+    # a student the primary device chose keeps every seed, whoever else chose it too
+    assert seeds_per_student(grid, {**chosen, "m7": {"name": "c32"}}, "m4f") == {"c32": 3, "c48": 1}
+    assert seeds_per_student({**grid, "other_seeds": None}, chosen, "m4f") == {
+        "c32": 3,
+        "c40": 3,
+        "c48": 3,
+    }
+    assert seeds_per_student(grid, chosen, "tiny") == {"c32": 1, "c40": 1, "c48": 1}
+    with pytest.raises(UserError, match="other_seeds"):
+        validate("student.search", {"other_seeds": 0}, SEARCH_FIELDS)
+
+
 def test_pareto_front_keeps_the_undominated():
     pts = [
         {"name": "a", "val_accuracy": 0.90, "lat": 1.0},
@@ -163,6 +187,7 @@ def test_reduced_search_chooses_per_device_and_reports_the_front(reduced_search,
     front = doc["fronts"]["cortex-m4f-stm32l4r5"]["accuracy_vs_latency"]
     assert front and set(front) <= {c["name"] for c in doc["candidates"]}
     full = doc["full"][chosen]
+    assert doc["full_seeds"] == {chosen: 2}  # the primary (only) device's student: every seed
     assert (
         full["holdout_n"] == 90
         and len(full["seeds"]) == 2
