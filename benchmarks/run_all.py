@@ -40,12 +40,7 @@ OWN_RUN = (
 
 # A section whose protocol changed after its result file was written says so above its figures,
 # until the benchmark is run again (then delete its line here).
-PENDING = {
-    "bucilua_munge": "**Protocol rebuilt for issue 40** (rules B40a and B40b, 67-model library, "
-    "mimics to convergence by early stopping, 25k-400k curve, 5 seeds for letter.p1; "
-    'RESULTS.notes.md, "Issue 40 (task D)"): the figures below are the round-2 run of the '
-    "issue-18 code, pending the rerun.",
-}
+PENDING: dict[str, str] = {}
 
 
 def write_summary(names: list[str], timings: dict[str, float]) -> None:
