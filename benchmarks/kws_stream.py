@@ -94,7 +94,8 @@ def load_run(run: Path) -> dict[str, Any]:
     data["path"] = str(resolve_path(data["path"], "data.path", base))
     fe = FrontEnd.from_card(inp["frontend"])
     rule = DecisionRule.from_section(
-        {k: inp["decision"][k] for k in ("hop_ms", "smooth", "threshold", "refractory_ms")},
+        {k: inp["decision"][k] for k in ("hop_ms", "smooth", "threshold", "refractory_ms")}
+        | {"votes": inp["decision"].get("votes", 0)},  # cards before rule T36e have no votes
         1000.0 * fe.hop / fe.sample_rate,
     )
     labels = card["labels"]
@@ -329,14 +330,14 @@ def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
 
 def run(args) -> common.Report:
     cfg = load_run(args.run)
-    if args.smooth is not None or args.threshold is not None:  # a rule other than the card's
+    over = {"smooth": args.smooth, "threshold": args.threshold, "votes": args.votes}
+    if any(v is not None for v in over.values()):  # a rule other than the card's
         r = cfg["rule"]
         cfg["rule"] = DecisionRule.from_section(
-            {"hop_ms": r.hop_ms, "refractory_ms": r.refractory_ms,
-             "smooth": r.smooth if args.smooth is None else args.smooth,
-             "threshold": r.threshold if args.threshold is None else args.threshold},
+            {"hop_ms": r.hop_ms, "refractory_ms": r.refractory_ms}
+            | {k: getattr(r, k) if v is None else v for k, v in over.items()},
             1000.0 * cfg["fe"].hop / cfg["fe"].sample_rate,
-        )  # fmt: skip
+        )
     model = Int8Model(args.file or int8_file(args.run))
     words = holdout_words(cfg, args.max_words, args.split)
     pool = babble_pool(words, cfg["kw"])
@@ -356,7 +357,8 @@ def run(args) -> common.Report:
             "seed": args.seed,
             "words": len(words),
             "split": args.split,
-            "decision": f"smooth {cfg['rule'].smooth}, threshold {cfg['rule'].threshold:g}",
+            "decision": f"smooth {cfg['rule'].smooth}, threshold {cfg['rule'].threshold:g}"
+            + (f", votes {cfg['rule'].votes}" if cfg["rule"].votes else ""),
         },
     )
     rule = cfg["rule"].card(cfg["labels"], cfg["kw"], 1000.0 * cfg["fe"].hop / sr)
@@ -410,6 +412,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smooth", type=int, default=None, help="decision smooth (default: card's)")
     ap.add_argument(
         "--threshold", type=float, default=None, help="decision threshold (default: card's)"
+    )
+    ap.add_argument(
+        "--votes", type=int, default=None, help="decision votes, 0 for none (default: card's)"
     )
     ap.add_argument("--name", default=NAME, help="result file name (e.g. kws_stream_val)")
     args = common.parse(ap, argv)

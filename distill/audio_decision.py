@@ -5,8 +5,11 @@ inference every ``hop_ms`` (the window slides by that much; a multiple of the fr
 hop, so a ring of frames serves every inference), the posteriors averaged over the last
 ``smooth`` inferences (fewer at the start of a stream), a keyword declared when its averaged
 posterior is the largest of the keywords' and at least ``threshold``, and then nothing
-declared for ``refractory_ms`` (one word is one decision). ``_silence_`` and ``_unknown_``
-never fire; they take probability away from the keywords.
+declared for ``refractory_ms`` (one word is one decision). With ``votes`` > 0 the keyword must
+also have been the top class (of all classes) in at least ``votes`` of those ``smooth``
+inferences: a word holds the top for several hops in a row, a burst of noise rarely does (rule
+T36e, benchmarks/RESULTS.notes.md). ``_silence_`` and ``_unknown_`` never fire; they take
+probability away from the keywords.
 """
 
 from __future__ import annotations
@@ -32,6 +35,14 @@ DECISION_FIELDS: dict[str, Field] = {
     "refractory_ms": Field(
         float, 1000.0, min=0.0, doc="after a decision, none for this long (one word, one decision)"
     ),
+    "votes": Field(
+        int,
+        0,
+        min=0,
+        max=100,
+        doc="the keyword must also be the top class in at least this many of the last smooth "
+        "inferences (0: the average alone decides)",
+    ),
 }
 
 
@@ -43,11 +54,17 @@ class DecisionRule:
     smooth: int = 3
     threshold: float = 0.7
     refractory_ms: float = 1000.0
+    votes: int = 0
 
     @classmethod
     def from_section(cls, section: dict | None, frame_hop_ms: float) -> DecisionRule:
         """``data.decision`` validated; the hop must be whole front-end frames."""
         rule = cls(**validate("data.decision", section, DECISION_FIELDS))
+        if rule.votes > rule.smooth:
+            raise UserError(
+                f"recipe key 'data.decision.votes' is {rule.votes}, more than the {rule.smooth} "
+                f"inferences 'data.decision.smooth' keeps; use at most {rule.smooth}, or 0."
+            )
         frames = rule.hop_ms / frame_hop_ms
         if abs(frames - round(frames)) > 1e-6 or round(frames) < 1:
             raise UserError(
@@ -73,8 +90,14 @@ class DecisionRule:
             "rule": (
                 f"every {self.hop_ms:g} ms score the last window; average the softmax "
                 f"posteriors of the last {self.smooth} inferences; declare the keyword with the "
-                f"largest average if it is >= {self.threshold:g}; then declare nothing for "
-                f"{self.refractory_ms:g} ms"
+                f"largest average if it is >= {self.threshold:g}"
+                + (
+                    f" and it was the top class (of all classes) in at least {self.votes} of "
+                    f"those {self.smooth} inferences"
+                    if self.votes
+                    else ""
+                )
+                + f"; then declare nothing for {self.refractory_ms:g} ms"
             ),
         }
 
@@ -100,16 +123,21 @@ class Decider:
             raise UserError("the decision rule needs at least one keyword class.")
         self.rule, self.keywords = rule, np.asarray(keywords, dtype=np.int64)
         self.recent: deque[np.ndarray] = deque(maxlen=rule.smooth)
+        self.tops: deque[int] = deque(maxlen=rule.smooth)  # each inference's top class
         self.quiet = 0  # inferences left in the refractory period
 
     def step(self, p: np.ndarray) -> int | None:
-        self.recent.append(np.asarray(p, dtype=np.float64))
+        p = np.asarray(p, dtype=np.float64)
+        self.recent.append(p)
+        self.tops.append(int(np.argmax(p)))
         if self.quiet > 0:
             self.quiet -= 1
             return None
         avg = np.mean(self.recent, axis=0)[self.keywords]
         k = int(np.argmax(avg))
         if avg[k] < self.rule.threshold:
+            return None
+        if self.rule.votes and self.tops.count(int(self.keywords[k])) < self.rule.votes:
             return None
         self.quiet = self.rule.refractory_steps
         return int(self.keywords[k])

@@ -62,6 +62,15 @@ def test_vote_decide_with_no_votes_is_the_shipped_rule_and_votes_only_remove():
     assert ks.vote_decide(q, kw, 3, 0, 0.6, 10) == [(1, 1)]
     assert ks.vote_decide(q, kw, 3, 1, 0.6, 10) == [(1, 1)]
     assert ks.vote_decide(q, kw, 3, 2, 0.6, 10) == []
+    # the shipped rule with votes (rule T36e) decides as the sweep's vectorized one, on
+    # posteriors whose top class holds for a few inferences (as a word's does) or flickers
+    held = np.repeat(rng.integers(0, 5, size=80), rng.integers(1, 9, size=80))[:400]
+    p = 0.5 * np.eye(5)[held] + 0.5 * rng.dirichlet(np.full(5, 0.3), size=len(held))
+    for smooth, votes, th in [(3, 2, 0.4), (7, 7, 0.3), (5, 3, 0.5)]:
+        rule = DecisionRule(100.0, smooth, th, 300.0, votes)
+        voted = ks.vote_decide(p, kw, smooth, votes, th, rule.refractory_steps)
+        assert voted == rule.decide(p, kw) and len(voted) > 2
+        assert len(voted) < len(ks.vote_decide(p, kw, smooth, 0, th, rule.refractory_steps))
 
 
 def test_pick_keeps_the_false_alarm_and_wrong_keyword_bounds():

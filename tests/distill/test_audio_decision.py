@@ -61,6 +61,21 @@ def test_rule_from_recipe_checks_the_hop_and_writes_the_card():
         DecisionRule.from_section({"hop_ms": 50}, frame_hop_ms=20.0)
     with pytest.raises(UserError, match=r"data.decision.threshold"):
         DecisionRule.from_section({"threshold": 1.5}, frame_hop_ms=20.0)
+    assert "top class" not in card["rule"] and card["votes"] == 0
+    voted = DecisionRule.from_section({"smooth": 7, "votes": 7}, frame_hop_ms=20.0)
+    said = voted.card(["1", "2", "_silence_", "_unknown_"], KW, 20.0)["rule"]
+    assert "top class (of all classes) in at least 7 of those 7 inferences" in said
+    with pytest.raises(UserError, match=r"data.decision.votes' is 4, more than the 3 .* at most 3"):
+        DecisionRule.from_section({"smooth": 3, "votes": 4}, frame_hop_ms=20.0)
+
+
+def test_votes_need_the_keyword_on_top_in_that_many_inferences():
+    # keyword 0 passes 0.6 on average from the second inference on, but _unknown_ (class 3) is on
+    # top in the first: on top in 1 of the last 2, then 2 of the last 3
+    p = np.array([[0.4, 0.05, 0.05, 0.5], [0.9, 0.05, 0.03, 0.02], [0.9, 0.05, 0.03, 0.02]])
+    assert DecisionRule(100.0, 3, 0.6, 1000.0, 0).decide(p, KW) == [(1, 0)]
+    assert DecisionRule(100.0, 3, 0.6, 1000.0, 2).decide(p, KW) == [(2, 0)]
+    assert DecisionRule(100.0, 3, 0.6, 1000.0, 3).decide(p, KW) == []
 
 
 @pytest.mark.parametrize("norm", [True, False])
