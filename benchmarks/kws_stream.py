@@ -31,7 +31,7 @@ import numpy as np
 from benchmarks import common
 from distill import audio_augment as aug
 from distill.audio import FrontEnd, holdout_clips, read_wav
-from distill.audio_decision import DecisionRule
+from distill.audio_decision import DECISION_FIELDS, DecisionRule
 from distill.audio_stream import stream_windows
 from distill.data import resolve_path, validate_section
 from ground.errors import UserError
@@ -94,8 +94,9 @@ def load_run(run: Path) -> dict[str, Any]:
     data["path"] = str(resolve_path(data["path"], "data.path", base))
     fe = FrontEnd.from_card(inp["frontend"])
     rule = DecisionRule.from_section(
-        {k: inp["decision"][k] for k in ("hop_ms", "smooth", "threshold", "refractory_ms")}
-        | {"votes": inp["decision"].get("votes", 0)},  # cards before rule T36e have no votes
+        # the card's rule keys (it also carries derived ones and words); a key an older card
+        # lacks (votes, before rule T36e) takes its default
+        {k: v for k, v in inp["decision"].items() if k in DECISION_FIELDS},
         1000.0 * fe.hop / fe.sample_rate,
     )
     labels = card["labels"]
