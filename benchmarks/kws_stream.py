@@ -232,6 +232,7 @@ def clip_accuracy(cfg: dict, model: Int8Model, words: list, snrs: list[float], s
 SWEEP_SMOOTH = (1, 2, 3, 4, 5)
 SWEEP_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 VOTE_SMOOTH = (2, 3, 4, 5, 6, 7)
+LATENCY_BOUND_MS = TARGETS["latency"]  # rule T36f's pick: median decision this soon after the word
 
 
 def vote_decide(
@@ -276,11 +277,19 @@ def sweep(cfg: dict, p: np.ndarray, ends: np.ndarray, events: list, bg: int, sr:
     return out
 
 
-def pick(sweep_data: dict, votes: bool) -> str | None:
+def pick(sweep_data: dict, votes: bool, max_latency_ms: float | None = None) -> str | None:
     """Rule T36b/T36c's pick in one family: wrong keyword <= 2% at every SNR and <= 1 false
-    alarm per hour at 20 and 10 dB; then detection at 10 dB, at 5 dB, the larger threshold."""
+    alarm per hour at 20 and 10 dB; then detection at 10 dB, at 5 dB, the larger threshold.
+    Rule T36f adds ``max_latency_ms``: the median latency at 20, 10 and 5 dB at most that."""
     if "10" not in sweep_data:
         return None
+
+    def quick(k: str) -> bool:
+        if max_latency_ms is None:
+            return True
+        lat = [sweep_data[s][k]["latency_ms_median"] for s in ("20", "10", "5") if s in sweep_data]
+        return all(v is not None and v <= max_latency_ms for v in lat)
+
     keys = [k for k in sweep_data["10"] if ("v" in k) == votes]
     ok = [
         k
@@ -291,6 +300,7 @@ def pick(sweep_data: dict, votes: bool) -> str | None:
             for s in ("20", "10")
             if s in sweep_data
         )
+        and quick(k)
     ]
     if not ok:
         return None
@@ -317,15 +327,25 @@ def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
         rows.append(row)
     head = ["smooth / threshold", *(f"{snr} dB: detected / wrong / FA per h" for snr in snrs)]
     picks = []
-    for name, votes in (("mean rule", False), ("vote rule (k v m: m votes of k)", True)):
-        key = pick(sweep_data, votes)
-        cells = [f"{sweep_data[snr][key]['detected']:.3f}" for snr in snrs] if key else []
-        picks.append([name, key or "none qualifies", *(cells or ["-"] * len(snrs))])
+    for bound in (None, LATENCY_BOUND_MS):
+        for name, votes in (("mean rule", False), ("vote rule (k v m: m votes of k)", True)):
+            key = pick(sweep_data, votes, bound)
+            cells = (
+                [
+                    f"{sweep_data[snr][key]['detected']:.3f} ({sweep_data[snr][key]['latency_ms_median']:.0f} ms)"
+                    for snr in snrs
+                ]
+                if key
+                else []
+            )
+            rule = "T36c" if bound is None else f"T36f (median <= {bound:g} ms)"
+            picks.append([rule, name, key or "none qualifies", *(cells or ["-"] * len(snrs))])
     return (
         f"## Sweep (hop {rule.hop_ms:g} ms, refractory {rule.refractory_ms:g} ms kept)\n\n"
         + common.table(head, rows)
-        + "\n\n## Picks of rule T36c (RESULTS.notes.md), detection per SNR\n\n"
-        + common.table(["family", "pick", *(f"{snr} dB" for snr in snrs)], picks)
+        + "\n\n## Picks of rules T36c and T36f (RESULTS.notes.md), detection (median latency)"
+        + " per SNR\n\n"
+        + common.table(["rule", "family", "pick", *(f"{snr} dB" for snr in snrs)], picks)
     )
 
 

@@ -81,6 +81,14 @@ AUGMENT_FIELDS: dict[str, Field] = {
         check=_range(-120.0, 0.0),
         doc="rms level (dBFS) of a _silence_ window's background",
     ),
+    "silence_change_share": Field(
+        float,
+        0.0,
+        min=0.0,
+        max=1.0,
+        doc="share of _silence_ windows whose background changes kind and level at a random "
+        "point (a stream's noise changes; a window across the change must stay silence)",
+    ),
     "seed": Field(int, 0, min=0, doc="seed of every draw (with the split and the row)"),
 }
 
@@ -208,7 +216,21 @@ def non_speech(clip: np.ndarray, frame: int = 80, below_db: float = 30.0) -> np.
 def silence_window(
     n: int, cfg: dict, rng: np.random.Generator, pool: list[np.ndarray], room: np.ndarray
 ) -> np.ndarray:
-    """One ``_silence_`` window: digital silence, generated noise, or room tone of the clips."""
+    """One ``_silence_`` window: digital silence, generated noise, or room tone of the clips;
+    a share ``silence_change_share`` of them two such backgrounds, cut at a random point
+    between a tenth and nine tenths of the window (no draw when the share is 0, so older
+    recipes keep their bytes)."""
+    if cfg["silence_change_share"] > 0 and rng.random() < cfg["silence_change_share"]:
+        cut = int(rng.integers(n // 10, n - n // 10 + 1))
+        a, b = _background(n, cfg, rng, pool, room), _background(n, cfg, rng, pool, room)
+        return np.concatenate([a[:cut], b[cut:]])
+    return _background(n, cfg, rng, pool, room)
+
+
+def _background(
+    n: int, cfg: dict, rng: np.random.Generator, pool: list[np.ndarray], room: np.ndarray
+) -> np.ndarray:
+    """One background of one kind at one level."""
     kinds = [*cfg["noise"], "digital", *(["room"] if len(room) >= n // 4 else [])]
     kind = kinds[int(rng.integers(len(kinds)))]
     if kind == "digital":

@@ -87,6 +87,21 @@ def test_pick_keeps_the_false_alarm_and_wrong_keyword_bounds():
     assert ks.pick(data, votes=False) is None
 
 
+def test_pick_with_a_latency_bound_passes_over_slow_rules():
+    def s(det, lat):
+        return {"detected": det, "wrong_keyword": 0.0, "false_alarms_per_hour": 0.0,
+                "latency_ms_median": lat}  # fmt: skip
+
+    data = {
+        snr: {"7v7/0.6": s(0.8, 450.0), "3v2/0.6": s(0.7, 250.0), "5v5/0.6": s(0.75, None)}
+        for snr in ("20", "10", "5")
+    }
+    assert ks.pick(data, votes=True) == "7v7/0.6"  # no bound: the best detection
+    assert ks.pick(data, votes=True, max_latency_ms=300) == "3v2/0.6"  # None: nothing detected
+    data["5"]["3v2/0.6"]["latency_ms_median"] = 320.0  # slow at one SNR is too slow
+    assert ks.pick(data, votes=True, max_latency_ms=300) is None
+
+
 def test_score_counts_detections_wrong_words_false_alarms_and_latency():
     kw = [0, 1]
     events = [(8000, 12000, 0), (30000, 34000, 1), (50000, 54000, 3)]  # 3: _unknown_

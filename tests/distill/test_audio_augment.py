@@ -105,3 +105,25 @@ def test_silence_windows_sit_at_the_asked_level(clips):
     loud = [p for p in levels if p > 0]
     assert 0 < len(loud) < len(levels)  # digital silence among them
     np.testing.assert_allclose(10 * np.log10(loud), -30.0, atol=0.1)
+
+
+def test_a_changing_background_cuts_two_levels_inside_the_window(clips):
+    room = np.concatenate([aug.non_speech(c) for c in clips])
+    plain = aug.augment_config({"noise": ["white"]})
+    cfg = aug.augment_config(
+        {"noise": ["white"], "silence_dbfs": [-60, -20], "silence_change_share": 1.0}
+    )
+    cuts = 0
+    for r in range(40):
+        w = aug.silence_window(8000, cfg, aug.row_rng(0, 0, r), clips, room)
+        assert w.shape == (8000,) and np.all(np.abs(w) <= 1.0)
+        head, tail = aug.power(w[:800]), aug.power(w[-800:])  # outside the cut's range
+        if head > 0 and tail > 0 and abs(10 * np.log10(head / tail)) > 3:
+            cuts += 1
+    assert cuts >= 10  # two independent levels from -60..-20 dBFS differ by > 3 dB most times
+    # the share's default (0) draws nothing before the background: older recipes keep their bytes
+    for r in range(6):
+        np.testing.assert_array_equal(
+            aug.silence_window(8000, plain, aug.row_rng(0, 0, r), clips, room),
+            aug._background(8000, plain, aug.row_rng(0, 0, r), clips, room),
+        )
