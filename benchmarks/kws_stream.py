@@ -338,8 +338,8 @@ def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
                 if key
                 else []
             )
-            rule = "T36c" if bound is None else f"T36f (median <= {bound:g} ms)"
-            picks.append([rule, name, key or "none qualifies", *(cells or ["-"] * len(snrs))])
+            which = "T36c" if bound is None else f"T36f (median <= {bound:g} ms)"
+            picks.append([which, name, key or "none qualifies", *(cells or ["-"] * len(snrs))])
     return (
         f"## Sweep (hop {rule.hop_ms:g} ms, refractory {rule.refractory_ms:g} ms kept)\n\n"
         + common.table(head, rows)
