@@ -102,6 +102,20 @@ def test_pick_with_a_latency_bound_passes_over_slow_rules():
     assert ks.pick(data, votes=True, max_latency_ms=300) is None
 
 
+def test_sweep_table_prints_both_rules_picks_with_their_latency():
+    from distill.audio_decision import DecisionRule
+
+    def s(det, lat):
+        return {"detected": det, "wrong_keyword": 0.0, "false_alarms_per_hour": 0.0,
+                "latency_ms_median": lat}  # fmt: skip
+
+    data = {snr: {"5/0.5": s(0.7, 130.0), "7v7/0.6": s(0.8, 450.0)} for snr in ("20", "10", "5")}
+    text = ks.sweep_table(data, DecisionRule(100.0, 5, 0.5, 1000.0))
+    assert "| T36c | vote rule (k v m: m votes of k) | 7v7/0.6 | 0.800 (450 ms)" in text
+    assert "| T36f (median <= 300 ms) | vote rule (k v m: m votes of k) | none qualifies" in text
+    assert "| T36f (median <= 300 ms) | mean rule | 5/0.5 | 0.700 (130 ms)" in text
+
+
 def test_score_counts_detections_wrong_words_false_alarms_and_latency():
     kw = [0, 1]
     events = [(8000, 12000, 0), (30000, 34000, 1), (50000, 54000, 3)]  # 3: _unknown_
