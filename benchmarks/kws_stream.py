@@ -53,10 +53,14 @@ class Int8Model:
         self.i, self.o = self.it.get_input_details()[0], self.it.get_output_details()[0]
 
     def probs(self, x: np.ndarray) -> np.ndarray:
+        """Posteriors of float feature rows (quantized here) or of the int8 rows the C makes."""
         shape = [int(d) for d in self.i["shape"]]
         scale, zero = self.i.get("quantization") or (0.0, 0)
-        rows = np.asarray(x, np.float32).reshape(len(x), *shape[1:])
-        if np.issubdtype(self.i["dtype"], np.integer) and scale:
+        if x.dtype == np.int8:
+            rows = np.asarray(x).reshape(len(x), *shape[1:])
+        else:
+            rows = np.asarray(x, np.float32).reshape(len(x), *shape[1:])
+        if x.dtype != np.int8 and np.issubdtype(self.i["dtype"], np.integer) and scale:
             info = np.iinfo(self.i["dtype"])
             rows = np.clip(np.round(rows / scale) + zero, info.min, info.max)
         o_scale, o_zero = self.o.get("quantization") or (0.0, 0)
@@ -156,12 +160,38 @@ def build_stream(
     return x, events, len(x) - busy
 
 
-def posteriors(cfg: dict, model: Int8Model, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Softmax posteriors of every window the rule's hop scores, and where each window ends."""
+def posteriors(
+    cfg: dict, model: Int8Model, x: np.ndarray, c_front_end: Any = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Softmax posteriors of every window the rule's hop scores, and where each window ends:
+    features from the Python front-end, or from the shipped C one (``c_front_end``, a
+    :class:`devices.frontend_host.HostFrontEnd`) fed the stream as int16 PCM."""
     fe, rule = cfg["fe"], cfg["rule"]
     hop_frames = int(round(rule.hop_ms / (1000.0 * fe.hop / fe.sample_rate)))
-    feats, ends = stream_windows(fe, x, hop_frames)
-    return model.probs(feats.reshape(len(feats), -1)), ends
+    if c_front_end is None:
+        feats, ends = stream_windows(fe, x, hop_frames)
+        return model.probs(feats.reshape(len(feats), -1)), ends
+    rows, ends = c_windows(fe, c_front_end, x, hop_frames, model.i["quantization"])
+    return model.probs(rows), ends
+
+
+def c_windows(
+    fe: FrontEnd, c: Any, x: np.ndarray, hop_frames: int, quant: tuple[float, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The C front-end's int8 windows at the hops :func:`stream_windows` scores: the stream pushed
+    up to the last sample of each window's newest frame, then the window read from the ring."""
+    pcm = np.round(np.clip(x, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
+    c.lib.tinyship_fe_reset(c.state)
+    n_frames = 1 + (len(pcm) - fe.n_fft) // fe.hop if len(pcm) >= fe.n_fft else 0
+    t = (n_frames - fe.frames) // hop_frames + 1 if n_frames >= fe.frames else 0
+    rows, at = np.empty((t, fe.coefficients * fe.frames), np.int8), 0
+    for k in range(t):
+        newest = k * hop_frames + fe.frames - 1
+        upto = newest * fe.hop + fe.n_fft
+        c.push(pcm[at:upto])
+        at = upto
+        rows[k] = c.window(float(quant[0]), int(quant[1]))
+    return rows, np.arange(t) * hop_frames * fe.hop + fe.clip_samples
 
 
 def decide(rule: DecisionRule, kw: list[int], p: np.ndarray, ends: np.ndarray) -> list:
@@ -360,6 +390,13 @@ def run(args) -> common.Report:
             1000.0 * cfg["fe"].hop / cfg["fe"].sample_rate,
         )
     model = Int8Model(args.file or int8_file(args.run))
+    c_fe = None
+    if args.frontend == "c":
+        import tempfile
+
+        from devices.frontend_host import HostFrontEnd
+
+        c_fe = HostFrontEnd(cfg["card"]["input"]["frontend"], Path(tempfile.mkdtemp()))
     words = holdout_words(cfg, args.max_words, args.split)
     pool = babble_pool(words, cfg["kw"])
     kinds = ["white", "pink", *(["babble"] if pool else [])]
@@ -378,6 +415,9 @@ def run(args) -> common.Report:
             "seed": args.seed,
             "words": len(words),
             "split": args.split,
+            "front_end": "C (devices/frontend_c, host gcc, int16 PCM in)"
+            if c_fe
+            else "Python (distill.audio_stream)",
             "decision": f"smooth {cfg['rule'].smooth}, threshold {cfg['rule'].threshold:g}"
             + (f", votes {cfg['rule'].votes}" if cfg["rule"].votes else ""),
         },
@@ -391,7 +431,7 @@ def run(args) -> common.Report:
         x, events, bg = build_stream(
             words, snr, kinds, pool, 60.0 * args.background_minutes, sr, rng, args.gap
         )
-        p, ends = posteriors(cfg, model, x)
+        p, ends = posteriors(cfg, model, x, c_fe)
         s = score(events, decide(cfg["rule"], cfg["kw"], p, ends), cfg["kw"], bg, sr)
         data["stream"][f"{snr:g}"] = s
         if args.sweep:
@@ -436,6 +476,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--votes", type=int, default=None, help="decision votes, 0 for none (default: card's)"
+    )
+    ap.add_argument(
+        "--frontend",
+        choices=("python", "c"),
+        default="python",
+        help="streams through the Python front-end or the shipped C one compiled by the host's gcc "
+        "(int16 PCM in, the C's int8 windows to the model); the clip table stays Python's",
     )
     ap.add_argument("--name", default=NAME, help="result file name (e.g. kws_stream_val)")
     args = common.parse(ap, argv)

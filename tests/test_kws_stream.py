@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +134,27 @@ def test_score_counts_detections_wrong_words_false_alarms_and_latency():
     assert s["latency_ms_median"] == pytest.approx(150.0)
 
 
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="no host gcc")
+def test_c_windows_are_the_python_windows_quantized_at_the_same_hops(tmp_path):
+    """The shipped C front-end fed the stream as int16 PCM gives the windows the Python front-end
+    scores, at the same ends, within one input step (int16 rounding and float32 arithmetic)."""
+    from devices.frontend_host import HostFrontEnd
+    from distill.audio import FrontEnd
+    from distill.audio_stream import stream_windows
+
+    recipe = yaml.safe_load((ROOT / "recipes" / "kws_stream.yaml").read_text())
+    fe = FrontEnd.from_section(recipe["data"]["frontend"])
+    x, _, _ = ks.build_stream(_words(), 10.0, ["white", "pink"], [], 5.0, SR,
+                              np.random.default_rng(1), (1.0, 2.0))  # fmt: skip
+    feats, ends = stream_windows(fe, x, 5)
+    scale, zero = 0.5, 3
+    rows, c_ends = ks.c_windows(fe, HostFrontEnd(fe.card(), tmp_path), x, 5, (scale, zero))
+    np.testing.assert_array_equal(c_ends, ends)
+    want = np.clip(np.round(feats.reshape(len(feats), -1) / scale) + zero, -128, 127)
+    diff = np.abs(rows.astype(np.int32) - want)
+    assert len(rows) > 50 and diff.max() <= 1 and (diff == 0).mean() > 0.99, diff.max()
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory) -> Path:
     """A real run: FSDD digits 0-2 as a stream (keywords 1, 2), one epoch, int8 .tflite."""
@@ -167,3 +189,8 @@ def test_smoke_on_a_tiny_stream(tiny_run, tmp_path):
     assert res["results"]["decision"]["hop_ms"] == 100.0
     md = (tmp_path / "kws_stream.md").read_text()
     assert "| SNR dB |" in md and "commit:" in md and "machine:" in md
+    c_dir = tmp_path / "c"
+    assert ks.main([*argv[:-1], str(c_dir), "--frontend", "c"]) == 0
+    res_c = json.loads((c_dir / "kws_stream.json").read_text())
+    assert res_c["settings"]["front_end"].startswith("C ")
+    assert res_c["results"]["stream"]["10"]["keyword_words"] == s["keyword_words"]
