@@ -344,6 +344,12 @@ def pick(sweep_data: dict, votes: bool, max_latency_ms: float | None = None) -> 
     )
 
 
+def _cell(s: dict) -> str:
+    """Detection and median latency (none when nothing was detected)."""
+    lat = s["latency_ms_median"]
+    return f"{s['detected']:.3f} ({'-' if lat is None else f'{lat:.0f} ms'})"
+
+
 def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
     """Detection / wrong keyword / false alarms per hour for each smooth/threshold and SNR."""
     snrs = list(sweep_data)
@@ -360,14 +366,7 @@ def sweep_table(sweep_data: dict, rule: DecisionRule) -> str:
     for bound in (None, LATENCY_BOUND_MS):
         for name, votes in (("mean rule", False), ("vote rule (k v m: m votes of k)", True)):
             key = pick(sweep_data, votes, bound)
-            cells = (
-                [
-                    f"{sweep_data[snr][key]['detected']:.3f} ({sweep_data[snr][key]['latency_ms_median']:.0f} ms)"
-                    for snr in snrs
-                ]
-                if key
-                else []
-            )
+            cells = [_cell(sweep_data[snr][key]) for snr in snrs] if key else []
             which = "T36c" if bound is None else f"T36f (median <= {bound:g} ms)"
             picks.append([which, name, key or "none qualifies", *(cells or ["-"] * len(snrs))])
     return (
@@ -396,7 +395,13 @@ def run(args) -> common.Report:
 
         from devices.frontend_host import HostFrontEnd
 
-        c_fe = HostFrontEnd(cfg["card"]["input"]["frontend"], Path(tempfile.mkdtemp()))
+        if model.i["dtype"] != np.int8:
+            raise UserError(
+                f"--frontend c feeds the C's int8 windows to the model, and '{args.file}' takes "
+                f"{np.dtype(model.i['dtype']).name}: give a full-int8 .tflite (or drop --file)."
+            )
+        with tempfile.TemporaryDirectory() as tmp:  # the library stays loaded once opened
+            c_fe = HostFrontEnd(cfg["card"]["input"]["frontend"], Path(tmp))
     words = holdout_words(cfg, args.max_words, args.split)
     pool = babble_pool(words, cfg["kw"])
     kinds = ["white", "pink", *(["babble"] if pool else [])]

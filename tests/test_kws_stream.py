@@ -115,6 +115,8 @@ def test_sweep_table_prints_both_rules_picks_with_their_latency():
     assert "| T36c | vote rule (k v m: m votes of k) | 7v7/0.6 | 0.800 (450 ms)" in text
     assert "| T36f (median <= 300 ms) | vote rule (k v m: m votes of k) | none qualifies" in text
     assert "| T36f (median <= 300 ms) | mean rule | 5/0.5 | 0.700 (130 ms)" in text
+    data["5"]["7v7/0.6"]["latency_ms_median"] = None  # nothing detected at 5 dB
+    assert "| 0.800 (-) |" in ks.sweep_table(data, DecisionRule(100.0, 5, 0.5, 1000.0))
 
 
 def test_score_counts_detections_wrong_words_false_alarms_and_latency():
