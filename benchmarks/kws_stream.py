@@ -171,27 +171,16 @@ def posteriors(
     if c_front_end is None:
         feats, ends = stream_windows(fe, x, hop_frames)
         return model.probs(feats.reshape(len(feats), -1)), ends
-    rows, ends = c_windows(fe, c_front_end, x, hop_frames, model.i["quantization"])
+    rows, ends = c_windows(c_front_end, x, hop_frames, model.i["quantization"])
     return model.probs(rows), ends
 
 
 def c_windows(
-    fe: FrontEnd, c: Any, x: np.ndarray, hop_frames: int, quant: tuple[float, int]
+    c: Any, x: np.ndarray, hop_frames: int, quant: tuple[float, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The C front-end's int8 windows at the hops :func:`stream_windows` scores: the stream pushed
-    up to the last sample of each window's newest frame, then the window read from the ring."""
+    """The C front-end's int8 windows at the hops :func:`stream_windows` scores, from int16 PCM."""
     pcm = np.round(np.clip(x, -1.0, 32767 / 32768) * 32768.0).astype(np.int16)
-    c.lib.tinyship_fe_reset(c.state)
-    n_frames = 1 + (len(pcm) - fe.n_fft) // fe.hop if len(pcm) >= fe.n_fft else 0
-    t = (n_frames - fe.frames) // hop_frames + 1 if n_frames >= fe.frames else 0
-    rows, at = np.empty((t, fe.coefficients * fe.frames), np.int8), 0
-    for k in range(t):
-        newest = k * hop_frames + fe.frames - 1
-        upto = newest * fe.hop + fe.n_fft
-        c.push(pcm[at:upto])
-        at = upto
-        rows[k] = c.window(float(quant[0]), int(quant[1]))
-    return rows, np.arange(t) * hop_frames * fe.hop + fe.clip_samples
+    return c.stream(pcm, hop_frames, float(quant[0]), int(quant[1]))
 
 
 def decide(rule: DecisionRule, kw: list[int], p: np.ndarray, ends: np.ndarray) -> list:

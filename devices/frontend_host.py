@@ -25,6 +25,8 @@ class HostFrontEnd:
                             "install gcc).")  # fmt: skip
         frontend_c.write(folder, fe_card)
         self.coeffs, self.frames = int(fe_card["coefficients"]), int(fe_card["frames"])
+        self.n_fft, self.hop = int(fe_card["n_fft"]), int(fe_card["hop"])
+        self.clip_samples = int(fe_card["clip_samples"])
         so = folder / "tinyship_frontend.so"
         cmd = [
             cc,
@@ -76,3 +78,20 @@ class HostFrontEnd:
         if rc != 0:
             raise RuntimeError(f"tinyship_fe_window returned {rc}: fewer frames than a window")
         return out
+
+    def stream(
+        self, pcm: np.ndarray, hop_frames: int, scale: float, zero_point: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Int8 windows every ``hop_frames`` frames of a stream, as a device scores it: the PCM
+        pushed up to the last sample of each window's newest frame, the window read from the
+        ring; and the sample where each window ends (its start + clip_samples)."""
+        self.lib.tinyship_fe_reset(self.state)
+        n = 1 + (len(pcm) - self.n_fft) // self.hop if len(pcm) >= self.n_fft else 0
+        t = (n - self.frames) // hop_frames + 1 if n >= self.frames else 0
+        rows, at = np.empty((t, self.coeffs * self.frames), np.int8), 0
+        for k in range(t):
+            upto = (k * hop_frames + self.frames - 1) * self.hop + self.n_fft
+            self.push(pcm[at:upto])
+            at = upto
+            rows[k] = self.window(scale, zero_point)
+        return rows, np.arange(t) * hop_frames * self.hop + self.clip_samples

@@ -150,7 +150,7 @@ def test_c_windows_are_the_python_windows_quantized_at_the_same_hops(tmp_path):
                               np.random.default_rng(1), (1.0, 2.0))  # fmt: skip
     feats, ends = stream_windows(fe, x, 5)
     scale, zero = 0.5, 3
-    rows, c_ends = ks.c_windows(fe, HostFrontEnd(fe.card(), tmp_path), x, 5, (scale, zero))
+    rows, c_ends = ks.c_windows(HostFrontEnd(fe.card(), tmp_path), x, 5, (scale, zero))
     np.testing.assert_array_equal(c_ends, ends)
     want = np.clip(np.round(feats.reshape(len(feats), -1) / scale) + zero, -128, 127)
     diff = np.abs(rows.astype(np.int32) - want)
