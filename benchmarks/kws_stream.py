@@ -35,6 +35,7 @@ from distill.audio_decision import DECISION_FIELDS, DecisionRule
 from distill.audio_stream import stream_windows
 from distill.data import resolve_path, validate_section
 from ground.errors import UserError
+from ground.tflm import quantize
 
 NAME = "kws_stream"
 TAIL_CHUNK_S = 10.0  # the background-only tail changes noise kind every this many seconds
@@ -56,13 +57,9 @@ class Int8Model:
         """Posteriors of float feature rows (quantized here) or of the int8 rows the C makes."""
         shape = [int(d) for d in self.i["shape"]]
         scale, zero = self.i.get("quantization") or (0.0, 0)
-        if x.dtype == np.int8:
-            rows = np.asarray(x).reshape(len(x), *shape[1:])
-        else:
-            rows = np.asarray(x, np.float32).reshape(len(x), *shape[1:])
+        rows = np.asarray(x).reshape(len(x), *shape[1:])
         if x.dtype != np.int8 and np.issubdtype(self.i["dtype"], np.integer) and scale:
-            info = np.iinfo(self.i["dtype"])
-            rows = np.clip(np.round(rows / scale) + zero, info.min, info.max)
+            rows = quantize(rows.astype(np.float32), scale, zero, self.i["dtype"])
         o_scale, o_zero = self.o.get("quantization") or (0.0, 0)
         out = np.empty((len(rows), int(np.prod(self.o["shape"][1:]))), np.float64)
         for k, row in enumerate(rows.astype(self.i["dtype"])):

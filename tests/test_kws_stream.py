@@ -143,6 +143,7 @@ def test_c_windows_are_the_python_windows_quantized_at_the_same_hops(tmp_path):
     from devices.frontend_host import HostFrontEnd
     from distill.audio import FrontEnd
     from distill.audio_stream import stream_windows
+    from ground.tflm import quantize
 
     recipe = yaml.safe_load((ROOT / "recipes" / "kws_stream.yaml").read_text())
     fe = FrontEnd.from_section(recipe["data"]["frontend"])
@@ -152,8 +153,8 @@ def test_c_windows_are_the_python_windows_quantized_at_the_same_hops(tmp_path):
     scale, zero = 0.5, 3
     rows, c_ends = ks.c_windows(HostFrontEnd(fe.card(), tmp_path), x, 5, (scale, zero))
     np.testing.assert_array_equal(c_ends, ends)
-    want = np.clip(np.round(feats.reshape(len(feats), -1) / scale) + zero, -128, 127)
-    diff = np.abs(rows.astype(np.int32) - want)
+    want = quantize(feats.reshape(len(feats), -1), scale, zero, "int8")
+    diff = np.abs(rows.astype(np.int32) - want.astype(np.int32))
     assert len(rows) > 50 and diff.max() <= 1 and (diff == 0).mean() > 0.99, diff.max()
 
 
