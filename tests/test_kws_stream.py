@@ -197,3 +197,8 @@ def test_smoke_on_a_tiny_stream(tiny_run, tmp_path):
     res_c = json.loads((c_dir / "kws_stream.json").read_text())
     assert res_c["settings"]["front_end"].startswith("C ")
     assert res_c["results"]["stream"]["10"]["keyword_words"] == s["keyword_words"]
+    h_dir = tmp_path / "h"
+    assert ks.main([*argv[:-1], str(h_dir), "--hop-ms", "50", "--smooth", "8"]) == 0
+    dec = json.loads((h_dir / "kws_stream.json").read_text())["results"]["decision"]
+    assert (dec["hop_ms"], dec["inferences_per_second"], dec["smooth"]) == (50.0, 20.0, 8)
+    assert dec["refractory_inferences"] == 20  # the card's 1000 ms kept
