@@ -51,7 +51,12 @@ AUGMENT_FIELDS: dict[str, Field] = {
     "snr_db": Field(
         list, [0.0, 20.0], check=_range(-20.0, 60.0), doc="SNR range (dB) of the added noise"
     ),
-    "noise": Field(list, list(NOISES), check=_noises, doc="noise kinds drawn from, each alike"),
+    "noise": Field(
+        list,
+        list(NOISES),
+        check=_noises,
+        doc="noise kinds drawn from, each alike (one listed twice is drawn twice as often)",
+    ),
     "clean_share": Field(
         float, 0.2, min=0.0, max=1.0, doc="share of windows with no noise (digital silence)"
     ),
