@@ -393,7 +393,7 @@ def run(args) -> common.Report:
     pool = babble_pool(words, cfg["kw"])
     kinds = ["white", "pink", *(["babble"] if pool else [])]
     snrs = [float(s) for s in args.snrs.split(",")]
-    sr = cfg["fe"].sample_rate
+    sr, r = cfg["fe"].sample_rate, cfg["rule"]
     rep = common.Report(
         args.name,
         "Keyword spotting on a stream (int8 model, decision rule of the card)",
@@ -410,8 +410,8 @@ def run(args) -> common.Report:
             "front_end": "C (devices/frontend_c, host gcc, int16 PCM in)"
             if c_fe
             else "Python (distill.audio_stream)",
-            "decision": f"smooth {cfg['rule'].smooth}, threshold {cfg['rule'].threshold:g}"
-            + (f", votes {cfg['rule'].votes}" if cfg["rule"].votes else ""),
+            "decision": f"hop {r.hop_ms:g} ms, smooth {r.smooth}, threshold {r.threshold:g}"
+            + (f", votes {r.votes}" if r.votes else ""),
         },
     )
     rule = cfg["rule"].card(cfg["labels"], cfg["kw"], 1000.0 * cfg["fe"].hop / sr)

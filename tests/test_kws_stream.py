@@ -198,7 +198,10 @@ def test_smoke_on_a_tiny_stream(tiny_run, tmp_path):
     assert res_c["settings"]["front_end"].startswith("C ")
     assert res_c["results"]["stream"]["10"]["keyword_words"] == s["keyword_words"]
     h_dir = tmp_path / "h"
-    assert ks.main([*argv[:-1], str(h_dir), "--hop-ms", "50", "--smooth", "8"]) == 0
-    dec = json.loads((h_dir / "kws_stream.json").read_text())["results"]["decision"]
-    assert (dec["hop_ms"], dec["inferences_per_second"], dec["smooth"]) == (50.0, 20.0, 8)
-    assert dec["refractory_inferences"] == 20  # the card's 1000 ms kept
+    assert ks.main([*argv[:-1], str(h_dir), "--hop-ms", "40", "--smooth", "8"]) == 0
+    res_h = json.loads((h_dir / "kws_stream.json").read_text())
+    dec = res_h["results"]["decision"]
+    assert (dec["hop_ms"], dec["inferences_per_second"], dec["smooth"]) == (40.0, 25.0, 8)
+    assert dec["refractory_inferences"] == 25  # the card's 1000 ms kept
+    assert res_h["settings"]["decision"].startswith("hop 40 ms, smooth 8")
+    assert ks.main([*argv[:-1], str(h_dir), "--hop-ms", "50"]) == 2  # not a whole 20 ms hop
