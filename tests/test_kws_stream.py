@@ -1,4 +1,4 @@
-"""benchmarks/kws_stream.py: the streams, the scoring, and a smoke run on a tiny int8 model."""
+"""benchmarks/kws_stream.py and kws_stream_score.py: the streams, the scoring, and a smoke run on a tiny int8 model."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from benchmarks import kws_stream as ks
+from benchmarks import kws_stream_score as kss
 from distill import audio_augment as aug
 from distill.audio import read_wav
 
@@ -54,24 +55,24 @@ def test_vote_decide_with_no_votes_is_the_shipped_rule_and_votes_only_remove():
     p = rng.dirichlet(np.full(5, 0.3), size=400)  # peaky posteriors: many decisions
     for smooth, th in [(1, 0.5), (3, 0.6), (5, 0.4)]:
         rule = DecisionRule(100.0, smooth, th, 300.0)
-        mean = ks.vote_decide(p, kw, smooth, 0, th, rule.refractory_steps)
+        mean = kss.vote_decide(p, kw, smooth, 0, th, rule.refractory_steps)
         assert mean == rule.decide(p, kw) and len(mean) > 5
     # keyword 1 at 0.45 (class 4 on top), 0.95, 0.45: the mean over the first two (0.70)
     # passes 0.6 and over all three (0.617) too, but keyword 1 is top in only one of them
     q = np.full((3, 5), 0.0)
     q[[0, 2], 1], q[[0, 2], 4], q[1, 1], q[1, 4] = 0.45, 0.55, 0.95, 0.05
-    assert ks.vote_decide(q, kw, 3, 0, 0.6, 10) == [(1, 1)]
-    assert ks.vote_decide(q, kw, 3, 1, 0.6, 10) == [(1, 1)]
-    assert ks.vote_decide(q, kw, 3, 2, 0.6, 10) == []
+    assert kss.vote_decide(q, kw, 3, 0, 0.6, 10) == [(1, 1)]
+    assert kss.vote_decide(q, kw, 3, 1, 0.6, 10) == [(1, 1)]
+    assert kss.vote_decide(q, kw, 3, 2, 0.6, 10) == []
     # the shipped rule with votes (rule T36e) decides as the sweep's vectorized one, on
     # posteriors whose top class holds for a few inferences (as a word's does) or flickers
     held = np.repeat(rng.integers(0, 5, size=80), rng.integers(1, 9, size=80))[:400]
     p = 0.5 * np.eye(5)[held] + 0.5 * rng.dirichlet(np.full(5, 0.3), size=len(held))
     for smooth, votes, th in [(3, 2, 0.4), (7, 7, 0.3), (5, 3, 0.5)]:
         rule = DecisionRule(100.0, smooth, th, 300.0, votes)
-        voted = ks.vote_decide(p, kw, smooth, votes, th, rule.refractory_steps)
+        voted = kss.vote_decide(p, kw, smooth, votes, th, rule.refractory_steps)
         assert voted == rule.decide(p, kw) and len(voted) > 2
-        assert len(voted) < len(ks.vote_decide(p, kw, smooth, 0, th, rule.refractory_steps))
+        assert len(voted) < len(kss.vote_decide(p, kw, smooth, 0, th, rule.refractory_steps))
 
 
 def test_pick_keeps_the_false_alarm_and_wrong_keyword_bounds():
@@ -82,10 +83,10 @@ def test_pick_keeps_the_false_alarm_and_wrong_keyword_bounds():
         "20": {"4/0.7": s(0.8), "3/0.5": s(0.9, fa=2.0), "4v2/0.7": s(0.8), "2v2/0.5": s(0.9)},
         "10": {"4/0.7": s(0.6), "3/0.5": s(0.7), "4v2/0.7": s(0.6), "2v2/0.5": s(0.7, 0.03)},
     }
-    assert ks.pick(data, votes=False) == "4/0.7"  # 3/0.5 has 2 false alarms an hour at 20 dB
-    assert ks.pick(data, votes=True) == "4v2/0.7"  # 2v2/0.5 has 3% wrong keywords
+    assert kss.pick(data, votes=False) == "4/0.7"  # 3/0.5 has 2 false alarms an hour at 20 dB
+    assert kss.pick(data, votes=True) == "4v2/0.7"  # 2v2/0.5 has 3% wrong keywords
     data["10"]["4/0.7"]["false_alarms_per_hour"] = 1.5
-    assert ks.pick(data, votes=False) is None
+    assert kss.pick(data, votes=False) is None
 
 
 def test_pick_with_a_latency_bound_passes_over_slow_rules():
@@ -97,10 +98,10 @@ def test_pick_with_a_latency_bound_passes_over_slow_rules():
         snr: {"7v7/0.6": s(0.8, 450.0), "3v2/0.6": s(0.7, 250.0), "5v5/0.6": s(0.75, None)}
         for snr in ("20", "10", "5")
     }
-    assert ks.pick(data, votes=True) == "7v7/0.6"  # no bound: the best detection
-    assert ks.pick(data, votes=True, max_latency_ms=300) == "3v2/0.6"  # None: nothing detected
+    assert kss.pick(data, votes=True) == "7v7/0.6"  # no bound: the best detection
+    assert kss.pick(data, votes=True, max_latency_ms=300) == "3v2/0.6"  # None: nothing detected
     data["5"]["3v2/0.6"]["latency_ms_median"] = 320.0  # slow at one SNR is too slow
-    assert ks.pick(data, votes=True, max_latency_ms=300) is None
+    assert kss.pick(data, votes=True, max_latency_ms=300) is None
 
 
 def test_sweep_table_prints_both_rules_picks_with_their_latency():
@@ -111,12 +112,12 @@ def test_sweep_table_prints_both_rules_picks_with_their_latency():
                 "latency_ms_median": lat}  # fmt: skip
 
     data = {snr: {"5/0.5": s(0.7, 130.0), "7v7/0.6": s(0.8, 450.0)} for snr in ("20", "10", "5")}
-    text = ks.sweep_table(data, DecisionRule(100.0, 5, 0.5, 1000.0))
+    text = kss.sweep_table(data, DecisionRule(100.0, 5, 0.5, 1000.0))
     assert "| T36c | vote rule (k v m: m votes of k) | 7v7/0.6 | 0.800 (450 ms)" in text
     assert "| T36f (median <= 300 ms) | vote rule (k v m: m votes of k) | none qualifies" in text
     assert "| T36f (median <= 300 ms) | mean rule | 5/0.5 | 0.700 (130 ms)" in text
     data["5"]["7v7/0.6"]["latency_ms_median"] = None  # nothing detected at 5 dB
-    assert "| 0.800 (-) |" in ks.sweep_table(data, DecisionRule(100.0, 5, 0.5, 1000.0))
+    assert "| 0.800 (-) |" in kss.sweep_table(data, DecisionRule(100.0, 5, 0.5, 1000.0))
 
 
 def test_score_counts_detections_wrong_words_false_alarms_and_latency():
@@ -129,11 +130,19 @@ def test_score_counts_detections_wrong_words_false_alarms_and_latency():
         (55000, 1),  # the unknown word accepted as a keyword
         (80000, 0),  # nothing near: a false alarm
     ]
-    s = ks.score(events, decisions, kw, bg_samples=3600 * SR, sr=SR)
+    s = kss.score(events, decisions, kw, bg_samples=3600 * SR, sr=SR)
     assert s["keyword_words"] == 2 and s["detected"] == 1.0 and s["wrong_keyword"] == 0.5
     assert s["unknown_false_accept"] == 1.0 and s["false_alarms"] == 1
     assert s["false_alarms_per_hour"] == pytest.approx(1.0)
     assert s["latency_ms_median"] == pytest.approx(150.0)
+
+
+def test_detection_by_noise_follows_the_streams_order_of_kinds():
+    kw = [0, 1]
+    events = [(8000 * k, 8000 * k + 4000, k % 2) for k in range(1, 7)]  # kinds a, b, c, a, b, c
+    decisions = [(8000 * k + 4800, k % 2) for k in (1, 2, 4)]  # words 1, 2 and 4 detected
+    got = kss.by_noise(events, decisions, kw, ["a", "b", "c"], SR)
+    assert got == {"a": 1.0, "b": 0.5, "c": 0.0}
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no host gcc")
