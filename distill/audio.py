@@ -217,7 +217,7 @@ def _stream_dataset(
             "the split keys), so the spotter could never learn them. Drop them from data.keywords."
         )
     waves = [read_wav(c.path, fe.sample_rate) for c in clips]
-    pools = babble_pools(waves, speakers, tr_idx)
+    pools = babble_pools(waves, speakers, _babble_idx(acfg, tr_idx, y, nk))
     n = fe.clip_samples
     tr = split_rows("train", tr_idx, waves, y, speakers, pools, acfg, n, nk)
     va = split_rows("val", va_idx, waves, y, speakers, pools, acfg, n, nk)
@@ -242,6 +242,19 @@ def _stream_dataset(
         _name(root), x_tr, tr.y, x_va, va.y, x_ho, ho.y, classes,
         np.zeros(x_tr.shape[1], bool), fe.shape, source,
     )  # fmt: skip
+
+
+def _babble_idx(acfg: dict, tr_idx: np.ndarray, y: np.ndarray, nk: int) -> np.ndarray:
+    """The training clips babble is summed from: all, or the non-keyword labels' only."""
+    if acfg["babble_words"] == "all":
+        return tr_idx
+    idx = tr_idx[y[tr_idx] == nk + 1]
+    if "babble" in acfg["noise"] and len(idx) == 0:
+        raise UserError(
+            "recipe key 'data.augment.babble_words' is 'non_keywords', and no training clip has "
+            "a non-keyword label: keep 'all', or leave some labels out of data.keywords."
+        )
+    return idx
 
 
 def holdout_clips(cfg: dict, split: str = "holdout") -> list[Clip]:

@@ -65,6 +65,13 @@ AUGMENT_FIELDS: dict[str, Field] = {
     ),
     "speed": Field(float, 0.1, min=0.0, max=0.5, doc="largest speed change (0.1: factor 0.9..1.1)"),
     "babble_talkers": Field(int, 5, min=1, max=32, doc="training clips summed into babble"),
+    "babble_words": Field(
+        str,
+        "all",
+        choices=("all", "non_keywords"),
+        doc="which training clips babble is made of: all labels', or only the non-keyword labels' "
+        "(no keyword in the background, as the stream benchmark's babble)",
+    ),
     "silence_share": Field(
         float,
         1.0,

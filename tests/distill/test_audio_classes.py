@@ -103,6 +103,25 @@ def test_loader_babble_pools_exclude_holdout_speakers(monkeypatch):
     assert all(by_id[id(w)] != s for s, pool in seen["pools"].items() for w in pool)
 
 
+def test_babble_of_non_keywords_reads_only_their_clips(monkeypatch):
+    """babble_words: non_keywords: every clip a pool holds is a non-keyword label's ("0" here),
+    and a recipe with no non-keyword label is refused, naming the key."""
+    import distill.audio as audio_mod
+
+    seen = {}
+
+    def spy(waves, speakers, train_idx):
+        seen["waves"] = [waves[i] for i in train_idx]
+        return babble_pools(waves, speakers, train_idx)
+
+    monkeypatch.setattr(audio_mod, "babble_pools", spy)
+    load_data(section(augment={"babble_talkers": 2, "babble_words": "non_keywords"}))
+    zeros = {read_wav(p, 8000).tobytes() for p in FSDD.glob("0_*_[3-9].wav")}  # takes 0-2 held out
+    assert seen["waves"] and all(w.tobytes() in zeros for w in seen["waves"])
+    with pytest.raises(UserError, match=r"data.augment.babble_words' is 'non_keywords'"):
+        load_data(section(keywords=[0, 1, 2, 3], augment={"babble_words": "non_keywords"}))
+
+
 def _wav(path: Path, seconds: float, seed: int) -> None:
     x = 0.3 * np.random.default_rng(seed).standard_normal(int(8000 * seconds))
     with wave.open(str(path), "wb") as w:
