@@ -33,6 +33,7 @@ from benchmarks.kws_stream_score import (
     ACCEPT_AFTER_S,
     LATENCY_BOUND_MS,
     by_noise,
+    false_alarms_by_noise,
     score,
     sweep,
     sweep_table,
@@ -293,17 +294,19 @@ def run(args) -> common.Report:
         decs = decide(cfg["rule"], cfg["kw"], p, ends)
         s = score(events, decs, cfg["kw"], bg, sr)
         s["detected_by_noise"] = by_noise(events, decs, cfg["kw"], kinds, sr)
+        s["false_alarms_by_noise"] = false_alarms_by_noise(events, decs, kinds, sr, TAIL_CHUNK_S)
         data["stream"][f"{snr:g}"] = s
         if args.sweep:
             data.setdefault("sweep", {})[f"{snr:g}"] = sweep(cfg, p, ends, events, bg, sr)
         rows.append([f"{snr:g}", s["keyword_words"], s["detected"], s["wrong_keyword"],
                      s["unknown_false_accept"], s["false_alarms"], s["background_hours"],
                      s["false_alarms_per_hour"], s["latency_ms_median"], s["latency_ms_p90"],
-                     " / ".join(f"{v:.3f}" for v in s["detected_by_noise"].values())])  # fmt: skip
+                     " / ".join(f"{v:.3f}" for v in s["detected_by_noise"].values()),
+                     " / ".join(str(s["false_alarms_by_noise"][k]) for k in kinds)])  # fmt: skip
     rep.add("## Streams\n\n" + common.table(
         ["SNR dB", "keyword words", "detected", "wrong keyword", "unknown accepted",
          "false alarms", "background h", "FA / h", "latency ms median", "latency ms p90",
-         f"detected ({' / '.join(kinds)})"], rows))  # fmt: skip
+         f"detected ({' / '.join(kinds)})", "false alarms (same order)"], rows))  # fmt: skip
     if args.sweep:
         rep.add(sweep_table(data["sweep"], cfg["rule"]))
     clips = clip_accuracy(cfg, model, words, snrs, args.seed)

@@ -52,6 +52,30 @@ def score(events: list, decisions: list, kw: list[int], bg_samples: int, sr: int
     }
 
 
+def false_alarms_by_noise(
+    events: list, decisions: list, kinds: list[str], sr: int, tail_chunk_s: float
+) -> dict[str, int]:
+    """False alarms per background kind, as :func:`benchmarks.kws_stream.build_stream` lays the
+    noise: word k's own from the end of word k-1's accept interval to the end of its own, then the
+    background-only tail in chunks of ``tail_chunk_s``, the kinds in turn; the stream's first second
+    is digital silence."""
+    after = int(ACCEPT_AFTER_S * sr)
+    seg_end = np.array([e + after for _, e, _ in events], dtype=np.int64)
+    out = dict.fromkeys(kinds, 0)
+    for t, _ in decisions:
+        if any(s <= t <= e + after for s, e, _ in events):
+            continue  # a word's decision, not a false alarm
+        if t < sr:
+            out["digital silence"] = out.get("digital silence", 0) + 1
+            continue
+        if len(seg_end) and t <= seg_end[-1]:
+            i = int(np.searchsorted(seg_end, t))
+        else:
+            i = int((t - (seg_end[-1] if len(seg_end) else sr)) // int(tail_chunk_s * sr))
+        out[kinds[i % len(kinds)]] += 1
+    return out
+
+
 def by_noise(events: list, decisions: list, kw: list[int], kinds: list[str], sr: int) -> dict:
     """Detection per noise kind: the k-th word of a stream has ``kinds[k % len(kinds)]``
     (:func:`benchmarks.kws_stream.build_stream`'s order), so the gap shows where it lies."""

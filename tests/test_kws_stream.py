@@ -145,6 +145,15 @@ def test_detection_by_noise_follows_the_streams_order_of_kinds():
     assert got == {"a": 1.0, "b": 0.5, "c": 0.0}
 
 
+def test_false_alarms_by_noise_follow_the_streams_layout():
+    # words end at 2 s and 5 s (accepted until 3 s and 6 s): word 0's noise is "a" up to 3 s,
+    # word 1's "b" up to 6 s; then the tail in 10 s chunks: "a" (6-16 s), "b" (16-26 s), ...
+    events = [(SR + 4000, 2 * SR, 0), (4 * SR, 5 * SR, 1)]
+    decisions = [(SR // 2, 0), (int(2.5 * SR), 0), (int(3.5 * SR), 1), (7 * SR, 1), (20 * SR, 0)]
+    got = kss.false_alarms_by_noise(events, decisions, ["a", "b"], SR, 10.0)
+    assert got == {"a": 1, "b": 2, "digital silence": 1}  # 2.5 s is word 0's: not an alarm
+
+
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no host gcc")
 def test_c_windows_are_the_python_windows_quantized_at_the_same_hops(tmp_path):
     """The shipped C front-end fed the stream as int16 PCM gives the windows the Python front-end
