@@ -228,8 +228,12 @@ def clip_accuracy(cfg: dict, model: Int8Model, words: list, snrs: list[float], s
 def override_rule(cfg: dict, args) -> None:
     """The card's decision rule with the hop, smoothing, threshold or votes asked on the command
     line (the card's refractory period kept)."""
-    over = {"hop_ms": args.hop_ms, "smooth": args.smooth, "threshold": args.threshold}
-    over["votes"] = args.votes
+    over = {
+        "hop_ms": args.hop_ms,
+        "smooth": args.smooth,
+        "threshold": args.threshold,
+        "votes": args.votes,
+    }
     if any(v is not None for v in over.values()):
         r = cfg["rule"]
         cfg["rule"] = DecisionRule.from_section(

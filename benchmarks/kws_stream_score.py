@@ -85,7 +85,7 @@ def by_noise(events: list, decisions: list, kw: list[int], kinds: list[str], sr:
     }
 
 
-SWEEP_SMOOTH = tuple(range(1, 11))  # inferences: up to 500 ms at hop 50, 1 s at hop 100 (T36i)
+SWEEP_SMOOTH = tuple(range(1, 11))  # inferences: up to 600 ms at hop 60, 1 s at hop 100 (T36i)
 SWEEP_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 VOTE_SMOOTH = (2, 3, 4, 5, 6, 7)
 
