@@ -5,7 +5,9 @@ takes, which nothing trained on) in a seeded order, each after a gap of backgrou
 followed by 1 s more of it (one noise kind and level per word), then background alone until
 the stream holds ``--background-minutes`` of it. The noise is white,
 pink and babble in turn (babble summed from the holdout clips of the non-keyword labels, so it
-holds no keyword), scaled per word so that the SNR over the word's samples is the one asked.
+holds no keyword, and, since rule T36m, of the other speakers only: no talker talks over
+themselves; ``--babble-voices all`` is the protocol before it), scaled per word so that the SNR
+over the word's samples is the one asked.
 The stream goes through the front-end a frame at a time (:mod:`distill.audio_stream`: the ring
 a device keeps), the int8 .tflite scores a window every ``input.decision.hop_ms``, and the
 card's decision rule (:mod:`distill.audio_decision`) declares keywords.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -133,31 +136,59 @@ def holdout_words(
     return out
 
 
-def babble_pool(words: list, kw: list[int]) -> list[np.ndarray]:
-    """Holdout clips of the non-keyword labels: speech with no keyword in it."""
-    return [w for w, y, _ in words if y not in kw]
+def babble_pool(words: list, kw: list[int]) -> list[tuple[np.ndarray, str]]:
+    """(samples, speaker) of the split's non-keyword clips: speech with no keyword in it."""
+    return [(w, spk) for w, y, spk in words if y not in kw]
+
+
+@dataclass
+class Stream:
+    """A stream's samples, (start, end, class) of every word, samples of background outside the
+    words' accept intervals, and (start, end, kind) of every stretch of one noise: a decision at
+    sample t lies in the span with start < t <= end (a window ending at t holds sample t - 1)."""
+
+    x: np.ndarray
+    events: list[tuple[int, int, int]]
+    bg: int
+    spans: list[tuple[int, int, str]]
+
+
+def word_pool(pool: list, speaker: str, own_voice: bool) -> list[np.ndarray]:
+    """The clips one word's babble is made of: every speaker's, or (rule T36m) all but its own."""
+    out = [w for w, s in pool if own_voice or s != speaker or not s]
+    if pool and not out:
+        raise UserError(
+            f"--babble-voices others leaves no babble for speaker '{speaker}': the split's "
+            "non-keyword clips are all theirs. Use --babble-voices all, or a split with more "
+            "speakers."
+        )
+    return out
 
 
 def build_stream(
-    words: list, snr: float, kinds: list[str], pool: list, bg_s: float, sr: int, rng, gap
-) -> tuple[np.ndarray, list[tuple[int, int, int]], int]:
-    """Samples, (start, end, class) of every word, and samples of background outside words.
-
-    Each word has its own noise (kind and level): ``gap`` seconds of it before the word and
+    words: list, snr: float, kinds: list[str], pool: list, bg_s: float, sr: int, rng, gap,
+    own_voice: bool = False,
+) -> Stream:  # fmt: skip
+    """Each word has its own noise (kind and level): ``gap`` seconds of it before the word and
     ``ACCEPT_AFTER_S`` after, so the noise never changes within a window that holds the word or
-    is scored for it (rule T36c: a change at the word's end made those windows wrong)."""
+    is scored for it (rule T36c: a change at the word's end made those windows wrong). A word's
+    babble leaves out its own speaker unless ``own_voice`` (rule T36m); the tail keeps all."""
     parts, events, pos, levels = [np.zeros(sr)], [], sr, []
+    spans = [(0, sr, "digital silence")]
     after = int(ACCEPT_AFTER_S * sr)
+    everyone = [w for w, _ in pool]
     for k, i in enumerate(rng.permutation(len(words))):
-        w, y, _ = words[i]
+        w, y, spk = words[i]
         g = int(rng.uniform(*gap) * sr)
         seg = np.zeros(g + len(w) + after)
         seg[g : g + len(w)] = w
-        bg = aug.noise(kinds[k % len(kinds)], len(seg), rng, pool, 5)
+        kind = kinds[k % len(kinds)]
+        bg = aug.noise(kind, len(seg), rng, word_pool(pool, spk, own_voice), 5)
         s = aug.scale_to_snr(w, bg[g : g + len(w)], snr)
         levels.append(s * np.sqrt(aug.power(bg)))
         parts.append(np.clip(seg + s * bg, -1, 1))
         events.append((pos + g, pos + g + len(w), int(y)))
+        spans.append((pos, pos + len(seg), kind))
         pos += len(seg)
     busy = sum(min(e + int(ACCEPT_AFTER_S * sr), pos) - s for s, e, _ in events)
     tail = max(0, int(bg_s * sr) - (pos - busy)) + sr
@@ -165,10 +196,11 @@ def build_stream(
     chunk = int(TAIL_CHUNK_S * sr)
     for k, s in enumerate(range(0, tail, chunk)):
         n = min(chunk, tail - s)
-        bg = aug.noise(kinds[k % len(kinds)], n, rng, pool, 5)
+        bg = aug.noise(kinds[k % len(kinds)], n, rng, everyone, 5)
         parts.append(np.clip(bg * level / np.sqrt(aug.power(bg)), -1, 1))
+        spans.append((pos + s, pos + s + n, kinds[k % len(kinds)]))
     x = np.concatenate(parts)
-    return x, events, len(x) - busy
+    return Stream(x, events, len(x) - busy, spans)
 
 
 def posteriors(
@@ -275,6 +307,7 @@ def run(args) -> common.Report:
             "background_minutes": args.background_minutes,
             "gap_s": list(args.gap),
             "noise": kinds,
+            "babble_voices": args.babble_voices,
             "seed": args.seed,
             "words": len(words),
             "split": args.split,
@@ -291,22 +324,21 @@ def run(args) -> common.Report:
     rows, data = [], {"stream": {}, "decision": rule}
     for j, snr in enumerate(snrs):
         rng = np.random.default_rng([args.seed, j])
-        x, events, bg = build_stream(
-            words, snr, kinds, pool, 60.0 * args.background_minutes, sr, rng, args.gap
-        )
-        p, ends = posteriors(cfg, model, x, c_fe)
+        st = build_stream(words, snr, kinds, pool, 60.0 * args.background_minutes, sr, rng,
+                          args.gap, own_voice=args.babble_voices == "all")  # fmt: skip
+        p, ends = posteriors(cfg, model, st.x, c_fe)
         decs = decide(cfg["rule"], cfg["kw"], p, ends)
-        s = score(events, decs, cfg["kw"], bg, sr)
-        s["detected_by_noise"] = by_noise(events, decs, cfg["kw"], kinds, sr)
-        s["false_alarms_by_noise"] = false_alarms_by_noise(events, decs, kinds, sr, TAIL_CHUNK_S)
+        s = score(st.events, decs, cfg["kw"], st.bg, sr)
+        s["detected_by_noise"] = by_noise(st.events, decs, cfg["kw"], st.spans, sr)
+        s["false_alarms_by_noise"] = false_alarms_by_noise(st.events, decs, st.spans, sr)
         data["stream"][f"{snr:g}"] = s
         if args.sweep:
-            data.setdefault("sweep", {})[f"{snr:g}"] = sweep(cfg, p, ends, events, bg, sr)
+            data.setdefault("sweep", {})[f"{snr:g}"] = sweep(cfg, p, ends, st.events, st.bg, sr)
         rows.append([f"{snr:g}", s["keyword_words"], s["detected"], s["wrong_keyword"],
                      s["unknown_false_accept"], s["false_alarms"], s["background_hours"],
                      s["false_alarms_per_hour"], s["latency_ms_median"], s["latency_ms_p90"],
-                     " / ".join(f"{v:.3f}" for v in s["detected_by_noise"].values()),
-                     " / ".join(str(s["false_alarms_by_noise"][k]) for k in kinds)])  # fmt: skip
+                     " / ".join(f"{s['detected_by_noise'].get(k, 0.0):.3f}" for k in kinds),
+                     " / ".join(str(s["false_alarms_by_noise"].get(k, 0)) for k in kinds)])  # fmt: skip
     rep.add("## Streams\n\n" + common.table(
         ["SNR dB", "keyword words", "detected", "wrong keyword", "unknown accepted",
          "false alarms", "background h", "FA / h", "latency ms median", "latency ms p90",
@@ -353,6 +385,13 @@ def main(argv: list[str] | None = None) -> int:
         default="python",
         help="streams through the Python front-end or the shipped C one compiled by the host's gcc "
         "(int16 PCM in, the C's int8 windows to the model); the clip table stays Python's",
+    )
+    ap.add_argument(
+        "--babble-voices",
+        choices=("others", "all"),
+        default="others",
+        help="a word's babble from the other speakers' non-keyword clips (rule T36m), or from "
+        "every speaker's, the word's own included (the protocol before T36m)",
     )
     ap.add_argument("--name", default=NAME, help="result file name (e.g. kws_stream_val)")
     args = common.parse(ap, argv)

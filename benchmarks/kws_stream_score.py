@@ -18,13 +18,21 @@ ACCEPT_AFTER_S = 1.0  # a word can be decided until 1 s after its end (the windo
 LATENCY_BOUND_MS = 300.0  # rule T36f's pick: median decision this soon after the word (issue 36)
 
 
+def word_decisions(events: list, decisions: list, sr: int) -> list[list[tuple[int, int, int]]]:
+    """For every word, (index, sample, class) of the decisions in its accept interval: from its
+    start to ``ACCEPT_AFTER_S`` after its end. A decision in none of them is a false alarm."""
+    after = int(ACCEPT_AFTER_S * sr)
+    return [
+        [(k, t, c) for k, (t, c) in enumerate(decisions) if start <= t <= end + after]
+        for start, end, _ in events
+    ]
+
+
 def score(events: list, decisions: list, kw: list[int], bg_samples: int, sr: int) -> dict[str, Any]:
     """Detection, wrong-keyword and false-accept shares, false alarms per hour, latencies."""
     used, lat = set(), []
     n_kw = n_det = n_wrong = n_unk = n_fa_unk = 0
-    after = int(ACCEPT_AFTER_S * sr)
-    for start, end, y in events:
-        inside = [(k, t, c) for k, (t, c) in enumerate(decisions) if start <= t <= end + after]
+    for (_, end, y), inside in zip(events, word_decisions(events, decisions, sr), strict=True):
         used.update(k for k, _, _ in inside)
         if y in kw:
             n_kw += 1
@@ -52,37 +60,33 @@ def score(events: list, decisions: list, kw: list[int], bg_samples: int, sr: int
     }
 
 
+def _span_of(spans: list[tuple[int, int, str]], t: int) -> str:
+    """The noise kind of the span that holds a decision at sample ``t``."""
+    ends = np.array([e for _, e, _ in spans], dtype=np.int64)
+    i = min(int(np.searchsorted(ends, t)), len(spans) - 1)
+    return spans[i][2]
+
+
 def false_alarms_by_noise(
-    events: list, decisions: list, kinds: list[str], sr: int, tail_chunk_s: float
+    events: list, decisions: list, spans: list[tuple[int, int, str]], sr: int
 ) -> dict[str, int]:
-    """False alarms per background kind, as :func:`benchmarks.kws_stream.build_stream` lays the
-    noise: word k's own from the end of word k-1's accept interval to the end of its own, then the
-    background-only tail in chunks of ``tail_chunk_s``, the kinds in turn; the stream's first second
-    is digital silence."""
-    after = int(ACCEPT_AFTER_S * sr)
-    seg_end = np.array([e + after for _, e, _ in events], dtype=np.int64)
-    out = dict.fromkeys(kinds, 0)
-    for t, _ in decisions:
-        if any(s <= t <= e + after for s, e, _ in events):
-            continue  # a word's decision, not a false alarm
-        if t < sr:
-            out["digital silence"] = out.get("digital silence", 0) + 1
-            continue
-        if len(seg_end) and t <= seg_end[-1]:
-            i = int(np.searchsorted(seg_end, t))
-        else:
-            i = int((t - (seg_end[-1] if len(seg_end) else sr)) // int(tail_chunk_s * sr))
-        out[kinds[i % len(kinds)]] += 1
+    """False alarms per background kind, by the noise spans the stream was laid with
+    (:class:`benchmarks.kws_stream.Stream`); every kind the spans hold has a count."""
+    used = {k for inside in word_decisions(events, decisions, sr) for k, _, _ in inside}
+    out = {k: 0 for _, _, k in spans}
+    for t, _ in (d for k, d in enumerate(decisions) if k not in used):
+        out[_span_of(spans, t)] += 1
     return out
 
 
-def by_noise(events: list, decisions: list, kw: list[int], kinds: list[str], sr: int) -> dict:
-    """Detection per noise kind: the k-th word of a stream has ``kinds[k % len(kinds)]``
-    (:func:`benchmarks.kws_stream.build_stream`'s order), so the gap shows where it lies."""
-    n = len(kinds)
+def by_noise(events: list, decisions: list, kw: list[int], spans: list, sr: int) -> dict:
+    """Detection per noise kind of the words' own spans, so the gap shows where it lies."""
+    kinds = [_span_of(spans, s + 1) for s, _, _ in events]
     return {
-        kind: score(events[i::n], decisions, kw, 0, sr)["detected"] for i, kind in enumerate(kinds)
-    }
+        kind: score([ev for ev, k in zip(events, kinds, strict=True) if k == kind],
+                    decisions, kw, 0, sr)["detected"]
+        for kind in dict.fromkeys(kinds)
+    }  # fmt: skip
 
 
 SWEEP_SMOOTH = tuple(range(1, 11))  # inferences: up to 600 ms at hop 60, 1 s at hop 100 (T36i)

@@ -29,8 +29,15 @@ def test_stream_holds_each_word_at_its_snr_and_enough_background():
     words = _words()
     rng = np.random.default_rng(0)
     clean_rng = np.random.default_rng(0)
-    x, events, bg = ks.build_stream(words, 10.0, ["white", "pink"], [], 30.0, SR, rng, (1.0, 2.0))
-    assert len(events) == 3 and bg >= 30 * SR
+    st = ks.build_stream(words, 10.0, ["white", "pink"], [], 30.0, SR, rng, (1.0, 2.0))
+    x, events = st.x, st.events
+    assert len(events) == 3 and st.bg >= 30 * SR
+    # the noise spans tile the stream, one kind each, every word inside its own span
+    assert st.spans[0] == (0, SR, "digital silence") and st.spans[-1][1] == len(x)
+    assert all(a[1] == b[0] for a, b in zip(st.spans, st.spans[1:], strict=False))
+    for k, (start, end, _) in enumerate(events):
+        s0, e0, kind = st.spans[1 + k]
+        assert s0 < start < end < e0 and kind == ["white", "pink"][k % 2]
     # replay the same draws without the words: the noise alone
     order = clean_rng.permutation(3)
     for k, ((start, end, y), i) in enumerate(zip(events, order, strict=True)):
@@ -137,21 +144,44 @@ def test_score_counts_detections_wrong_words_false_alarms_and_latency():
     assert s["latency_ms_median"] == pytest.approx(150.0)
 
 
-def test_detection_by_noise_follows_the_streams_order_of_kinds():
+def test_detection_by_noise_follows_the_words_spans():
     kw = [0, 1]
     events = [(8000 * k, 8000 * k + 4000, k % 2) for k in range(1, 7)]  # kinds a, b, c, a, b, c
+    spans = [(0, 8000, "digital silence")] + [
+        (8000 * k - 1000, 8000 * k + 7000, "abc"[(k - 1) % 3]) for k in range(1, 7)
+    ]
     decisions = [(8000 * k + 4800, k % 2) for k in (1, 2, 4)]  # words 1, 2 and 4 detected
-    got = kss.by_noise(events, decisions, kw, ["a", "b", "c"], SR)
+    got = kss.by_noise(events, decisions, kw, spans, SR)
     assert got == {"a": 1.0, "b": 0.5, "c": 0.0}
 
 
-def test_false_alarms_by_noise_follow_the_streams_layout():
+def test_false_alarms_by_noise_follow_the_streams_spans():
     # words end at 2 s and 5 s (accepted until 3 s and 6 s): word 0's noise is "a" up to 3 s,
-    # word 1's "b" up to 6 s; then the tail in 10 s chunks: "a" (6-16 s), "b" (16-26 s), ...
+    # word 1's "b" up to 6 s; then the tail in 10 s chunks: "a" (6-16 s), "b" (16-26 s)
     events = [(SR + 4000, 2 * SR, 0), (4 * SR, 5 * SR, 1)]
+    spans = [(0, SR, "digital silence"), (SR, 3 * SR, "a"), (3 * SR, 6 * SR, "b"),
+             (6 * SR, 16 * SR, "a"), (16 * SR, 26 * SR, "b")]  # fmt: skip
     decisions = [(SR // 2, 0), (int(2.5 * SR), 0), (int(3.5 * SR), 1), (7 * SR, 1), (20 * SR, 0)]
-    got = kss.false_alarms_by_noise(events, decisions, ["a", "b"], SR, 10.0)
+    got = kss.false_alarms_by_noise(events, decisions, spans, SR)
     assert got == {"a": 1, "b": 2, "digital silence": 1}  # 2.5 s is word 0's: not an alarm
+
+
+def test_babble_leaves_out_the_words_own_voice_unless_asked():
+    """Rule T36m: a word's babble is made of the other speakers' clips; 'all' is the old pool."""
+    a, b = np.full(800, 0.5), np.full(800, -0.5)
+    pool = [(a, "george"), (b, "jackson")]
+    assert [w is b for w in ks.word_pool(pool, "george", own_voice=False)] == [True]
+    assert len(ks.word_pool(pool, "george", own_voice=True)) == 2
+    with pytest.raises(ks.UserError, match="--babble-voices"):
+        ks.word_pool([(a, "george")], "george", own_voice=False)
+    # a george word in george-only babble is refused; with jackson's clips it takes only his
+    words = [(read_wav(FSDD / "1_george_0.wav", SR), 0, "george")]
+    st = ks.build_stream(words, 10.0, ["babble"], pool, 1.0, SR, np.random.default_rng(0),
+                         (1.0, 1.0))  # fmt: skip
+    s0, _, kind = st.spans[1]
+    noise = st.x[s0 : st.events[0][0]]
+    assert kind == "babble" and np.all(noise <= 0)  # only jackson's negative clip plays there
+    assert np.any(noise < 0)
 
 
 @pytest.mark.skipif(shutil.which("gcc") is None, reason="no host gcc")
@@ -165,8 +195,8 @@ def test_c_windows_are_the_python_windows_quantized_at_the_same_hops(tmp_path):
 
     recipe = yaml.safe_load((ROOT / "recipes" / "kws_stream.yaml").read_text())
     fe = FrontEnd.from_section(recipe["data"]["frontend"])
-    x, _, _ = ks.build_stream(_words(), 10.0, ["white", "pink"], [], 5.0, SR,
-                              np.random.default_rng(1), (1.0, 2.0))  # fmt: skip
+    x = ks.build_stream(_words(), 10.0, ["white", "pink"], [], 5.0, SR,
+                        np.random.default_rng(1), (1.0, 2.0)).x  # fmt: skip
     feats, ends = stream_windows(fe, x, 5)
     scale, zero = 0.5, 3
     rows, c_ends = ks.c_windows(HostFrontEnd(fe.card(), tmp_path), x, 5, (scale, zero))
@@ -208,6 +238,7 @@ def test_smoke_on_a_tiny_stream(tiny_run, tmp_path):
     assert 0.0 <= s["detected"] <= 1.0 and s["false_alarms"] >= 0
     assert set(res["results"]["clips"]) == {"clean", "10 dB"}
     assert res["results"]["decision"]["hop_ms"] == 100.0
+    assert res["settings"]["babble_voices"] == "others"  # rule T36m's default
     md = (tmp_path / "kws_stream.md").read_text()
     assert "| SNR dB |" in md and "commit:" in md and "machine:" in md
     c_dir = tmp_path / "c"
