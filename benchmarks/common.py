@@ -85,19 +85,15 @@ def machine() -> dict[str, Any]:
     """The machine a figure was measured on (CPU model, cores this process may use, threads)."""
     import torch
 
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from ground.rundir import cpu_name
+
+    cpu = cpu_name()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
         "cpu": cpu,
         "cores": cores,
         "torch_threads": torch.get_num_threads(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),
@@ -146,8 +142,8 @@ class Report:
             f"# {self.title}",
             "",
             f"- command: `{self.command}`",
-            f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads), "
-            f"Python {m['python']}",
+            f"- machine: {m['cpu']}, {m['cores']} cores, torch {m['torch']} ({m['torch_threads']} threads, "
+            f"{m['torch_cpu_capability']} kernels), Python {m['python']}",
             f"- date: {_dt.datetime.now(_dt.UTC).isoformat(timespec='seconds')}",
             f"- commit: {self.commit or 'not recorded'}",
             f"- wall time: {time.perf_counter() - self.started:.0f} s",

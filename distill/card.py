@@ -155,6 +155,7 @@ def lineage_record(cfg: Config, lineage: Lineage) -> dict[str, Any]:
         "recipe": json.loads(json.dumps(cfg.recipe, default=str)),
         "seed": cfg.seed,
         "versions": rundir.package_versions(),
+        "machine": rundir.training_machine(),
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "command": lineage.command or "distill.run(...)",
         "processes": {

@@ -208,3 +208,31 @@ def package_versions(
         except metadata.PackageNotFoundError:
             out[n] = "absent"
     return out
+
+
+def cpu_name() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def training_machine() -> dict[str, Any]:
+    """What a trained model's bytes depend on beyond recipe, seed and versions: torch picks its
+    CPU kernels by the vector instructions it finds (``ATEN_CPU_CAPABILITY`` overrides), and
+    kernels of another width round differently, so the same recipe trains other bytes on a CPU
+    of another capability (rule T36m's re-distillation; forcing ``default`` on an AVX2 CPU
+    changed the demo's student, while two AVX2 runs were byte-identical)."""
+    import torch
+
+    return {
+        "cpu": cpu_name(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
+    }

@@ -81,6 +81,11 @@ def test_card_has_every_contract_field(small_run):
         m["bytes"] for m in card["teacher"]["members"] if m["weight"] > 0
     )
     assert "student.pt2" in card["sizes"]["method"] and "fp32" in card["sizes"]["method"]
+    # the CPU kernels the bytes depend on (another capability trains other bytes, rule T36m)
+    import torch
+
+    m = card["lineage"]["machine"]
+    assert m["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability() and m["cpu"]
     for name, digest in card["sha256"].items():
         assert rundir.sha256_file(small_run / "student" / name) == digest
     cal = np.load(small_run / "student" / "calibration.npz", allow_pickle=False)
