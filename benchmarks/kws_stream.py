@@ -25,32 +25,24 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks import common
-from benchmarks.kws_stream_score import (
-    ACCEPT_AFTER_S,
-    LATENCY_BOUND_MS,
-    by_noise,
-    false_alarms_by_noise,
-    score,
-    sweep,
-    sweep_table,
-)
+from benchmarks.kws_stream_score import by_noise, false_alarms_by_noise, sweep_table
 from distill import audio_augment as aug
-from distill.audio import FrontEnd, holdout_clips, read_wav
+from distill.audio import FrontEnd
 from distill.audio_decision import DECISION_FIELDS, DecisionRule
 from distill.audio_stream import stream_windows
+from distill.audio_streams import babble_pool, build_stream, split_words
 from distill.data import resolve_path, validate_section
+from distill.decision_scoring import LATENCY_BOUND_MS, score, sweep
 from ground.errors import UserError
 from ground.tflm import quantize
 
 NAME = "kws_stream"
-TAIL_CHUNK_S = 10.0  # the background-only tail changes noise kind every this many seconds
 TARGETS = {
     "detect_10": 0.95,
     "detect_5": 0.85,
@@ -120,87 +112,6 @@ def load_run(run: Path) -> dict[str, Any]:
     labels = card["labels"]
     keywords = [labels.index(k) for k in inp["decision"]["keywords"]]
     return {"card": card, "data": data, "fe": fe, "rule": rule, "labels": labels, "kw": keywords}
-
-
-def holdout_words(
-    cfg: dict, max_words: int | None, split: str = "holdout"
-) -> list[tuple[np.ndarray, int, str]]:
-    """(samples, class index, speaker) of the split's clips; non-keywords as _unknown_."""
-    labels, fe = cfg["labels"], cfg["fe"]
-    out = []
-    for c in holdout_clips(cfg["data"], split):
-        y = labels.index(c.label) if c.label in labels else labels.index("_unknown_")
-        out.append((read_wav(c.path, fe.sample_rate), y, c.speaker or ""))
-    if max_words is not None:
-        out = [out[i] for i in np.random.default_rng(0).permutation(len(out))[:max_words]]
-    return out
-
-
-def babble_pool(words: list, kw: list[int]) -> list[tuple[np.ndarray, str]]:
-    """(samples, speaker) of the split's non-keyword clips: speech with no keyword in it."""
-    return [(w, spk) for w, y, spk in words if y not in kw]
-
-
-@dataclass
-class Stream:
-    """A stream's samples, (start, end, class) of every word, samples of background outside the
-    words' accept intervals, and (start, end, kind) of every stretch of one noise: a decision at
-    sample t lies in the span with start < t <= end (a window ending at t holds sample t - 1)."""
-
-    x: np.ndarray
-    events: list[tuple[int, int, int]]
-    bg: int
-    spans: list[tuple[int, int, str]]
-
-
-def word_pool(pool: list, speaker: str, own_voice: bool) -> list[np.ndarray]:
-    """The clips one word's babble is made of: every speaker's, or (rule T36m) all but its own."""
-    out = [w for w, s in pool if own_voice or s != speaker or not s]
-    if pool and not out:
-        raise UserError(
-            f"--babble-voices others leaves no babble for speaker '{speaker}': the split's "
-            "non-keyword clips are all theirs. Use --babble-voices all, or a split with more "
-            "speakers."
-        )
-    return out
-
-
-def build_stream(
-    words: list, snr: float, kinds: list[str], pool: list, bg_s: float, sr: int, rng, gap,
-    own_voice: bool = False,
-) -> Stream:  # fmt: skip
-    """Each word has its own noise (kind and level): ``gap`` seconds of it before the word and
-    ``ACCEPT_AFTER_S`` after, so the noise never changes within a window that holds the word or
-    is scored for it (rule T36c: a change at the word's end made those windows wrong). A word's
-    babble leaves out its own speaker unless ``own_voice`` (rule T36m); the tail keeps all."""
-    parts, events, pos, levels = [np.zeros(sr)], [], sr, []
-    spans = [(0, sr, "digital silence")]
-    after = int(ACCEPT_AFTER_S * sr)
-    everyone = [w for w, _ in pool]
-    for k, i in enumerate(rng.permutation(len(words))):
-        w, y, spk = words[i]
-        g = int(rng.uniform(*gap) * sr)
-        seg = np.zeros(g + len(w) + after)
-        seg[g : g + len(w)] = w
-        kind = kinds[k % len(kinds)]
-        bg = aug.noise(kind, len(seg), rng, word_pool(pool, spk, own_voice), 5)
-        s = aug.scale_to_snr(w, bg[g : g + len(w)], snr)
-        levels.append(s * np.sqrt(aug.power(bg)))
-        parts.append(np.clip(seg + s * bg, -1, 1))
-        events.append((pos + g, pos + g + len(w), int(y)))
-        spans.append((pos, pos + len(seg), kind))
-        pos += len(seg)
-    busy = sum(min(e + int(ACCEPT_AFTER_S * sr), pos) - s for s, e, _ in events)
-    tail = max(0, int(bg_s * sr) - (pos - busy)) + sr
-    level = float(np.median(levels)) if levels else 10 ** (-40 / 20)
-    chunk = int(TAIL_CHUNK_S * sr)
-    for k, s in enumerate(range(0, tail, chunk)):
-        n = min(chunk, tail - s)
-        bg = aug.noise(kinds[k % len(kinds)], n, rng, everyone, 5)
-        parts.append(np.clip(bg * level / np.sqrt(aug.power(bg)), -1, 1))
-        spans.append((pos + s, pos + s + n, kinds[k % len(kinds)]))
-    x = np.concatenate(parts)
-    return Stream(x, events, len(x) - busy, spans)
 
 
 def posteriors(
@@ -292,7 +203,7 @@ def run(args) -> common.Report:
             )
         with tempfile.TemporaryDirectory() as tmp:  # the library stays loaded once opened
             c_fe = HostFrontEnd(cfg["card"]["input"]["frontend"], Path(tmp))
-    words = holdout_words(cfg, args.max_words, args.split)
+    words = split_words(cfg, args.max_words, args.split)
     pool = babble_pool(words, cfg["kw"])
     kinds = ["white", "pink", *(["babble"] if pool else [])]
     snrs = [float(s) for s in args.snrs.split(",")]

@@ -43,6 +43,22 @@ DECISION_FIELDS: dict[str, Field] = {
         doc="the keyword must also be the top class in at least this many of the last smooth "
         "inferences (0: the average alone decides)",
     ),
+    "choose": Field(
+        str,
+        "fixed",
+        choices=("fixed", "validation"),
+        doc="fixed: ship smooth, threshold and votes as given; validation: the trained student "
+        "picks its own on the validation split's streams by rule T36f (<= 2% wrong keywords, "
+        "<= 1 false alarm per hour at 20 and 10 dB, median latency <= 300 ms; then the best "
+        "detection at 10 dB), and the card says how (input.decision.chosen)",
+    ),
+    "choose_minutes": Field(
+        float,
+        180.0,
+        min=1.0,
+        doc="with choose: validation, minutes of background per SNR in the validation streams "
+        "(the false-alarm bound needs hours to be measured)",
+    ),
 }
 
 
@@ -55,6 +71,8 @@ class DecisionRule:
     threshold: float = 0.7
     refractory_ms: float = 1000.0
     votes: int = 0
+    choose: str = "fixed"
+    choose_minutes: float = 180.0
 
     @classmethod
     def from_section(cls, section: dict | None, frame_hop_ms: float) -> DecisionRule:

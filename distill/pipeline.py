@@ -36,6 +36,7 @@ from ground.recipe import load_recipe, validate
 
 from . import data as data_mod
 from .card import Lineage
+from .decision_choice import choose_for_student
 from .records import (
     Config,
     Data,
@@ -444,6 +445,7 @@ def _steps(
     if not ctx.is_main:
         return DistillResult(cfg.out, {}, clock.timings)
     exported = clock("evaluate_and_write", export_student, cfg, data, student)
+    clock("decision", choose_for_student, cfg, data, student.model, opts["progress"])
     metrics = clock(
         "evaluate_and_write", evaluate, data, teacher, labels, exported, student, baseline
     )

@@ -13,6 +13,7 @@ import yaml
 from benchmarks import kws_stream as ks
 from benchmarks import kws_stream_score as kss
 from distill import audio_augment as aug
+from distill import audio_streams as streams
 from distill.audio import read_wav
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,7 +30,7 @@ def test_stream_holds_each_word_at_its_snr_and_enough_background():
     words = _words()
     rng = np.random.default_rng(0)
     clean_rng = np.random.default_rng(0)
-    st = ks.build_stream(words, 10.0, ["white", "pink"], [], 30.0, SR, rng, (1.0, 2.0))
+    st = streams.build_stream(words, 10.0, ["white", "pink"], [], 30.0, SR, rng, (1.0, 2.0))
     x, events = st.x, st.events
     assert len(events) == 3 and st.bg >= 30 * SR
     # the noise spans tile the stream, one kind each, every word inside its own span
@@ -170,13 +171,13 @@ def test_babble_leaves_out_the_words_own_voice_unless_asked():
     """Rule T36m: a word's babble is made of the other speakers' clips; 'all' is the old pool."""
     a, b = np.full(800, 0.5), np.full(800, -0.5)
     pool = [(a, "george"), (b, "jackson")]
-    assert [w is b for w in ks.word_pool(pool, "george", own_voice=False)] == [True]
-    assert len(ks.word_pool(pool, "george", own_voice=True)) == 2
-    with pytest.raises(ks.UserError, match="--babble-voices"):
-        ks.word_pool([(a, "george")], "george", own_voice=False)
+    assert [w is b for w in streams.word_pool(pool, "george", own_voice=False)] == [True]
+    assert len(streams.word_pool(pool, "george", own_voice=True)) == 2
+    with pytest.raises(streams.UserError, match="--babble-voices"):
+        streams.word_pool([(a, "george")], "george", own_voice=False)
     # a george word in george-only babble is refused; with jackson's clips it takes only his
     words = [(read_wav(FSDD / "1_george_0.wav", SR), 0, "george")]
-    st = ks.build_stream(words, 10.0, ["babble"], pool, 1.0, SR, np.random.default_rng(0),
+    st = streams.build_stream(words, 10.0, ["babble"], pool, 1.0, SR, np.random.default_rng(0),
                          (1.0, 1.0))  # fmt: skip
     s0, _, kind = st.spans[1]
     noise = st.x[s0 : st.events[0][0]]
@@ -195,7 +196,7 @@ def test_c_windows_are_the_python_windows_quantized_at_the_same_hops(tmp_path):
 
     recipe = yaml.safe_load((ROOT / "recipes" / "kws_stream.yaml").read_text())
     fe = FrontEnd.from_section(recipe["data"]["frontend"])
-    x = ks.build_stream(_words(), 10.0, ["white", "pink"], [], 5.0, SR,
+    x = streams.build_stream(_words(), 10.0, ["white", "pink"], [], 5.0, SR,
                         np.random.default_rng(1), (1.0, 2.0)).x  # fmt: skip
     feats, ends = stream_windows(fe, x, 5)
     scale, zero = 0.5, 3
