@@ -191,9 +191,23 @@ def _decision_lines(decision: dict | None) -> list[str]:
     if not decision:
         return []
     never = ", ".join(f"`{c}`" for c in decision.get("never_fire") or []) or "none"
-    return [
+    out = [
         f"- decision rule on a stream: {decision.get('rule', '?')}; classes that never fire: {never}"
     ]
+    chosen = decision.get("chosen")
+    if chosen:
+        v = (chosen.get("validation") or {}).get("10") or {}
+        out.append(
+            f"  - picked for this model on {chosen.get('on')}, by {chosen.get('by')}: "
+            + (
+                f"{chosen['pick']} (the recipe's was {chosen.get('recipe_rule')}); at 10 dB it "
+                f"detected {v.get('detected', 0):.1%} with {v.get('false_alarms_per_hour', 0):g} "
+                "false alarms per hour there"
+                if chosen.get("pick")
+                else f"none met the bounds, so the recipe's {chosen.get('recipe_rule')} is kept"
+            )
+        )
+    return out
 
 
 def _preprocess_lines(pre: dict) -> list[str]:
