@@ -123,6 +123,13 @@ def summary(card: dict, timings: dict[str, float]) -> str:
     lines.append(
         f"  student  {card['student']['params']:,} params, {card['student']['macs']:,} MACs"
     )
+    chosen = (card.get("input", {}).get("decision") or {}).get("chosen")
+    if chosen:  # data.decision.choose: validation (rule T36o)
+        pick = chosen["pick"] or f"none met the bounds, the recipe's {chosen['recipe_rule']} kept"
+        lines.append(
+            f"  decision {pick} (smooth/threshold) picked on validation streams; recipe "
+            f"{chosen['recipe_rule']}; input.decision.chosen says how"
+        )
     parts = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if k != "total")
     lines.append(
         f"  time     {timings.get('total', 0):.1f} s ({parts})  -> {card['run']}/student/card.json"

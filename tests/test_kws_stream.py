@@ -217,6 +217,7 @@ def tiny_run(tmp_path_factory) -> Path:
     recipe = yaml.safe_load((ROOT / "recipes" / "kws_stream.yaml").read_text())
     recipe["data"].update(path=str(FSDD.resolve()), glob="[0-2]_*_[0-9].wav", cache=False)
     recipe["data"]["keywords"] = [1, 2]
+    recipe["data"]["decision"]["choose_minutes"] = 1.0  # the recipe's pick, on short streams
     recipe["teacher"] = {"library": ["summary_logreg"], "selection": "none"}
     recipe["transfer"]["size_multiplier"] = 2
     recipe["train"].update(epochs=1)

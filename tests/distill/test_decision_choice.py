@@ -70,6 +70,10 @@ def test_a_distilled_card_states_the_rule_it_picked_and_how(tmp_path):
         assert all(v[s]["false_alarms_per_hour"] <= 1.0 for s in ("20", "10"))
         assert all(v[s]["latency_ms_median"] <= 300.0 for s in ("20", "10", "5"))
     assert f"{dec['threshold']:g}" in dec["rule"]
+    from distill.__main__ import summary
+
+    card = json.loads((tmp_path / "run" / "student" / "card.json").read_text())
+    assert "picked on validation streams; recipe 5/0.5" in summary(card, {})
 
 
 def test_a_fixed_rule_is_shipped_as_given(tmp_path):
