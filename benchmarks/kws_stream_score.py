@@ -28,7 +28,7 @@ def false_alarms_by_noise(
     events: list, decisions: list, spans: list[tuple[int, int, str]], sr: int
 ) -> dict[str, int]:
     """False alarms per background kind, by the noise spans the stream was laid with
-    (:class:`benchmarks.kws_stream.Stream`); every kind the spans hold has a count."""
+    (:class:`distill.audio_streams.Stream`); every kind the spans hold has a count."""
     used = {k for inside in word_decisions(events, decisions, sr) for k, _, _ in inside}
     out = {k: 0 for _, _, k in spans}
     for t, _ in (d for k, d in enumerate(decisions) if k not in used):
