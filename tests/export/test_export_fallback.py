@@ -40,9 +40,15 @@ def outlier_run(fixture_runs, tmp_path_factory):
 @pytest.mark.parametrize("fmt,precision", FALLBACK)
 def test_outlier_layer_is_kept_float_and_recorded(outlier_run, tmp_path, fmt, precision):
     run = copy_run(outlier_run, tmp_path / "run")
-    report = export.run(run, formats=[fmt], precisions=[precision], progress=False)
+    # the gate at 0.97, not the default 0.99: the fixture MLP's weights depend on the CPU's
+    # vector kernels (benchmarks/RESULTS.notes.md, T36m), and on an AVX2 CPU its first layer's
+    # own int8 noise flips about 1.5% of the holdout rows, so at 0.99 the fallback rightly kept
+    # every layer float there; the outlier's first attempt (about 0.11) fails either gate
+    report = export.run(
+        run, formats=[fmt], precisions=[precision], thresholds={"int8": 0.97}, progress=False
+    )
     rec = report.artifact(f"{fmt}:{precision}")
-    assert rec.passed and rec.parity.agreement >= 0.99
+    assert rec.passed and rec.parity.agreement >= 0.97
     assert rec.layer_errors and rec.layer_errors[0]["error"] > 0.5  # the first attempt was far off
     assert rec.layer_errors == sorted(rec.layer_errors, key=lambda e: -e["error"])
     assert rec.excluded_layers and rec.excluded_layers[0] == rec.layer_errors[0]["layer"]
