@@ -85,15 +85,10 @@ def machine() -> dict[str, Any]:
     """The machine a figure was measured on (CPU model, cores this process may use, threads)."""
     import torch
 
-    from ground.rundir import cpu_name
-
-    cpu = cpu_name()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {
-        "cpu": cpu,
+        **rundir.training_machine(),  # cpu, torch_cpu_capability, torch_threads
         "cores": cores,
-        "torch_threads": torch.get_num_threads(),
-        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "platform": platform.platform(),

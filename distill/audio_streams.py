@@ -91,7 +91,7 @@ def build_stream(
         events.append((pos + g, pos + g + len(w), int(y)))
         spans.append((pos, pos + len(seg), kind))
         pos += len(seg)
-    busy = sum(min(e + int(ACCEPT_AFTER_S * sr), pos) - s for s, e, _ in events)
+    busy = sum(min(e + after, pos) - s for s, e, _ in events)
     tail = max(0, int(bg_s * sr) - (pos - busy)) + sr
     level = float(np.median(levels)) if levels else 10 ** (-40 / 20)
     chunk = int(TAIL_CHUNK_S * sr)

@@ -92,17 +92,30 @@ def vote_decide(
     return out
 
 
+def rule_key(smooth: int, votes: int, threshold: float) -> str:
+    """A rule's name in a sweep: "k/th" (mean rule) or "kvm/th" (m votes of k)."""
+    return f"{smooth}/{threshold:g}" if votes == 0 else f"{smooth}v{votes}/{threshold:g}"
+
+
+def score_rule(
+    p: np.ndarray, ends: np.ndarray, events: list, bg: int, sr: int, kw: list[int],
+    smooth: int, votes: int, threshold: float, refractory: int,
+) -> dict[str, Any]:  # fmt: skip
+    """One rule's decisions over a stream's posteriors, scored (:func:`score`)."""
+    d = [(int(ends[t]), c) for t, c in vote_decide(p, kw, smooth, votes, threshold, refractory)]
+    return score(events, d, kw, bg, sr)
+
+
 def sweep(cfg: dict, p: np.ndarray, ends: np.ndarray, events: list, bg: int, sr: int) -> dict:
     """The stream scored under other smoothing lengths and thresholds, mean rule ("k/th") and
     vote rule ("kvm/th": m votes of k), hop and refractory kept (rules T36b, T36c)."""
-    out, ref = {}, cfg["rule"].refractory_steps
+    ref = cfg["rule"].refractory_steps
     grid = [(k, 0) for k in SWEEP_SMOOTH] + [(k, m) for k in VOTE_SMOOTH for m in range(2, k + 1)]
-    for k, m in grid:
-        for th in SWEEP_THRESHOLDS:
-            d = [(int(ends[t]), c) for t, c in vote_decide(p, cfg["kw"], k, m, th, ref)]
-            key = f"{k}/{th:g}" if m == 0 else f"{k}v{m}/{th:g}"
-            out[key] = score(events, d, cfg["kw"], bg, sr)
-    return out
+    return {
+        rule_key(k, m, th): score_rule(p, ends, events, bg, sr, cfg["kw"], k, m, th, ref)
+        for k, m in grid
+        for th in SWEEP_THRESHOLDS
+    }
 
 
 def pick(sweep_data: dict, votes: bool, max_latency_ms: float | None = None) -> str | None:

@@ -83,3 +83,31 @@ def test_a_fixed_rule_is_shipped_as_given(tmp_path):
     pipeline.run(path, tmp_path / "run", progress=False)
     dec = json.loads((tmp_path / "run" / "student" / "card.json").read_text())["input"]["decision"]
     assert "chosen" not in dec and (dec["smooth"], dec["threshold"]) == (4, 0.6)
+
+
+def test_a_recipe_rule_off_the_sweeps_grid_is_scored_for_the_record(tmp_path):
+    """smooth 12 and threshold 0.65 are on no sweep row: with no pick, the record still shows
+    the recipe's own rule on the validation streams (it raised KeyError before)."""
+    from distill import pipeline
+
+    path = _recipe(tmp_path, choose="validation", choose_minutes=1.0, smooth=12, threshold=0.65)
+    pipeline.run(path, tmp_path / "run", progress=False)
+    dec = json.loads((tmp_path / "run" / "student" / "card.json").read_text())["input"]["decision"]
+    chosen = dec["chosen"]
+    assert chosen["recipe_rule"] == "12/0.65" and set(chosen["validation"]) == {
+        "20",
+        "10",
+        "5",
+        "0",
+    }
+    if chosen["pick"] is None:
+        assert (dec["smooth"], dec["threshold"]) == (12, 0.65)
+        assert all(0.0 <= v["detected"] <= 1.0 for v in chosen["validation"].values())
+
+
+def test_rule_key_and_rule_from_key_are_inverses():
+    from distill.decision_scoring import rule_key
+
+    for smooth, votes, th in [(5, 0, 0.5), (6, 2, 0.6), (12, 0, 0.65)]:
+        r = rule_from_key(DecisionRule(), rule_key(smooth, votes, th))
+        assert (r.smooth, r.votes, r.threshold) == (smooth, votes, th)
