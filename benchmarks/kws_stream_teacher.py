@@ -11,6 +11,7 @@ The teacher's fit takes the distill stage's teacher time (about 10 min on 2 core
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from distill.audio_stream import stream_windows
 from distill.audio_streams import babble_pool, build_stream, split_words
 from distill.decision_choice import GAP_S, SNRS, rule_from_key
 from distill.decision_scoring import LATENCY_BOUND_MS, pick, sweep, vote_decide
+from ground.errors import UserError
 
 NAME = "kws_stream_teacher"
 
@@ -138,7 +140,14 @@ def main(argv: list[str] | None = None) -> int:
     ap = common.parser(NAME, __doc__)
     ap.add_argument("--run", type=Path, default=common.ROOT / "build" / "kws-stream")
     ap.add_argument("--background-minutes", type=float, default=120.0)
-    return common.main(ap, run, argv)
+    args = common.parse(ap, argv)
+    try:
+        rep = run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rep.write(args.out_dir)
+    return 0
 
 
 if __name__ == "__main__":
