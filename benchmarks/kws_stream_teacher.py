@@ -39,7 +39,7 @@ def fit_teacher(card: dict, work: Path) -> tuple[Callable, float]:
     cfg = pipeline.configure(lin["recipe_path"], work, seed=lin["seed"])
     data = pipeline.load_data(cfg)
     teacher = pipeline.build_teacher(cfg, data)
-    acc = float((teacher.predict_proba(data.x_test).argmax(1) == data.dataset.y_test).mean())
+    acc = float((teacher.predict_proba(data.x_holdout).argmax(1) == data.dataset.y_holdout).mean())
     return teacher.predict_proba, acc
 
 
