@@ -11,16 +11,20 @@ The teacher's fit takes the distill stage's teacher time (about 10 min on 2 core
 
 from __future__ import annotations
 
+import copy
 import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from benchmarks import common
 from benchmarks.kws_stream import Int8Model, int8_file, load_run
 from benchmarks.kws_stream_score import by_noise
+from distill.audio import FrontEnd
+from distill.audio_frontend import FRONTEND_FIELDS
 from distill.audio_stream import stream_windows
 from distill.audio_streams import babble_pool, build_stream, split_words
 from distill.decision_choice import GAP_S, SNRS, rule_from_key
@@ -30,22 +34,43 @@ from ground.errors import UserError
 NAME = "kws_stream_teacher"
 
 
-def fit_teacher(card: dict, work: Path) -> tuple[Callable, float]:
-    """The card's recipe's teacher, fitted at the card's seed; its probabilities of raw feature
-    rows, and its holdout accuracy (to check it against the card's)."""
+def fit_teacher(recipe: str | Path, seed: int, work: Path) -> tuple[Callable, float, FrontEnd]:
+    """A recipe's teacher, fitted at ``seed``: its probabilities of raw feature rows, its holdout
+    accuracy (to check it against the card's) and the front-end its rows come from."""
     from distill import pipeline
 
-    lin = card["lineage"]
-    cfg = pipeline.configure(lin["recipe_path"], work, seed=lin["seed"])
+    cfg = pipeline.configure(recipe, work, seed=seed)
     data = pipeline.load_data(cfg)
     teacher = pipeline.build_teacher(cfg, data)
     acc = float((teacher.predict_proba(data.x_holdout).argmax(1) == data.dataset.y_holdout).mean())
-    return teacher.predict_proba, acc
+    return teacher.predict_proba, acc, FrontEnd.from_section(cfg.sections["data"]["frontend"])
 
 
-def judge(cfg: dict, streams: list, probs: Callable[[np.ndarray], np.ndarray]) -> dict:
-    """One model's sweep on every stream, its T36f pick, and detection by noise under the pick."""
-    fe, rule, sr = cfg["fe"], cfg["rule"], cfg["fe"].sample_rate
+def teacher_recipe(cfg: dict, changes: list[str]) -> tuple[str | dict, bool]:
+    """The card's recipe (its file), or a copy with the asked front-end keys changed (its data
+    path made absolute, since a recipe given as a dict resolves paths from the working folder)."""
+    if not changes:
+        return cfg["card"]["lineage"]["recipe_path"], True
+    recipe = copy.deepcopy(cfg["card"]["lineage"]["recipe"])
+    recipe["data"]["path"] = cfg["data"]["path"]
+    for change in changes:
+        key, sep, value = change.partition("=")
+        if not sep or key not in recipe["data"]["frontend"] and key not in FRONTEND_FIELDS:
+            raise UserError(
+                f"--frontend-set {change!r}: give KEY=VALUE with a data.frontend key "
+                f"({', '.join(FRONTEND_FIELDS)})."
+            )
+        recipe["data"]["frontend"][key] = yaml.safe_load(value)
+    return recipe, False
+
+
+def judge(
+    cfg: dict, streams: list, probs: Callable[[np.ndarray], np.ndarray], fe: FrontEnd | None = None
+) -> dict:
+    """One model's sweep on every stream, its T36f pick, and detection by noise under the pick;
+    ``fe``: the model's front-end when it is not the card's (a teacher of another recipe)."""
+    fe = fe or cfg["fe"]
+    rule, sr = cfg["rule"], fe.sample_rate
     hop = int(round(rule.hop_ms / (1000.0 * fe.hop / sr)))
     sweeps, ps = {}, {}
     for snr, st in streams:
@@ -115,11 +140,13 @@ def run(args) -> common.Report:
         },  # fmt: skip
     )
     student = Int8Model(int8_file(args.run))
+    recipe, own = teacher_recipe(cfg, args.frontend_set)
     with tempfile.TemporaryDirectory(dir=common.ROOT / "build") as tmp:
-        teacher, t_acc = fit_teacher(cfg["card"], Path(tmp))
-    results = {"teacher": judge(cfg, streams, teacher),
+        teacher, t_acc, t_fe = fit_teacher(recipe, seed, Path(tmp))
+    results = {"teacher": judge(cfg, streams, teacher, t_fe),
                "student int8": judge(cfg, streams, student.probs)}  # fmt: skip
-    results["teacher"]["holdout_accuracy"] = t_acc
+    results["teacher"].update(holdout_accuracy=t_acc, frontend=t_fe.card(),
+                              frontend_set=args.frontend_set)  # fmt: skip
     rows = []
     for name, res in results.items():
         for snr, s in res["by_snr"].items():
@@ -127,8 +154,11 @@ def run(args) -> common.Report:
                          s["detected"], s["wrong_keyword"], s["false_alarms_per_hour"],
                          s["latency_ms_median"],
                          " / ".join(f"{s['by_noise'].get(k, 0.0):.3f}" for k in kinds)])  # fmt: skip
-    rep.add(f"Teacher holdout accuracy (refitted, seed {seed}): {t_acc:.4f}; the card's: "
-            f"{cfg['card']['metrics']['holdout']['teacher']['accuracy']:.4f}.\n")  # fmt: skip
+    what = "the card's recipe" if own else f"the card's recipe with {', '.join(args.frontend_set)}"
+    rep.add(f"Teacher: {what}, refitted at seed {seed}; holdout accuracy {t_acc:.4f}"
+            + (f", the card's {cfg['card']['metrics']['holdout']['teacher']['accuracy']:.4f}"
+               if own else f"; its features {t_fe.features}, {t_fe.coefficients} x {t_fe.frames}")
+            + ".\n")  # fmt: skip
     rep.add("## Validation streams\n\n" + common.table(
         ["model", "pick", "SNR dB", "detected", "wrong keyword", "FA / h", "latency ms median",
          f"detected ({' / '.join(kinds)})"], rows) + rep.stamp([seed]))  # fmt: skip
@@ -140,6 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = common.parser(NAME, __doc__)
     ap.add_argument("--run", type=Path, default=common.ROOT / "build" / "kws-stream")
     ap.add_argument("--background-minutes", type=float, default=120.0)
+    ap.add_argument(
+        "--frontend-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fit the teacher with this data.frontend key changed (repeatable; e.g. "
+        "features=logmel): is the front-end or the data the limit? (the streams and the student "
+        "stay the card's)",
+    )
     args = common.parse(ap, argv)
     try:
         rep = run(args)

@@ -12,6 +12,7 @@ import yaml
 
 from benchmarks import kws_stream as ks
 from benchmarks import kws_stream_score as kss
+from benchmarks import kws_stream_teacher as kst
 from distill import audio_augment as aug
 from distill import audio_streams as streams
 from distill.audio import read_wav
@@ -256,3 +257,95 @@ def test_smoke_on_a_tiny_stream(tiny_run, tmp_path):
     assert dec["refractory_inferences"] == 25  # the card's 1000 ms kept
     assert res_h["settings"]["decision"].startswith("hop 40 ms, smooth 8")
     assert ks.main([*argv[:-1], str(h_dir), "--hop-ms", "50"]) == 2  # not a whole 20 ms hop
+
+
+# ---- benchmarks/kws_stream_teacher.py: each model under its own pick on the same streams
+
+KW2 = [0, 1]  # the words' classes: 0 and 1 keywords, 3 unknown; 2 is _silence_
+
+
+def _teacher_cfg() -> dict:
+    from distill.audio import FrontEnd
+    from distill.audio_decision import DecisionRule
+
+    fe = FrontEnd(sample_rate=SR, n_fft=256, hop=160, n_mels=40, n_mfcc=13, clip_seconds=1.0)
+    rule = DecisionRule(100.0, 5, 0.5, 1000.0)
+    return {"fe": fe, "rule": rule, "kw": KW2, "labels": ["1", "2", "_silence_", "_unknown_"]}
+
+
+def _judged_streams() -> list:
+    words = _words() * 4
+    return [
+        (
+            f"{snr:g}",
+            streams.build_stream(
+                words,
+                snr,
+                ["white", "pink"],
+                [],
+                120.0,
+                SR,
+                np.random.default_rng([7, j]),
+                (1.0, 2.0),
+            ),
+        )  # fmt: skip
+        for j, snr in enumerate((20.0, 10.0, 5.0, 0.0))
+    ]
+
+
+def _knowing_model(cfg: dict, laid: list, hear: float):
+    """Posteriors that know each stream: a word's class on the windows ending up to 0.5 s after
+    it (its keyword with probability ``hear``, else _unknown_), _silence_ everywhere else."""
+    from distill.audio_stream import stream_windows
+
+    calls = iter(laid)
+
+    def probs(rows: np.ndarray) -> np.ndarray:
+        _, st = next(calls)
+        _, ends = stream_windows(cfg["fe"], st.x, 5)
+        assert len(ends) == len(rows)
+        p = np.full((len(rows), 4), 0.0)
+        p[:, 2] = 1.0
+        rng = np.random.default_rng(len(rows))
+        for _, e, y in st.events:
+            near = (ends >= e) & (ends <= e + SR // 2)
+            heard = y in KW2 and rng.random() < hear
+            p[near] = np.eye(4)[y if heard else 3]
+        return p
+
+    return probs
+
+
+def test_a_model_that_hears_every_word_is_judged_perfect_and_one_that_hears_none_is_not():
+    cfg, laid = _teacher_cfg(), _judged_streams()
+    res = kst.judge(cfg, laid, _knowing_model(cfg, laid, 1.0))
+    assert res["pick"] is not None and res["shown_rule"] == res["pick"]
+    for snr, s in res["by_snr"].items():
+        assert s["detected"] == 1.0 and s["wrong_keyword"] == 0.0, snr
+        assert s["false_alarms_per_hour"] == 0.0 and set(s["by_noise"].values()) == {1.0}
+    deaf = kst.judge(cfg, laid, _knowing_model(cfg, laid, 0.0))
+    # nothing detected: the pick still exists (its bounds are on errors), and shows 0
+    assert all(s["detected"] == 0.0 for s in deaf["by_snr"].values())
+
+
+@pytest.mark.slow
+def test_smoke_refits_the_runs_teacher_and_scores_both(tiny_run, tmp_path):
+    argv = ["--run", str(tiny_run), "--background-minutes", "0.5", "--out-dir", str(tmp_path)]
+    assert kst.main(argv) == 0
+    res = json.loads((tmp_path / "kws_stream_teacher.json").read_text())["results"]
+    card = json.loads((tiny_run / "student" / "card.json").read_text())
+    assert res["teacher"]["holdout_accuracy"] == pytest.approx(
+        card["metrics"]["holdout"]["teacher"]["accuracy"]
+    )  # the same recipe and seed refit the card's teacher
+    assert set(res) == {"teacher", "student int8"}
+    md = (tmp_path / "kws_stream_teacher.md").read_text()
+    assert "| model | pick |" in md and "commit:" in md
+    # another recipe's teacher, with its own front-end, on the same streams
+    out = tmp_path / "logmel"
+    sets = ["--frontend-set", "features=logmel", "--frontend-set", "n_mels=24"]
+    assert kst.main([*argv[:-1], str(out), *sets]) == 0
+    other = json.loads((out / "kws_stream_teacher.json").read_text())["results"]
+    assert other["teacher"]["frontend"]["features"] == "logmel"
+    assert other["teacher"]["frontend"]["n_mels"] == 24
+    assert other["student int8"] == res["student int8"]  # the same streams and student
+    assert kst.main([*argv[:-1], str(out), "--frontend-set", "colour=blue"]) == 2
