@@ -24,7 +24,6 @@ from benchmarks import common
 from benchmarks.kws_stream import Int8Model, int8_file, load_run
 from benchmarks.kws_stream_score import by_noise
 from distill.audio import FrontEnd
-from distill.audio_frontend import FRONTEND_FIELDS
 from distill.audio_stream import stream_windows
 from distill.audio_streams import babble_pool, build_stream, split_words
 from distill.decision_choice import GAP_S, SNRS, rule_from_key
@@ -47,20 +46,25 @@ def fit_teacher(recipe: str | Path, seed: int, work: Path) -> tuple[Callable, fl
 
 
 def teacher_recipe(cfg: dict, changes: list[str]) -> tuple[str | dict, bool]:
-    """The card's recipe (its file), or a copy with the asked front-end keys changed (its data
-    path made absolute, since a recipe given as a dict resolves paths from the working folder)."""
+    """The card's recipe (its file), or a copy with the asked keys changed ("data.augment.X=V";
+    its data path made absolute, since a recipe given as a dict resolves paths from the working
+    folder). An unknown key is refused by the distill stage's own recipe check."""
     if not changes:
         return cfg["card"]["lineage"]["recipe_path"], True
     recipe = copy.deepcopy(cfg["card"]["lineage"]["recipe"])
     recipe["data"]["path"] = cfg["data"]["path"]
     for change in changes:
-        key, sep, value = change.partition("=")
-        if not sep or key not in recipe["data"]["frontend"] and key not in FRONTEND_FIELDS:
+        path, sep, value = change.partition("=")
+        *parents, key = path.split(".")
+        node = recipe
+        for name in parents:
+            node = node.get(name) if isinstance(node, dict) else None
+        if not sep or not parents or not isinstance(node, dict):
             raise UserError(
-                f"--frontend-set {change!r}: give KEY=VALUE with a data.frontend key "
-                f"({', '.join(FRONTEND_FIELDS)})."
+                f"--set {change!r}: give SECTION.KEY=VALUE with a section the card's recipe has, "
+                "e.g. data.augment.babble_talkers=3 or data.frontend.features=logmel."
             )
-        recipe["data"]["frontend"][key] = yaml.safe_load(value)
+        node[key] = yaml.safe_load(value)
     return recipe, False
 
 
@@ -140,13 +144,14 @@ def run(args) -> common.Report:
         },  # fmt: skip
     )
     student = Int8Model(int8_file(args.run))
-    recipe, own = teacher_recipe(cfg, args.frontend_set)
+    changes = args.set + [f"data.frontend.{c}" for c in args.frontend_set]
+    recipe, own = teacher_recipe(cfg, changes)
     with tempfile.TemporaryDirectory(dir=common.ROOT / "build") as tmp:
         teacher, t_acc, t_fe = fit_teacher(recipe, seed, Path(tmp))
     results = {"teacher": judge(cfg, streams, teacher, t_fe),
                "student int8": judge(cfg, streams, student.probs)}  # fmt: skip
     results["teacher"].update(holdout_accuracy=t_acc, frontend=t_fe.card(),
-                              frontend_set=args.frontend_set)  # fmt: skip
+                              changes=changes)  # fmt: skip
     rows = []
     for name, res in results.items():
         for snr, s in res["by_snr"].items():
@@ -154,7 +159,7 @@ def run(args) -> common.Report:
                          s["detected"], s["wrong_keyword"], s["false_alarms_per_hour"],
                          s["latency_ms_median"],
                          " / ".join(f"{s['by_noise'].get(k, 0.0):.3f}" for k in kinds)])  # fmt: skip
-    what = "the card's recipe" if own else f"the card's recipe with {', '.join(args.frontend_set)}"
+    what = "the card's recipe" if own else f"the card's recipe with {', '.join(changes)}"
     rep.add(f"Teacher: {what}, refitted at seed {seed}; holdout accuracy {t_acc:.4f}"
             + (f", the card's {cfg['card']['metrics']['holdout']['teacher']['accuracy']:.4f}"
                if own else f"; its features {t_fe.features}, {t_fe.coefficients} x {t_fe.frames}")
@@ -171,13 +176,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--run", type=Path, default=common.ROOT / "build" / "kws-stream")
     ap.add_argument("--background-minutes", type=float, default=120.0)
     ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="fit the teacher with this recipe key changed (repeatable; e.g. "
+        "data.augment.babble_words=non_keywords): does other data raise the ceiling? (the "
+        "streams and the student stay the card's)",
+    )
+    ap.add_argument(
         "--frontend-set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="fit the teacher with this data.frontend key changed (repeatable; e.g. "
-        "features=logmel): is the front-end or the data the limit? (the streams and the student "
-        "stay the card's)",
+        help="--set data.frontend.KEY=VALUE, shorter (e.g. features=logmel): is the front-end or "
+        "the data the limit?",
     )
     args = common.parse(ap, argv)
     try:

@@ -36,6 +36,7 @@ OWN_RUN = (
     "frontend_cycles",
     "kws_candidates",
     "kws_stream",
+    "kws_stream_teacher",
 )
 
 # A section whose protocol changed after its result file was written says so above its figures,

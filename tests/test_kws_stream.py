@@ -348,4 +348,9 @@ def test_smoke_refits_the_runs_teacher_and_scores_both(tiny_run, tmp_path):
     assert other["teacher"]["frontend"]["features"] == "logmel"
     assert other["teacher"]["frontend"]["n_mels"] == 24
     assert other["student int8"] == res["student int8"]  # the same streams and student
+    assert other["teacher"]["changes"] == [
+        "data.frontend.features=logmel",
+        "data.frontend.n_mels=24",
+    ]
     assert kst.main([*argv[:-1], str(out), "--frontend-set", "colour=blue"]) == 2
+    assert kst.main([*argv[:-1], str(out), "--set", "nowhere.key=1"]) == 2
