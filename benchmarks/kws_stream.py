@@ -91,7 +91,13 @@ def int8_file(run: Path) -> Path:
 
 def load_run(run: Path) -> dict[str, Any]:
     """The card's front-end, decision rule, classes and data section (paths resolved)."""
-    card = json.loads((run / "student" / "card.json").read_text())
+    path = run / "student" / "card.json"
+    if not path.is_file():
+        raise UserError(
+            f"'{run}' holds no student/card.json: distil it first (python -m distill --recipe "
+            "recipes/kws_stream.yaml --out build/kws-stream), or give --run the run directory."
+        )
+    card = json.loads(path.read_text())
     inp = card["input"]
     if "decision" not in inp:
         raise UserError(
@@ -265,6 +271,18 @@ def run(args) -> common.Report:
     return rep
 
 
+def run_and_write(ap: Any, run_: Any, argv: list[str] | None) -> int:
+    """A stream benchmark's main: parse, run, write the result files; bad input: one line, exit 2."""
+    args = common.parse(ap, argv)
+    try:
+        rep = run_(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rep.write(args.out_dir)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = common.parser(NAME, __doc__)
     ap.add_argument("--run", type=Path, default=common.ROOT / "build" / "kws-stream")
@@ -305,14 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         "every speaker's, the word's own included (the protocol before T36m)",
     )
     ap.add_argument("--name", default=NAME, help="result file name (e.g. kws_stream_val)")
-    args = common.parse(ap, argv)
-    try:
-        rep = run(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    rep.write(args.out_dir)
-    return 0
+    return run_and_write(ap, run, argv)
 
 
 if __name__ == "__main__":

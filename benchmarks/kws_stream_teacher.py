@@ -12,7 +12,6 @@ The teacher's fit takes the distill stage's teacher time (about 10 min on 2 core
 from __future__ import annotations
 
 import copy
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -21,7 +20,7 @@ import numpy as np
 import yaml
 
 from benchmarks import common
-from benchmarks.kws_stream import Int8Model, int8_file, load_run
+from benchmarks.kws_stream import Int8Model, int8_file, load_run, run_and_write
 from benchmarks.kws_stream_score import by_noise
 from distill.audio import FrontEnd
 from distill.audio_stream import stream_windows
@@ -192,14 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         help="--set data.frontend.KEY=VALUE, shorter (e.g. features=logmel): is the front-end or "
         "the data the limit?",
     )
-    args = common.parse(ap, argv)
-    try:
-        rep = run(args)
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    rep.write(args.out_dir)
-    return 0
+    return run_and_write(ap, run, argv)
 
 
 if __name__ == "__main__":

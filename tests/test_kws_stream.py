@@ -354,3 +354,4 @@ def test_smoke_refits_the_runs_teacher_and_scores_both(tiny_run, tmp_path):
     ]
     assert kst.main([*argv[:-1], str(out), "--frontend-set", "colour=blue"]) == 2
     assert kst.main([*argv[:-1], str(out), "--set", "nowhere.key=1"]) == 2
+    assert kst.main(["--run", str(tmp_path / "none"), "--out-dir", str(out)]) == 2
