@@ -1,7 +1,7 @@
 """Whose is the stream gap, the student's or the data's? The recipe's teacher, fitted afresh at
 the run's seed, and the run's shipped int8 student, each scored on the same validation streams
 (the validation split's clips as :mod:`distill.decision_choice` lays them: stream seed = the
-card's ``train.seed``, babble of the other speakers), each under its own rule T36f pick.
+run's seed, babble of the other speakers), each under its own rule T36f pick.
 
 A teacher that detects far more than the student on these streams says the student (its size or
 its distillation) holds the detection back; a teacher about as weak says the training data or the
@@ -32,7 +32,7 @@ from ground.errors import UserError
 NAME = "kws_stream_teacher"
 
 
-def fit_teacher(recipe: str | Path, seed: int, work: Path) -> tuple[Callable, float, FrontEnd]:
+def fit_teacher(recipe: dict, seed: int, work: Path) -> tuple[Callable, float, FrontEnd]:
     """A recipe's teacher, fitted at ``seed``: its probabilities of raw feature rows, its holdout
     accuracy (to check it against the card's) and the front-end its rows come from."""
     from distill import pipeline
@@ -44,12 +44,11 @@ def fit_teacher(recipe: str | Path, seed: int, work: Path) -> tuple[Callable, fl
     return teacher.predict_proba, acc, FrontEnd.from_section(cfg.sections["data"]["frontend"])
 
 
-def teacher_recipe(cfg: dict, changes: list[str]) -> tuple[str | dict, bool]:
-    """The card's recipe (its file), or a copy with the asked keys changed ("data.augment.X=V";
-    its data path made absolute, since a recipe given as a dict resolves paths from the working
-    folder). An unknown key is refused by the distill stage's own recipe check."""
-    if not changes:
-        return cfg["card"]["lineage"]["recipe_path"], True
+def teacher_recipe(cfg: dict, changes: list[str]) -> tuple[dict, bool]:
+    """The recipe the card records (not its file, which may have changed since), with the asked
+    keys changed ("data.augment.X=V"); its data path made absolute, since a recipe given as a
+    dict resolves paths from the working folder. An unknown key is refused by the distill
+    stage's own recipe check."""
     recipe = copy.deepcopy(cfg["card"]["lineage"]["recipe"])
     recipe["data"]["path"] = cfg["data"]["path"]
     for change in changes:
@@ -64,7 +63,7 @@ def teacher_recipe(cfg: dict, changes: list[str]) -> tuple[str | dict, bool]:
                 "e.g. data.augment.babble_talkers=3 or data.frontend.features=logmel."
             )
         node[key] = yaml.safe_load(value)
-    return recipe, False
+    return recipe, not changes
 
 
 def judge(
