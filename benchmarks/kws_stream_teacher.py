@@ -25,8 +25,8 @@ from benchmarks.kws_stream_score import by_noise
 from distill.audio import FrontEnd
 from distill.audio_stream import stream_windows
 from distill.audio_streams import babble_pool, build_stream, split_words
-from distill.decision_choice import GAP_S, SNRS, rule_from_key
-from distill.decision_scoring import LATENCY_BOUND_MS, pick, sweep, vote_decide
+from distill.decision_choice import GAP_S, SNRS, best_rule, rule_from_key
+from distill.decision_scoring import sweep, vote_decide
 from ground.errors import UserError
 
 NAME = "kws_stream_teacher"
@@ -80,8 +80,7 @@ def judge(
         p = probs(feats.reshape(len(feats), -1))
         ps[snr] = (p, ends)
         sweeps[snr] = sweep(cfg, p, ends, st.events, st.bg, sr)
-    picks = [k for k in (pick(sweeps, v, LATENCY_BOUND_MS) for v in (False, True)) if k]
-    best = max(picks, key=lambda k: sweeps["10"][k]["detected"]) if picks else None
+    best = best_rule(sweeps)
     # with no rule inside the bounds, the rule that detects most at 10 dB with <= 2 false alarms
     # per hour there is shown instead (so a weak model still has a figure), and says so
     loose = max((k for k in sweeps["10"] if sweeps["10"][k]["false_alarms_per_hour"] <= 2.0),

@@ -40,6 +40,12 @@ def rule_from_key(rule: DecisionRule, key: str) -> DecisionRule:
     return dataclasses.replace(rule, smooth=int(smooth), votes=int(votes or 0), threshold=float(th))
 
 
+def best_rule(sweeps: dict) -> str | None:
+    """Rule T36f's pick over both families (mean and vote): the one that detects more at 10 dB."""
+    picks = [k for k in (pick(sweeps, v, LATENCY_BOUND_MS) for v in (False, True)) if k]
+    return max(picks, key=lambda k: sweeps["10"][k]["detected"]) if picks else None
+
+
 def choose(
     rule: DecisionRule,
     fe: FrontEnd,
@@ -71,8 +77,7 @@ def choose(
         recipe_scores[f"{snr:g}"] = score_rule(p, ends, st.events, st.bg, sr, keywords,
                                                rule.smooth, rule.votes, rule.threshold,
                                                rule.refractory_steps)  # fmt: skip
-    picks = [k for k in (pick(sweeps, v, LATENCY_BOUND_MS) for v in (False, True)) if k]
-    best = max(picks, key=lambda k: sweeps["10"][k]["detected"]) if picks else None
+    best = best_rule(sweeps)
     shown = {snr: sweeps[snr][best] if best else recipe_scores[snr] for snr in sweeps}
     record = {
         "on": f"the validation split's {len(words)} clips as streams (stream seed {seed}, "
