@@ -172,6 +172,8 @@ SPECTRO_MODELS = {
     "spec_fcn_w32_b": "distill.spectro_library:spec_fcn_w32_b",
     "spec_fcn_w32_c": "distill.spectro_library:spec_fcn_w32_c",
     "spec_fcn_w32_d": "distill.spectro_library:spec_fcn_w32_d",
+    "spec_fcn_w64": "distill.spectro_library:spec_fcn_w64",
+    "spec_fcn_w64_b": "distill.spectro_library:spec_fcn_w64_b",
     "summary_logreg": "distill.spectro_library:summary_logreg",
     "summary_svm": "distill.spectro_library:summary_svm",
 }

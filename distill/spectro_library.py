@@ -94,6 +94,10 @@ spec_cnn_w32, spec_cnn_w16, spec_dscnn_w48, spec_dscnn_w64 = (
 FCN_EPOCHS = 20
 FCN_SPEC = {"widths": (32, 32, 64, 64), "strides": (2, 1, 2, 1), "dropout": 0.2}
 FCN_NAMES = ("spec_fcn_w32", "spec_fcn_w32_b", "spec_fcn_w32_c", "spec_fcn_w32_d")
+# The same net at twice the widths (4x the MACs, about 28M on 13 x 49): does the teacher's size
+# hold the stream ceiling back? (rule T36t, RESULTS.notes.md). Two seeds, for the fit's time.
+FCN_WIDE_SPEC = FCN_SPEC | {"widths": (64, 64, 128, 128)}
+FCN_WIDE_NAMES = ("spec_fcn_w64", "spec_fcn_w64_b")
 
 
 def build_fcn(spec: dict, input_shape, nc: int):
@@ -109,7 +113,15 @@ def build_fcn(spec: dict, input_shape, nc: int):
     return nn.Sequential(*layers, *head)
 
 
-def train_fcn(x: np.ndarray, y: np.ndarray, seed: int, nc: int, input_shape, epochs: int):
+def train_fcn(
+    x: np.ndarray,
+    y: np.ndarray,
+    seed: int,
+    nc: int,
+    input_shape,
+    epochs: int,
+    spec: dict = FCN_SPEC,
+):
     """One-cycle AdamW on label-smoothed hard labels, a fresh time shift per row per batch; the
     last weights are kept (nothing held out is looked at; selection judges the member)."""
     import sys
@@ -120,7 +132,7 @@ def train_fcn(x: np.ndarray, y: np.ndarray, seed: int, nc: int, input_shape, epo
 
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
-    model = build_fcn(FCN_SPEC, input_shape, nc)
+    model = build_fcn(spec, input_shape, nc)
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).reshape(len(x), *input_shape)
     yt = torch.from_numpy(np.asarray(y, dtype=np.int64))
     shift = min(MAX_SHIFT, input_shape[-1] // 8)
@@ -141,17 +153,20 @@ def train_fcn(x: np.ndarray, y: np.ndarray, seed: int, nc: int, input_shape, epo
     return model.eval()
 
 
-def _fcn_factory(name: str, offset: int):
+def _fcn_factory(name: str, offset: int, spec: dict = FCN_SPEC):
     def factory(x, y, seed, nc, input_shape):
-        model = train_fcn(x, y, seed * 1000 + offset, nc, input_shape, FCN_EPOCHS)
+        model = train_fcn(x, y, seed * 1000 + offset, nc, input_shape, FCN_EPOCHS, spec)
         return TorchMember(name, model, output="logits", input_shape=input_shape)
 
-    factory.__doc__ = f"full-conv net {FCN_SPEC['widths']}, global average pool, own seed"
+    factory.__doc__ = f"full-conv net {spec['widths']}, global average pool, own seed"
     return factory
 
 
 spec_fcn_w32, spec_fcn_w32_b, spec_fcn_w32_c, spec_fcn_w32_d = (
     _fcn_factory(_name, 101 + _i) for _i, _name in enumerate(FCN_NAMES)
+)
+spec_fcn_w64, spec_fcn_w64_b = (
+    _fcn_factory(_name, 201 + _i, FCN_WIDE_SPEC) for _i, _name in enumerate(FCN_WIDE_NAMES)
 )
 
 

@@ -65,7 +65,7 @@ def test_summary_features_and_conv_members_fit_and_predict(monkeypatch):
     monkeypatch.setattr(spectro_library, "EPOCHS", 2)
     monkeypatch.setattr(spectro_library, "FCN_EPOCHS", 2)
     members = build_library(
-        ["summary_logreg", "spec_dscnn_w48", "spec_fcn_w32", "spec_fcn_w32_b"],
+        ["summary_logreg", "spec_dscnn_w48", "spec_fcn_w32", "spec_fcn_w32_b", "spec_fcn_w64"],
         x,
         y,
         seed=0,
@@ -80,6 +80,9 @@ def test_summary_features_and_conv_members_fit_and_predict(monkeypatch):
     # the fcn names are one net at different seeds: same shapes, different weights
     a, b = (members[n].module.state_dict() for n in ("spec_fcn_w32", "spec_fcn_w32_b"))
     assert a.keys() == b.keys() and not all(a[k].equal(b[k]) for k in a)
+    # the wide net is the same net at twice the widths
+    wide = members["spec_fcn_w64"].module.state_dict()
+    assert wide.keys() == a.keys() and wide["0.weight"].shape[0] == 2 * a["0.weight"].shape[0]
 
 
 def test_shaped_library_models_refuse_flat_data():
