@@ -36,7 +36,7 @@ from distill import audio_augment as aug
 from distill.audio import FrontEnd
 from distill.audio_decision import DECISION_FIELDS, DecisionRule
 from distill.audio_stream import stream_windows
-from distill.audio_streams import babble_pool, build_stream, split_words
+from distill.audio_streams import build_stream, noise_kinds, split_words
 from distill.data import resolve_path, validate_section
 from distill.decision_scoring import LATENCY_BOUND_MS, score, sweep
 from ground.errors import UserError
@@ -210,8 +210,7 @@ def run(args) -> common.Report:
         with tempfile.TemporaryDirectory() as tmp:  # the library stays loaded once opened
             c_fe = HostFrontEnd(cfg["card"]["input"]["frontend"], Path(tmp))
     words = split_words(cfg, args.max_words, args.split)
-    pool = babble_pool(words, cfg["kw"])
-    kinds = ["white", "pink", *(["babble"] if pool else [])]
+    pool, kinds = noise_kinds(words, cfg["kw"])
     snrs = [float(s) for s in args.snrs.split(",")]
     sr, r = cfg["fe"].sample_rate, cfg["rule"]
     rep = common.Report(

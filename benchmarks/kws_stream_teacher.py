@@ -24,8 +24,8 @@ from benchmarks.kws_stream import Int8Model, int8_file, load_run, run_and_write
 from benchmarks.kws_stream_score import by_noise
 from distill.audio import FrontEnd
 from distill.audio_stream import stream_windows
-from distill.audio_streams import babble_pool, build_stream, split_words
-from distill.decision_choice import GAP_S, SNRS, best_rule, rule_from_key
+from distill.audio_streams import noise_kinds, split_words
+from distill.decision_choice import best_rule, rule_from_key, validation_streams
 from distill.decision_scoring import sweep, vote_decide
 from ground.errors import UserError
 
@@ -109,25 +109,9 @@ def run(args) -> common.Report:
     cfg = load_run(args.run)
     seed = cfg["card"]["lineage"]["seed"]
     words = split_words(cfg, None, "val")
-    pool = babble_pool(words, cfg["kw"])
-    kinds = ["white", "pink", *(["babble"] if pool else [])]
+    _, kinds = noise_kinds(words, cfg["kw"])
     sr = cfg["fe"].sample_rate
-    streams = [
-        (
-            f"{snr:g}",
-            build_stream(
-                words,
-                snr,
-                kinds,
-                pool,
-                60.0 * args.background_minutes,
-                sr,
-                np.random.default_rng([seed, j]),
-                GAP_S,
-            ),
-        )  # fmt: skip
-        for j, snr in enumerate(SNRS)
-    ]
+    streams = list(validation_streams(words, cfg["kw"], seed, args.background_minutes, sr))
     rep = common.Report(
         NAME,
         "Teacher and student on the same validation streams (each under its own rule T36f pick)",

@@ -42,6 +42,12 @@ def babble_pool(words: list, kw: list[int]) -> list[tuple[np.ndarray, str]]:
     return [(w, spk) for w, y, spk in words if y not in kw]
 
 
+def noise_kinds(words: list, kw: list[int]) -> tuple[list, list[str]]:
+    """(the babble pool, the noise kinds in turn): babble only where the split has non-keywords."""
+    pool = babble_pool(words, kw)
+    return pool, ["white", "pink", *(["babble"] if pool else [])]
+
+
 @dataclass
 class Stream:
     """A stream's samples, (start, end, class) of every word, samples of background outside the

@@ -15,7 +15,7 @@ of the holdout, and the stream benchmark scores the int8 file under the rule pic
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ from ground.errors import UserError
 from .audio_decision import DecisionRule
 from .audio_frontend import FrontEnd
 from .audio_stream import stream_windows
-from .audio_streams import babble_pool, build_stream, split_words
+from .audio_streams import Stream, build_stream, noise_kinds, split_words
 from .decision_scoring import LATENCY_BOUND_MS, pick, rule_key, score_rule, sweep
 
 SNRS = (20.0, 10.0, 5.0, 0.0)
@@ -46,6 +46,17 @@ def best_rule(sweeps: dict) -> str | None:
     return max(picks, key=lambda k: sweeps["10"][k]["detected"]) if picks else None
 
 
+def validation_streams(
+    words: list, keywords: list[int], seed: int, minutes: float, sr: int
+) -> Iterator[tuple[str, Stream]]:
+    """The streams a pick is judged on, one SNR at a time, built as they are asked for: a pick
+    holds one stream of ``minutes`` of background in memory, not four."""
+    pool, kinds = noise_kinds(words, keywords)
+    for j, snr in enumerate(SNRS):
+        rng = np.random.default_rng([seed, j])
+        yield f"{snr:g}", build_stream(words, snr, kinds, pool, 60.0 * minutes, sr, rng, GAP_S)
+
+
 def choose(
     rule: DecisionRule,
     fe: FrontEnd,
@@ -64,19 +75,14 @@ def choose(
             "recipe key 'data.decision.choose' is 'validation', and the validation split holds no "
             "keyword clip: give it some (data.val_share or data.val_speakers), or choose 'fixed'."
         )
-    pool = babble_pool(words, keywords)
-    kinds = ["white", "pink", *(["babble"] if pool else [])]
     sr, frame_ms = fe.sample_rate, 1000.0 * fe.hop / fe.sample_rate
     sweeps, recipe_scores = {}, {}  # the recipe's rule may lie off the sweep's grid
-    for j, snr in enumerate(SNRS):
-        st = build_stream(words, snr, kinds, pool, 60.0 * rule.choose_minutes, sr,
-                          np.random.default_rng([seed, j]), GAP_S)  # fmt: skip
+    for snr, st in validation_streams(words, keywords, seed, rule.choose_minutes, sr):
         feats, ends = stream_windows(fe, st.x, int(round(rule.hop_ms / frame_ms)))
         p = probs(feats)
-        sweeps[f"{snr:g}"] = sweep(cfg, p, ends, st.events, st.bg, sr)
-        recipe_scores[f"{snr:g}"] = score_rule(p, ends, st.events, st.bg, sr, keywords,
-                                               rule.smooth, rule.votes, rule.threshold,
-                                               rule.refractory_steps)  # fmt: skip
+        sweeps[snr] = sweep(cfg, p, ends, st.events, st.bg, sr)
+        recipe_scores[snr] = score_rule(p, ends, st.events, st.bg, sr, keywords, rule.smooth,
+                                        rule.votes, rule.threshold, rule.refractory_steps)  # fmt: skip
     best = best_rule(sweeps)
     shown = {snr: sweeps[snr][best] if best else recipe_scores[snr] for snr in sweeps}
     record = {
