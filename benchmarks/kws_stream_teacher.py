@@ -105,7 +105,28 @@ def judge(
     return out
 
 
+def judge_teacher(cfg: dict, changes: list[str], seed: int, streams: list) -> tuple[dict, str]:
+    """The recipe's teacher (with ``changes``) fitted and judged; and the report's line on it."""
+    recipe, own = teacher_recipe(cfg, changes)
+    with tempfile.TemporaryDirectory(dir=common.ROOT / "build") as tmp:
+        teacher, t_acc, t_fe = fit_teacher(recipe, seed, Path(tmp))
+    res = judge(cfg, streams, teacher, t_fe)
+    res.update(holdout_accuracy=t_acc, frontend=t_fe.card(), changes=changes)
+    what = "the card's recipe" if own else f"the card's recipe with {', '.join(changes)}"
+    line = (f"Teacher: {what}, refitted at seed {seed}; holdout accuracy {t_acc:.4f}"
+            + (f", the card's {cfg['card']['metrics']['holdout']['teacher']['accuracy']:.4f}"
+               if own else f"; its features {t_fe.features}, {t_fe.coefficients} x {t_fe.frames}")
+            + ".\n")  # fmt: skip
+    return res, line
+
+
 def run(args) -> common.Report:
+    changes = args.set + [f"data.frontend.{c}" for c in args.frontend_set]
+    if args.no_teacher and changes:
+        raise UserError(
+            "--set and --frontend-set change the teacher's recipe, and --no-teacher fits no "
+            "teacher: drop one or the other."
+        )
     cfg = load_run(args.run)
     seed = cfg["card"]["lineage"]["seed"]
     words = split_words(cfg, None, "val")
@@ -125,14 +146,13 @@ def run(args) -> common.Report:
         },  # fmt: skip
     )
     student = Int8Model(int8_file(args.run))
-    changes = args.set + [f"data.frontend.{c}" for c in args.frontend_set]
-    recipe, own = teacher_recipe(cfg, changes)
-    with tempfile.TemporaryDirectory(dir=common.ROOT / "build") as tmp:
-        teacher, t_acc, t_fe = fit_teacher(recipe, seed, Path(tmp))
-    results = {"teacher": judge(cfg, streams, teacher, t_fe),
-               "student int8": judge(cfg, streams, student.probs)}  # fmt: skip
-    results["teacher"].update(holdout_accuracy=t_acc, frontend=t_fe.card(),
-                              changes=changes)  # fmt: skip
+    results = {}
+    if args.no_teacher:
+        rep.add("Teacher: not fitted (--no-teacher); the run's int8 student alone.\n")
+    else:
+        results["teacher"], line = judge_teacher(cfg, changes, seed, streams)
+        rep.add(line)
+    results["student int8"] = judge(cfg, streams, student.probs)
     rows = []
     for name, res in results.items():
         for snr, s in res["by_snr"].items():
@@ -140,11 +160,6 @@ def run(args) -> common.Report:
                          s["detected"], s["wrong_keyword"], s["false_alarms_per_hour"],
                          s["latency_ms_median"],
                          " / ".join(f"{s['by_noise'].get(k, 0.0):.3f}" for k in kinds)])  # fmt: skip
-    what = "the card's recipe" if own else f"the card's recipe with {', '.join(changes)}"
-    rep.add(f"Teacher: {what}, refitted at seed {seed}; holdout accuracy {t_acc:.4f}"
-            + (f", the card's {cfg['card']['metrics']['holdout']['teacher']['accuracy']:.4f}"
-               if own else f"; its features {t_fe.features}, {t_fe.coefficients} x {t_fe.frames}")
-            + ".\n")  # fmt: skip
     rep.add("## Validation streams\n\n" + common.table(
         ["model", "pick", "SNR dB", "detected", "wrong keyword", "FA / h", "latency ms median",
          f"detected ({' / '.join(kinds)})"], rows) + rep.stamp([seed]))  # fmt: skip
@@ -172,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="--set data.frontend.KEY=VALUE, shorter (e.g. features=logmel): is the front-end or "
         "the data the limit?",
+    )
+    ap.add_argument(
+        "--no-teacher",
+        action="store_true",
+        help="fit no teacher: the run's int8 student alone on the same streams (a minute, not "
+        "the teacher's fit)",
     )
     return run_and_write(ap, run, argv)
 

@@ -355,3 +355,16 @@ def test_smoke_refits_the_runs_teacher_and_scores_both(tiny_run, tmp_path):
     assert kst.main([*argv[:-1], str(out), "--frontend-set", "colour=blue"]) == 2
     assert kst.main([*argv[:-1], str(out), "--set", "nowhere.key=1"]) == 2
     assert kst.main(["--run", str(tmp_path / "none"), "--out-dir", str(out)]) == 2
+    # the student alone: no teacher fitted, the same student figures
+    alone = tmp_path / "alone"
+    assert kst.main([*argv[:-1], str(alone), "--no-teacher"]) == 0
+    only = json.loads((alone / "kws_stream_teacher.json").read_text())["results"]
+    assert only == {"student int8": res["student int8"]}
+    assert "not fitted (--no-teacher)" in (alone / "kws_stream_teacher.md").read_text()
+
+
+def test_no_teacher_with_a_teacher_change_is_refused_before_any_work(tmp_path, capsys):
+    argv = ["--run", str(tmp_path / "none"), "--no-teacher", "--set", "data.augment.seed=1"]
+    assert kst.main([*argv, "--out-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--no-teacher fits no teacher" in err and "card" not in err  # before the run is read
