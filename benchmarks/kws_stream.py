@@ -36,7 +36,7 @@ from distill import audio_augment as aug
 from distill.audio import FrontEnd
 from distill.audio_decision import DECISION_FIELDS, DecisionRule
 from distill.audio_stream import stream_windows
-from distill.audio_streams import build_stream, noise_kinds, split_words
+from distill.audio_streams import lay_streams, noise_kinds, split_words
 from distill.data import resolve_path, validate_section
 from distill.decision_scoring import LATENCY_BOUND_MS, score, sweep
 from ground.errors import UserError
@@ -210,7 +210,7 @@ def run(args) -> common.Report:
         with tempfile.TemporaryDirectory() as tmp:  # the library stays loaded once opened
             c_fe = HostFrontEnd(cfg["card"]["input"]["frontend"], Path(tmp))
     words = split_words(cfg, args.max_words, args.split)
-    pool, kinds = noise_kinds(words, cfg["kw"])
+    _, kinds = noise_kinds(words, cfg["kw"])
     snrs = [float(s) for s in args.snrs.split(",")]
     sr, r = cfg["fe"].sample_rate, cfg["rule"]
     rep = common.Report(
@@ -238,10 +238,9 @@ def run(args) -> common.Report:
     same = rule["rule"] == cfg["card"]["input"]["decision"]["rule"]
     rep.add(f"Decision rule ({'card input.decision' if same else 'overridden'}): {rule['rule']}.\n")
     rows, data = [], {"stream": {}, "decision": rule}
-    for j, snr in enumerate(snrs):
-        rng = np.random.default_rng([args.seed, j])
-        st = build_stream(words, snr, kinds, pool, 60.0 * args.background_minutes, sr, rng,
-                          args.gap, own_voice=args.babble_voices == "all")  # fmt: skip
+    laid = lay_streams(words, cfg["kw"], snrs, args.background_minutes, sr, args.seed, args.gap,
+                       own_voice=args.babble_voices == "all")  # fmt: skip
+    for snr, st in laid:
         p, ends = posteriors(cfg, model, st.x, c_fe)
         decs = decide(cfg["rule"], cfg["kw"], p, ends)
         s = score(st.events, decs, cfg["kw"], st.bg, sr)

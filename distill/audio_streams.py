@@ -10,6 +10,7 @@ After the words, background alone, its kind changing every ``TAIL_CHUNK_S``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,3 +109,15 @@ def build_stream(
         spans.append((pos + s, pos + s + n, kinds[k % len(kinds)]))
     x = np.concatenate(parts)
     return Stream(x, events, len(x) - busy, spans)
+
+
+def lay_streams(
+    words: list, kw: list[int], snrs, minutes: float, sr: int, seed: int, gap,
+    own_voice: bool = False,
+) -> Iterator[tuple[float, Stream]]:  # fmt: skip
+    """One stream per SNR, the j-th from its own generator ``[seed, j]``, each built when it is
+    asked for: a caller holds one stream of ``minutes`` of background in memory, not all."""
+    pool, kinds = noise_kinds(words, kw)
+    for j, snr in enumerate(snrs):
+        rng = np.random.default_rng([seed, j])
+        yield snr, build_stream(words, snr, kinds, pool, 60.0 * minutes, sr, rng, gap, own_voice)

@@ -25,7 +25,7 @@ from ground.errors import UserError
 from .audio_decision import DecisionRule
 from .audio_frontend import FrontEnd
 from .audio_stream import stream_windows
-from .audio_streams import Stream, build_stream, noise_kinds, split_words
+from .audio_streams import Stream, lay_streams, split_words
 from .decision_scoring import LATENCY_BOUND_MS, pick, rule_key, score_rule, sweep
 
 SNRS = (20.0, 10.0, 5.0, 0.0)
@@ -49,12 +49,9 @@ def best_rule(sweeps: dict) -> str | None:
 def validation_streams(
     words: list, keywords: list[int], seed: int, minutes: float, sr: int
 ) -> Iterator[tuple[str, Stream]]:
-    """The streams a pick is judged on, one SNR at a time, built as they are asked for: a pick
-    holds one stream of ``minutes`` of background in memory, not four."""
-    pool, kinds = noise_kinds(words, keywords)
-    for j, snr in enumerate(SNRS):
-        rng = np.random.default_rng([seed, j])
-        yield f"{snr:g}", build_stream(words, snr, kinds, pool, 60.0 * minutes, sr, rng, GAP_S)
+    """The streams a pick is judged on, keyed as the sweeps are, one SNR at a time."""
+    for snr, st in lay_streams(words, keywords, SNRS, minutes, sr, seed, GAP_S):
+        yield f"{snr:g}", st
 
 
 def choose(
